@@ -1,0 +1,241 @@
+"""Schema of catalog entries (pydantic). Units are in the field names; every entry needs a ``source``."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Pos = Field(gt=0)
+
+
+class Entry(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
+    display_name: str = ""
+    source: str = Field(min_length=3, description="where the numbers come from ([O] maker, [S] second-hand)")
+
+
+class Curve(BaseModel):
+    """A tabulated curve y(x); x strictly increasing."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def _check(self, x: list[float], y: list[float], xname: str, yname: str, lo: float, hi: float) -> None:
+        if len(x) != len(y):
+            raise ValueError(f"{xname} and {yname} must have the same length ({len(x)} != {len(y)})")
+        if len(x) < 2:
+            raise ValueError("a curve needs at least 2 points")
+        if np.any(np.diff(x) <= 0):
+            raise ValueError(f"{xname} must be strictly increasing")
+        if min(y) <= lo or max(y) > hi:
+            raise ValueError(f"{yname} must be in ({lo}, {hi}]")
+
+
+class EfficiencyCurve(Curve):
+    load_fraction: list[float]
+    efficiency: list[float]
+
+    @model_validator(mode="after")
+    def _v(self):
+        self._check(self.load_fraction, self.efficiency, "load_fraction", "efficiency", 0.0, 1.0)
+        if self.load_fraction[0] <= 0:
+            raise ValueError("load_fraction must be > 0")
+        return self
+
+
+class ThroughputCurve(Curve):
+    power_fraction: list[float]
+    relative_throughput: list[float]
+
+    @model_validator(mode="after")
+    def _v(self):
+        x, y = np.asarray(self.power_fraction), np.asarray(self.relative_throughput)
+        self._check(
+            self.power_fraction, self.relative_throughput, "power_fraction", "relative_throughput", 0.0, 1.0
+        )
+        if abs(x[-1] - 1.0) > 1e-9 or abs(y[-1] - 1.0) > 1e-9:
+            raise ValueError("the last point must be power_fraction 1.0 -> relative_throughput 1.0")
+        slopes = np.diff(y) / np.diff(x)
+        if np.any(slopes <= 0):
+            raise ValueError("relative_throughput must increase with power")
+        if np.any(np.diff(slopes) > 1e-9):
+            raise ValueError("throughput curve must be concave (slopes must not increase)")
+        return self
+
+
+class RackType(Entry):
+    form_factor: Literal["oberon", "kyber", "other"]
+    gpu: str
+    gpus: int = Field(gt=0)
+    power_maxp_kw: float = Pos
+    power_maxq_kw: float = Pos
+    other_power_kw: float = Field(ge=0)
+    liquid_fraction: float = Field(ge=0, le=1)
+    coolant: Literal["PG25", "water"] = "PG25"
+    design_flow_lpm_per_kw: float = Pos
+    cold_plate_r_k_per_w: float = Pos
+    cold_plate_r_conv_fraction: float = Field(ge=0, le=1, description="share of R that scales as 1/flow")
+    dp_design_kpa: float = Pos
+    dp_exponent: float = Field(ge=1.0, le=2.5)
+    power_inputs: list[Literal["ac", "dc800"]] = Field(min_length=1)
+    power_shelf: str | None = None
+    power_shelves: int = Field(ge=0)
+    dcdc: str | None = None
+    nvlink_domain_gpus: int = Field(gt=0)
+    nvlink_switch_trays: int = Field(ge=0)
+    nvlink_tb_s: float = Field(ge=0)
+    nics_per_gpu: float = Field(gt=0)
+    nic: str
+    width_m: float = Pos
+    depth_m: float = Pos
+    height_m: float = Pos
+
+    @model_validator(mode="after")
+    def _v(self):
+        if self.power_maxq_kw > self.power_maxp_kw:
+            raise ValueError("power_maxq_kw must not exceed power_maxp_kw")
+        if "ac" in self.power_inputs and (self.power_shelf is None or self.power_shelves < 1):
+            raise ValueError("an AC-fed rack needs power_shelf and power_shelves >= 1")
+        if "dc800" in self.power_inputs and self.dcdc is None:
+            raise ValueError("an 800 VDC-fed rack needs dcdc")
+        return self
+
+
+class GpuType(Entry):
+    power_max_w: float = Pos
+    power_min_w: float = Pos
+    power_maxq_w: float = Pos
+    t_max_operating_c: float
+    t_throttle_c: float
+    t_shutdown_c: float
+    tokens_per_s: dict[str, float]
+    throughput_curves: dict[str, ThroughputCurve]
+
+    @model_validator(mode="after")
+    def _v(self):
+        if not self.power_min_w < self.power_maxq_w <= self.power_max_w:
+            raise ValueError("need power_min_w < power_maxq_w <= power_max_w")
+        if not self.t_max_operating_c <= self.t_throttle_c < self.t_shutdown_c:
+            raise ValueError("need t_max_operating_c <= t_throttle_c < t_shutdown_c")
+        if set(self.tokens_per_s) != set(self.throughput_curves):
+            raise ValueError("tokens_per_s and throughput_curves must name the same workload kinds")
+        for kind, curve in self.throughput_curves.items():
+            if curve.power_fraction[0] > self.power_min_w / self.power_max_w + 1e-9:
+                raise ValueError(f"throughput_curves.{kind} must start at or below power_min_w / power_max_w")
+        return self
+
+
+class Cdu(Entry):
+    capacity_kw: float = Pos
+    approach_k: float = Pos
+    flow_lpm: float = Pos
+    pump_head_kpa: float = Pos
+    pump_efficiency: float = Field(gt=0, le=1)
+    secondary_volume_l: float = Pos
+
+
+class DryCooler(Entry):
+    capacity_kw: float = Pos
+    rating_water_in_c: float
+    rating_water_out_c: float
+    rating_ambient_c: float
+    fan_power_kw: float = Pos
+    airflow_m3_s: float = Pos
+    adiabatic: bool = False
+    adiabatic_effectiveness: float = Field(default=0.0, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _v(self):
+        if not self.rating_water_in_c > self.rating_water_out_c > self.rating_ambient_c:
+            raise ValueError("need rating_water_in_c > rating_water_out_c > rating_ambient_c")
+        return self
+
+
+class Chiller(Entry):
+    capacity_kw: float = Pos
+    cop_rated: float = Pos
+    rating_leaving_c: float
+    rating_ambient_c: float
+    carnot_fraction: float = Field(gt=0, le=1)
+
+
+class Pump(Entry):
+    flow_m3_s: float = Pos
+    head_kpa: float = Pos
+    efficiency: float = Field(gt=0, le=1)
+
+
+class AirUnit(Entry):
+    capacity_kw: float = Pos
+    fan_power_kw: float = Pos
+
+
+class Transformer(Entry):
+    rating_kva: float = Pos
+    hv_kv: float = Pos
+    lv_kv: float = Pos
+    no_load_loss_kw: float = Field(ge=0)
+    load_loss_kw: float = Field(ge=0)
+    impedance_percent: float = Pos
+
+
+class Rectifier(Entry):
+    kind: Literal["rectifier", "sst"]
+    rating_kw: float = Pos
+    dc_voltage_v: float = Pos
+    efficiency_curve: EfficiencyCurve
+
+
+class Converter(Entry):
+    rating_kw: float = Pos
+    efficiency_curve: EfficiencyCurve
+
+
+class Conductor(Entry):
+    system: Literal["ac", "dc"]
+    material: Literal["copper", "aluminium"]
+    cross_section_mm2: float = Pos
+    conductors: int = Field(ge=2)
+    ampacity_a: float = Pos
+    reactance_ohm_per_km: float = Field(ge=0)
+
+
+class Switch(Entry):
+    ports: int = Field(gt=1)
+    port_gbps: float = Pos
+    power_w: float = Pos
+    optics: Literal["pluggable", "cpo"]
+
+
+class Optic(Entry):
+    kind: Literal["pluggable", "cpo"]
+    gbps: float = Pos
+    power_w: float = Pos
+
+
+class Nic(Entry):
+    gbps: float = Pos
+    power_w: float = Pos
+
+
+# catalog section name -> entry model
+SECTIONS: dict[str, type[Entry]] = {
+    "racks": RackType,
+    "gpus": GpuType,
+    "cdus": Cdu,
+    "dry_coolers": DryCooler,
+    "chillers": Chiller,
+    "pumps": Pump,
+    "air_units": AirUnit,
+    "transformers": Transformer,
+    "rectifiers": Rectifier,
+    "ups": Converter,
+    "power_shelves": Converter,
+    "dcdc": Converter,
+    "conductors": Conductor,
+    "switches": Switch,
+    "optics": Optic,
+    "nics": Nic,
+}

@@ -1,0 +1,117 @@
+"""``twin validate``, ``twin schema``, ``twin info``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from twin.cli.common import app, err, guarded, out, print_json, report_problems
+from twin.layout import Layout
+from twin.model import load_model
+
+LayoutArg = typer.Argument(..., help="facility layout YAML file", show_default=False)
+JsonOpt = typer.Option(False, "--json", help="print one JSON object (for scripts)")
+CatalogOpt = typer.Option(None, "--catalog", help="extra catalog file(s), later files win")
+
+
+@app.command()
+@guarded
+def validate(layout: Path = LayoutArg, json_out: bool = JsonOpt, catalog: list[Path] = CatalogOpt) -> None:
+    """Check a layout: schema, catalog references, names, architecture and capacities."""
+    model = load_model(layout, tuple(catalog or ()))
+    if json_out:
+        print_json(
+            {
+                "valid": True,
+                "file": str(layout),
+                "racks": model.n_racks,
+                "gpus": model.n_gpus,
+                "problems": [p.to_dict() for p in model.warnings],
+            }
+        )
+        return
+    report_problems(model.warnings)
+    out.print(
+        f"[green]ok[/]: {layout} is valid ({model.n_racks:,} racks, {model.n_gpus:,} GPUs, "
+        f"{sum(p.severity == 'warning' for p in model.warnings)} warning(s))"
+    )
+
+
+@app.command()
+@guarded
+def schema() -> None:
+    """Print the layout JSON Schema (for editor completion and checking)."""
+    s = Layout.model_json_schema()
+    s["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    s["title"] = "AI-factory twin facility layout"
+    print(json.dumps(s, indent=2))
+
+
+@app.command()
+@guarded
+def info(layout: Path = LayoutArg, json_out: bool = JsonOpt, catalog: list[Path] = CatalogOpt) -> None:
+    """Counts and nameplate of a layout: racks, GPUs, IT MW, CDUs, heat rejection, electrical, network."""
+    model = load_model(layout, tuple(catalog or ()))
+    s = model.summary()
+    if json_out:
+        print_json(s)
+        return
+    report_problems(model.warnings)
+    t = Table(title=f"{s['name']}  ({layout})", show_header=False, title_justify="left")
+    t.add_column(style="bold")
+    t.add_column(justify="right")
+    for label, value in [
+        ("grid connection", f"{s['grid_limit_mw']:,.0f} MW"),
+        ("architecture", s["architecture"]),
+        ("halls / pods / rows", f"{s['halls']} / {s['pods']} / {s['rows']}"),
+        ("racks", f"{s['racks']:,}  " + ", ".join(f"{k}: {v:,}" for k, v in s["racks_by_type"].items())),
+        ("GPUs", f"{s['gpus']:,}"),
+        (
+            "IT nameplate Max-P / Max-Q / floor",
+            f"{s['nameplate_it_mw']:,.1f} / {s['maxq_it_mw']:,.1f} / {s['floor_it_mw']:,.1f} MW",
+        ),
+        ("cooling loops / CDUs", f"{s['cooling_loops']:,} / {s['cdus']:,}"),
+        ("heat rejection (dry coolers / chillers)", f"{s['dry_coolers']:,} / {s['chillers']:,}"),
+        ("air-side units", f"{s['air_units']:,}"),
+        ("substation transformers", f"{s['substation_transformers']:,}"),
+        ("block transformers / rectifiers", f"{s['transformers_rectifiers']:,}"),
+        ("UPS modules / busways", f"{s['ups_modules']:,} / {s['busways']:,}"),
+        (
+            "switches",
+            f"{s['switches']:,}  " + ", ".join(f"{k}: {v:,}" for k, v in s["switches_by_tier"].items()),
+        ),
+        (f"optics ({s['optics']})", f"{s['transceivers']:,} optical ends"),
+    ]:
+        t.add_row(label, value)
+    out.print(t)
+    h = Table(title="by hall", title_justify="left")
+    cols = [
+        "hall",
+        "racks",
+        "gpus",
+        "nameplate_it_mw",
+        "maxq_it_mw",
+        "cdus",
+        "heat_rejection_units",
+        "transformers_rectifiers",
+        "switches",
+    ]
+    for c in cols:
+        h.add_column(c.replace("_", " "), justify="left" if c == "hall" else "right")
+    for rec in s["by_hall"]:
+        h.add_row(
+            *[
+                f"{rec[c]:,.1f}"
+                if isinstance(rec[c], float)
+                else f"{rec[c]:,}"
+                if isinstance(rec[c], int)
+                else str(rec[c])
+                for c in cols
+            ]
+        )
+    out.print(h)
+    if len(s["by_hall"]) > 40:
+        err.print(f"({len(s['by_hall'])} halls)")
