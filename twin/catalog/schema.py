@@ -79,6 +79,9 @@ class RackType(Entry):
     cold_plate_r_conv_fraction: float = Field(ge=0, le=1, description="share of R that scales as 1/flow")
     dp_design_kpa: float = Pos
     dp_exponent: float = Field(ge=1.0, le=2.5)
+    thermal_time_constant_s: float = Field(
+        default=2.0, gt=0, description="rack coolant/cold-plate lag, s ([O] Modelica Buildings PartialRack tau ~2 s)"
+    )
     power_inputs: list[Literal["ac", "dc800"]] = Field(min_length=1)
     power_shelf: str | None = None
     power_shelves: int = Field(ge=0)
@@ -134,6 +137,13 @@ class Cdu(Entry):
     pump_head_kpa: float = Pos
     pump_efficiency: float = Field(gt=0, le=1)
     secondary_volume_l: float = Pos
+    # thermal-hydraulic solver (twin.thermal); defaults are typical values, catalog entries state their own
+    pump_shutoff_head_ratio: float = Field(
+        default=1.25, gt=1, le=2, description="pump head at zero flow / rated head (quadratic curve)"
+    )
+    min_flow_fraction: float = Field(default=0.3, gt=0, le=1, description="minimum pump flow / rated")
+    pump_ramp_s: float = Field(default=5.0, gt=0, description="time constant of pump flow changes, s")
+    failover_s: float = Field(default=10.0, ge=0, description="delay before remaining units take over, s")
 
 
 class DryCooler(Entry):
@@ -145,6 +155,9 @@ class DryCooler(Entry):
     airflow_m3_s: float = Pos
     adiabatic: bool = False
     adiabatic_effectiveness: float = Field(default=0.0, ge=0, le=1)
+    ua_airflow_exponent: float = Field(
+        default=0.8, gt=0, le=1.5, description="UA ~ airflow^x (air-side film, Dittus-Boelter-like)"
+    )
 
     @model_validator(mode="after")
     def _v(self):
