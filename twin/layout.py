@@ -51,7 +51,8 @@ def spare_units(redundancy: str, units: int) -> int:
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # NaN / inf are never a meaningful layout value: reject them at the door
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 XY = tuple[float, float]

@@ -647,12 +647,7 @@ class _Compiler:
                 )
             )
         out = pd.concat(rows, ignore_index=True)
-        out.insert(
-            0,
-            "name",
-            [
-                f"{tier}-{plane[0]}-{i}"
-                for i, (tier, plane) in enumerate(zip(out["tier"], out["plane"], strict=True))
-            ],
-        )
+        # vectorised names 'leaf-b-12' (tier, plane initial, index): no Python loop per switch
+        tag = out["tier"].astype(str) + "-" + out["plane"].str[0] + "-"
+        out.insert(0, "name", tag + np.arange(len(out)).astype(str))
         return out

@@ -55,8 +55,38 @@ def rack_floor_w(catalog: Catalog, rack_type: str) -> float:
     return r.gpus * g.power_min_w + r.other_power_kw * 1e3
 
 
+MAX_RACKS = 2_000_000  # ~10 GW of Oberon racks: far beyond any campus, small enough to fit in memory
+
+
 def check_layout(layout: Layout, catalog: Catalog, lines: dict, file: str = "") -> list[Problem]:
     ctx = Ctx(layout, catalog, lines, file)
+    total = sum(
+        r.racks * r.repeat * p.repeat * h.repeat for h in layout.halls for p in h.pods for r in p.rows
+    )
+    pods = sum(p.repeat * h.repeat for h in layout.halls for p in h.pods)
+    rows = sum(r.repeat * p.repeat * h.repeat for h in layout.halls for p in h.pods for r in p.rows)
+    units = sum(
+        h.repeat
+        * (
+            h.facility_water.dry_cooler_units
+            + h.facility_water.chiller_units
+            + h.air_side.units
+            + sum(p.repeat * sum(lp.units for lp in p.cooling_loops) for p in h.pods)
+        )
+        for h in layout.halls
+    )
+    for what, n, limit in (
+        ("racks", total, MAX_RACKS),
+        ("pods", pods, 50_000),
+        ("rows", rows, 200_000),
+        ("cooling units", units, 1_000_000),
+    ):
+        if n > limit:
+            ctx.add(
+                ("halls",), f"the layout expands to {n:,} {what} (limit {limit:,}): check the repeat counts"
+            )
+    if ctx.problems:
+        return ctx.problems
     el = layout.electrical
     ctx.ref(
         ("electrical", "substation", "transformer"), "transformers", el.substation.transformer, "transformer"

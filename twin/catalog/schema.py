@@ -11,7 +11,7 @@ Pos = Field(gt=0)
 
 
 class Entry(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")
     display_name: str = ""
     source: str = Field(min_length=3, description="where the numbers come from ([O] maker, [S] second-hand)")
@@ -20,7 +20,7 @@ class Entry(BaseModel):
 class Curve(BaseModel):
     """A tabulated curve y(x); x strictly increasing."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     def _check(self, x: list[float], y: list[float], xname: str, yname: str, lo: float, hi: float) -> None:
         if len(x) != len(y):
@@ -80,7 +80,9 @@ class RackType(Entry):
     dp_design_kpa: float = Pos
     dp_exponent: float = Field(ge=1.0, le=2.5)
     thermal_time_constant_s: float = Field(
-        default=2.0, gt=0, description="rack coolant/cold-plate lag, s ([O] Modelica Buildings PartialRack tau ~2 s)"
+        default=2.0,
+        gt=0,
+        description="rack coolant/cold-plate lag, s ([O] Modelica Buildings PartialRack tau ~2 s)",
     )
     power_inputs: list[Literal["ac", "dc800"]] = Field(min_length=1)
     power_shelf: str | None = None
@@ -199,11 +201,13 @@ class Rectifier(Entry):
     rating_kw: float = Pos
     dc_voltage_v: float = Pos
     efficiency_curve: EfficiencyCurve
+    power_factor: float = Field(default=1.0, gt=0, le=1, description="AC input power factor")
 
 
 class Converter(Entry):
     rating_kw: float = Pos
     efficiency_curve: EfficiencyCurve
+    power_factor: float = Field(default=1.0, gt=0, le=1, description="AC input power factor")
 
 
 class Conductor(Entry):
@@ -213,6 +217,16 @@ class Conductor(Entry):
     conductors: int = Field(ge=2)
     ampacity_a: float = Pos
     reactance_ohm_per_km: float = Field(ge=0)
+    max_temp_c: float = Field(default=90.0, description="conductor temperature at rated ampacity")
+    ambient_c: float = Field(default=30.0, description="ambient temperature of the ampacity rating")
+
+
+class Material(Entry):
+    """Conductor material: R(T) = resistivity_20c_ohm_m * (1 + temp_coeff_per_k * (T - 20))."""
+
+    resistivity_20c_ohm_m: float = Pos
+    temp_coeff_per_k: float = Field(ge=0)
+    density_kg_m3: float = Pos
 
 
 class Switch(Entry):
@@ -248,6 +262,7 @@ SECTIONS: dict[str, type[Entry]] = {
     "power_shelves": Converter,
     "dcdc": Converter,
     "conductors": Conductor,
+    "materials": Material,
     "switches": Switch,
     "optics": Optic,
     "nics": Nic,

@@ -1,0 +1,104 @@
+"""The compiled model: counts, relations, positions and nameplate agree with the layout and catalog."""
+
+import numpy as np
+import pytest
+
+from twin.catalog import load_catalog
+from twin.layout import Layout
+from twin.model import compile_layout
+
+
+@pytest.mark.parametrize(
+    "name", ["pod_small.yaml", "hall_100mw_ac.yaml", "hall_kyber.yaml", "campus_1gw.yaml"]
+)
+def test_reference_layouts_validate(layouts_dir, name):
+    from twin.model import load_model
+
+    m = load_model(layouts_dir / name)
+    assert m.n_racks > 0 and not [p for p in m.warnings if p.severity == "error"]
+
+
+def test_campus_is_a_max_q_site(campus_model):
+    m = campus_model
+    s = m.summary()
+    assert s["racks"] >= 5000
+    assert s["grid_limit_mw"] == 1000
+    assert s["nameplate_it_mw"] > 1000  # more racks than the grid could feed at Max-P
+    assert s["architecture"] == "dc800" and s["optics"] == "cpo"
+    types = s["racks_by_type"]
+    assert types["vr-nvl72"] > types["ru-nvl576"] > 0
+    assert any(p.severity == "note" and "Max-Q site" in p.message for p in m.warnings)
+
+
+def test_pod_counts_by_hand(pod_model):
+    m = pod_model
+    assert m.n_racks == 16 and m.n_gpus == 16 * 72
+    assert m.racks["power_maxp_w"].sum() == pytest.approx(16 * 227e3)
+    assert len(m.cdus) == 3 and len(m.loops) == 1
+    assert (m.heat_rejection["kind"] == "dry_cooler").sum() == 4
+    assert (m.heat_rejection["kind"] == "chiller").sum() == 1
+
+
+def test_repeat_expansion_by_hand(hall_ac_model):
+    m = hall_ac_model
+    assert len(m.pods) == 8 and len(m.rows) == 32 and m.n_racks == 8 * 4 * 12
+    assert len(m.loops) == 16 and len(m.cdus) == 64
+    # pod copies are 16 m apart; rack pitch defaults to the rack width (0.6 m)
+    pod_y = m.pods["y_m"].to_numpy()
+    assert np.allclose(np.diff(pod_y), 16.0)
+    r0 = m.racks[m.racks["row"] == 0]
+    assert np.allclose(np.diff(r0["x_m"].to_numpy()), 0.6)
+    assert m.pods["name"].tolist()[:2] == ["hall-1/pod-1", "hall-1/pod-2"]
+
+
+def test_relations_are_consistent(campus_model):
+    m = campus_model
+    r = m.racks
+    # rack -> row -> pod -> hall agree
+    assert np.array_equal(m.rows["pod"].to_numpy()[r["row"]], r["pod"].to_numpy())
+    assert np.array_equal(m.pods["hall"].to_numpy()[r["pod"]], r["hall"].to_numpy())
+    # rack -> loop in the same pod; rack -> busway -> (ups ->) block in the same pod
+    assert np.array_equal(m.loops["pod"].to_numpy()[r["loop"]], r["pod"].to_numpy())
+    el = m.elec
+    assert set(el["kind"].to_numpy()[r["busway_node"]]) == {"busway"}
+    assert set(el["kind"].to_numpy()[r["block_node"]]) == {"block"}
+    assert np.array_equal(el["pod"].to_numpy()[r["busway_node"]], r["pod"].to_numpy())
+    # the electrical tree is a tree rooted at the grid node
+    parent = el["parent"].to_numpy()
+    assert parent[0] == -1 and np.all(parent[1:] < np.arange(1, len(el)))
+    # every rack has a leaf switch in its own pod
+    sw = m.switches
+    assert set(sw["tier"].to_numpy()[r["leaf"]]) == {"leaf"}
+    assert np.array_equal(sw["pod"].to_numpy()[r["leaf"]], r["pod"].to_numpy())
+
+
+def test_rack_names_are_unique(hall_ac_model):
+    names = hall_ac_model.rack_names()
+    assert len(set(names)) == hall_ac_model.n_racks
+    assert names[0] == "hall-1/pod-1/r1/01"
+
+
+def test_floor_power_uses_gpu_minimum(pod_model):
+    cat = load_catalog()
+    r = cat.rack("vr-nvl72")
+    g = cat.gpu(r.gpu)
+    assert pod_model.racks["power_floor_w"].iloc[0] == pytest.approx(
+        72 * g.power_min_w + r.other_power_kw * 1e3
+    )
+
+
+def test_compile_from_python_objects(layouts_dir):
+    import yaml
+
+    data = yaml.safe_load((layouts_dir / "pod_small.yaml").read_text())
+    m = compile_layout(Layout.model_validate(data))
+    assert m.n_racks == 16
+
+
+def test_fat_tree_counts_reduce_to_k_ary_closed_form():
+    from twin.network.sizing import fabric_switch_counts, max_hosts
+
+    k = 64
+    assert max_hosts(k, 2) == k * k // 2 and max_hosts(k, 3) == k**3 // 4
+    c = fabric_switch_counts(k**3 // 4, k, 3)
+    assert c == {"leaf": k * k // 2, "spine": k * k // 2, "core": k * k // 4}
