@@ -1,0 +1,9 @@
+"""Max-Q: GPU power caps that maximise tokens/s from a fixed grid connection (DSX Boost / Max-Q).
+
+``core``: the array-level optimizer (dual decomposition / water-filling); ``optimize``: policies on a compiled
+facility model with the coupled thermal-electrical solve; ``sizing``: MaxLPS-style site sizing.
+"""
+
+from twin.maxq.core import CapProblem, CapSolution, LinearGroup, solve_caps
+
+__all__ = ["CapProblem", "CapSolution", "LinearGroup", "solve_caps"]
