@@ -1,0 +1,121 @@
+"""Independent reference: the same AC network built in pandapower (test / benchmark only).
+
+Buses, transformers (pandapower ``trafo`` from the catalog short-circuit and no-load data), MV feeder cables,
+busway segments (``line`` with ``parallel`` = feeds) and rack loads (the input power of the rack power shelves
+that our solver computed) are taken from the compiled model; only the power flow is pandapower's.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandapower as pp
+
+from twin.electrical.conductors import loop_factor, resistance_ohm
+from twin.electrical.solve import prepare
+
+
+def build_pandapower(model, res, conductor_temp_c: float, mech_power_w_by_hall=None):
+    """pandapower network equal to our model of an AC layout without UPS (every load on one AC network)."""
+    net = prepare(model)
+    cat = model.catalog
+    e = model.elec
+    if net.is_ups.any() or net.arch != "ac":
+        raise ValueError("the pandapower reference covers AC layouts without UPS")
+    pn = pp.create_empty_network(sn_mva=1.0)
+    kind = e["kind"].to_numpy()
+    parent = e["parent"].to_numpy()
+    volt = e["voltage_v"].to_numpy()
+    units = e["units"].to_numpy()
+    out_bus = {}
+    b_grid = pp.create_bus(pn, vn_kv=net.utility_v / 1e3, name="grid")
+    pp.create_ext_grid(pn, b_grid, vm_pu=1.0)
+    b_mv = pp.create_bus(pn, vn_kv=net.mv_v / 1e3, name="mv")
+    out_bus[0], out_bus[1] = b_grid, b_mv
+
+    def trafo(i, hv, lv):
+        t = cat.get("transformers", e["equipment"][i])
+        sn = t.rating_kva / 1e3
+        pfe = t.no_load_loss_kw
+        pp.create_transformer_from_parameters(
+            pn,
+            hv,
+            lv,
+            sn_mva=sn,
+            vn_hv_kv=pn.bus.vn_kv[hv],
+            vn_lv_kv=pn.bus.vn_kv[lv],
+            vkr_percent=t.load_loss_kw / t.rating_kva * 100.0,
+            vk_percent=t.impedance_percent,
+            pfe_kw=pfe,
+            i0_percent=pfe / t.rating_kva * 100.0,  # magnetising branch purely resistive, as in our model
+            parallel=int(units[i]),
+            name=e["name"][i],
+        )
+
+    def line(i, fb, tb, length_m, parallel=1):
+        c = cat.get("conductors", e["conductor"][i])
+        m = cat.get("materials", c.material)
+        r_km = loop_factor(c.system) * resistance_ohm(
+            1000.0, c.cross_section_mm2, m.resistivity_20c_ohm_m, m.temp_coeff_per_k, conductor_temp_c
+        )
+        pp.create_line_from_parameters(
+            pn,
+            fb,
+            tb,
+            length_km=length_m / 1e3,
+            r_ohm_per_km=float(r_km),
+            x_ohm_per_km=c.reactance_ohm_per_km,
+            c_nf_per_km=0.0,
+            max_i_ka=c.ampacity_a / 1e3,
+            parallel=int(parallel),
+        )
+
+    trafo(1, b_grid, b_mv)
+    mech = mech_power_w_by_hall if mech_power_w_by_hall is not None else np.zeros(len(model.halls))
+    for i in np.flatnonzero(kind == "mech_feed"):
+        b = pp.create_bus(pn, vn_kv=volt[i] / 1e3, name=e["name"][i])
+        trafo(i, b_mv, b)
+        pp.create_load(pn, b, p_mw=mech[e["hall"][i]] / 1e6, q_mvar=0.0)
+        out_bus[i] = b
+    for i in np.flatnonzero(kind == "block"):
+        b_feed = pp.create_bus(pn, vn_kv=net.mv_v / 1e3, name=e["name"][i] + "/mv")
+        line(i, b_mv, b_feed, e["length_m"][i])
+        b_lv = pp.create_bus(pn, vn_kv=volt[i] / 1e3, name=e["name"][i] + "/lv")
+        trafo(i, b_feed, b_lv)
+        out_bus[i] = b_lv
+    rr = res.res_racks
+    rack_bus = np.zeros(model.n_racks, dtype=np.int64)
+    for i in np.flatnonzero(kind == "busway"):
+        racks = np.flatnonzero(model.racks["busway_node"].to_numpy() == i)
+        pitch = e["length_m"][i] / len(racks)
+        prev = out_bus[parent[i]]
+        for k, r in enumerate(racks):
+            b = pp.create_bus(pn, vn_kv=volt[i] / 1e3)
+            line(i, prev, b, pitch * (0.5 if k == 0 else 1.0), parallel=e["feeds"][i])
+            pp.create_load(
+                pn,
+                b,
+                p_mw=rr["input_power_w"][r] / 1e6,
+                q_mvar=rr["input_reactive_power_var"][r] / 1e6,
+            )
+            rack_bus[r] = b
+            prev = b
+    return pn, out_bus, rack_bus
+
+
+def no_ups(data: dict) -> dict:
+    """Layout dict with the UPS removed from every power block (the whole facility on one AC network)."""
+    for hall in data["halls"]:
+        for pod in hall["pods"]:
+            for blk in pod["power_blocks"]:
+                for k in ("ups", "ups_units", "ups_redundancy"):
+                    blk.pop(k, None)
+    return data
+
+
+def losses_mw(pn) -> float:
+    return float(pn.res_line.pl_mw.sum() + pn.res_trafo.pl_mw.sum())
+
+
+__all__ = ["build_pandapower", "losses_mw", "no_ups", "math"]
