@@ -1,0 +1,288 @@
+"""Coupled steady state: GPU caps -> rack IT power -> thermal <-> electrical (+ fabric power), to a fixed point.
+
+Per rack: GPU power ``p`` (the cap, or less when throttled), rack IT power ``P = other_power_w + gpus p``
+(Grace CPUs, NICs and NVLink switch trays are in ``other_power_w``, from the catalog). The fabric switches'
+power (``twin.network.fabric_power``) is fed electrically from each pod's first busway and released as heat
+into the hall air. One pass:
+
+  1. thermal solve with the rack powers and the hall air heat (switches + in-hall electrical losses) ->
+     coolant temperatures, GPU junction temperatures ``T_j``, cooling (mechanical) power per hall;
+  2. junction throttling: a GPU above its throttle temperature runs at the power that holds it there. With
+     the cold-plate law ``T_j = T_coolant + R p`` (R per GPU, K/W; catalog) the next power is the Newton step
+     ``p <- min(cap, p + (T_throttle - T_j) / R)`` (never below the minimum power limit: a GPU that would need
+     less is reported as over temperature, not hidden);
+  3. electrical solve with the rack powers, the mechanical loads and the fabric power -> losses, grid power;
+     the losses released inside the halls (rack conversion, busways, UPS) go back to step 1 as air heat.
+
+The loop stops when the GPU powers and the grid power change by less than ``tol`` (relative) between passes.
+Energy balance reported: grid = IT + fabric + cooling + losses (``balance_error_w``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from twin.errors import InputError
+from twin.perf import PerfModel, perf_model
+from twin.perf import tokens_per_s as rack_tokens_per_s
+
+__all__ = ["CoupledResult", "gpu_caps_per_rack", "solve_coupled"]
+
+
+@dataclass
+class CoupledResult:
+    """res_racks: one row per rack (gpu_cap_w, gpu_power_w, throttled, rack_power_w, junction_c, margin_k,
+    relative_throughput, tokens_per_s); kpis: see ``solve_coupled``; thermal / electrical: the last results."""
+
+    res_racks: pd.DataFrame
+    kpis: dict
+    thermal: object
+    electrical: object
+    network_power_w_by_pod: np.ndarray
+    converged: bool
+    iterations: int
+    tolerance: float
+    history: list[float] = field(default_factory=list)
+
+    @property
+    def facility_power_w(self) -> float:
+        return float(self.electrical.grid_power_w)
+
+
+def _col(df: pd.DataFrame, *names: str) -> np.ndarray:
+    for n in names:
+        if n in df.columns:
+            return df[n].to_numpy(dtype=float)
+    raise KeyError(f"none of the columns {names} in result table (has {list(df.columns)})")
+
+
+def gpu_caps_per_rack(
+    model, gpu_cap_w, perf: PerfModel | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Normalise caps: None (Max-P: power_max), a scalar W, (n_racks,) W or (n_gpus,) W.
+
+    Returns (mean GPU power cap per rack (n_racks,), per-GPU caps or None). A cap above power_max_w is not an
+    error (the GPU simply does not draw more); a cap below the minimum power limit is.
+    """
+    perf = perf or perf_model(model)
+    pmax, pmin, gpus = perf.gpu_power_max_w, perf.gpu_power_min_w, perf.gpus
+    n_r, n_g = len(pmax), int(gpus.sum())
+    per_gpu = None
+    if gpu_cap_w is None:
+        cap = pmax.copy()
+    else:
+        c = np.asarray(gpu_cap_w, dtype=float)
+        if not np.all(np.isfinite(c)):
+            raise InputError("gpu_cap_w must be finite")
+        if c.ndim == 0:
+            cap = np.full(n_r, float(c))
+        elif c.shape == (n_r,):
+            cap = c.copy()
+        elif c.shape == (n_g,):
+            rack_of = np.repeat(np.arange(n_r), gpus)
+            lo = c < pmin[rack_of] * (1 - 1e-9)
+            if lo.any():
+                k = int(np.flatnonzero(lo)[0])
+                raise InputError(
+                    f"GPU cap {c[k]:.1f} W of GPU {k} is below the minimum power limit {pmin[rack_of[k]]:.0f} W"
+                )
+            per_gpu = np.minimum(c, pmax[rack_of])
+            cap = np.bincount(rack_of, weights=per_gpu, minlength=n_r) / gpus
+        else:
+            raise InputError(
+                f"gpu_cap_w must be a scalar, ({n_r},) per rack or ({n_g},) per GPU; got {c.shape}"
+            )
+    low = cap < pmin * (1 - 1e-9)
+    if low.any():
+        k = int(np.flatnonzero(low)[0])
+        raise InputError(
+            f"GPU cap {cap[k]:.1f} W (rack {k}) is below the GPU minimum power limit {pmin[k]:.0f} W"
+        )
+    return np.minimum(cap, pmax), per_gpu
+
+
+def solve_coupled(
+    model,
+    *,
+    gpu_cap_w=None,
+    ambient_c: float | None = None,
+    supply_c: float | None = None,
+    failed=(),
+    racks_on: np.ndarray | None = None,
+    variation: np.ndarray | None = None,
+    perf: PerfModel | None = None,
+    tol: float = 1e-6,
+    max_iter: int = 40,
+) -> CoupledResult:
+    """Coupled thermal-electrical-network steady state of the facility at the given GPU caps.
+
+    gpu_cap_w: None (no caps: every GPU at power_max_w), scalar W, (n_racks,) or (n_gpus,) W.
+    racks_on: optional bool (n_racks,): racks switched off draw nothing and make no tokens (Max-P sizing).
+    variation: optional per-GPU throughput multipliers (``twin.perf.gpu_variation``).
+    failed: unit names; electrical node names go to the electrical solve, the rest to the thermal solve.
+
+    kpis: facility_power_mw, it_power_mw (racks), network_power_mw (fabric switches), cooling_power_mw,
+    electrical_loss_mw, pue = facility / (IT + network), max_junction_c, min_margin_k (throttle temperature
+    minus junction), throttled_racks, tokens_per_s, tokens_per_joule, converged, iterations, tolerance,
+    balance_error_w.
+    """
+    from twin.electrical import solve_electrical
+    from twin.network import fabric_power
+    from twin.thermal import solve_thermal
+
+    perf = perf or perf_model(model)
+    cap, per_gpu = gpu_caps_per_rack(model, gpu_cap_w, perf)
+    racks = model.racks
+    n_r = model.n_racks
+    on = np.ones(n_r, bool) if racks_on is None else np.asarray(racks_on, dtype=bool)
+    if on.shape != (n_r,):
+        raise InputError(f"racks_on must have one value per rack ({n_r})")
+    other = racks["other_power_w"].to_numpy(dtype=float)
+    gpus = perf.gpus.astype(float)
+    r_cp = racks["cold_plate_r_k_per_w"].to_numpy(dtype=float)
+    t_thr = racks["t_throttle_c"].to_numpy(dtype=float)
+    pmin = perf.gpu_power_min_w
+    elec_names = set(model.elec["name"])
+    failed = tuple(failed)
+    f_el = tuple(f for f in failed if f in elec_names)
+    f_th = tuple(f for f in failed if f not in elec_names)
+    n_halls = len(model.halls)
+
+    fab = fabric_power(model)
+    net_pod = np.asarray(fab["power_w_by_pod"], dtype=float)
+    sw_hall = model.switches["hall"].to_numpy()
+    sw_w = np.asarray(fab["switch_power_w"], dtype=float)
+    net_hall = np.bincount(np.clip(sw_hall, 0, None), weights=sw_w, minlength=n_halls)
+    net_total = float(fab["total_w"])
+
+    p = np.where(on, cap, 0.0)
+    loss_hall = np.zeros(n_halls)
+    grid_prev = np.nan
+    hist: list[float] = []
+    converged = False
+    th = el = None
+    it = 0
+    for it in range(1, max_iter + 1):  # noqa: B007 (reported as the iteration count)
+        rack_power = np.where(on, other + gpus * p, 0.0)
+        th = solve_thermal(
+            model,
+            rack_power_w=rack_power,
+            ambient_c=ambient_c,
+            supply_c=supply_c,
+            failed=f_th,
+            extra_air_heat_w_by_hall=net_hall + loss_hall,
+        )
+        tj = _col(th.res_racks, "junction_c", "t_junction_c", "gpu_junction_c", "junction_temp_c")
+        # throttling (Newton step on T_j = T_coolant + R p), never above the cap nor below the minimum limit
+        p_new = np.where(on, np.clip(np.minimum(cap, p + (t_thr - tj) / r_cp), pmin, cap), 0.0)
+        el = solve_electrical(
+            model,
+            rack_power_w=rack_power,
+            mech_power_w_by_hall=np.asarray(th.mech_power_w_by_hall, dtype=float),
+            extra_it_power_w_by_pod=net_pod,
+            failed=f_el,
+        )
+        loss_hall = _in_hall_losses(model, el, n_halls)
+        grid = float(el.grid_power_w)
+        hist.append(grid)
+        dp = float(np.max(np.abs(p_new - p) / np.maximum(cap, 1.0), initial=0.0))
+        dg = abs(grid - grid_prev) / max(abs(grid), 1.0) if np.isfinite(grid_prev) else np.inf
+        p_changed = dp > tol
+        p = p_new
+        if not p_changed and dg <= tol:
+            converged = True
+            break
+        grid_prev = grid
+    # the tables describe the last solved state (the GPU powers that produced it)
+    p_solved = np.where(on, (rack_power - other) / gpus, 0.0)
+    tj = _col(th.res_racks, "junction_c", "t_junction_c", "gpu_junction_c", "junction_temp_c")
+    margin = np.where(on, t_thr - tj, np.inf)
+    # a GPU pinned at its minimum limit and still above its throttle temperature: over temperature
+    over = on & (margin < -1e-6) & (p_solved <= pmin * (1 + 1e-9))
+    rel = np.zeros(n_r)
+    tok = np.zeros(n_r)
+    if on.any():
+        p_eval = np.where(on, np.maximum(p_solved, pmin), pmin)
+        rel = np.where(on, perf.fraction_value(np.minimum(p_eval / perf.gpu_power_max_w, 1.0)), 0.0)
+        if variation is not None:
+            tok = np.where(on, rack_tokens_per_s(model, p_eval, perf, variation), 0.0)
+        else:
+            tok = np.where(on, rack_tokens_per_s(model, p_eval, perf), 0.0)
+    res = pd.DataFrame(
+        {
+            "on": on,
+            "gpu_cap_w": np.where(on, cap, 0.0),
+            "gpu_power_w": p_solved,
+            "throttled": on & (p_solved < cap * (1 - 1e-6)),
+            "over_temperature": over,
+            "rack_power_w": rack_power,
+            "junction_c": np.where(on, tj, np.nan),
+            "margin_k": np.where(on, margin, np.nan),
+            "relative_throughput": rel,
+            "tokens_per_s": tok,
+        }
+    )
+    it_w = float(rack_power.sum())
+    mech_w = float(np.sum(th.mech_power_w_by_hall))
+    loss_w = float(el.kpis["loss_mw"]) * 1e6
+    grid = float(el.grid_power_w)
+    tokens = float(tok.sum())
+    kpis = {
+        "facility_power_mw": grid / 1e6,
+        "it_power_mw": it_w / 1e6,
+        "network_power_mw": net_total / 1e6,
+        "cooling_power_mw": mech_w / 1e6,
+        "electrical_loss_mw": loss_w / 1e6,
+        "pue": grid / max(it_w + net_total, 1e-300),
+        "max_junction_c": float(np.max(tj[on])) if on.any() else float("nan"),
+        "min_margin_k": float(np.min(margin[on])) if on.any() else float("nan"),
+        "throttled_racks": int(res["throttled"].sum()),
+        "over_temperature_racks": int(over.sum()),
+        "racks_on": int(on.sum()),
+        "gpus_on": int(gpus[on].sum()),
+        "tokens_per_s": tokens,
+        "tokens_per_joule": tokens / grid if grid > 0 else 0.0,
+        "converged": bool(converged),
+        "iterations": it,
+        "tolerance": tol,
+        "balance_error_w": grid - (it_w + net_total + mech_w + loss_w),
+        "thermal_converged": bool(th.kpis.get("converged", True)),
+        "electrical_converged": bool(el.kpis.get("converged", True)),
+    }
+    return CoupledResult(
+        res_racks=res,
+        kpis=kpis,
+        thermal=th,
+        electrical=el,
+        network_power_w_by_pod=net_pod,
+        converged=converged,
+        iterations=it,
+        tolerance=tol,
+        history=hist,
+    )
+
+
+def _in_hall_losses(model, el, n_halls: int) -> np.ndarray:
+    """Electrical losses released as heat inside each hall: rack conversion, busways, UPS (W per hall)."""
+    out = np.zeros(n_halls)
+    rr = el.res_racks
+    for name in ("conversion_loss_w", "loss_w", "rack_conversion_loss_w"):
+        if name in rr.columns:
+            out += np.bincount(
+                model.racks["hall"].to_numpy(), weights=rr[name].to_numpy(dtype=float), minlength=n_halls
+            )
+            break
+    rn = el.res_nodes
+    kind = model.elec["kind"].to_numpy()
+    hall = model.elec["hall"].to_numpy()
+    for name in ("loss_w", "losses_w"):
+        if name in rn.columns:
+            inside = np.isin(kind, ("busway", "ups")) & (hall >= 0)
+            out += np.bincount(
+                hall[inside], weights=rn[name].to_numpy(dtype=float)[inside], minlength=n_halls
+            )
+            break
+    return out

@@ -1,0 +1,474 @@
+"""Power-capping policies on a compiled facility: Max-Q (optimal per-GPU caps), uniform cap, Max-P.
+
+All three are evaluated with the coupled thermal-electrical solve (``twin.coupled.solve_coupled``) at the same
+budget and conditions, and every result that is returned has been re-checked by that solve (the facility
+power never exceeds the budget).
+
+Max-Q. The facility power F (IT + fabric + cooling + electrical losses) is a smooth, nonlinear function of the
+GPU powers through the thermal and electrical solves. It is linearised around the current operating point,
+
+    F(p) ~= F_0 + a (G(p) - G_0),      G = sum of GPU power,  a = dF/dG (secant of two coupled solves),
+
+and the cap problem (``twin.maxq.core``: tokens/s maximised under the linearised budget, every busway and block
+firm rating, every CDU loop's firm heat capacity, every GPU's junction limit ``p <= p + (T_throttle - T_j)/R``)
+is solved exactly by dual decomposition. The coupled solve is rerun at the new caps, the linearisation is
+updated (secant), and the loop repeats until the facility power meets the budget within ``tol`` (successive
+linear programming / sequential convex programming; Griffith & Stewart, Manage. Sci. 7(4), 1961). Shadow
+prices are the dual multipliers: tokens/s gained per MW more of each limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from twin.coupled import CoupledResult, solve_coupled
+from twin.errors import InputError
+from twin.maxq.core import CapProblem, LinearGroup, solve_caps
+from twin.perf import PerfModel, gpu_variation, perf_model
+
+POLICIES = ("maxq", "uniform", "maxp")
+
+
+@dataclass
+class MaxQResult:
+    """policy result. gpu_cap_w: (n_racks,) W (per-rack caps; every GPU of a rack the same) or, with per-GPU
+    variation, (n_gpus,) W. kpis: policy, budget_mw, feasible, facility_power_mw, tokens_per_s,
+    tokens_per_joule, binding_constraints (list of dicts), shadow prices, plus the coupled KPIs."""
+
+    policy: str
+    budget_mw: float
+    feasible: bool
+    reason: str
+    floor_mw: float
+    gpu_cap_w: np.ndarray | None
+    coupled: CoupledResult | None
+    kpis: dict
+    res_constraints: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def res_racks(self) -> pd.DataFrame:
+        return self.coupled.res_racks if self.coupled is not None else pd.DataFrame()
+
+
+def _firm(elec: pd.DataFrame) -> np.ndarray:
+    """Firm rating of each distribution node, W: units in service minus spares carry the load."""
+    return elec["rating_w"].to_numpy(dtype=float) * (
+        elec["units"].to_numpy(dtype=float) - elec["spare_units"].to_numpy(dtype=float)
+    )
+
+
+def _node_input_w(res_nodes: pd.DataFrame) -> np.ndarray:
+    for name in ("power_in_w", "p_in_w", "input_w", "power_w", "load_w"):
+        if name in res_nodes.columns:
+            return res_nodes[name].to_numpy(dtype=float)
+    raise KeyError(f"electrical res_nodes has no node input power column ({list(res_nodes.columns)})")
+
+
+class _Facility:
+    """Static data of the facility for the cap problems (one unit = one rack, or one GPU with variation)."""
+
+    def __init__(self, model, perf: PerfModel, variation: np.ndarray | None):
+        self.model, self.perf, self.variation = model, perf, variation
+        r = model.racks
+        self.other = r["other_power_w"].to_numpy(dtype=float)
+        self.gpus = perf.gpus.astype(float)
+        self.lf = r["liquid_fraction"].to_numpy(dtype=float)
+        self.r_cp = r["cold_plate_r_k_per_w"].to_numpy(dtype=float)
+        self.t_thr = r["t_throttle_c"].to_numpy(dtype=float)
+        el = model.elec
+        self.firm = _firm(el)
+        self.kind = el["kind"].to_numpy()
+        self.bus = r["busway_node"].to_numpy()
+        self.blk = r["block_node"].to_numpy()
+        self.loop = r["loop"].to_numpy()
+        lp = model.loops
+        self.loop_firm = lp["capacity_w"].to_numpy(dtype=float) * (
+            lp["units"].to_numpy(dtype=float) - lp["spare_units"].to_numpy(dtype=float)
+        )
+        self.bus_ids, self.bus_of = np.unique(self.bus, return_inverse=True)
+        self.blk_ids, self.blk_of = np.unique(self.blk, return_inverse=True)
+        if variation is None:
+            self.unit_rack = np.arange(model.n_racks)
+            self.weight = perf.tokens_full_per_gpu.copy()
+            self.count = self.gpus.copy()
+        else:
+            self.unit_rack = np.repeat(np.arange(model.n_racks), perf.gpus)
+            self.weight = perf.tokens_full_per_gpu[self.unit_rack] * variation
+            self.count = np.ones(len(self.unit_rack))
+
+    def problem(
+        self, cp: CoupledResult, a_fac: float, f0_w: float, g0_w: float, budget_w: float
+    ) -> CapProblem:
+        """Cap problem linearised at the coupled state ``cp``."""
+        ur = self.unit_rack
+        perf = self.perf
+        rack_p = cp.res_racks["rack_power_w"].to_numpy(dtype=float)
+        # node loading factor: node input power per W of rack IT power below it (includes losses under it)
+        node_in = _node_input_w(cp.electrical.res_nodes)
+        n_nodes = len(self.firm)
+        it_bus = np.bincount(self.bus, weights=rack_p, minlength=n_nodes)
+        it_blk = np.bincount(self.blk, weights=rack_p, minlength=n_nodes)
+        k_bus = np.where(it_bus > 0, node_in / np.maximum(it_bus, 1e-300), 1.0)[self.bus_ids]
+        k_blk = np.where(it_blk > 0, node_in / np.maximum(it_blk, 1e-300), 1.0)[self.blk_ids]
+        other_bus = np.bincount(self.bus_of, weights=self.other)
+        other_blk = np.bincount(self.blk_of, weights=self.other)
+        other_loop = np.bincount(self.loop, weights=self.lf * self.other, minlength=len(self.loop_firm))
+        # extra (non-rack) load on a node, e.g. the fabric switches on a pod's first busway
+        extra_bus = np.maximum(node_in[self.bus_ids] - k_bus * it_bus[self.bus_ids], 0.0)
+        extra_blk = np.maximum(node_in[self.blk_ids] - k_blk * it_blk[self.blk_ids], 0.0)
+        # junction: T_j = T_cool + R p -> p <= p_now + (T_throttle - T_j) / R
+        p_now = cp.res_racks["gpu_power_w"].to_numpy(dtype=float)
+        tj = cp.res_racks["junction_c"].to_numpy(dtype=float)
+        p_junc = p_now + (self.t_thr - tj) / self.r_cp
+        pmax = perf.gpu_power_max_w
+        p_up = np.clip(np.minimum(p_junc, pmax), perf.gpu_power_min_w, None)[ur]
+        groups = [
+            LinearGroup(
+                "facility",
+                np.zeros(len(ur), np.int64),
+                np.full(len(ur), a_fac),
+                np.array([budget_w - f0_w + a_fac * g0_w]),
+                np.array(["grid budget"], dtype=object),
+            ),
+            LinearGroup(
+                "busway",
+                self.bus_of[ur],
+                k_bus[self.bus_of][ur],
+                self.firm[self.bus_ids] - k_bus * other_bus - extra_bus,
+                self.model.elec["name"].to_numpy()[self.bus_ids],
+            ),
+            LinearGroup(
+                "block",
+                self.blk_of[ur],
+                k_blk[self.blk_of][ur],
+                self.firm[self.blk_ids] - k_blk * other_blk - extra_blk,
+                self.model.elec["name"].to_numpy()[self.blk_ids],
+            ),
+            LinearGroup(
+                "cdu_loop",
+                self.loop[ur],
+                self.lf[ur],
+                self.loop_firm - other_loop,
+                self.model.loops["name"].to_numpy(),
+            ),
+        ]
+        return CapProblem(
+            weight=self.weight,
+            count=self.count,
+            p_max=pmax[ur],
+            p_min=perf.gpu_power_min_w[ur],
+            p_up=p_up,
+            curve_id=perf.curve_id[ur],
+            curves=perf.curves,
+            groups=groups,
+        )
+
+    def gpu_power_total(self, cp: CoupledResult) -> float:
+        rr = cp.res_racks
+        return float(np.sum(rr["gpu_power_w"].to_numpy() * self.gpus * rr["on"].to_numpy()))
+
+
+def _check(model, budget_mw: float, policy: str) -> None:
+    if policy not in POLICIES:
+        raise InputError(f"unknown policy '{policy}' (choose from {', '.join(POLICIES)})")
+    if not (np.isfinite(budget_mw) and budget_mw > 0):
+        raise InputError(f"budget must be a positive number of MW, got {budget_mw}")
+
+
+def optimize_maxq(
+    model,
+    *,
+    budget_mw: float,
+    policy: str = "maxq",
+    ambient_c: float | None = None,
+    supply_c: float | None = None,
+    failed=(),
+    variation_sigma: float = 0.0,
+    seed: int = 0,
+    tol: float = 1e-4,
+    max_outer: int = 12,
+) -> MaxQResult:
+    """GPU caps under ``policy`` that keep the facility power within ``budget_mw``; see the module docstring.
+
+    variation_sigma > 0 draws per-GPU throughput multipliers (``twin.perf.gpu_variation``, seed) and makes the
+    Max-Q caps per GPU (n_gpus,) instead of per rack.
+    """
+    _check(model, budget_mw, policy)
+    perf = perf_model(model)
+    variation = gpu_variation(model.n_gpus, variation_sigma, seed) if variation_sigma > 0 else None
+    kw = dict(ambient_c=ambient_c, supply_c=supply_c, failed=failed, perf=perf, variation=variation)
+    budget_w = budget_mw * 1e6
+    grid_w = float(model.layout.site.grid_limit_mw) * 1e6
+    limit_w = min(budget_w, grid_w)
+    limit_name = "grid budget" if budget_w <= grid_w else "grid connection"
+    floor = solve_coupled(model, gpu_cap_w=perf.gpu_power_min_w, **kw)
+    floor_mw = floor.kpis["facility_power_mw"]
+    if floor.facility_power_w > limit_w:
+        return MaxQResult(
+            policy=policy,
+            budget_mw=budget_mw,
+            feasible=False,
+            reason=(
+                f"infeasible: the facility needs {floor_mw:.3f} MW with every GPU at its minimum power limit "
+                f"(IT + fabric + cooling + losses), above the {limit_w / 1e6:.3f} MW {limit_name}"
+            ),
+            floor_mw=floor_mw,
+            gpu_cap_w=None,
+            coupled=floor,
+            kpis={
+                "policy": policy,
+                "budget_mw": budget_mw,
+                "feasible": False,
+                "floor_mw": floor_mw,
+                "binding_constraints": [],
+            },
+        )
+    if policy == "maxp":
+        return _maxp(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol)
+    if policy == "uniform":
+        return _uniform(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol)
+    return _maxq(model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol, max_outer)
+
+
+def _result(policy, budget_mw, floor, cp: CoupledResult, caps, binding, extra=None, res_c=None) -> MaxQResult:
+    k = dict(cp.kpis)
+    k.update(
+        {
+            "policy": policy,
+            "budget_mw": budget_mw,
+            "feasible": True,
+            "floor_mw": floor.kpis["facility_power_mw"],
+            "binding_constraints": binding,
+        }
+    )
+    if extra:
+        k.update(extra)
+    return MaxQResult(
+        policy=policy,
+        budget_mw=budget_mw,
+        feasible=True,
+        reason="",
+        floor_mw=floor.kpis["facility_power_mw"],
+        gpu_cap_w=caps,
+        coupled=cp,
+        kpis=k,
+        res_constraints=res_c if res_c is not None else pd.DataFrame(),
+    )
+
+
+def _local_ok(fac: _Facility, cp: CoupledResult) -> list[dict]:
+    """Local limits violated at a coupled state (busway / block firm rating, CDU loop firm heat)."""
+    out = []
+    node_in = _node_input_w(cp.electrical.res_nodes)
+    for ids, kind in ((fac.bus_ids, "busway"), (fac.blk_ids, "block")):
+        over = node_in[ids] > fac.firm[ids] * (1 + 1e-9)
+        for i in ids[over]:
+            out.append({"kind": kind, "name": fac.model.elec["name"].iat[i]})
+    heat = np.bincount(
+        fac.loop, weights=fac.lf * cp.res_racks["rack_power_w"].to_numpy(), minlength=len(fac.loop_firm)
+    )
+    for i in np.flatnonzero(heat > fac.loop_firm * (1 + 1e-9)):
+        out.append({"kind": "cdu_loop", "name": fac.model.loops["name"].iat[i]})
+    return out
+
+
+def _bisect_scalar(evaluate, lo, hi, f_lo, f_hi, target, tol, max_iter=30):
+    """Largest s in [lo, hi] with evaluate(s) <= target for increasing evaluate (Illinois false position)."""
+    best = (lo, None)
+    side = 0
+    for _ in range(max_iter):
+        s = lo + (target - f_lo) * (hi - lo) / (f_hi - f_lo) if f_hi > f_lo else 0.5 * (lo + hi)
+        s = min(max(s, lo + 1e-9 * (hi - lo)), hi - 1e-9 * (hi - lo))
+        f, res = evaluate(s)
+        if f <= target:
+            lo, f_lo, best = s, f, (s, res)
+            if side == -1:
+                f_hi = target + 0.5 * (f_hi - target)
+            side = -1
+            if target - f <= tol * target:
+                break
+        else:
+            hi, f_hi = s, f
+            if side == 1:
+                f_lo = target - 0.5 * (target - f_lo)
+            side = 1
+        if hi - lo <= 1e-12 * max(abs(hi), 1.0):
+            break
+    return best
+
+
+def _uniform(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol) -> MaxQResult:
+    """One cap fraction c of every GPU's maximum power (not below its minimum limit), the largest that fits."""
+    fac = _Facility(model, perf, None)
+    pmax, pmin = perf.gpu_power_max_w, perf.gpu_power_min_w
+    c_lo = float(np.max(pmin / pmax))
+
+    def caps(c):
+        return np.maximum(c * pmax, pmin)
+
+    top = solve_coupled(model, gpu_cap_w=caps(1.0), **kw)
+    if top.facility_power_w <= limit_w and not _local_ok(fac, top):
+        return _result("uniform", budget_mw, floor, top, caps(1.0), [], {"cap_fraction": 1.0})
+
+    def evaluate(c):
+        cp = solve_coupled(model, gpu_cap_w=caps(c), **kw)
+        # local limits count as over budget so the search stays on their safe side
+        f = cp.facility_power_w if not _local_ok(fac, cp) else limit_w * (1 + 1e-3) + cp.facility_power_w
+        return f, cp
+
+    c, cp = _bisect_scalar(evaluate, c_lo, 1.0, floor.facility_power_w, top.facility_power_w, limit_w, tol)
+    cp = cp or floor
+    binding = []
+    if limit_w - cp.facility_power_w <= 10 * tol * limit_w:
+        binding.append({"kind": "facility", "name": limit_name})
+    else:
+        binding.append({"kind": "local", "name": "busway / block / CDU loop limit"})
+    return _result("uniform", budget_mw, floor, cp, caps(c), binding, {"cap_fraction": c})
+
+
+def _maxp(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol) -> MaxQResult:
+    """No caps: every GPU at its maximum power, power provisioned at nameplate. Racks that do not fit the
+    budget stay off (stranded capacity); racks are energised in layout order."""
+    fac = _Facility(model, perf, None)
+    n = model.n_racks
+    top = solve_coupled(model, gpu_cap_w=None, **kw)
+    if top.facility_power_w <= limit_w and not _local_ok(fac, top):
+        return _result("maxp", budget_mw, floor, top, perf.gpu_power_max_w.copy(), [], {"racks_off": 0})
+    idle = solve_coupled(model, gpu_cap_w=None, racks_on=np.zeros(n, bool), **kw)
+
+    def evaluate(s):
+        k = int(np.floor(s))
+        cp = solve_coupled(model, gpu_cap_w=None, racks_on=np.arange(n) < k, **kw)
+        f = cp.facility_power_w if not _local_ok(fac, cp) else limit_w * (1 + 1e-3) + cp.facility_power_w
+        return f, cp
+
+    # integer search on the number of racks on (facility power increases with it)
+    lo, hi = 0, n
+    f_lo, f_hi = idle.facility_power_w, top.facility_power_w
+    best = idle
+    while hi - lo > 1:
+        guess = lo + int((limit_w - f_lo) / max(f_hi - f_lo, 1e-300) * (hi - lo))
+        mid = min(max(guess, lo + 1), hi - 1)
+        f, cp = evaluate(mid)
+        if f <= limit_w:
+            lo, f_lo, best = mid, f, cp
+            # the next rack would not fit: done
+            if limit_w - f < (f_hi - f_lo) / max(hi - lo, 1):
+                f2, cp2 = evaluate(mid + 1)
+                if f2 > limit_w:
+                    hi = mid + 1
+                    break
+                lo, f_lo, best = mid + 1, f2, cp2
+        else:
+            hi, f_hi = mid, f
+    caps = perf.gpu_power_max_w.copy()
+    binding = [{"kind": "facility", "name": limit_name}]
+    return _result(
+        "maxp", budget_mw, floor, best, caps, binding, {"racks_off": int(n - best.kpis["racks_on"])}
+    )
+
+
+def _maxq(model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol, max_outer) -> MaxQResult:
+    fac = _Facility(model, perf, variation)
+    ur = fac.unit_rack
+    # start from the catalog's Max-Q operating point (a good guess of the answer)
+    gp = model.gpu_types
+    pq = gp["power_maxq_w"].to_numpy(dtype=float)[model.racks["gpu_type"].to_numpy()]
+    start_caps = np.clip(pq, perf.gpu_power_min_w, perf.gpu_power_max_w)
+    cp = solve_coupled(model, gpu_cap_w=start_caps, **kw)
+    prev, cur = floor, cp
+    best = None  # best budget-feasible (caps, coupled, solution)
+    target = limit_w
+    sol = None
+    history = []
+    a = 1.0
+    for _ in range(max_outer):
+        g_prev, g_cur = fac.gpu_power_total(prev), fac.gpu_power_total(cur)
+        if abs(g_cur - g_prev) > 1e-9 * max(g_cur, 1.0):
+            a = (cur.facility_power_w - prev.facility_power_w) / (g_cur - g_prev)
+        a = max(a, 1.0)  # every W of GPU power costs at least itself at the meter
+        pb = fac.problem(cur, a, cur.facility_power_w, g_cur, target)
+        sol = solve_caps(pb)
+        if not sol.feasible:
+            raise InputError(f"Max-Q: {sol.reason}")
+        caps = sol.p
+        nxt = solve_coupled(model, gpu_cap_w=caps, **kw)
+        f = nxt.facility_power_w
+        history.append(f / 1e6)
+        ok_local = not _local_ok(fac, nxt)
+        if (
+            f <= limit_w
+            and ok_local
+            and (best is None or nxt.kpis["tokens_per_s"] > best[1].kpis["tokens_per_s"])
+        ):
+            best = (caps, nxt, sol, pb, a)
+        fac_binding = sol.multipliers[0][0] > 0
+        if f <= limit_w and ok_local and (not fac_binding or limit_w - f <= tol * limit_w):
+            break
+        if f > limit_w:
+            # aim the next linear model slightly inside by the observed miss
+            target = target - (f - limit_w) * 1.01
+        prev, cur = cur, nxt
+    if best is None:
+        raise InputError(
+            f"Max-Q did not find caps within the {limit_w / 1e6:.3f} MW {limit_name} in {max_outer} "
+            "linearisations (the coupled solve may be unstable near this budget)"
+        )
+    caps, cpf, sol, pb, a = best
+    binding, res_c, shadow = _binding(fac, pb, sol, a, limit_name)
+    extra = {
+        "outer_iterations": len(history),
+        "facility_power_history_mw": history,
+        "marginal_facility_w_per_gpu_w": a,
+        "shadow_price_tokens_per_s_per_mw": shadow,
+        "optimizer_converged": bool(sol.converged),
+        "optimizer_iterations": sol.sweeps,
+        "junction_limited_racks": int(
+            np.count_nonzero(np.bincount(ur, weights=_junction_bound(pb, sol)) > 0)
+        ),
+    }
+    return _result("maxq", budget_mw, floor, cpf, caps, binding, extra, res_c)
+
+
+def _junction_bound(pb: CapProblem, sol) -> np.ndarray:
+    return ((sol.p >= pb.p_up * (1 - 1e-9)) & (pb.p_up < pb.p_max * (1 - 1e-9))).astype(float)
+
+
+def _binding(fac: _Facility, pb: CapProblem, sol, a: float, limit_name: str):
+    """Binding constraints with shadow prices in tokens/s per MW of the limit."""
+    rows = []
+    for g, mu, load in zip(pb.groups, sol.multipliers, sol.loads, strict=True):
+        for i in range(len(g.limit)):
+            rows.append(
+                {
+                    "kind": g.name,
+                    "name": str(g.labels[i]) if g.labels is not None else str(i),
+                    "load_mw": float(load[i]) / 1e6,
+                    "limit_mw": float(g.limit[i]) / 1e6,
+                    "shadow_price_tokens_per_s_per_mw": float(mu[i]) * 1e6,
+                    "binding": bool(mu[i] > 0),
+                }
+            )
+    res_c = pd.DataFrame(rows)
+    if res_c.empty:
+        return [], res_c, 0.0
+    res_c.loc[res_c["kind"] == "facility", "name"] = limit_name
+    # facility row: the linear model's load/limit are GPU-power terms; show the meter figures instead
+    b = res_c[res_c["binding"]].sort_values("shadow_price_tokens_per_s_per_mw", ascending=False)
+    binding = b[["kind", "name", "shadow_price_tokens_per_s_per_mw"]].to_dict("records")
+    jb = _junction_bound(pb, sol)
+    if jb.any():
+        # tokens/s per K of junction margin: dp/dT = 1/R per GPU
+        per_k = sol.box_multiplier * pb.count / fac.r_cp[fac.unit_rack]
+        binding.append(
+            {
+                "kind": "junction",
+                "name": f"{int(np.count_nonzero(np.bincount(fac.unit_rack, weights=jb)))} racks at the throttle temperature",
+                "shadow_price_tokens_per_s_per_k": float(np.sum(per_k * jb)),
+            }
+        )
+    shadow = float(sol.multipliers[0][0]) * 1e6
+    return binding, res_c, shadow
