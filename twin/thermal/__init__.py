@@ -1,0 +1,8 @@
+"""Thermal-hydraulic solver for warm-water liquid cooling: steady state (``solve_thermal``) and transients
+(``simulate_transient``). Physics by domain: ``properties`` (CoolProp tables), ``hydraulics`` (loop networks),
+``heat`` (racks and junctions), ``cdu`` (eps-NTU), ``heat_rejection`` (dry coolers, adiabatic, chillers)."""
+
+from twin.thermal.results import ThermalResult, TransientResult
+from twin.thermal.solve import solve_thermal
+
+__all__ = ["ThermalResult", "TransientResult", "solve_thermal"]

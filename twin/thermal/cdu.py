@@ -1,0 +1,63 @@
+"""CDU: counterflow liquid-to-liquid plate heat exchanger coupling a TCS loop to the facility water (eps-NTU).
+
+Counterflow effectiveness (Kays & London 1984; Incropera & DeWitt, Fundamentals of Heat and Mass Transfer,
+Table 11.3):  eps = (1 - exp(-NTU (1 - Cr))) / (1 - Cr exp(-NTU (1 - Cr))),  eps = NTU / (1 + NTU) for Cr = 1,
+NTU = UA / C_min, Cr = C_min / C_max, Q = eps C_min (T_hot,in - T_cold,in).
+
+Rating: a datasheet gives capacity Q_r at approach dT_a = T_tcs,supply - T_fws,supply. We take the rating with
+equal capacity rates on both sides (C_h = C_c = rho c_p Q_rated of the TCS flow), for which the log-mean
+temperature difference equals the approach everywhere, so UA_r = Q_r / dT_a. The facility-water flow through each
+running CDU is held at this rated capacity rate.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def effectiveness_counterflow(ntu, cr):
+    """eps(NTU, Cr) of a counterflow exchanger (the Cr -> 1 limit NTU/(1+NTU) handled exactly)."""
+    ntu = np.asarray(ntu, dtype=float)
+    cr = np.asarray(cr, dtype=float)
+    x = np.exp(-ntu * (1.0 - cr))
+    balanced = np.abs(1.0 - cr) < 1e-9
+    with np.errstate(divide="ignore", invalid="ignore"):
+        eps = np.where(balanced, ntu / (1.0 + ntu), (1.0 - x) / (1.0 - cr * x))
+    return eps
+
+
+def ntu_counterflow(eps, cr):
+    """Inverse: NTU = ln((1 - eps Cr) / (1 - eps)) / (1 - Cr);  eps / (1 - eps) for Cr = 1. Needs eps < 1."""
+    eps = np.asarray(eps, dtype=float)
+    cr = np.asarray(cr, dtype=float)
+    balanced = np.abs(1.0 - cr) < 1e-9
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(
+            balanced,
+            eps / (1.0 - eps),
+            np.log((1.0 - eps * cr) / (1.0 - eps)) / (1.0 - np.where(balanced, 0, cr)),
+        )
+
+
+def rated_ua_w_per_k(capacity_w, approach_k):
+    """UA_r = Q_r / dT_a (balanced counterflow: LMTD = approach)."""
+    return np.asarray(capacity_w, dtype=float) / approach_k
+
+
+def hx_heat_w(ua_w_per_k, c_hot_w_per_k, c_cold_w_per_k, t_hot_in_c, t_cold_in_c):
+    """Q = eps C_min (T_hot,in - T_cold,in) of a counterflow exchanger."""
+    c_min = np.minimum(c_hot_w_per_k, c_cold_w_per_k)
+    c_max = np.maximum(c_hot_w_per_k, c_cold_w_per_k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        eps = effectiveness_counterflow(
+            ua_w_per_k / np.where(c_min > 0, c_min, 1.0), c_min / np.where(c_max > 0, c_max, 1.0)
+        )
+    return np.where(c_min > 0, eps * c_min * (t_hot_in_c - t_cold_in_c), 0.0)
+
+
+def hot_inlet_for_duty_c(heat_w, ua_w_per_k, c_hot_w_per_k, c_cold_w_per_k, t_cold_in_c):
+    """Hot-side inlet temperature at which the exchanger carries ``heat_w``: T_h,in = T_c,in + Q / (eps C_min)."""
+    c_min = np.minimum(c_hot_w_per_k, c_cold_w_per_k)
+    c_max = np.maximum(c_hot_w_per_k, c_cold_w_per_k)
+    eps = effectiveness_counterflow(ua_w_per_k / c_min, c_min / c_max)
+    return t_cold_in_c + heat_w / (eps * c_min), eps
