@@ -1,0 +1,303 @@
+"""ECMP routing over shortest valley-free paths, as a sparse arc x flow routing matrix.
+
+Routing follows the BGP-in-the-data-centre design of RFC 7938 (Lapukhov et al., 2016): every switch forwards a
+packet to the next hops that lie on a shortest path to the destination and splits traffic over them (equal-cost
+multi-path); because all spines of a tier share an AS number, a path never goes down and up again
+("valley-free"): a packet climbs until it reaches a switch from which the destination is reachable downward,
+then descends. Flows are rack-to-rack aggregates, so a switch's split is the fluid limit of per-flow hashing:
+proportional to the number of parallel ports towards each next hop (one ECMP member per port).
+
+A rack's NICs are pinned to their leaves (one NIC per rail), so a rack's traffic leaves over its leaf links in
+proportion to their ports; the share of a leaf that cannot reach the destination is stranded.
+
+Down-reachability D_k (tier-k switches x racks) is built tier by tier with sparse boolean products
+D_k = A_k D_{k-1} (A_k: tier k -> tier k-1 adjacency of usable links; D_0 = I). A node v of tier k goes down
+toward rack t if D_k[v, t]; otherwise it goes up, preferring up-neighbours u with D_{k+1}[u, t] (turning point
+one tier up), else those with an up-neighbour in D_{k+2} (turning point two tiers up).
+
+Result: ``Routing.matrix`` (2 n_links x n_flows, CSR): entry (a, f) is the fraction of flow f's traffic that
+crosses arc a (arc l = link l upward, arc l + n_links = downward). Link loads are ``matrix @ rate``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from twin.network.topology import Fabric
+
+
+@dataclass
+class Routing:
+    """matrix: (2 n_links, n_flows) CSR fractions; stranded: (n_flows,) share of each flow with no route."""
+
+    matrix: sp.csr_matrix
+    stranded: np.ndarray
+    src: np.ndarray
+    dst: np.ndarray
+
+    @property
+    def routed(self) -> np.ndarray:
+        return 1.0 - self.stranded
+
+
+class _Adj:
+    """Neighbour lists of usable links in one direction (CSR by node)."""
+
+    def __init__(self, n_nodes: int, frm: np.ndarray, to: np.ndarray, link: np.ndarray, w: np.ndarray):
+        order = np.argsort(frm, kind="stable")
+        self.indptr = np.concatenate([[0], np.cumsum(np.bincount(frm, minlength=n_nodes))])
+        self.to, self.link, self.w = to[order], link[order], w[order]
+
+    def expand(self, v: np.ndarray):
+        """(entry, neighbour, link, weight) for every neighbour of every v (entry = position in v)."""
+        start = self.indptr[v]
+        cnt = self.indptr[v + 1] - start
+        e = np.repeat(np.arange(len(v)), cnt)
+        pos = np.repeat(start - (np.cumsum(cnt) - cnt), cnt) + np.arange(int(cnt.sum()))
+        return e, self.to[pos], self.link[pos], self.w[pos]
+
+
+def _merge(f: np.ndarray, v: np.ndarray, m: np.ndarray, n_nodes: int):
+    """Sum the mass of duplicate (flow, node) states."""
+    if len(f) == 0:
+        return f, v, m
+    key = f.astype(np.int64) * n_nodes + v
+    uk, inv = np.unique(key, return_inverse=True)
+    return uk // n_nodes, uk % n_nodes, np.bincount(inv, weights=m)
+
+
+class Router:
+    """Reachability tables of a fabric, reused for any number of flow sets."""
+
+    def __init__(self, fab: Fabric):
+        self.fab = fab
+        ok = fab.usable
+        L = fab.n_links
+        lid = np.flatnonzero(ok)
+        lo, hi, w = fab.lo[lid], fab.hi[lid], fab.ports[lid]
+        self.up = _Adj(fab.n_nodes, lo, hi, lid, w)
+        self.n_links = L
+        tier = fab.node_tier
+        self.T = fab.n_tiers
+        self.local = np.zeros(fab.n_nodes, dtype=np.int64)
+        self.tier_nodes = []
+        for k in range(self.T + 1):
+            nodes = np.flatnonzero(tier == k)
+            self.local[nodes] = np.arange(len(nodes))
+            self.tier_nodes.append(nodes)
+        sw = tier[lo] >= 1  # switch-to-switch links
+        key = hi.astype(np.int64) * fab.n_nodes + lo
+        o = np.argsort(key)
+        self._lkey, self._lid = key[o], lid[o]
+        if np.any(np.diff(self._lkey) == 0):
+            raise ValueError("parallel links between the same two nodes: merge them into one link (ports)")
+        # down-links of the top tiers grouped by the pod of the lower node: a core only needs the spines of
+        # the destination leaf's pod (every other spine cannot reach that leaf downward)
+        pod = fab.node_pod if fab.node_pod is not None else np.zeros(fab.n_nodes, np.int64)
+        self.pod = np.asarray(pod, dtype=np.int64) + 1  # -1 (none) -> 0
+        self.n_pod = int(self.pod.max(initial=0)) + 1
+        top = tier[lo] >= 2
+        gkey = hi[top].astype(np.int64) * self.n_pod + self.pod[lo[top]]
+        o = np.argsort(gkey, kind="stable")
+        self._gkey, self._gto, self._glink, self._gw = gkey[o], lo[top][o], lid[top][o], w[top][o]
+        self.down = _Adj(fab.n_nodes, hi[sw], lo[sw], lid[sw], w[sw])
+        self.rail = np.asarray(fab.node_rail, dtype=np.int64)
+        self.n_rails = int(max(self.rail.max(initial=0), 0)) + 1
+        # D_k[v, j]: tier-k switch v reaches leaf j going only down (D_1 = I for live leaves)
+        n_leaf = len(self.tier_nodes[1])
+        d_prev = sp.diags(fab.node_alive[self.tier_nodes[1]].astype(float)).tocsr() if n_leaf else None
+        self.D = [None, d_prev.toarray().astype(bool) if n_leaf else None]
+        for k in range(2, self.T + 1):
+            m = tier[lo] == k - 1
+            a = sp.csr_matrix(
+                (np.ones(int(m.sum())), (self.local[hi[m]], self.local[lo[m]])),
+                shape=(len(self.tier_nodes[k]), len(self.tier_nodes[k - 1])),
+            )
+            d = (a @ d_prev).tocsr()
+            d.data[:] = 1.0
+            d_prev = d
+            self.D.append(d.toarray().astype(bool))
+
+    def _reach(self, k: int, nodes: np.ndarray, leaf_local: np.ndarray) -> np.ndarray:
+        if k > self.T or len(nodes) == 0:
+            return np.zeros(len(nodes), dtype=bool)
+        return self.D[k][self.local[nodes], leaf_local]
+
+    def _reach_above(self, k: int, nodes: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Tier-k nodes with an up-neighbour that reaches leaf j downward (evaluated per unique pair)."""
+        if k + 1 > self.T or len(nodes) == 0:
+            return np.zeros(len(nodes), dtype=bool)
+        nl = len(self.tier_nodes[1])
+        key = self.local[nodes].astype(np.int64) * nl + j
+        uk, inv = np.unique(key, return_inverse=True)
+        un = self.tier_nodes[k][uk // nl]
+        uj = uk % nl
+        e, u, _, _ = self.up.expand(un)
+        hit = np.bincount(e, weights=self._reach(k + 1, u, uj[e]), minlength=len(uk)) > 0
+        return hit[inv]
+
+    def _pairs(self, src: np.ndarray, dst: np.ndarray):
+        """Split each rack flow over (source leaf, destination leaf) pairs of the same rail.
+
+        The source share of leaf i is its port share of the source rack (NIC pinned); on each rail the
+        traffic is spread over the destination rack's leaves of that rail by their port share.
+        Returns sub-flows (parent, leaf i, leaf j, weight), the first/last-hop arc records and stranded mass.
+        """
+        F = len(src)
+        alive = self.fab.node_alive[src] & self.fab.node_alive[dst]
+        es, i, ls, cs = self.up.expand(src)
+        ed, j, ld, cd = self.up.expand(dst)
+        ps = cs / np.bincount(es, weights=cs, minlength=F)[es]
+        nr = self.n_rails
+        kd = ed.astype(np.int64) * nr + self.rail[j]
+        order = np.argsort(kd, kind="stable")
+        kd_s, j_s, ld_s, cd_s = kd[order], j[order], ld[order], cd[order]
+        ukd, first_d, cnt_d = np.unique(kd_s, return_index=True, return_counts=True)
+        tot_d = np.add.reduceat(cd_s, first_d) if len(first_d) else np.zeros(0)
+        ks = es.astype(np.int64) * nr + self.rail[i]
+        pos = np.searchsorted(ukd, ks)
+        pos_c = np.minimum(pos, max(len(ukd) - 1, 0))
+        found = (pos < len(ukd)) & (ukd[pos_c] == ks if len(ukd) else False) & alive[es]
+        stranded = np.bincount(es[~found], weights=ps[~found], minlength=F)
+        es, i, ls, ps, pos_c = es[found], i[found], ls[found], ps[found], pos_c[found]
+        n = cnt_d[pos_c]
+        sub_src = np.repeat(np.arange(len(es)), n)
+        off = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
+        dpos = first_d[pos_c][sub_src] + off
+        w = ps[sub_src] * cd_s[dpos] / tot_d[pos_c][sub_src]
+        parent = es[sub_src]
+        first_hop = (ls, es, ps)
+        last_hop = (ld_s[dpos] + self.n_links, parent, w)
+        return parent, i[sub_src], j_s[dpos], w, first_hop, last_hop, stranded
+
+    def route(self, src: np.ndarray, dst: np.ndarray) -> Routing:
+        """Route flows src[i] -> dst[i] (rack indices, src != dst)."""
+        src = np.asarray(src, dtype=np.int64)
+        dst = np.asarray(dst, dtype=np.int64)
+        F, N, L = len(src), self.fab.n_nodes, self.n_links
+        parent, li, lj, w, first_hop, last_hop, stranded = self._pairs(src, dst)
+        recs = [first_hop, last_hop]
+        # states are keyed by (flow, destination leaf): sub-flows from different source leaves merge above
+        ukey, gid = np.unique(parent.astype(np.int64) * N + lj, return_inverse=True)
+        parent_sub, li_sub = parent, li
+        parent, lj = ukey // N, ukey % N
+        jloc = self.local[lj]
+        G = len(parent)
+        sub_stranded = np.zeros(G)
+        down_state: dict[int, list] = {k: [] for k in range(1, self.T + 1)}
+        up_state = _merge(gid, li_sub, w, N)
+        for k in range(1, self.T + 1):
+            g, v, m = up_state
+            if len(g) == 0:
+                break
+            dm = self._reach(k, v, jloc[g])
+            if k > 1:
+                down_state[k].append((g[dm], v[dm], m[dm]))
+            g, v, m = g[~dm], v[~dm], m[~dm]
+            if len(g) == 0:
+                break
+            if k == self.T:
+                sub_stranded += np.bincount(g, weights=m, minlength=G)
+                break
+            e, u, lk, c = self.up.expand(v)
+            jj = jloc[g[e]]
+            ok1 = self._reach(k + 1, u, jj)
+            n1 = np.bincount(e, weights=ok1 * c, minlength=len(g))
+            need = n1[e] <= 0
+            ok2 = np.zeros(len(e), dtype=bool)
+            if need.any():
+                ok2[need] = self._reach_above(k + 1, u[need], jj[need])
+            wt = c * (ok1 | ok2)
+            norm = np.bincount(e, weights=wt, minlength=len(g))
+            dead = norm <= 0
+            if dead.any():
+                sub_stranded += np.bincount(g[dead], weights=m[dead], minlength=G)
+            sel = wt > 0
+            e, u, lk, ok1 = e[sel], u[sel], lk[sel], ok1[sel]
+            mass = m[e] * wt[sel] / norm[e]
+            recs.append((lk, parent[g[e]], mass))
+            down_state[k + 1].append((g[e][ok1], u[ok1], mass[ok1]))
+            up_state = _merge(g[e][~ok1], u[~ok1], mass[~ok1], N)
+        carry: list = []
+        for k in range(self.T, 1, -1):
+            parts = down_state[k] + carry
+            if not parts:
+                continue
+            g, v, m = _merge(*(np.concatenate(x) for x in zip(*parts, strict=True)), N)
+            if k == 2:
+                # a spine that reaches leaf j downward is adjacent to it: one next hop
+                u = lj[g]
+                lk = self._link(v, u)
+                e, c = np.arange(len(g)), np.ones(len(g))
+            else:
+                # next hops of a core: its spines in leaf j's pod that reach leaf j downward
+                e, u, lk, c = self._down_in_pod(v, self.pod[lj[g]])
+                hit = self._reach(k - 1, u, jloc[g[e]])
+                e, u, lk, c = e[hit], u[hit], lk[hit], c[hit]
+            norm = np.bincount(e, weights=c, minlength=len(g))
+            mass = m[e] * c / norm[e]
+            recs.append((lk + L, parent[g[e]], mass))
+            carry = [(g[e], u, mass)] if k > 2 else []
+        if sub_stranded.any():
+            # stranded mass never reaches its leaf j: take it off the first and last hop of its sub-flows
+            # in proportion to their weights (the state merged sub-flows of the same flow and leaf j)
+            stranded += np.bincount(parent, weights=sub_stranded, minlength=F)
+            wg = np.bincount(gid, weights=w, minlength=G)
+            lost = sub_stranded[gid] > 0
+            share = -sub_stranded[gid][lost] * w[lost] / wg[gid][lost]
+            recs.append((last_hop[0][lost], parent_sub[lost], share))
+            recs.append((self._first_arc(src, parent_sub[lost], li_sub[lost]), parent_sub[lost], share))
+        a = np.concatenate([r[0] for r in recs])
+        fl = np.concatenate([r[1] for r in recs])
+        ms = np.concatenate([r[2] for r in recs])
+        mat = sp.csr_matrix((ms, (a, fl)), shape=(2 * L, F))
+        mat.sum_duplicates()
+        mat.data[np.abs(mat.data) < 1e-12] = 0.0
+        mat.eliminate_zeros()
+        return Routing(matrix=mat, stranded=np.clip(stranded, 0.0, 1.0), src=src, dst=dst)
+
+    def _down_in_pod(self, v: np.ndarray, pod: np.ndarray):
+        """(entry, lower neighbour, link, ports) of v's down-links into the given pod."""
+        key = v.astype(np.int64) * self.n_pod + pod
+        a = np.searchsorted(self._gkey, key, side="left")
+        b = np.searchsorted(self._gkey, key, side="right")
+        cnt = b - a
+        e = np.repeat(np.arange(len(v)), cnt)
+        pos = np.repeat(a - (np.cumsum(cnt) - cnt), cnt) + np.arange(int(cnt.sum()))
+        return e, self._gto[pos], self._glink[pos], self._gw[pos]
+
+    def _link(self, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
+        """Usable link id joining upper node hi and lower node lo (-1 where none)."""
+        key = hi.astype(np.int64) * self.fab.n_nodes + lo
+        pos = np.searchsorted(self._lkey, key)
+        pos_c = np.minimum(pos, len(self._lkey) - 1)
+        return np.where(self._lkey[pos_c] == key, self._lid[pos_c], -1)
+
+    def _first_arc(self, src: np.ndarray, flows: np.ndarray, leaf: np.ndarray) -> np.ndarray:
+        """Up-arc of the usable link source rack -> leaf for each (flow, leaf)."""
+        e, u, lk, _ = self.up.expand(src[flows])
+        hit = u == leaf[e]
+        out = np.empty(len(flows), dtype=np.int64)
+        out[e[hit]] = lk[hit]
+        return out
+
+
+def route_flows(fab: Fabric, src: np.ndarray, dst: np.ndarray) -> Routing:
+    """ECMP-route rack-to-rack flows on a fabric (see module docstring)."""
+    return Router(fab).route(src, dst)
+
+
+def arc_loads(fab: Fabric, routing: Routing, rate_gbps: np.ndarray) -> np.ndarray:
+    """Load of every arc (2 n_links: up then down), Gb/s."""
+    return routing.matrix @ np.asarray(rate_gbps, dtype=float)
+
+
+def node_balance(fab: Fabric, load_arc: np.ndarray) -> np.ndarray:
+    """Inflow - outflow at every node (Gb/s); zero at every switch by flow conservation."""
+    n = fab.n_nodes
+    return np.bincount(fab.arc_dst, weights=load_arc, minlength=n) - np.bincount(
+        fab.arc_src, weights=load_arc, minlength=n
+    )

@@ -1,0 +1,397 @@
+"""Scale-out fabric graph at rack-level aggregation: racks, leaves, spines and cores as nodes, links as arrays.
+
+Nodes 0..n_racks-1 are racks (each rack's NICs aggregated into one host node); switch nodes follow, in the order
+of the backend rows of ``model.switches``. Every link joins a node of tier k to one of tier k+1 (0 rack,
+1 leaf, 2 spine, 3 core) and carries ``ports`` parallel switch ports of ``port_gbps`` each, so its capacity is
+``cap_gbps = ports * port_gbps`` in each direction (full duplex).
+
+Wiring (a folded Clos, Clos 1953; fat tree of Al-Fares et al., SIGCOMM 2008, generalised to any radix / port
+count):
+
+* rack -> leaf (rail-optimised): racks fill leaf groups of ``rails`` leaves in order of their host ports
+  (exactly as ``twin.model`` sizes them); a rack whose ports straddle two groups is wired to both. Within a
+  group each rack spreads its ports evenly over the ``rails`` leaves, one leaf per rail plane.
+* leaf -> spine: a leaf with ``u`` uplinks and ``n`` spines in its pod (3 tiers) or hall (2 tiers) is wired
+  to ``m = min(u, n)`` spines ``(i*m + j) mod n`` (i = the leaf's index in the pod/hall), ``u/m`` ports each:
+  every spine when ``u >= n`` (full bipartite, as in a k-ary fat tree), else a balanced rotation.
+* spine -> core: spine ``j`` of a pod is wired to every core ``c`` with ``c = j (mod min(n_pod, n_core))``,
+  its uplinks split evenly; every core then reaches every pod, which for ``n_pod = k/2``, ``n_core = k^2/4``
+  is the Al-Fares core wiring.
+
+The graph is kept as link arrays (``lo``, ``hi``, ``ports``, ``cap_gbps``) and exposed as scipy.sparse
+node-link incidence and node-node adjacency matrices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from twin.network.sizing import leaf_ports
+
+TIER_NAMES = ("rack", "leaf", "spine", "core")
+
+
+@dataclass
+class Fabric:
+    """A scale-out fabric at rack level. Arrays over nodes (racks first, then switches) and over links.
+
+    node_tier: 0 rack, 1 leaf, 2 spine, 3 core.  switch_row: row of ``model.switches`` (-1 for racks).
+    lo, hi: link end nodes (tier(hi) = tier(lo) + 1).  ports: parallel switch ports on the link (float: a
+    rack's ports are spread evenly over its rails).  port_gbps: line rate of one port.
+    node_rail: rail plane of each leaf (-1 for other nodes); rack traffic stays on its rail.
+    node_alive, link_alive: False for failed elements (routing ignores them).
+    """
+
+    n_racks: int
+    node_tier: np.ndarray
+    switch_row: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    ports: np.ndarray
+    port_gbps: float
+    node_names: np.ndarray | None = None
+    node_pod: np.ndarray | None = None
+    node_hall: np.ndarray | None = None
+    node_rail: np.ndarray | None = None
+    node_alive: np.ndarray = field(default=None)  # type: ignore[assignment]
+    link_alive: np.ndarray = field(default=None)  # type: ignore[assignment]
+    topology: str = ""
+
+    def __post_init__(self) -> None:
+        self.node_tier = np.asarray(self.node_tier, dtype=np.int64)
+        self.lo = np.asarray(self.lo, dtype=np.int64)
+        self.hi = np.asarray(self.hi, dtype=np.int64)
+        self.ports = np.asarray(self.ports, dtype=float)
+        if self.node_alive is None:
+            self.node_alive = np.ones(self.n_nodes, dtype=bool)
+        if self.link_alive is None:
+            self.link_alive = np.ones(self.n_links, dtype=bool)
+        if self.node_rail is None:
+            self.node_rail = np.where(self.node_tier == 1, 0, -1)
+        if np.any(self.node_tier[self.hi] != self.node_tier[self.lo] + 1):
+            raise ValueError("every link must join adjacent tiers (rack-leaf, leaf-spine, spine-core)")
+
+    # sizes -------------------------------------------------------------------------------------------
+    @property
+    def n_nodes(self) -> int:
+        return len(self.node_tier)
+
+    @property
+    def n_links(self) -> int:
+        return len(self.lo)
+
+    @property
+    def n_tiers(self) -> int:
+        """Switch tiers (2 for leaf-spine, 3 for a 3-tier fat tree)."""
+        return int(self.node_tier.max())
+
+    @property
+    def cap_gbps(self) -> np.ndarray:
+        return self.ports * self.port_gbps
+
+    @property
+    def usable(self) -> np.ndarray:
+        """Links that carry traffic: alive, and both end nodes alive."""
+        return self.link_alive & self.node_alive[self.lo] & self.node_alive[self.hi]
+
+    # arcs: link l as arc l (up, lo -> hi) and arc l + n_links (down, hi -> lo) --------------------------
+    @property
+    def arc_src(self) -> np.ndarray:
+        return np.concatenate([self.lo, self.hi])
+
+    @property
+    def arc_dst(self) -> np.ndarray:
+        return np.concatenate([self.hi, self.lo])
+
+    @property
+    def arc_cap_gbps(self) -> np.ndarray:
+        c = self.cap_gbps * self.usable
+        return np.concatenate([c, c])
+
+    def names(self) -> np.ndarray:
+        if self.node_names is None:
+            self.node_names = np.array(
+                [f"{TIER_NAMES[t]}-{i}" for i, t in enumerate(self.node_tier)], dtype=object
+            )
+        return self.node_names
+
+    def link_names(self, idx: np.ndarray | None = None) -> np.ndarray:
+        n = self.names()
+        idx = np.arange(self.n_links) if idx is None else np.asarray(idx)
+        return np.array(
+            [f"{n[a]}~{n[b]}" for a, b in zip(self.lo[idx], self.hi[idx], strict=True)], dtype=object
+        )
+
+    # sparse views --------------------------------------------------------------------------------------
+    def incidence(self) -> sp.csr_matrix:
+        """Node x link incidence (+1 at the upper end, -1 at the lower end) of usable links."""
+        u = self.usable.astype(float)
+        rows = np.concatenate([self.hi, self.lo])
+        cols = np.concatenate([np.arange(self.n_links)] * 2)
+        vals = np.concatenate([u, -u])
+        return sp.csr_matrix((vals, (rows, cols)), shape=(self.n_nodes, self.n_links))
+
+    def adjacency(self) -> sp.csr_matrix:
+        """Symmetric node x node capacity matrix (Gb/s) of usable links (parallel links summed)."""
+        c = self.cap_gbps * self.usable
+        a = sp.csr_matrix((c, (self.lo, self.hi)), shape=(self.n_nodes, self.n_nodes))
+        return (a + a.T).tocsr()
+
+    def rack_capacity_gbps(self) -> np.ndarray:
+        """Injection capacity of each rack (sum of its usable uplinks), Gb/s."""
+        m = self.node_tier[self.lo] == 0
+        c = self.cap_gbps * self.usable
+        return np.bincount(self.lo[m], weights=c[m], minlength=self.n_racks)
+
+    def tier_counts(self) -> dict[str, int]:
+        return {TIER_NAMES[t]: int(np.sum(self.node_tier == t)) for t in range(1, self.n_tiers + 1)}
+
+    def bisection_gbps(self) -> float:
+        """Bisection bandwidth of a folded Clos: half the smallest tier cut (one direction), Gb/s.
+
+        In a Clos every host-to-host path crossing a balanced cut of the hosts uses one link of each tier
+        boundary below its turning point; with hosts split in halves that share no top-tier subtree, the cut
+        capacity is half of the smallest boundary capacity (hosts->leaf, leaf->spine, spine->core).
+        For a k-ary fat tree this is (k^3/4) * r / 2 (Al-Fares et al. 2008: full bisection). A fabric whose
+        top tier is split into disconnected parts (leaf-spine spines per hall) has no site-wide bisection:
+        returned as 0.
+        """
+        c = self.cap_gbps * self.usable
+        t_lo = self.node_tier[self.lo]
+        cuts = [c[t_lo == t].sum() for t in range(self.n_tiers)]
+        if self.components() > 1:
+            return 0.0
+        return 0.5 * float(min(cuts)) if cuts else 0.0
+
+    def components(self) -> int:
+        """Connected parts of the usable fabric that contain racks."""
+        from scipy.sparse.csgraph import connected_components
+
+        _, lab = connected_components(self.adjacency(), directed=False)
+        return int(len(np.unique(lab[: self.n_racks])))
+
+
+def rack_host_ports(model, port_gbps: float) -> np.ndarray:
+    """Scale-out host ports of every rack in switch-port units (a 1.6T NIC fills two 800G ports)."""
+    rt = model.rack_types
+    t = model.racks["rack_type"].to_numpy()
+    return (rt["nic_ports"].to_numpy() * rt["nic_gbps"].to_numpy() / port_gbps)[t]
+
+
+def _rotation(n_from: np.ndarray, local: np.ndarray, n_to: np.ndarray, first_to: np.ndarray, up: np.ndarray):
+    """Wire item i (index `local` in its group of `n_to` targets) to m = min(up, n_to) targets (i*m+j) mod n_to.
+
+    Returns (src_item, dst_target, ports) for all items at once.
+    """
+    m = np.minimum(up, n_to).astype(np.int64)
+    src = np.repeat(n_from, m)
+    start = np.repeat(np.cumsum(m) - m, m)
+    j = np.arange(int(m.sum())) - start
+    mm = np.repeat(m, m)
+    tgt = np.repeat(first_to, m) + (np.repeat(local, m) * mm + j) % np.repeat(n_to, m)
+    ports = np.repeat(up / np.maximum(m, 1), m)
+    return src, tgt, ports
+
+
+def build_fabric(model) -> Fabric:
+    """Build the backend scale-out fabric of a compiled model (racks, leaves, spines, cores and their links)."""
+    net = model.layout.network
+    so = net.scale_out
+    sw_cat = model.catalog.get("switches", so.switch)
+    port_gbps = float(sw_cat.port_gbps)
+    down, _ = leaf_ports(sw_cat.ports, so.oversubscription)
+    rails = int(so.rails)
+    R = model.n_racks
+    sw = model.switches
+    back = np.flatnonzero((sw["plane"] == "backend").to_numpy())
+    tier_of = {"leaf": 1, "spine": 2, "core": 3}
+    s_tier = np.array([tier_of[t] for t in sw["tier"].to_numpy()[back]], dtype=np.int64)
+    node_tier = np.concatenate([np.zeros(R, np.int64), s_tier])
+    switch_row = np.concatenate([np.full(R, -1, np.int64), back])
+    s_pod = sw["pod"].to_numpy()[back].astype(np.int64)
+    s_hall = sw["hall"].to_numpy()[back].astype(np.int64)
+    s_up = sw["ports_up"].to_numpy()[back].astype(float)
+    node_of = R + np.arange(len(back))  # node id of each backend switch
+    leaves = node_of[s_tier == 1]
+    spines = node_of[s_tier == 2]
+    cores = node_of[s_tier == 3]
+
+    # racks -> leaves ---------------------------------------------------------------------------------------
+    pod = model.racks["pod"].to_numpy().astype(np.int64)
+    n_pods = len(model.pods)
+    ports = rack_host_ports(model, port_gbps)
+    first_rack = np.searchsorted(pod, np.arange(n_pods))
+    cum = np.cumsum(ports) - ports
+    c0 = cum - cum[np.minimum(first_rack, R - 1)][pod]  # first host port of the rack within its pod
+    c1 = c0 + ports
+    G = float(down * rails)  # host ports per rail group
+    g0 = np.floor(c0 / G).astype(np.int64)
+    g1 = np.ceil(c1 / G - 1e-9).astype(np.int64) - 1
+    span = g1 - g0 + 1
+    rack = np.repeat(np.arange(R), span)
+    g = np.repeat(g0, span) + (np.arange(int(span.sum())) - np.repeat(np.cumsum(span) - span, span))
+    piece = np.minimum(c1[rack], (g + 1) * G) - np.maximum(c0[rack], g * G)
+    leaf_pod = s_pod[leaves - R]
+    leaf_first = leaves[0] + np.searchsorted(leaf_pod, np.arange(n_pods))  # leaves are contiguous per pod
+    r_lo = np.repeat(rack, rails)
+    r_hi = np.repeat(leaf_first[pod[rack]] + g * rails, rails) + np.tile(np.arange(rails), len(rack))
+    r_ports = np.repeat(piece / rails, rails)
+    lo, hi, pp = [r_lo], [r_hi], [r_ports]
+
+    # leaves -> spines ------------------------------------------------------------------------------------
+    tiers = model.layout.network.scale_out.topology
+    group_key = s_pod if tiers == "fat-tree-3" else s_hall  # spines per pod (3 tiers) or per hall (2 tiers)
+    lk = group_key[leaves - R]
+    sk = group_key[spines - R]
+    order = np.argsort(sk, kind="stable")
+    sp_sorted = spines[order]
+    n_keys = int(max(lk.max(initial=-1), sk.max(initial=-1))) + 1
+    n_sp = np.bincount(sk, minlength=n_keys)
+    first_sp = np.cumsum(n_sp) - n_sp
+    leaf_local = np.arange(len(leaves)) - np.searchsorted(lk, lk)  # leaves sorted by key within tier
+    if np.any(np.diff(lk) < 0):
+        raise ValueError("leaves must be ordered by pod/hall")
+    # a partly filled leaf (the last of its pod) needs only its share of uplinks: up * used_down / down
+    leaf_down = np.bincount(r_hi, weights=r_ports, minlength=len(node_tier))[leaves]
+    leaf_up = np.minimum(s_up[leaves - R], leaf_down * s_up[leaves - R] / max(down, 1))
+    has = n_sp[lk] > 0
+    s, t, p = _rotation(leaves[has], leaf_local[has], n_sp[lk[has]], first_sp[lk[has]], leaf_up[has])
+    lo.append(s)
+    hi.append(sp_sorted[t])
+    pp.append(p)
+
+    # spines -> cores -----------------------------------------------------------------------------------
+    if len(cores):
+        n_c = len(cores)
+        sk2 = s_pod[spines - R]
+        sp_local = np.arange(len(spines)) - np.searchsorted(sk2, sk2)
+        n_p = np.bincount(sk2)[sk2]
+        m2 = np.minimum(n_p, n_c)
+        resid = sp_local % m2
+        cnt = (n_c - resid + m2 - 1) // m2  # cores c < n_c with c = resid (mod m2)
+        src = np.repeat(spines, cnt)
+        start = np.repeat(np.cumsum(cnt) - cnt, cnt)
+        q = np.arange(int(cnt.sum())) - start
+        sp_down = np.bincount(np.concatenate(hi), weights=np.concatenate(pp), minlength=len(node_tier))[
+            spines
+        ]
+        lo.append(src)
+        hi.append(cores[np.repeat(resid, cnt) + q * np.repeat(m2, cnt)])
+        sp_dn_ports = sw["ports_down"].to_numpy()[back][spines - R]
+        sp_up = np.minimum(s_up[spines - R], sp_down * s_up[spines - R] / sp_dn_ports)
+        pp.append(np.repeat(sp_up / cnt, cnt))
+
+    names = np.concatenate([np.full(R, None, dtype=object), sw["name"].to_numpy()[back].astype(object)])
+    fab = Fabric(
+        n_racks=R,
+        node_tier=node_tier,
+        switch_row=switch_row,
+        lo=np.concatenate(lo),
+        hi=np.concatenate(hi),
+        ports=np.concatenate(pp),
+        port_gbps=port_gbps,
+        node_pod=np.concatenate([pod, s_pod]),
+        node_hall=np.concatenate([model.racks["hall"].to_numpy().astype(np.int64), s_hall]),
+        topology=tiers,
+    )
+    fab.node_names = names
+    rail = np.full(len(node_tier), -1, dtype=np.int64)
+    rail[leaves] = (leaves - leaf_first[leaf_pod]) % rails  # leaf k of a pod serves rail k mod rails
+    fab.node_rail = rail
+    fab._rack_names = model.rack_names  # type: ignore[attr-defined]  # built only when names are needed
+    return fab
+
+
+def _fill_rack_names(fab: Fabric) -> None:
+    fn = getattr(fab, "_rack_names", None)
+    if fn is not None and fab.node_names is not None and fab.n_racks and fab.node_names[0] is None:
+        fab.node_names[: fab.n_racks] = fn()
+
+
+def node_names(fab: Fabric) -> np.ndarray:
+    """All node names (rack names 'hall/pod/row/NN' built on first use)."""
+    _fill_rack_names(fab)
+    return fab.names()
+
+
+def fat_tree(k: int, link_gbps: float = 800.0) -> Fabric:
+    """The k-ary fat tree of Al-Fares et al. (SIGCOMM 2008) with one host per rack node.
+
+    k pods of k/2 edge (leaf) and k/2 aggregation (spine) switches, (k/2)^2 cores; k^3/4 hosts. Edge switch e
+    of pod p serves hosts; every edge connects to every aggregation switch of its pod; aggregation switch j
+    connects to cores j*(k/2) .. j*(k/2) + k/2 - 1.
+    """
+    if k < 2 or k % 2:
+        raise ValueError("k must be an even integer >= 2")
+    h = k // 2
+    n_host, n_edge, n_agg, n_core = k**3 // 4, k * h, k * h, h * h
+    host = np.arange(n_host)
+    edge0, agg0, core0 = n_host, n_host + n_edge, n_host + n_edge + n_agg
+    edge_of_host = edge0 + host // h
+    e = np.arange(n_edge)
+    e_pod = e // h
+    # edge -> every agg of its pod
+    el = np.repeat(edge0 + e, h)
+    eh = agg0 + np.repeat(e_pod * h, h) + np.tile(np.arange(h), n_edge)
+    a = np.arange(n_agg)
+    a_j = a % h
+    al = np.repeat(agg0 + a, h)
+    ah = core0 + np.repeat(a_j * h, h) + np.tile(np.arange(h), n_agg)
+    tier = np.concatenate([np.zeros(n_host), np.ones(n_edge), np.full(n_agg, 2), np.full(n_core, 3)]).astype(
+        np.int64
+    )
+    pod = np.concatenate([host // (h * h), e_pod, a // h, np.full(n_core, -1)])
+    lo = np.concatenate([host, el, al])
+    hi = np.concatenate([edge_of_host, eh, ah])
+    return Fabric(
+        n_racks=n_host,
+        node_tier=tier,
+        switch_row=np.concatenate([np.full(n_host, -1), np.arange(n_edge + n_agg + n_core)]),
+        lo=lo,
+        hi=hi,
+        ports=np.ones(len(lo)),
+        port_gbps=link_gbps,
+        node_pod=pod,
+        topology="fat-tree-3",
+    )
+
+
+def fabric_from_links(
+    tiers: list[int] | np.ndarray, links: list[tuple[int, int, float]], port_gbps: float = 1.0, names=None
+) -> Fabric:
+    """A small fabric from explicit (lower node, upper node, ports) links, for hand-solved cases."""
+    tiers = np.asarray(tiers, dtype=np.int64)
+    arr = np.asarray(links, dtype=float).reshape(-1, 3)
+    n_r = int(np.sum(tiers == 0))
+    if np.any(tiers[:n_r] != 0):
+        raise ValueError("rack nodes (tier 0) must come first")
+    return Fabric(
+        n_racks=n_r,
+        node_tier=tiers,
+        switch_row=np.where(tiers == 0, -1, np.arange(len(tiers)) - n_r),
+        lo=arr[:, 0].astype(np.int64),
+        hi=arr[:, 1].astype(np.int64),
+        ports=arr[:, 2],
+        port_gbps=port_gbps,
+        node_names=None if names is None else np.asarray(names, dtype=object),
+    )
+
+
+def links_table(fab: Fabric) -> pd.DataFrame:
+    """One row per link: end names, tiers, ports, capacity, alive."""
+    n = node_names(fab)
+    return pd.DataFrame(
+        dict(
+            lo=n[fab.lo],
+            hi=n[fab.hi],
+            tier_lo=np.array(TIER_NAMES, dtype=object)[fab.node_tier[fab.lo]],
+            tier_hi=np.array(TIER_NAMES, dtype=object)[fab.node_tier[fab.hi]],
+            ports=fab.ports,
+            cap_gbps=fab.cap_gbps,
+            alive=fab.usable,
+        )
+    )

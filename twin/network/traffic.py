@@ -1,0 +1,199 @@
+"""Rack-to-rack traffic patterns (demand in Gb/s) for the scale-out fabric.
+
+Traffic is aggregated to rack level: one flow per (source rack, destination rack) whose demand is the sum of
+its GPUs' demands. Traffic inside a rack stays on the NVLink scale-up domain and is not a scale-out flow.
+Every generator returns a DataFrame ``src, dst, demand_gbps`` (rack indices).
+
+* ``ring_allreduce``: data-parallel ring all-reduce (Patarasuk & Yuan, JPDC 2009): in the bandwidth-bound
+  phase every rank sends to its ring successor at its full link rate; NCCL runs one ring per rail, so rack i
+  sends ``load * NIC bandwidth`` to rack i+1 (ring order = rack order, i.e. physical neighbours first).
+* ``all_to_all``: expert-parallel all-to-all within groups of ``group_racks`` consecutive racks; each rack
+  spreads ``load * NIC bandwidth`` evenly over the other g-1 racks of its group.
+* ``disaggregated``: prefill racks stream the KV cache to decode racks (Zhong et al., DistServe, OSDI 2024).
+  Each request's prompt KV is moved once, so the stream follows the decode rate:
+  ``kv_gbps = tokens_per_s * (isl / osl) * kv_bytes_per_token * 8 / 1e9`` where tokens_per_s is the decode
+  racks' output token rate (GPUs x catalog tokens/s), isl/osl the prompt / output length ratio and
+  ``kv_bytes_per_token = 2 * layers * kv_heads * head_dim * bytes_per_value`` (keys and values of every layer).
+* ``read_traffic_csv``: user matrix with columns ``src, dst, gbps`` (rack names ``hall/pod/row/NN`` or indices).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from twin.errors import InputError
+
+
+def _nic_gbps(model) -> np.ndarray:
+    rt = model.rack_types
+    t = model.racks["rack_type"].to_numpy()
+    return (rt["nic_ports"].to_numpy() * rt["nic_gbps"].to_numpy())[t]
+
+
+def _check_load(load: float) -> None:
+    if not (0 < load <= 1):
+        raise InputError(f"traffic load must be in (0, 1], got {load}")
+
+
+def _frame(src, dst, demand) -> pd.DataFrame:
+    return pd.DataFrame(
+        dict(
+            src=np.asarray(src, np.int64),
+            dst=np.asarray(dst, np.int64),
+            demand_gbps=np.asarray(demand, float),
+        )
+    )
+
+
+def ring_allreduce(model, *, load: float = 1.0, scope: str = "site") -> pd.DataFrame:
+    """One ring per scope (site, hall or pod) over its racks in order; rack i sends load x NIC rate to i+1."""
+    _check_load(load)
+    if scope not in ("site", "hall", "pod"):
+        raise InputError(f"ring scope must be site, hall or pod, got {scope!r}")
+    R = model.n_racks
+    gbps = _nic_gbps(model)
+    idx = np.arange(R)
+    if scope == "site":
+        grp = np.zeros(R, np.int64)
+    else:
+        grp = model.racks[scope].to_numpy().astype(np.int64)
+    first = np.searchsorted(grp, grp)  # racks are ordered by hall and pod
+    size = np.bincount(grp)[grp]
+    nxt = first + (idx - first + 1) % size
+    keep = nxt != idx
+    return _frame(idx[keep], nxt[keep], load * gbps[keep])
+
+
+def all_to_all(model, *, group_racks: int = 8, load: float = 1.0) -> pd.DataFrame:
+    """Expert-parallel all-to-all inside consecutive groups of `group_racks` racks (last group may be smaller)."""
+    _check_load(load)
+    if group_racks < 2:
+        raise InputError("an all-to-all group needs at least 2 racks")
+    R = model.n_racks
+    gbps = _nic_gbps(model)
+    grp = np.arange(R) // group_racks
+    first = grp * group_racks
+    size = np.minimum(group_racks, R - first)
+    k = np.arange(group_racks - 1)
+    src = np.repeat(np.arange(R), group_racks - 1)
+    off = np.tile(k + 1, R)
+    s_size = np.repeat(size, group_racks - 1)
+    keep = off < s_size
+    src, off, s_size = src[keep], off[keep], s_size[keep]
+    s_first = first[src]
+    dst = s_first + (src - s_first + off) % s_size
+    return _frame(src, dst, load * gbps[src] / (s_size - 1))
+
+
+def kv_bytes_per_token(
+    layers: int = 80, kv_heads: int = 8, head_dim: int = 128, bytes_per_value: float = 1.0
+):
+    """KV-cache bytes per token: 2 (K and V) x layers x kv_heads x head_dim x bytes per value.
+
+    Defaults: Llama 3.1 70B (80 layers, 8 KV heads of dim 128 with grouped-query attention; Meta model card /
+    config.json) with an FP8 cache: 163,840 B per token.
+    """
+    return 2.0 * layers * kv_heads * head_dim * bytes_per_value
+
+
+def disaggregated(
+    model,
+    *,
+    prefill_fraction: float = 0.25,
+    isl_osl_ratio: float = 8.0,
+    kv_bytes: float | None = None,
+    tokens_per_s_per_gpu: float | None = None,
+) -> pd.DataFrame:
+    """Prefill racks stream KV cache to decode racks in the same pod at the rate the decode racks consume it.
+
+    In every pod the first ceil(prefill_fraction x racks) racks are prefill, the rest decode; decode rack j
+    receives from prefill rack j mod n_prefill. Decode tokens/s = GPUs x catalog tokens_per_s['inference']
+    unless tokens_per_s_per_gpu is given. isl_osl_ratio: prompt / output tokens (8k/1k by default).
+    """
+    if not (0 < prefill_fraction < 1):
+        raise InputError("prefill_fraction must be in (0, 1)")
+    if isl_osl_ratio <= 0:
+        raise InputError("isl_osl_ratio must be > 0")
+    kvb = kv_bytes_per_token() if kv_bytes is None else float(kv_bytes)
+    if kvb <= 0:
+        raise InputError("kv_bytes must be > 0")
+    r = model.racks
+    if tokens_per_s_per_gpu is None:
+        gt = model.gpu_types
+        tps = np.array([model.catalog.gpu(n).tokens_per_s.get("inference", 0.0) for n in gt["name"]])
+        tok = tps[r["gpu_type"].to_numpy()] * r["gpus"].to_numpy()
+    else:
+        if tokens_per_s_per_gpu <= 0:
+            raise InputError("tokens_per_s_per_gpu must be > 0")
+        tok = tokens_per_s_per_gpu * r["gpus"].to_numpy()
+    pod = r["pod"].to_numpy().astype(np.int64)
+    R = len(pod)
+    first = np.searchsorted(pod, pod)
+    size = np.bincount(pod)[pod]
+    n_pre = np.ceil(prefill_fraction * size).astype(np.int64)
+    k = np.arange(R) - first
+    decode = (k >= n_pre) & (size >= 2)
+    dst = np.flatnonzero(decode)
+    src = first[dst] + (k[dst] - n_pre[dst]) % n_pre[dst]
+    gbps = tok[dst] * isl_osl_ratio * kvb * 8.0 / 1e9
+    return _frame(src, dst, gbps)
+
+
+def read_traffic_csv(model, path: str | Path) -> pd.DataFrame:
+    """A user traffic matrix: CSV with columns src, dst, gbps (rack names or 0-based rack indices)."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"traffic file not found: {p}")
+    try:
+        df = pd.read_csv(p, dtype=str, skipinitialspace=True)
+    except Exception as exc:  # pandas raises several parser errors
+        raise InputError(f"{p}: cannot read CSV ({exc})") from None
+    missing = {"src", "dst", "gbps"} - set(df.columns)
+    if missing:
+        raise InputError(f"{p}: missing column(s) {', '.join(sorted(missing))} (need src, dst, gbps)")
+    if df.empty:
+        raise InputError(f"{p}: no flows")
+    names = model.rack_names()
+    index = {n: i for i, n in enumerate(names)}
+    R = model.n_racks
+
+    def rack(col: str) -> np.ndarray:
+        out = np.empty(len(df), np.int64)
+        for i, v in enumerate(df[col].str.strip()):  # one lookup per CSV line (user input, not a hot path)
+            if v in index:
+                out[i] = index[v]
+            elif v.isdigit() and int(v) < R:
+                out[i] = int(v)
+            else:
+                raise InputError(f"{p}:{i + 2}: {col} {v!r} is not a rack name or index (0..{R - 1})")
+        return out
+
+    src, dst = rack("src"), rack("dst")
+    gbps = pd.to_numeric(df["gbps"], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(gbps) | (gbps < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"{p}:{i + 2}: gbps must be a number >= 0, got {df['gbps'].iloc[i]!r}")
+    return _frame(src, dst, gbps)
+
+
+def make_traffic(model, traffic: str | pd.DataFrame = "allreduce", **kw) -> pd.DataFrame:
+    """Traffic by name (allreduce, alltoall, disagg), a CSV path, or a ready src/dst/demand_gbps table."""
+    if isinstance(traffic, pd.DataFrame):
+        need = {"src", "dst", "demand_gbps"}
+        if not need <= set(traffic.columns):
+            raise InputError("a traffic table needs columns src, dst, demand_gbps")
+        return traffic.reset_index(drop=True)
+    name = str(traffic)
+    if name == "allreduce":
+        return ring_allreduce(model, **kw)
+    if name == "alltoall":
+        return all_to_all(model, **kw)
+    if name == "disagg":
+        return disaggregated(model, **kw)
+    if name.lower().endswith(".csv") or Path(name).is_file():
+        return read_traffic_csv(model, name)
+    raise InputError(f"unknown traffic {name!r}: use allreduce, alltoall, disagg or a CSV file")
