@@ -67,6 +67,13 @@ def _node_input_w(res_nodes: pd.DataFrame) -> np.ndarray:
     raise KeyError(f"electrical res_nodes has no node input power column ({list(res_nodes.columns)})")
 
 
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    """num / den where den > 0, else 1 (a node with no rack load yet: no loss factor known)."""
+    out = np.ones_like(num, dtype=float)
+    np.divide(num, den, out=out, where=den > 0)
+    return out
+
+
 class _Facility:
     """Static data of the facility for the cap problems (one unit = one rack, or one GPU with variation)."""
 
@@ -111,8 +118,8 @@ class _Facility:
         n_nodes = len(self.firm)
         it_bus = np.bincount(self.bus, weights=rack_p, minlength=n_nodes)
         it_blk = np.bincount(self.blk, weights=rack_p, minlength=n_nodes)
-        k_bus = np.where(it_bus > 0, node_in / np.maximum(it_bus, 1e-300), 1.0)[self.bus_ids]
-        k_blk = np.where(it_blk > 0, node_in / np.maximum(it_blk, 1e-300), 1.0)[self.blk_ids]
+        k_bus = _ratio(node_in, it_bus)[self.bus_ids]
+        k_blk = _ratio(node_in, it_blk)[self.blk_ids]
         other_bus = np.bincount(self.bus_of, weights=self.other)
         other_blk = np.bincount(self.blk_of, weights=self.other)
         other_loop = np.bincount(self.loop, weights=self.lf * self.other, minlength=len(self.loop_firm))
@@ -188,8 +195,8 @@ def optimize_maxq(
     failed=(),
     variation_sigma: float = 0.0,
     seed: int = 0,
-    tol: float = 1e-4,
-    max_outer: int = 12,
+    tol: float = 1e-6,
+    max_outer: int = 15,
 ) -> MaxQResult:
     """GPU caps under ``policy`` that keep the facility power within ``budget_mw``; see the module docstring.
 
@@ -329,43 +336,79 @@ def _uniform(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol) -> Max
     return _result("uniform", budget_mw, floor, cp, caps(c), binding, {"cap_fraction": c})
 
 
+def _within_firm(member: np.ndarray, load: np.ndarray, offset: np.ndarray, firm: np.ndarray) -> np.ndarray:
+    """Racks (in layout order within each node) whose cumulative load stays within the node's firm rating."""
+    order = np.argsort(member, kind="stable")
+    mem, ld = member[order], load[order]
+    cum = np.cumsum(ld)
+    start = np.searchsorted(mem, mem, side="left")
+    within = cum - (cum[start] - ld[start]) + offset[mem] <= firm[mem] * (1 - 1e-9)
+    out = np.empty(len(member), bool)
+    out[order] = within
+    return out
+
+
 def _maxp(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol) -> MaxQResult:
-    """No caps: every GPU at its maximum power, power provisioned at nameplate. Racks that do not fit the
-    budget stay off (stranded capacity); racks are energised in layout order."""
+    """No caps: every GPU at its maximum power, power provisioned at nameplate. Racks that do not fit stay off
+    (stranded capacity): first those beyond a busway's / block's firm rating or a CDU loop's firm heat capacity
+    at nameplate, then, in layout order, those beyond the grid budget."""
     fac = _Facility(model, perf, None)
     n = model.n_racks
     top = solve_coupled(model, gpu_cap_w=None, **kw)
     if top.facility_power_w <= limit_w and not _local_ok(fac, top):
         return _result("maxp", budget_mw, floor, top, perf.gpu_power_max_w.copy(), [], {"racks_off": 0})
-    idle = solve_coupled(model, gpu_cap_w=None, racks_on=np.zeros(n, bool), **kw)
+    rp = top.res_racks["rack_power_w"].to_numpy(dtype=float)
+    node_in = _node_input_w(top.electrical.res_nodes)
+    n_nodes = len(fac.firm)
+    allowed = np.ones(n, bool)
+    for member in (fac.bus, fac.blk):
+        it = np.bincount(member, weights=rp, minlength=n_nodes)
+        k = _ratio(node_in, it)
+        extra = np.maximum(node_in - k * it, 0.0)
+        allowed &= _within_firm(member, k[member] * rp, extra, fac.firm)
+    allowed &= _within_firm(fac.loop, fac.lf * rp, np.zeros(len(fac.loop_firm)), fac.loop_firm)
+    order = np.flatnonzero(allowed)
+    local_binding = not allowed.all()
 
-    def evaluate(s):
-        k = int(np.floor(s))
-        cp = solve_coupled(model, gpu_cap_w=None, racks_on=np.arange(n) < k, **kw)
-        f = cp.facility_power_w if not _local_ok(fac, cp) else limit_w * (1 + 1e-3) + cp.facility_power_w
-        return f, cp
+    def evaluate(k):
+        on = np.zeros(n, bool)
+        on[order[:k]] = True
+        cp = solve_coupled(model, gpu_cap_w=None, racks_on=on, **kw)
+        over = cp.facility_power_w > limit_w or bool(_local_ok(fac, cp))
+        return over, cp
 
-    # integer search on the number of racks on (facility power increases with it)
-    lo, hi = 0, n
-    f_lo, f_hi = idle.facility_power_w, top.facility_power_w
-    best = idle
-    while hi - lo > 1:
-        guess = lo + int((limit_w - f_lo) / max(f_hi - f_lo, 1e-300) * (hi - lo))
-        mid = min(max(guess, lo + 1), hi - 1)
-        f, cp = evaluate(mid)
-        if f <= limit_w:
-            lo, f_lo, best = mid, f, cp
-            # the next rack would not fit: done
-            if limit_w - f < (f_hi - f_lo) / max(hi - lo, 1):
-                f2, cp2 = evaluate(mid + 1)
-                if f2 > limit_w:
-                    hi = mid + 1
-                    break
-                lo, f_lo, best = mid + 1, f2, cp2
-        else:
-            hi, f_hi = mid, f
+    lo, hi = 0, len(order)
+    over_hi, cp_hi = evaluate(hi)
+    if not over_hi:
+        best = cp_hi
+        binding = [{"kind": "local", "name": "busway / block / CDU loop firm capacity at nameplate"}]
+    else:
+        over_lo, best = evaluate(0)
+        f_lo, f_hi = best.facility_power_w, cp_hi.facility_power_w
+        # integer false position on the number of racks on (facility power increases with it)
+        while hi - lo > 1:
+            guess = lo + int((limit_w - f_lo) / max(f_hi - f_lo, 1e-300) * (hi - lo))
+            mid = min(max(guess, lo + 1), hi - 1)
+            over, cp = evaluate(mid)
+            if not over:
+                lo, f_lo, best = mid, cp.facility_power_w, cp
+                if mid + 1 < hi:
+                    over2, cp2 = evaluate(mid + 1)
+                    if over2:
+                        break
+                    lo, f_lo, best = mid + 1, cp2.facility_power_w, cp2
+            else:
+                hi, f_hi = mid, cp.facility_power_w
+                if mid - 1 > lo:
+                    over2, cp2 = evaluate(mid - 1)
+                    if not over2:
+                        lo, f_lo, best = mid - 1, cp2.facility_power_w, cp2
+                        break
+                    hi, f_hi = mid - 1, cp2.facility_power_w
+        binding = [{"kind": "facility", "name": limit_name}]
+        if local_binding:
+            binding.append({"kind": "local", "name": "busway / block / CDU loop firm capacity at nameplate"})
     caps = perf.gpu_power_max_w.copy()
-    binding = [{"kind": "facility", "name": limit_name}]
     return _result(
         "maxp", budget_mw, floor, best, caps, binding, {"racks_off": int(n - best.kpis["racks_on"])}
     )
@@ -380,14 +423,15 @@ def _maxq(model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol
     start_caps = np.clip(pq, perf.gpu_power_min_w, perf.gpu_power_max_w)
     cp = solve_coupled(model, gpu_cap_w=start_caps, **kw)
     prev, cur = floor, cp
-    best = None  # best budget-feasible (caps, coupled, solution)
-    target = limit_w
-    sol = None
+    best = None  # best budget-feasible (caps, coupled, solution, problem, a)
+    # aim half a tolerance inside the limit so that the verified facility power lands in [limit (1 - tol), limit]
+    target = limit_w * (1 - 0.5 * tol)
     history = []
     a = 1.0
     for _ in range(max_outer):
         g_prev, g_cur = fac.gpu_power_total(prev), fac.gpu_power_total(cur)
-        if abs(g_cur - g_prev) > 1e-9 * max(g_cur, 1.0):
+        if abs(g_cur - g_prev) > 1e-6 * max(g_cur, 1.0):
+            # secant of the facility power over total GPU power between the last two coupled states
             a = (cur.facility_power_w - prev.facility_power_w) / (g_cur - g_prev)
         a = max(a, 1.0)  # every W of GPU power costs at least itself at the meter
         pb = fac.problem(cur, a, cur.facility_power_w, g_cur, target)
@@ -398,19 +442,12 @@ def _maxq(model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol
         nxt = solve_coupled(model, gpu_cap_w=caps, **kw)
         f = nxt.facility_power_w
         history.append(f / 1e6)
-        ok_local = not _local_ok(fac, nxt)
-        if (
-            f <= limit_w
-            and ok_local
-            and (best is None or nxt.kpis["tokens_per_s"] > best[1].kpis["tokens_per_s"])
-        ):
+        ok = f <= limit_w and not _local_ok(fac, nxt)
+        if ok and (best is None or nxt.kpis["tokens_per_s"] > best[1].kpis["tokens_per_s"]):
             best = (caps, nxt, sol, pb, a)
         fac_binding = sol.multipliers[0][0] > 0
-        if f <= limit_w and ok_local and (not fac_binding or limit_w - f <= tol * limit_w):
+        if ok and (not fac_binding or f >= limit_w * (1 - tol)):
             break
-        if f > limit_w:
-            # aim the next linear model slightly inside by the observed miss
-            target = target - (f - limit_w) * 1.01
         prev, cur = cur, nxt
     if best is None:
         raise InputError(
