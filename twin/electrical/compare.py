@@ -93,7 +93,7 @@ def _variant(model, arch: str, hall: str | None, ac_voltage_v: int) -> object:
     try:
         return compile_layout(Layout.model_validate(data), cat)
     except LayoutError as exc:
-        msg = "; ".join(p.message for p in exc.errors[:3])
+        msg = "; ".join(dict.fromkeys(p.message for p in exc.errors))  # unique, in order
         raise InputError(f"cannot build the {arch} variant of this layout: {msg}") from None
 
 

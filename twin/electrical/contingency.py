@@ -2,9 +2,10 @@
 
 Identical paralleled units of one node are interchangeable, so one case per node: that node with one unit
 less. Nodes of one kind (all busways, all UPS, all blocks, all mechanical feeds, the substation) never lie on
-each other's paths, so ONE solve with every node of a kind short of one unit gives, for each of them, exactly
-its own state and that of everything it feeds (its survivors' loading, the voltages below it, lost racks):
-that is the state of its single contingency. Upstream of them the simultaneous failures add up, which bounds
+each other's paths, so ONE solve with every node of a kind short of one unit gives, for each of them, its
+own state and that of everything it feeds (its survivors' loading, the voltages below it, lost racks): the
+state of its single contingency, up to the small shift of the shared upstream voltage (1e-5 relative on the
+reference hall; exact below converters, which regulate their output). Upstream of them the simultaneous failures add up, which bounds
 any single one from above; only when this bound shows a new upstream violation are that kind's contingencies
 re-solved one at a time (or always, with ``exact=True``).
 """

@@ -458,7 +458,6 @@ def solve_arrays(net: _Net, rack, mech, extra, fcnt, conductor_temp_c, tol=1e-11
         n1 = net.p1_n
         s1 = np.zeros(n1, dtype=complex)
         s1[p1.bus] = (r_in[p1.racks] + 1j * r_q[p1.racks]) / S_BASE_VA
-        s1[: len(net.p1_ups)] += extra_src[net.p1_ups] / S_BASE_VA
         npar = n_act[p1.busway]
         zf_seg = seg_z_fn(p1.busway, p1.seg_len_m, net.voltage_v[p1.busway], npar)
 
@@ -527,6 +526,7 @@ def solve_arrays(net: _Net, rack, mech, extra, fcnt, conductor_temp_c, tol=1e-11
             bw_temp[e_s] = fixed_t
 
     # ---- converters: output -> input through the efficiency curve at the units' load fraction
+    # (power fed at a converter's output bus, e.g. network switches, adds to its output)
     conv_out = conv_out + np.where(net.is_conv, extra_src, 0.0)
     conv_out = np.where(alive, conv_out, 0.0)
     conv_in = np.zeros(n_e)
