@@ -175,8 +175,11 @@ def solve_coupled(
             failed=f_th,
             extra_air_heat_w_by_hall=net_hall + loss_hall,
         )
-        tj = _col(th.res_racks, "junction_c", "t_junction_c", "gpu_junction_c", "junction_temp_c")
-        # throttling (Newton step on T_j = T_coolant + R p), never above the cap nor below the minimum limit
+        tj = _col(th.res_racks, "t_junction_max_c", "junction_c", "t_junction_c")
+        # throttling (Newton step on T_j = T_coolant + R p), never above the cap nor below the minimum limit;
+        # R is the cold-plate resistance at the solved flow when the thermal result gives it
+        if "r_cold_plate_k_per_w" in th.res_racks.columns:
+            r_cp = np.where(on, th.res_racks["r_cold_plate_k_per_w"].to_numpy(dtype=float), r_cp)
         p_new = np.where(on, np.clip(np.minimum(cap, p + (t_thr - tj) / r_cp), pmin, cap), 0.0)
         el = solve_electrical(
             model,
@@ -198,7 +201,7 @@ def solve_coupled(
         grid_prev = grid
     # the tables describe the last solved state (the GPU powers that produced it)
     p_solved = np.where(on, (rack_power - other) / gpus, 0.0)
-    tj = _col(th.res_racks, "junction_c", "t_junction_c", "gpu_junction_c", "junction_temp_c")
+    tj = _col(th.res_racks, "t_junction_max_c", "junction_c", "t_junction_c")
     margin = np.where(on, t_thr - tj, np.inf)
     # a GPU pinned at its minimum limit and still above its throttle temperature: over temperature
     over = on & (margin < -1e-6) & (p_solved <= pmin * (1 + 1e-9))

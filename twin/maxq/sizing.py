@@ -55,7 +55,9 @@ def _template_for(rack_type: str) -> Path:
         if key is None or k > key:
             best, key = f, k
     if best is None:
-        raise InputError(f"no reference layout uses rack type '{rack_type}': pass a template LAYOUT that does")
+        raise InputError(
+            f"no reference layout uses rack type '{rack_type}': pass a template LAYOUT that does"
+        )
     return best
 
 
@@ -84,7 +86,9 @@ def size_site(
     path = Path(template) if template is not None else _template_for(rack_type)
     model = load_model(path)
     if not model.catalog.has("racks", rack_type):
-        raise InputError(f"unknown rack type '{rack_type}' (catalog: {', '.join(model.catalog.names('racks'))})")
+        raise InputError(
+            f"unknown rack type '{rack_type}' (catalog: {', '.join(model.catalog.names('racks'))})"
+        )
     names = model.rack_types["name"].to_numpy()[model.racks["rack_type"].to_numpy()]
     on = names == rack_type
     if not on.any():
@@ -95,14 +99,16 @@ def size_site(
     off = solve_coupled(model, racks_on=np.zeros(model.n_racks, bool), ambient_c=design_c)
     off_w = off.facility_power_w
     gt = model.gpu_types.iloc[int(model.racks["gpu_type"].to_numpy()[on][0])]
-    caps_q = np.clip(np.full(model.n_racks, float(gt["power_maxq_w"])), perf.gpu_power_min_w, perf.gpu_power_max_w)
+    caps_q = np.clip(
+        np.full(model.n_racks, float(gt["power_maxq_w"])), perf.gpu_power_min_w, perf.gpu_power_max_w
+    )
     phi_p, it_p, _ = _phi(model, on, None, design_c, off_w)
     phi_qd, it_q, _ = _phi(model, on, caps_q, design_c, off_w)
     if amb != design_c:
         off_a = solve_coupled(model, racks_on=np.zeros(model.n_racks, bool), ambient_c=amb).facility_power_w
-        phi_q, _, cpq = _phi(model, on, caps_q, amb, off_a)
+        phi_q = _phi(model, on, caps_q, amb, off_a)[0]
     else:
-        phi_q, cpq = phi_qd, None
+        phi_q = phi_qd
     h = headroom_pct / 100.0
     s_w = site_mw * 1e6
     racks_p = int(s_w // (phi_p * (1 + h)))
