@@ -53,21 +53,25 @@ def build_pandapower(model, res, conductor_temp_c: float, mech_power_w_by_hall=N
             name=e["name"][i],
         )
 
-    def line(i, fb, tb, length_m, parallel=1):
+    def r_x_per_km(i):
         c = cat.get("conductors", e["conductor"][i])
         m = cat.get("materials", c.material)
         r_km = loop_factor(c.system) * resistance_ohm(
             1000.0, c.cross_section_mm2, m.resistivity_20c_ohm_m, m.temp_coeff_per_k, conductor_temp_c
         )
+        return float(r_km), c.reactance_ohm_per_km, c.ampacity_a / 1e3
+
+    def line(i, fb, tb, length_m, parallel=1):
+        r_km, x_km, imax = r_x_per_km(i)
         pp.create_line_from_parameters(
             pn,
             fb,
             tb,
             length_km=length_m / 1e3,
-            r_ohm_per_km=float(r_km),
-            x_ohm_per_km=c.reactance_ohm_per_km,
+            r_ohm_per_km=r_km,
+            x_ohm_per_km=x_km,
             c_nf_per_km=0.0,
-            max_i_ka=c.ampacity_a / 1e3,
+            max_i_ka=imax,
             parallel=int(parallel),
         )
 
@@ -86,21 +90,33 @@ def build_pandapower(model, res, conductor_temp_c: float, mech_power_w_by_hall=N
         out_bus[i] = b_lv
     rr = res.res_racks
     rack_bus = np.zeros(model.n_racks, dtype=np.int64)
-    for i in np.flatnonzero(kind == "busway"):
-        racks = np.flatnonzero(model.racks["busway_node"].to_numpy() == i)
+    r_bw = model.racks["busway_node"].to_numpy()
+    for i in np.flatnonzero(kind == "busway"):  # vectorised creation per busway (thousands of racks)
+        racks = np.flatnonzero(r_bw == i)
         pitch = e["length_m"][i] / len(racks)
-        prev = out_bus[parent[i]]
-        for k, r in enumerate(racks):
-            b = pp.create_bus(pn, vn_kv=volt[i] / 1e3)
-            line(i, prev, b, pitch * (0.5 if k == 0 else 1.0), parallel=e["feeds"][i])
-            pp.create_load(
-                pn,
-                b,
-                p_mw=rr["input_power_w"][r] / 1e6,
-                q_mvar=rr["input_reactive_power_var"][r] / 1e6,
-            )
-            rack_bus[r] = b
-            prev = b
+        buses = pp.create_buses(pn, len(racks), vn_kv=volt[i] / 1e3)
+        frm = np.r_[out_bus[parent[i]], buses[:-1]]
+        seg = np.full(len(racks), pitch)
+        seg[0] *= 0.5
+        r_km, x_km, imax = r_x_per_km(i)
+        pp.create_lines_from_parameters(
+            pn,
+            frm,
+            buses,
+            length_km=seg / 1e3,
+            r_ohm_per_km=r_km,
+            x_ohm_per_km=x_km,
+            c_nf_per_km=0.0,
+            max_i_ka=imax,
+            parallel=int(e["feeds"][i]),
+        )
+        pp.create_loads(
+            pn,
+            buses,
+            p_mw=rr["input_power_w"].to_numpy()[racks] / 1e6,
+            q_mvar=rr["input_reactive_power_var"].to_numpy()[racks] / 1e6,
+        )
+        rack_bus[racks] = buses
     return pn, out_bus, rack_bus
 
 
