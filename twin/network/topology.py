@@ -60,6 +60,7 @@ class Fabric:
     node_alive: np.ndarray = field(default=None)  # type: ignore[assignment]
     link_alive: np.ndarray = field(default=None)  # type: ignore[assignment]
     topology: str = ""
+    rack_namer: object = field(default=None, repr=False)  # callable -> rack names, built on first use
 
     def __post_init__(self) -> None:
         self.node_tier = np.asarray(self.node_tier, dtype=np.int64)
@@ -302,12 +303,12 @@ def build_fabric(model) -> Fabric:
     rail = np.full(len(node_tier), -1, dtype=np.int64)
     rail[leaves] = (leaves - leaf_first[leaf_pod]) % rails  # leaf k of a pod serves rail k mod rails
     fab.node_rail = rail
-    fab._rack_names = model.rack_names  # type: ignore[attr-defined]  # built only when names are needed
+    fab.rack_namer = model.rack_names  # rack names are built only when needed
     return fab
 
 
 def _fill_rack_names(fab: Fabric) -> None:
-    fn = getattr(fab, "_rack_names", None)
+    fn = fab.rack_namer
     if fn is not None and fab.node_names is not None and fab.n_racks and fab.node_names[0] is None:
         fab.node_names[: fab.n_racks] = fn()
 

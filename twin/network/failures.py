@@ -1,0 +1,67 @@
+"""Failures of switches and links: remove them from the fabric; routing then re-converges around them.
+
+A failed switch takes all its links down; a failed link is named ``LOWER~UPPER`` with the node names
+(``leaf-b-3~spine-b-40``, or a rack name ``hall/pod/row/NN~leaf-b-0``). ECMP re-routes over the surviving
+shortest valley-free paths (RFC 7938 fast convergence); traffic with no surviving path is stranded.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import replace
+
+import numpy as np
+
+from twin.errors import InputError
+from twin.network.topology import Fabric, node_names
+
+
+def apply_failures(fab: Fabric, model, failed: tuple[str, ...] | list[str]) -> tuple[Fabric, dict]:
+    """A copy of the fabric with the named switches / links failed, and a summary of what was removed.
+
+    Frontend switches are accepted (they carry no backend traffic) and listed under ``frontend``.
+    """
+    failed = [str(f).strip() for f in failed if str(f).strip()]
+    out = replace(fab, node_alive=fab.node_alive.copy(), link_alive=fab.link_alive.copy())
+    info = {"switches": [], "links": [], "frontend": []}
+    if not failed:
+        return out, info
+    names = node_names(fab)
+    index = {n: i for i, n in enumerate(names)}
+    fe_names = set()
+    if model is not None:
+        sw = model.switches
+        fe_names = set(sw.loc[sw["plane"] == "frontend", "name"])
+    link_index = None
+    for name in failed:
+        if name in index and fab.node_tier[index[name]] > 0:
+            out.node_alive[index[name]] = False
+            info["switches"].append(name)
+        elif name in fe_names:
+            info["frontend"].append(name)
+        elif "~" in name:
+            a, _, b = name.partition("~")
+            if a not in index or b not in index:
+                bad = a if a not in index else b
+                raise InputError(f"--fail {name}: no node named {bad!r}{_hint(bad, names)}")
+            if link_index is None:
+                link_index = {
+                    (int(lo), int(hi)): i for i, (lo, hi) in enumerate(zip(fab.lo, fab.hi, strict=True))
+                }
+            ia, ib = index[a], index[b]
+            key = (ia, ib) if fab.node_tier[ia] < fab.node_tier[ib] else (ib, ia)
+            if key not in link_index:
+                raise InputError(f"--fail {name}: {a} and {b} are not linked")
+            out.link_alive[link_index[key]] = False
+            info["links"].append(name)
+        elif name in index:
+            raise InputError(f"--fail {name}: a rack cannot be failed here; fail its links (RACK~LEAF)")
+        else:
+            raise InputError(f"--fail {name}: no switch or link of that name{_hint(name, names)}")
+    return out, info
+
+
+def _hint(name: str, names: np.ndarray) -> str:
+    sw = [n for n in names if n is not None and not str(n).count("/")]
+    close = difflib.get_close_matches(name, sw, n=3)
+    return f" (did you mean {', '.join(close)}?)" if close else ""
