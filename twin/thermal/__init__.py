@@ -4,5 +4,6 @@
 
 from twin.thermal.results import ThermalResult, TransientResult
 from twin.thermal.solve import solve_thermal
+from twin.thermal.transient import SCENARIOS, simulate_transient
 
-__all__ = ["ThermalResult", "TransientResult", "solve_thermal"]
+__all__ = ["SCENARIOS", "ThermalResult", "TransientResult", "simulate_transient", "solve_thermal"]

@@ -6,9 +6,10 @@ C_w,r = Q_r / (T_w,in - T_w,out), C_a,r = rho_a V_r c_p,a, eps_r = Q_r / (C_min 
 UA_r = NTU(eps_r, Cr) C_min. At fan speed s (airflow s V_r): UA = UA_r s^x (air-side film ~ Re^x,
 Dittus-Boelter form), fan power P = P_r s^3 (fan affinity laws).
 
-Control (per hall, all running dry coolers at one speed): the fan speed is found that returns the facility water
-at its supply setpoint. If full speed cannot, adiabatic pads pre-cool the air (T_in = T_db - eta (T_db - T_wb),
-direct evaporative cooler effectiveness), evaporating m_w = m_a c_p,a (T_db - T_in) / h_fg. If that still cannot,
+Control (per hall, all running dry coolers at one speed), fans first, then water: the fan speed is found that
+returns the facility water at its supply setpoint. If full speed cannot, adiabatic pads pre-cool the air, wetted
+just enough (T_in = T_db - e (T_db - T_wb), 0 <= e <= eta, eta the pads' direct evaporative effectiveness),
+evaporating m_w = m_a c_p,a (T_db - T_in) / h_fg. If that still cannot,
 trim chillers in series cool the rest: Q_ch = C_w (T_dc,out - T_set), COP = eta_c T_e / (T_amb - T_e + dT_lift)
 (a fixed fraction of the Carnot COP; dT_lift calibrated so the catalog COP is met at the rating point,
 cf. Gordon & Ng, Cool Thermodynamics, 2000). If chillers are short too, the supply temperature floats up to where
@@ -112,19 +113,24 @@ def solve_heat_rejection(
     has_dry = (n_dry > 0) & (heat_w > 0)
     dry_ok = has_dry & (full_dry >= q_unit_need)
     adi_ok = has_dry & ~dry_ok & adiabatic_ok & (full_adi >= q_unit_need)
-    t_air = np.where(adi_ok | (~dry_ok & adiabatic_ok), t_adiabatic, t_db)
-    # fan speed for the halls that hold the setpoint without chillers
+    # fan speed for the halls that hold the setpoint dry
     lo, hi = np.zeros(n_h), np.ones(n_h)
-    solve = dry_ok | adi_ok
-    if np.any(solve):
+    if np.any(dry_ok):
         for _ in range(60):
             mid = 0.5 * (lo + hi)
-            more = q_unit(mid, t_air, t_ret) < q_unit_need
+            more = q_unit(mid, t_db, t_ret) < q_unit_need
             lo = np.where(more, mid, lo)
             hi = np.where(more, hi, mid)
-    speed = np.where(solve, hi, np.where(has_dry, 1.0, 0.0))
+    speed = np.where(dry_ok, hi, np.where(has_dry, 1.0, 0.0))
+    # fans first, then water: at full speed the pads are wetted just enough (partial effectiveness) to hold the
+    # setpoint; Q = eps_1 C_min (T_ret - T_air) is linear in T_air, so the needed air inlet is closed-form
+    q_full_per_k = q_unit(np.ones(n_h), np.zeros(n_h), np.ones(n_h))  # eps_1 C_min, W/K
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t_air_need = t_ret - q_unit_need / np.where(q_full_per_k > 0, q_full_per_k, 1.0)
+    t_air = np.where(adi_ok, t_air_need, np.where(has_dry & ~dry_ok & adiabatic_ok, t_adiabatic, t_db))
+    solve = dry_ok | adi_ok
     speed = np.where(heat_w > 0, speed, 0.0)
-    q_dry_unit = np.where(solve, q_unit(speed, t_air, t_ret), q_unit(speed, t_air, t_ret))
+    q_dry_unit = q_unit(speed, t_air, t_ret)
     q_dry = q_dry_unit * n_dry
     # chillers for the rest
     need_ch = (heat_w > 0) & ~solve
@@ -194,7 +200,7 @@ def solve_heat_rejection(
             "dry coolers hold the setpoint",
             np.where(
                 adi_ok,
-                "dry coolers at full speed cannot hold the setpoint at this dry bulb; adiabatic pre-cooling can",
+                "dry coolers at full speed cannot hold the setpoint at this dry bulb; adiabatic pre-cooling does",
                 np.where(
                     lost,
                     "dry coolers and chillers at full capacity cannot hold the setpoint: supply floats up",

@@ -338,7 +338,8 @@ def solve_thermal(
         racks["cold_plate_r_k_per_w"].to_numpy(), racks["cold_plate_r_conv_fraction"].to_numpy(), q_rack, qd
     )
     p_gpu = heat.gpu_power_w(p_rack, racks["other_power_w"].to_numpy(), racks["gpus"].to_numpy())
-    t_j = np.where(r_cooled, heat.junction_temp_c(t_out, p_gpu, r_cp), np.inf)
+    with np.errstate(invalid="ignore"):  # racks without flow: 0 W x infinite R, masked below
+        t_j = np.where(r_cooled, heat.junction_temp_c(t_out, p_gpu, r_cp), np.inf)
     t_thr = racks["t_throttle_c"].to_numpy()
     margin = t_thr - t_j
     unremoved_rack = np.where(r_cooled, 0.0, p_liq)
@@ -357,7 +358,7 @@ def solve_thermal(
     unrejected = np.where(hall_ok, 0.0, fw_heat - rej["chiller_heat_w"])
     hall_res = np.where(hall_ok, hall_in - rej["dry_heat_w"] - rej["chiller_heat_w"], 0.0)
     it_power = float(p_rack.sum())
-    heat_in = it_power + pump_power.sum() + fw_pump_power.sum() + air_fan_power.sum()
+    heat_in = it_power + extra_air.sum() + pump_power.sum() + fw_pump_power.sum() + air_fan_power.sum()
     heat_out = (
         rej["dry_heat_w"][hall_ok].sum()
         + rej["chiller_heat_w"].sum()
@@ -530,6 +531,8 @@ def solve_thermal(
         "halls_setpoint_lost": int(np.sum(~rej["setpoint_held"])),
         "loops_pump_limited": int(np.sum(hyd.pump_limited)),
         "stages": {s: int(np.sum(rej["stage"] == s)) for s in sorted(set(rej["stage"]))},
+        "air_heat_unserved_mw": float(air_unserved.sum()) / 1e6,
+        "converged": bool(hyd.converged),
         "hydraulics_converged": bool(hyd.converged),
         "hydraulics_iterations": int(hyd.iterations),
         "failed": list(failed) if not isinstance(failed, str) else [failed],

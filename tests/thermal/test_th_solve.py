@@ -1,0 +1,217 @@
+"""Facility-level checks of solve_thermal: conservation, trends, OCP design points, failures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.layout_edit import base, write
+from twin.catalog import load_catalog
+from twin.errors import InputError
+from twin.model import load_model
+from twin.thermal import solve_thermal
+
+REF = ["pod_small_model", "hall_ac_model", "kyber_model", "campus_model"]
+
+
+def _no_nan(res):
+    for name in ("res_racks", "res_loops", "res_cdus", "res_heat_rejection", "res_halls"):
+        df = getattr(res, name)
+        num = df.select_dtypes(include=[np.number])
+        assert not num.isna().any().any(), f"NaN in {name}"
+
+
+@pytest.fixture(scope="module")
+def pod_small_model(pod_model):
+    return pod_model
+
+
+@pytest.mark.parametrize("fixture", REF)
+@pytest.mark.parametrize("it_load", [0.3, 1.0])
+def test_energy_balance_on_reference_layouts(request, fixture, it_load):
+    model = request.getfixturevalue(fixture)
+    res = solve_thermal(model, it_load=it_load)
+    assert res.converged
+    assert res.kpis["energy_balance_rel_error"] <= 1e-6
+    # independent check: IT + pumps + air fans = heat rejected by dry coolers and chillers
+    h = res.res_halls
+    rejected = h["heat_rejected_w"].sum() + h["heat_unremoved_w"].sum()
+    heat_in = (
+        h["it_power_w"].sum()
+        + h["tcs_pump_power_w"].sum()
+        + h["fws_pump_power_w"].sum()
+        + h["air_fan_power_w"].sum()
+    )
+    assert rejected == pytest.approx(heat_in, rel=1e-6)
+    # per loop: rack flows add up to the pump flow, rack heat m cp dT adds up to the liquid heat
+    r, lp = res.res_racks, res.res_loops
+    q = np.bincount(r["loop"], weights=r["flow_m3_s"], minlength=len(lp))
+    assert q == pytest.approx(lp["flow_m3_s"].to_numpy(), rel=1e-9)
+    mcdt = (
+        r["flow_m3_s"]
+        * lp["rho_kg_m3"].to_numpy()[r["loop"]]
+        * lp["cp_j_kg_k"].to_numpy()[r["loop"]]
+        * r["dt_k"]
+    )
+    assert mcdt.to_numpy() == pytest.approx(r["liquid_heat_w"].to_numpy(), rel=1e-9)
+    assert res.mech_power_w_by_hall.shape == (len(model.halls),)
+    assert res.mech_power_w_by_hall == pytest.approx(h["mech_power_w"].to_numpy())
+    _no_nan(res)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    fractions=st.lists(st.floats(0.0, 1.2), min_size=16, max_size=16),
+    ambient=st.floats(-10.0, 48.0),
+    supply=st.floats(30.0, 50.0),
+    n_failed=st.integers(0, 3),
+    n_dc_failed=st.integers(0, 4),
+)
+def test_energy_balance_hypothesis(pod_model, fractions, ambient, supply, n_failed, n_dc_failed):
+    m = pod_model
+    p = np.array(fractions) * m.racks["power_maxp_w"].to_numpy()
+    failed = list(m.cdus["name"][:n_failed]) + list(
+        m.heat_rejection["name"][m.heat_rejection["kind"] == "dry_cooler"][:n_dc_failed]
+    )
+    res = solve_thermal(
+        m, rack_power_w=p, ambient_c=ambient, wet_bulb_c=min(ambient, 20.0), supply_c=supply, failed=failed
+    )
+    assert res.kpis["energy_balance_rel_error"] <= 1e-6
+    assert res.res_racks["heat_unremoved_w"].sum() >= 0
+    if n_failed == 3:  # all CDUs of the only loop: every rack loses cooling, and says so
+        assert res.kpis["racks_cooling_lost"] == 16
+        assert res.res_racks["heat_unremoved_w"].to_numpy() == pytest.approx(p)
+    _no_nan(res)
+
+
+def test_trend_ambient_raises_cooling_power(campus_model):
+    power = [
+        solve_thermal(campus_model, ambient_c=a, wet_bulb_c=min(a, 22.0)).kpis["cooling_power_mw"]
+        for a in (0, 15, 25, 30, 33, 40, 46)
+    ]
+    assert np.all(np.diff(power) >= -1e-9)
+    assert power[-1] > power[0] * 1.5
+
+
+def test_trend_ambient_with_chillers(pod_model):
+    # saturated air (wet bulb = dry bulb, pads useless): dry coolers, then trim chillers; power keeps rising
+    power, stages = [], []
+    for a in (30.0, 38.0, 42.0, 46.0, 50.0):
+        k = solve_thermal(pod_model, ambient_c=a, wet_bulb_c=a).kpis
+        power.append(k["cooling_power_mw"])
+        stages.append(k["stages"])
+    assert np.all(np.diff(power) > 0)
+    assert any(k.endswith("chiller") or k == "setpoint lost" for s in stages for k in s)
+
+
+def test_trend_supply_setpoint(campus_model):
+    lo = solve_thermal(campus_model, supply_c=40.0, ambient_c=30.0).kpis
+    hi = solve_thermal(campus_model, supply_c=45.0, ambient_c=30.0).kpis
+    assert hi["cooling_power_mw"] < lo["cooling_power_mw"]
+    assert hi["max_junction_c"] > lo["max_junction_c"]
+    assert hi["min_margin_k"] < lo["min_margin_k"]
+
+
+def test_load_raises_loop_temperatures_and_pump_power(pod_model):
+    a = solve_thermal(pod_model, it_load=0.5)
+    b = solve_thermal(pod_model, it_load=1.0)
+    assert b.kpis["tcs_pumps_mw"] > a.kpis["tcs_pumps_mw"]
+    assert b.kpis["max_junction_c"] > a.kpis["max_junction_c"]
+
+
+def _rack_layout(tmp_path, rack_name):
+    rt = load_catalog().rack(rack_name)
+    if "ac" in rt.power_inputs and rt.power_maxp_kw < 300:
+        data = base("pod_small.yaml")
+    else:
+        data = base("hall_kyber.yaml")
+    for hall in data["halls"]:
+        if rt.liquid_fraction < 1:  # the residual air heat needs air-side units
+            hall["air_side"] = {"unit": "fanwall-500", "units": 4, "redundancy": "N+1"}
+        for pod in hall["pods"]:
+            for row in pod["rows"]:
+                row["rack_type"] = rack_name
+    return load_model(write(tmp_path, data, f"{rack_name}.yaml"))
+
+
+@pytest.mark.parametrize("rack_name", load_catalog().names("racks"))
+def test_ocp_design_point_of_every_catalog_rack(tmp_path, rack_name):
+    m = _rack_layout(tmp_path, rack_name)
+    res = solve_thermal(m, it_load=1.0)
+    r = res.res_racks
+    assert r["flow_lpm_per_kw"].between(1.25, 2.0).all()
+    assert r["dt_k"].between(8.0, 12.0).all()
+    assert res.kpis["energy_balance_rel_error"] <= 1e-6
+    air = r["air_heat_w"].sum()
+    assert res.kpis["air_side_mw"] > 0 if air > 0 else res.kpis["air_side_mw"] == 0
+    assert res.kpis["air_heat_unserved_mw"] == 0
+
+
+def test_failed_cdu_without_redundancy_hits_exactly_its_racks(tmp_path):
+    data = base("pod_small.yaml")
+    pod = data["halls"][0]["pods"][0]
+    pod["cooling_loops"] = [
+        {"name": "tcs-1", "cdu": "coolit-chx2000", "units": 1, "redundancy": "N", "manifold_length_m": 20},
+        {"name": "tcs-2", "cdu": "coolit-chx2000", "units": 1, "redundancy": "N", "manifold_length_m": 20},
+    ]
+    pod["rows"][1]["cooling_loop"] = "tcs-2"
+    m = load_model(write(tmp_path, data))
+    ok = solve_thermal(m)
+    served = (m.racks["loop"] == 0).to_numpy()
+    for failed in (["hall-1/pod-1/tcs-1/cdu-1"], ["hall-1/pod-1/tcs-1/cdu-1/pump"]):
+        bad = solve_thermal(m, failed=failed)
+        assert bad.kpis["energy_balance_rel_error"] <= 1e-6
+        d = bad.res_racks["margin_k"].to_numpy() - ok.res_racks["margin_k"].to_numpy()
+        assert np.all(d[served] < 0)  # the racks it served lose (all) margin
+        assert np.allclose(d[~served], 0.0, atol=1e-9)  # the others do not change
+        assert not bad.res_racks["cooled"][served].any()
+        assert bad.res_racks["heat_unremoved_w"][served].sum() == pytest.approx(
+            ok.res_racks["liquid_heat_w"][served].sum()
+        )
+        assert bad.kpis["racks_cooling_lost"] == served.sum()
+        _no_nan(bad)
+
+
+def test_redundant_cdu_picks_up_with_less_margin(campus_model):
+    ok = solve_thermal(campus_model, it_load=0.8)
+    name = campus_model.cdus["name"].iat[0]
+    bad = solve_thermal(campus_model, it_load=0.8, failed=[name])
+    served = (campus_model.racks["loop"] == 0).to_numpy()
+    d = bad.res_racks["margin_k"].to_numpy() - ok.res_racks["margin_k"].to_numpy()
+    assert bad.kpis["racks_cooling_lost"] == 0
+    assert np.all(d[served] < 0) and np.allclose(d[~served], 0.0, atol=1e-9)
+    assert bad.res_loops["units_hx_running"].iat[0] == 4
+    assert bad.res_cdus["heat_w"].iat[0] == 0.0
+
+
+def test_dry_coolers_lost_is_reported_not_nan(pod_model):
+    dcs = list(pod_model.heat_rejection["name"][pod_model.heat_rejection["kind"] == "dry_cooler"])
+    res = solve_thermal(pod_model, failed=dcs)
+    h = res.res_halls.iloc[0]
+    assert h["stage"] == "setpoint lost" and not h["setpoint_held"]
+    assert res.kpis["heat_unremoved_mw"] > 0
+    assert res.kpis["energy_balance_rel_error"] <= 1e-6
+    _no_nan(res)
+
+
+def test_bad_inputs_raise_input_error(pod_model):
+    with pytest.raises(InputError, match="unknown unit"):
+        solve_thermal(pod_model, failed=["hall-1/nope"])
+    with pytest.raises(InputError, match="rack_power_w"):
+        solve_thermal(pod_model, rack_power_w=np.ones(3))
+    with pytest.raises(InputError, match="rack_power_w"):
+        solve_thermal(pod_model, rack_power_w=np.full(16, np.nan))
+    with pytest.raises(InputError, match="ambient_c"):
+        solve_thermal(pod_model, ambient_c=float("nan"))
+    with pytest.raises(InputError, match="supply_c"):
+        solve_thermal(pod_model, supply_c=99)
+    with pytest.raises(InputError, match="extra_air"):
+        solve_thermal(pod_model, extra_air_heat_w_by_hall=[-1.0])
+
+
+def test_air_heat_without_air_units_is_reported(pod_model):
+    res = solve_thermal(pod_model, extra_air_heat_w_by_hall=[50e3])
+    assert res.kpis["air_heat_unserved_mw"] == pytest.approx(0.05)
+    assert res.kpis["energy_balance_rel_error"] <= 1e-6

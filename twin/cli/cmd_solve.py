@@ -1,0 +1,199 @@
+"""``twin solve`` (thermal steady state) and ``twin transient`` (cooling transients of one hall)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.table import Table
+
+from twin.cli.common import _clean, _default, app, err, guarded, out, print_json, report_problems
+from twin.errors import InputError
+from twin.model import load_model
+
+LayoutArg = typer.Argument(..., help="facility layout YAML file", show_default=False)
+JsonOpt = typer.Option(False, "--json", help="print one JSON object (for scripts)")
+OutOpt = typer.Option(None, "--out", help="directory for the result tables (Parquet + CSV) and kpis.json")
+ForceOpt = typer.Option(False, "--force", help="overwrite existing result files in --out")
+AmbOpt = typer.Option(None, "--ambient-c", help="outdoor dry bulb, C (default: the site's design value)")
+WbOpt = typer.Option(None, "--wet-bulb-c", help="outdoor wet bulb, C (default: the site's design value)")
+SupOpt = typer.Option(None, "--supply-c", help="facility-water supply setpoint for every hall, C")
+LoadOpt = typer.Option(1.0, "--it-load", help="IT load as a fraction of every rack's Max-P power")
+FailOpt = typer.Option(
+    None,
+    "--fail",
+    help="unit to take out of service (repeatable): CDU, '<cdu>/pump', dry cooler, chiller, '<hall>/fw-pump-N'",
+)
+
+
+def _write_tables(out_dir: Path, tables: dict[str, pd.DataFrame], kpis: dict, force: bool) -> list[str]:
+    """Write each table as Parquet and CSV plus kpis.json; refuse to overwrite unless ``force``."""
+    files = [out_dir / f"{n}.{ext}" for n in tables for ext in ("parquet", "csv")] + [out_dir / "kpis.json"]
+    existing = [f for f in files if f.exists()]
+    if existing and not force:
+        raise InputError(
+            f"{existing[0]} exists ({len(existing)} result file(s) would be overwritten); use --force or a new --out"
+        )
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir} is a file, not a directory")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, df in tables.items():
+        df = df.replace([np.inf, -np.inf], np.nan)  # Parquet/CSV readers expect missing, not infinite values
+        df.to_parquet(out_dir / f"{name}.parquet", index=False)
+        df.to_csv(out_dir / f"{name}.csv", index=False)
+    (out_dir / "kpis.json").write_text(json.dumps(_clean(kpis), default=_default, indent=2) + "\n")
+    return [str(f) for f in files]
+
+
+def _fmt(v, unit="", nd=2):
+    return "n/a" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:,.{nd}f}{unit}"
+
+
+@app.command()
+@guarded
+def solve(
+    layout: Path = LayoutArg,
+    ambient_c: float = AmbOpt,
+    wet_bulb_c: float = WbOpt,
+    supply_c: float = SupOpt,
+    it_load: float = LoadOpt,
+    fail: list[str] = FailOpt,
+    out_dir: Path = OutOpt,
+    force: bool = ForceOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Thermal-hydraulic steady state: flows, temperatures, GPU junction margins and the power of cooling."""
+    from twin.thermal import solve_thermal
+
+    model = load_model(layout)
+    res = solve_thermal(
+        model,
+        ambient_c=ambient_c,
+        wet_bulb_c=wet_bulb_c,
+        supply_c=supply_c,
+        it_load=it_load,
+        failed=tuple(fail or ()),
+    )
+    k = res.kpis
+    written: list[str] = []
+    if out_dir is not None:
+        racks = res.res_racks.copy()
+        racks.insert(0, "name", model.rack_names())
+        written = _write_tables(
+            out_dir,
+            {
+                "racks": racks,
+                "loops": res.res_loops,
+                "cdus": res.res_cdus,
+                "heat_rejection": res.res_heat_rejection,
+                "halls": res.res_halls,
+            },
+            k,
+            force,
+        )
+    if json_out:
+        print_json({**k, "files": written} if written else k)
+        return
+    report_problems([p for p in model.warnings if p.severity != "note"])
+    t = Table(title=f"thermal steady state: {model.name}", show_header=False, title_justify="left")
+    t.add_column(style="bold")
+    t.add_column(justify="right")
+    for label, value in [
+        ("racks", f"{k['racks']:,}"),
+        ("ambient dry / wet bulb", f"{k['ambient_c']:.1f} / {k['wet_bulb_c']:.1f} C"),
+        ("IT power", _fmt(k["it_power_mw"], " MW", 1)),
+        ("cooling power", _fmt(k["cooling_power_mw"], " MW", 2)),
+        ("  pumps (TCS / facility water)", f"{k['tcs_pumps_mw']:.2f} / {k['fws_pumps_mw']:.2f} MW"),
+        ("  dry-cooler fans", _fmt(k["fans_mw"], " MW")),
+        ("  chillers", _fmt(k["chillers_mw"], " MW")),
+        ("  air side", _fmt(k["air_side_mw"], " MW")),
+        ("water use", _fmt(k["water_use_m3_h"], " m3/h", 1)),
+        ("max GPU junction", _fmt(k["max_junction_c"], " C", 1)),
+        ("min margin to throttle", _fmt(k["min_margin_k"], " K", 2)),
+        ("racks over throttle / without cooling", f"{k['racks_over_throttle']} / {k['racks_cooling_lost']}"),
+        ("heat not removed", _fmt(k["heat_unremoved_mw"], " MW", 3)),
+        ("heat-rejection stages", ", ".join(f"{s}: {n}" for s, n in k["stages"].items())),
+        ("energy balance (relative)", f"{k['energy_balance_rel_error']:.1e}"),
+    ]:
+        t.add_row(label, value)
+    out.print(t)
+    bad = res.res_halls[~res.res_halls["setpoint_held"]]
+    for _, row in bad.iterrows():
+        err.print(f"{row['name']}: {row['stage_reason']}", style="yellow", markup=False)
+    if not res.converged:
+        err.print("warning: the loop hydraulics did not converge", style="bold red")
+    for f in written[:1]:
+        out.print(f"tables written to {Path(f).parent}")
+
+
+@app.command()
+@guarded
+def transient(
+    layout: Path = LayoutArg,
+    scenario: str = typer.Option(..., "--scenario", help="pump-trip, cdu-loss, supply-step or load-step"),
+    hall: str = typer.Option(None, "--hall", help="hall name (default: the first hall)"),
+    target: str = typer.Option(
+        None, "--target", help="loop or CDU for pump-trip / cdu-loss (default: the first)"
+    ),
+    duration_s: float = typer.Option(600.0, "--duration-s", help="simulated time, s"),
+    dt_out_s: float = typer.Option(1.0, "--dt-s", help="output interval, s"),
+    t_event_s: float = typer.Option(30.0, "--event-s", help="time of the event, s"),
+    step_k: float = typer.Option(5.0, "--step-k", help="supply-step: setpoint change, K"),
+    load_from: float = typer.Option(0.3, "--load-from", help="load-step: IT load before"),
+    load_to: float = typer.Option(1.0, "--load-to", help="load-step: IT load after"),
+    ambient_c: float = AmbOpt,
+    supply_c: float = SupOpt,
+    it_load: float = LoadOpt,
+    out_dir: Path = OutOpt,
+    force: bool = ForceOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Cooling transient of one hall (stiff ODE): time series and the ride-through time to GPU throttling."""
+    from twin.thermal import simulate_transient
+
+    model = load_model(layout)
+    res = simulate_transient(
+        model,
+        scenario,
+        hall=hall,
+        duration_s=duration_s,
+        dt_out_s=dt_out_s,
+        t_event_s=t_event_s,
+        ambient_c=ambient_c,
+        supply_c=supply_c,
+        it_load=it_load,
+        load_from=load_from,
+        load_to=load_to,
+        step_k=step_k,
+        target=target,
+    )
+    k = res.kpis
+    written: list[str] = []
+    if out_dir is not None:
+        written = _write_tables(out_dir, {"series": res.series, "loops_series": res.res_loops_ts}, k, force)
+    if json_out:
+        print_json({**k, "files": written} if written else k)
+        return
+    if not k["solver_success"]:
+        err.print(f"warning: the ODE solver stopped early: {k['solver_message']}", style="bold red")
+    ride = k["ride_through_s"]
+    out.print(f"[bold]{scenario}[/] on {k['hall']} ({k['racks']} racks), event at {k['t_event_s']:.0f} s")
+    if k["failed"]:
+        out.print("failed: " + ", ".join(k["failed"]))
+    out.print(
+        "ride-through: "
+        + (
+            f"{ride:.1f} s until the first GPU reaches its throttle limit"
+            if ride is not None
+            else "throttle limit not reached"
+        )
+    )
+    out.print(
+        f"margin to throttle: initial {_fmt(k['initial_min_margin_k'], ' K')}, minimum {_fmt(k['min_margin_k'], ' K')}, "
+        f"final {_fmt(k['final_min_margin_k'], ' K')}"
+    )
+    if written:
+        out.print(f"series written to {Path(written[0]).parent}")
