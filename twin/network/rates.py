@@ -84,7 +84,7 @@ def max_min_rates(
         load += step * n
         sat = used & (cap - load <= tol)
         hit = (AT @ sat.astype(float)) > 0
-        met = rate >= dem - rtol * np.maximum(dem, 1.0)
+        met = np.isfinite(dem) & (rate >= dem - rtol * np.maximum(np.where(np.isfinite(dem), dem, 0.0), 1.0))
         newly = active & (hit | met)
         if not newly.any():  # rounding: freeze the flows of the tightest arc
             sat = np.zeros(n_arcs, dtype=bool)

@@ -1,0 +1,104 @@
+"""ECMP routing: flow conservation at every switch, hand-computed re-routing after failures, stranding."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from twin.network.failures import apply_failures
+from twin.network.rates import max_min_rates
+from twin.network.routing import Router, node_balance
+from twin.network.topology import build_fabric, fabric_from_links
+from twin.network.traffic import all_to_all, ring_allreduce
+
+
+@pytest.mark.parametrize("fixture", ["pod_model", "hall_ac_model"])
+@pytest.mark.parametrize("pattern", ["ring", "a2a"])
+def test_flow_conservation_at_every_switch(fixture, pattern, request):
+    model = request.getfixturevalue(fixture)
+    fab = build_fabric(model)
+    tr = ring_allreduce(model) if pattern == "ring" else all_to_all(model, group_racks=6)
+    src, dst = tr["src"].to_numpy(), tr["dst"].to_numpy()
+    rt = Router(fab).route(src, dst)
+    assert np.all(rt.stranded == 0)
+    res = max_min_rates(rt.matrix, fab.arc_cap_gbps, tr["demand_gbps"].to_numpy())
+    bal = node_balance(fab, res.load)
+    scale = res.load.max()
+    assert np.abs(bal[fab.n_racks :]).max() <= 1e-9 * scale  # switches: in = out
+    # racks: net outflow = what they send - what they receive
+    sent = np.bincount(src, weights=res.rate, minlength=fab.n_racks)
+    recv = np.bincount(dst, weights=res.rate, minlength=fab.n_racks)
+    assert np.allclose(-bal[: fab.n_racks], sent - recv, atol=1e-9 * scale)
+    # each flow leaves its rack and enters its destination with fraction 1
+    A = rt.matrix.tocsc()
+    L = fab.n_links
+    up_from_rack = np.asarray(A[:L][fab.node_tier[fab.lo] == 0].sum(axis=0)).ravel()
+    down_to_rack = np.asarray(A[L:][fab.node_tier[fab.lo] == 0].sum(axis=0)).ravel()
+    assert np.allclose(up_from_rack, 1.0) and np.allclose(down_to_rack, 1.0)
+    assert np.all(res.load <= fab.arc_cap_gbps * (1 + 1e-9))
+
+
+def _small(n_spines: int):
+    """Racks a, b on leaf L0; racks c, d on leaf L1; every leaf has one 100G port to each spine."""
+    tiers = [0, 0, 0, 0, 1, 1] + [2] * n_spines
+    names = ["a", "b", "c", "d", "L0", "L1"] + [f"S{i}" for i in range(n_spines)]
+    links = [(0, 4, 1), (1, 4, 1), (2, 5, 1), (3, 5, 1)]
+    links += [(leaf, 6 + s, 1) for leaf in (4, 5) for s in range(n_spines)]
+    return fabric_from_links(tiers, links, port_gbps=100.0, names=names)
+
+
+def _solve(fab, src, dst, demand):
+    rt = Router(fab).route(np.array(src), np.array(dst))
+    res = max_min_rates(rt.matrix, fab.arc_cap_gbps, np.array(demand, float) * rt.routed)
+    L = fab.n_links
+    util = np.maximum(res.load[:L], res.load[L:]) / fab.cap_gbps
+    return rt, res, util
+
+
+def test_spine_failure_reroutes_as_computed_by_hand():
+    fab = _small(3)
+    up_links = np.flatnonzero(fab.node_tier[fab.lo] == 1)
+    # a->c and b->d at 60G: L0 splits 120G over 3 spines -> 40G per uplink, utilisation 0.4
+    _, res, util = _solve(fab, [0, 1], [2, 3], [60, 60])
+    assert np.allclose(res.rate, 60)
+    assert np.allclose(util[up_links], 0.4)
+    # S2 fails: 120G over 2 spines -> 60G per surviving uplink (0.6), none on S2's links
+    f1, _ = apply_failures(fab, None, ["S2"])
+    _, res, util = _solve(f1, [0, 1], [2, 3], [60, 60])
+    alive = f1.usable[up_links]
+    assert np.allclose(res.rate, 60)
+    assert np.allclose(util[up_links][alive], 0.6) and np.all(util[up_links][~alive] == 0)
+    # S1 fails too: one 100G uplink for 120G -> max-min gives 50G each, utilisation 1, slowdown 1.2
+    f2, info = apply_failures(fab, None, ["S2", "S1"])
+    assert info["switches"] == ["S2", "S1"]
+    _, res, util = _solve(f2, [0, 1], [2, 3], [60, 60])
+    assert np.allclose(res.rate, 50)
+    assert np.allclose(util[up_links][f2.usable[up_links]], 1.0)
+
+
+def test_link_failure_shifts_traffic_to_other_spine():
+    fab = _small(2)
+    f1, info = apply_failures(fab, None, ["L1~S0"])
+    assert info["links"] == ["L1~S0"]
+    rt, res, util = _solve(f1, [0], [2], [80])
+    # S0 no longer reaches L1, so L0 sends everything via S1: 80G on L0-S1 and S1-L1, nothing via S0
+    i = {tuple(x): k for k, x in enumerate(zip(f1.lo, f1.hi, strict=True))}
+    L = f1.n_links
+    assert res.load[i[(4, 7)]] == pytest.approx(80) and res.load[L + i[(5, 7)]] == pytest.approx(80)
+    assert res.load[i[(4, 6)]] == pytest.approx(0)
+    assert rt.stranded[0] == 0
+
+
+def test_isolated_rack_traffic_is_stranded():
+    fab = _small(2)
+    f1, _ = apply_failures(fab, None, ["L1"])
+    rt, res, _ = _solve(f1, [0, 1], [2, 0], [10, 10])
+    # a->c cannot reach c (its only leaf failed); b->a stays on L0
+    assert rt.stranded[0] == pytest.approx(1.0) and rt.stranded[1] == 0
+    assert res.rate[0] == 0 and res.rate[1] == pytest.approx(10)
+
+
+def test_leaf_spine_halls_are_not_connected(kyber_model):
+    # spines of a leaf-spine fabric serve one hall: a fabric with one hall is connected
+    fab = build_fabric(kyber_model)
+    assert fab.components() == 1 and fab.bisection_gbps() > 0

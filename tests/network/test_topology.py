@@ -1,0 +1,93 @@
+"""Fabric graph: k-ary fat-tree counts and bisection (Al-Fares et al. 2008) and the fabric built from layouts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from twin.network.rates import max_min_rates
+from twin.network.routing import Router
+from twin.network.sizing import fabric_switch_counts, max_hosts
+from twin.network.topology import build_fabric, fat_tree
+
+
+@pytest.mark.parametrize("k", [4, 8, 16])
+def test_fat_tree_counts_match_closed_form(k):
+    fab = fat_tree(k, link_gbps=400.0)
+    assert fab.n_racks == k**3 // 4  # hosts
+    assert fab.tier_counts() == {"leaf": k * k // 2, "spine": k * k // 2, "core": k * k // 4}
+    assert fab.n_links == 3 * k**3 // 4  # host-edge, edge-agg, agg-core: k^3/4 each
+    # every switch uses all k ports; a core reaches every pod exactly once
+    used = np.bincount(fab.lo, minlength=fab.n_nodes) + np.bincount(fab.hi, minlength=fab.n_nodes)
+    assert np.all(used[fab.n_racks :] == k)
+    # the sizing closed forms used by the compiled model give the same fabric
+    assert max_hosts(k, 3) == k**3 // 4
+    assert fabric_switch_counts(k**3 // 4, k, 3) == {
+        "leaf": k * k // 2,
+        "spine": k * k // 2,
+        "core": k * k // 4,
+    }
+    assert max_hosts(k, 2) == k * k // 2
+    assert fabric_switch_counts(k * k // 2, k, 2) == {"leaf": k, "spine": k // 2, "core": 0}
+
+
+@pytest.mark.parametrize("k", [4, 8])
+def test_fat_tree_bisection_closed_form_and_measured(k):
+    r = 400.0
+    fab = fat_tree(k, link_gbps=r)
+    hosts = k**3 // 4
+    assert fab.bisection_gbps() == pytest.approx(hosts / 2 * r)  # full bisection: k^3/8 links of rate r
+    # measured: every host of one half sends to a host of the other half at line rate; ECMP + max-min
+    # delivers all of it (a fat tree is rearrangeably non-blocking in the fluid limit)
+    src = np.arange(hosts)
+    dst = (src + hosts // 2) % hosts
+    rt = Router(fab).route(src, dst)
+    res = max_min_rates(rt.matrix, fab.arc_cap_gbps, np.full(hosts, r))
+    assert np.allclose(res.rate, r, rtol=1e-9)
+    across = res.rate[src < hosts // 2].sum()
+    assert across == pytest.approx(fab.bisection_gbps())
+
+
+def test_oversubscribed_fabric_has_less_bisection():
+    from twin.network.topology import fabric_from_links
+
+    # 4 racks on 2 leaves, one spine port per leaf: 2:1 oversubscribed; bisection = 1 port
+    links = [(0, 4, 1), (1, 4, 1), (2, 5, 1), (3, 5, 1), (4, 6, 1), (5, 6, 1)]
+    fab = fabric_from_links([0, 0, 0, 0, 1, 1, 2], links, port_gbps=100.0)
+    assert fab.bisection_gbps() == pytest.approx(0.5 * 200.0)
+
+
+@pytest.mark.parametrize("fixture", ["pod_model", "hall_ac_model", "kyber_model"])
+def test_fabric_from_layout_matches_model(fixture, request):
+    model = request.getfixturevalue(fixture)
+    fab = build_fabric(model)
+    back = model.switches[model.switches["plane"] == "backend"]
+    assert fab.tier_counts() == {t: int((back["tier"] == t).sum()) for t in fab.tier_counts()}
+    # every rack's links carry exactly its NIC bandwidth
+    rt = model.rack_types
+    t = model.racks["rack_type"].to_numpy()
+    nic = (rt["nic_ports"] * rt["nic_gbps"]).to_numpy()[t]
+    assert np.allclose(fab.rack_capacity_gbps(), nic)
+    # the rack's first leaf is the one the compiled model records
+    first_leaf = np.full(fab.n_racks, np.iinfo(np.int64).max)
+    m = fab.node_tier[fab.lo] == 0
+    np.minimum.at(first_leaf, fab.lo[m], fab.hi[m])
+    assert np.array_equal(first_leaf - fab.n_racks, model.racks["leaf"].to_numpy())
+    # no switch uses more ports than it has (1 % slack for the rounding of cores over uneven pods)
+    used = np.bincount(fab.lo, weights=fab.ports, minlength=fab.n_nodes) + np.bincount(
+        fab.hi, weights=fab.ports, minlength=fab.n_nodes
+    )
+    radix = model.switches["ports"].to_numpy()[fab.switch_row[fab.n_racks :]]
+    assert np.all(used[fab.n_racks :] <= radix * 1.01 + 1e-9)
+    # non-blocking leaves (1:1): uplink capacity equals used downlink capacity
+    leaf = fab.node_tier == 1
+    dn = np.bincount(fab.hi[m], weights=fab.cap_gbps[m], minlength=fab.n_nodes)[leaf]
+    m1 = fab.node_tier[fab.lo] == 1
+    up = np.bincount(fab.lo[m1], weights=fab.cap_gbps[m1], minlength=fab.n_nodes)[leaf]
+    assert np.allclose(up, dn)
+    assert fab.components() == 1
+    # sparse views: incidence columns sum to zero, adjacency symmetric
+    inc = fab.incidence()
+    assert np.allclose(np.asarray(inc.sum(axis=0)).ravel(), 0.0)
+    adj = fab.adjacency()
+    assert abs(adj - adj.T).max() == 0
