@@ -47,3 +47,15 @@ def test_table_output_lists_violations(layouts_dir):
     res = runner.invoke(app, ["electrical", str(layouts_dir / "campus_1gw.yaml"), "--no-cooling"])
     assert res.exit_code == 0, res.output
     assert "losses by stage" in res.output and "exceeds the 1000.00 MW limit" in res.output
+
+
+def test_voltage_collapse_exits_2(layouts_dir):
+    res = runner.invoke(
+        app, ["electrical", str(layouts_dir / "hall_kyber.yaml"), "--it-load", "1.5", "--json"]
+    )
+    assert res.exit_code == 0, res.output  # heavy but feasible
+    from twin.electrical import solve_electrical
+    from twin.model import load_model
+
+    r = solve_electrical(load_model(layouts_dir / "hall_kyber.yaml"), it_load=40.0)
+    assert not r.converged and r.kpis["iterations"] > 1

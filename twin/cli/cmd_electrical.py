@@ -113,11 +113,17 @@ def electrical(
         (d / "kpis.json").write_text(json.dumps(result, indent=2, default=float))
     if json_out:
         print_json(result)
-        return
-    report_problems(model.warnings)
-    _print(layout, res, k, cont, result.get("n_minus_1"), cmp_table, result.get("compare"))
-    if d is not None:
-        out.print(f"tables written to {d}/")
+    else:
+        report_problems(model.warnings)
+        _print(layout, res, k, cont, result.get("n_minus_1"), cmp_table, result.get("compare"))
+        if d is not None:
+            out.print(f"tables written to {d}/")
+    if not k["converged"]:
+        # an infeasible operating point (voltage collapse), not a result to use
+        raise InputError(
+            f"the power flow did not converge in {k['iterations']} iterations: the load exceeds what the "
+            "network can carry (lower --it-load or strengthen the distribution)"
+        )
 
 
 def _print(layout, res, k, cont, ck, cmp_table, cmp) -> None:

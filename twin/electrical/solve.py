@@ -846,10 +846,8 @@ def _violations(net, rn, rr, alive, grid_w, mech, lo, hi) -> list[dict]:
         cnt = np.bincount(top_of[r_dead & (top_of >= 0)], minlength=net.n_e)
         for i in np.flatnonzero(top):
             msg = f"all units of {kind[i]} '{names[i]}' out of service: {cnt[i]} rack(s) lose power"
-            if kind[i] == "mech_feed" or (kind[i] == "substation"):
-                msg += (
-                    "" if kind[i] != "mech_feed" else f" (mechanical loads of hall {net.hall[i]} lose power)"
-                )
+            if kind[i] in ("mech_feed", "substation"):
+                msg += "; pumps, fans and chillers lose power"
             out.append(
                 dict(component=names[i], kind="lost_supply", value=float(cnt[i]), limit=0.0, message=msg)
             )
