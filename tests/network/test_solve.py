@@ -1,0 +1,83 @@
+"""solve_network and the ``twin network`` command."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from twin.cli import app
+from twin.errors import InputError
+from twin.network import fabric_power, solve_network
+
+runner = CliRunner()
+
+
+def test_solve_pod(pod_model):
+    r = solve_network(pod_model, traffic="alltoall")
+    k = r.kpis
+    assert k["switches"] == len(pod_model.switches)
+    assert k["network_power_mw"] == pytest.approx(fabric_power(pod_model)["total_w"] / 1e6)
+    assert k["stranded_tbps"] == 0
+    assert 0 < k["max_link_utilization"] <= 1 + 1e-9
+    assert k["throughput_tbps"] <= k["ideal_throughput_tbps"] * (1 + 1e-9)
+    f = r.res_flows
+    assert np.all(f["rate_gbps"] <= f["demand_gbps"] * (1 + 1e-9))
+    assert np.all(f["slowdown"] >= 1 - 1e-9)
+    assert len(r.res_links) == r.fabric.n_links and "utilization" in r.res_links
+    assert "power_w" in r.res_switches
+
+
+def test_spine_failure_on_layout(hall_ac_model):
+    base = solve_network(hall_ac_model, traffic="alltoall", traffic_options={"group_racks": 16})
+    spines = hall_ac_model.switches.query("tier == 'spine'")["name"].tolist()
+    failed = solve_network(
+        hall_ac_model, traffic="alltoall", failed=spines[:4], traffic_options={"group_racks": 16}
+    )
+    # losing spines of a pod removes bisection and cannot lower the hottest spine link's load
+    assert failed.kpis["bisection_tbps"] < base.kpis["bisection_tbps"]
+    assert failed.kpis["throughput_tbps"] <= base.kpis["throughput_tbps"] * (1 + 1e-9)
+    assert failed.kpis["failed"]["switches"] == spines[:4]
+    sw = failed.res_switches
+    assert sw.loc[sw["name"].isin(spines[:4]), "failed"].all()
+
+
+def test_unknown_failure_name(pod_model):
+    with pytest.raises(InputError, match="no switch or link"):
+        solve_network(pod_model, failed=["spine-x-1"])
+
+
+def test_cli_json(layouts_dir):
+    res = runner.invoke(
+        app, ["network", str(layouts_dir / "pod_small.yaml"), "--json", "--traffic", "disagg"]
+    )
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    for key in ("switches", "transceivers", "bisection_tbps", "max_link_utilization", "network_power_mw"):
+        assert key in d
+    assert d["switches"] == 117 and d["transceivers"] == 10080
+
+
+def test_cli_out_and_refusal(layouts_dir, tmp_path):
+    out = tmp_path / "net"
+    args = ["network", str(layouts_dir / "pod_small.yaml"), "--out", str(out), "--optics", "cpo"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    for name in ("res_flows", "res_links", "res_switches"):
+        assert (out / f"{name}.parquet").is_file() and (out / f"{name}.csv").is_file()
+    k = json.loads((out / "kpis.json").read_text())
+    assert k["optics"] == "cpo"
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2 and "not empty" in res.output
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [["--traffic", "broadcast"], ["--optics", "copper"], ["--fail", "nope"], ["--load", "2"]],
+)
+def test_cli_bad_input_exit_2(layouts_dir, extra):
+    res = runner.invoke(app, ["network", str(layouts_dir / "pod_small.yaml"), *extra])
+    assert res.exit_code == 2, res.output
+    assert "Traceback" not in res.output
