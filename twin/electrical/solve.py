@@ -691,6 +691,7 @@ def solve_arrays(net: _Net, rack, mech, extra, fcnt, conductor_temp_c, tol=1e-11
     it_w = float(rack_eff.sum())
     mech_w = float(mech_on.sum())
     extra_w = float(extra_e.sum())
+    it_path_w = grid_w - mech_w - stage["mech_transformers"]
 
     res_nodes = pd.DataFrame(
         {
@@ -737,9 +738,8 @@ def solve_arrays(net: _Net, rack, mech, extra, fcnt, conductor_temp_c, tol=1e-11
         "loss_pct": loss_total / grid_w * 100.0 if grid_w > 0 else 0.0,
         "losses_mw_by_stage": {k: v / 1e6 for k, v in stage.items()},
         "losses_pct_by_stage": {k: (v / grid_w * 100.0 if grid_w > 0 else 0.0) for k, v in stage.items()},
-        "efficiency_it_pct": (it_w + extra_w) / (grid_w - mech_w) * 100.0
-        if grid_w - mech_w > 0
-        else float("nan"),
+        # IT delivery: IT power over the grid power of the IT path (cooling and its transformers left out)
+        "efficiency_it_pct": (it_w + extra_w) / it_path_w * 100.0 if it_path_w > 0 else 0.0,
         "balance_error_w": grid_w - (it_w + extra_w + mech_w + loss_total),
         "converged": bool(converged),
         "iterations": int(iters),
