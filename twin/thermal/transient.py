@@ -8,7 +8,9 @@ with tau_r the rack time constant (~2 s, Modelica Buildings PartialRack). Juncti
 (``heat``). Flows follow the pump: after an event they approach the new steady flow as a first-order lag with the
 CDU's ``pump_ramp_s``; a lost pump leaves the others at their speed (flow x running/before) until ``failover_s``,
 then the loop is re-solved (``solve_thermal`` with the failure) and flows ramp to it. The facility-water supply is a
-boundary (held by heat rejection; its dynamics are slower and quasi-static here).
+boundary (held by heat rejection; its dynamics are slower and quasi-static here). Coolant properties are frozen
+at the initial steady state. The junction offset P_gpu R follows power and flow without lag (an upper bound on
+the first seconds after a step).
 Integrated with ``scipy.integrate.solve_ivp`` (BDF, analytic sparse Jacobian), in segments between events.
 
 Scenarios: ``pump-trip`` (all pumps of a loop trip, no failover: flow coasts down), ``cdu-loss`` (one CDU unit,
@@ -140,7 +142,8 @@ def simulate_transient(
     tau_pump = cat["pump_ramp_s"][lsel]
     failover = np.max(cat["failover_s"][lsel]) if scenario in ("cdu-loss", "pump-trip") else 0.0
 
-    m_pre, m_post = s0["m_rack"][rsel], s1["m_rack"][rsel]
+    # coolant properties frozen at the initial state (volumetric flows of both steady states x initial density)
+    m_pre, m_post = s0["q_rack"][rsel] * rho[rl], s1["q_rack"][rsel] * rho[rl]
     w_pre, w_post = s0["pump_power"][lsel], s1["pump_power"][lsel]
     np_pre, np_post = s0["n_pump"][lsel], s1["n_pump"][lsel]
     share = np.where(np_pre > 0, np_post / np.maximum(np_pre, 1), 0.0)
