@@ -31,10 +31,10 @@ def test_solve_pod(pod_model):
 
 
 def test_spine_failure_on_layout(hall_ac_model):
-    base = solve_network(hall_ac_model, traffic="alltoall", traffic_options={"group_racks": 16})
+    base = solve_network(hall_ac_model, traffic="alltoall", traffic_options={"group_racks": 8})
     spines = hall_ac_model.switches.query("tier == 'spine'")["name"].tolist()
     failed = solve_network(
-        hall_ac_model, traffic="alltoall", failed=spines[:4], traffic_options={"group_racks": 16}
+        hall_ac_model, traffic="alltoall", failed=spines[:4], traffic_options={"group_racks": 8}
     )
     # losing spines of a pod removes bisection and cannot lower the hottest spine link's load
     assert failed.kpis["bisection_tbps"] < base.kpis["bisection_tbps"]
