@@ -70,3 +70,14 @@ def test_bad_optics_kind(pod_model):
 
     with pytest.raises(InputError):
         fabric_power(pod_model, "copper")
+
+
+@pytest.mark.parametrize(("fixture", "ends"), [("pod_model", 4), ("hall_ac_model", 6)])
+def test_optical_ends_per_host_port(fixture, ends, request):
+    # a non-blocking 2-tier fabric has 4 optical ends per host port (NIC, leaf down, leaf up, spine down),
+    # a 3-tier one 6: this is NVIDIA's 400k-GPU arithmetic (400k x 6 x 30 W = 72 MW of pluggable optics)
+    m = request.getfixturevalue(fixture)
+    p = fabric_power(m, "pluggable")
+    back = (m.switches["plane"] == "backend").to_numpy()
+    host = m.n_racks * 72 * 1600.0 / 800.0
+    assert (p["switch_ports_used"][back].sum() + host) / host == pytest.approx(ends, rel=1e-12)

@@ -168,6 +168,10 @@ def solve_network(
         "ideal_throughput_tbps": float(ideal.sum() / 1e3),
         "max_link_utilization": float(util.max(initial=0.0)),
         "fabric_link_utilization": _percentiles(util[sw_links]),
+        "utilization_histogram": {
+            "edges": [round(x, 1) for x in np.linspace(0, 1, 11)],
+            "links": np.histogram(np.minimum(util[live], 1.0), bins=np.linspace(0, 1, 11))[0].tolist(),
+        },
         "saturated_links": int(np.sum(util >= 1.0 - 1e-9)),
         "slowdown": _percentiles(slowdown[ok]) if ok.any() else _percentiles(np.zeros(0)),
         "flows_slowed": int(np.sum(slowdown[ok] > 1.0 + 1e-9)),
