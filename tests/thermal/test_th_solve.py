@@ -215,3 +215,20 @@ def test_air_heat_without_air_units_is_reported(pod_model):
     res = solve_thermal(pod_model, extra_air_heat_w_by_hall=[50e3])
     assert res.kpis["air_heat_unserved_mw"] == pytest.approx(0.05)
     assert res.kpis["energy_balance_rel_error"] <= 1e-6
+
+
+def test_facility_water_pumps_lost(pod_model):
+    one = solve_thermal(pod_model, failed=["hall-1/fw-pump-1"])  # N+1: the other pump carries the flow
+    assert one.kpis["racks_cooling_lost"] == 0 and not one.res_halls["fws_flow_limited"].iat[0]
+    both = solve_thermal(pod_model, failed=["hall-1/fw-pump-1", "hall-1/fw-pump-2"])
+    assert both.kpis["racks_cooling_lost"] == 16
+    assert both.kpis["energy_balance_rel_error"] <= 1e-6
+    assert (both.res_loops["status"] == "no facility water flow").all()
+    _no_nan(both)
+
+
+def test_cold_winter_day(pod_model):
+    res = solve_thermal(pod_model, ambient_c=-35.0)
+    assert res.kpis["stages"] == {"dry": 1}
+    assert res.res_halls["fan_speed"].iat[0] < 0.2
+    assert res.kpis["energy_balance_rel_error"] <= 1e-6

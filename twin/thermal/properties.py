@@ -27,7 +27,7 @@ def _table(fluid: str) -> dict[str, np.ndarray]:
     import CoolProp.CoolProp as CP  # noqa: N817 (CoolProp's own spelling)
 
     if fluid == "air":
-        t = _T_GRID_C
+        t = np.arange(-50.0, 120.0001, 0.5)  # outdoor air down to -50 C
         tk = t + 273.15
         return {
             "temp_c": t,

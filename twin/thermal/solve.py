@@ -398,7 +398,13 @@ def solve_thermal(
         cooled_loop,
         np.where(hyd.pump_limited, "pump-limited", "ok"),
         np.where(
-            n_pump == 0, "no pump running", np.where(n_hx == 0, "no CDU exchanger", "no heat rejection")
+            n_pump == 0,
+            "no pump running",
+            np.where(
+                n_hx == 0,
+                "no CDU exchanger",
+                np.where(c_cold_loop <= 0, "no facility water flow", "no heat rejection"),
+            ),
         ),
     )
     res_loops = pd.DataFrame(
