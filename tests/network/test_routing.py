@@ -102,3 +102,23 @@ def test_leaf_spine_halls_are_not_connected(kyber_model):
     # spines of a leaf-spine fabric serve one hall: a fabric with one hall is connected
     fab = build_fabric(kyber_model)
     assert fab.components() == 1 and fab.bisection_gbps() > 0
+
+
+def test_rail_fallback_when_destination_rail_is_down():
+    # racks a, b with two rails each: a on A0 (rail 0) and A1 (rail 1), b on B0 and B1; one spine S
+    tiers = [0, 0, 1, 1, 1, 1, 2]
+    names = ["a", "b", "A0", "A1", "B0", "B1", "S"]
+    links = [(0, 2, 1), (0, 3, 1), (1, 4, 1), (1, 5, 1), (2, 6, 1), (3, 6, 1), (4, 6, 1), (5, 6, 1)]
+    fab = fabric_from_links(tiers, links, port_gbps=100.0, names=names)
+    fab.node_rail = np.array([-1, -1, 0, 1, 0, 1, -1])
+    _, res, _ = _solve(fab, [0], [1], [200])
+    assert res.rate[0] == pytest.approx(200)  # 100G per rail, rail-aligned
+    f1, _ = apply_failures(fab, None, ["b~B0"])
+    rt, res, _ = _solve(f1, [0], [1], [200])
+    # b keeps one 100G link: the rail-0 half crosses A0 -> S -> B1 and the flow is limited to 100G
+    i = {tuple(x): k for k, x in enumerate(zip(f1.lo, f1.hi, strict=True))}
+    L = f1.n_links
+    assert rt.stranded[0] == 0 and res.rate[0] == pytest.approx(100)
+    assert res.load[i[(2, 6)]] == pytest.approx(50) and res.load[i[(3, 6)]] == pytest.approx(50)
+    assert res.load[L + i[(5, 6)]] == pytest.approx(100) and res.load[L + i[(1, 5)]] == pytest.approx(100)
+    assert res.load[L + i[(4, 6)]] == pytest.approx(0)

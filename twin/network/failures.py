@@ -1,6 +1,6 @@
 """Failures of switches and links: remove them from the fabric; routing then re-converges around them.
 
-A failed switch takes all its links down; a failed link is named ``LOWER~UPPER`` with the node names
+A failed switch takes all its links down (a rack that loses a leaf keeps sending over its other rails); a failed link is named ``LOWER~UPPER`` with the node names
 (``leaf-b-3~spine-b-40``, or a rack name ``hall/pod/row/NN~leaf-b-0``). ECMP re-routes over the surviving
 shortest valley-free paths (RFC 7938 fast convergence); traffic with no surviving path is stranded.
 """

@@ -7,8 +7,10 @@ multi-path); because all spines of a tier share an AS number, a path never goes 
 then descends. Flows are rack-to-rack aggregates, so a switch's split is the fluid limit of per-flow hashing:
 proportional to the number of parallel ports towards each next hop (one ECMP member per port).
 
-A rack's NICs are pinned to their leaves (one NIC per rail), so a rack's traffic leaves over its leaf links in
-proportion to their ports; the share of a leaf that cannot reach the destination is stranded.
+Rails: a rack's NICs are pinned to their leaves (one NIC per rail plane), so a rack's traffic leaves over its
+live leaf links in proportion to their ports and, rail by rail, arrives on the destination rack's leaves of the
+same rail (rail-aligned collectives); see ``Router._pairs`` for the fall-back when a rail is down. A share
+that reaches a switch with no valley-free path onward is stranded.
 
 Down-reachability D_k (tier-k switches x racks) is built tier by tier with sparse boolean products
 D_k = A_k D_{k-1} (A_k: tier k -> tier k-1 adjacency of usable links; D_0 = I). A node v of tier k goes down
@@ -140,10 +142,12 @@ class Router:
         return hit[inv]
 
     def _pairs(self, src: np.ndarray, dst: np.ndarray):
-        """Split each rack flow over (source leaf, destination leaf) pairs of the same rail.
+        """Split each rack flow over (source leaf, destination leaf) pairs, rail by rail.
 
-        The source share of leaf i is its port share of the source rack (NIC pinned); on each rail the
-        traffic is spread over the destination rack's leaves of that rail by their port share.
+        A rack's traffic leaves over its live leaf links by port share. On each rail it goes to the destination
+        rack's live leaves of the same rail, by their port share; if the destination has no live leaf on that
+        rail, to all its live leaves (the GPUs reach another NIC over the rack's NVLink domain, as NCCL's PXN
+        does). Traffic is stranded only when the source or destination rack has no live leaf link.
         Returns sub-flows (parent, leaf i, leaf j, weight), the first/last-hop arc records and stranded mass.
         """
         F = len(src)
@@ -155,19 +159,22 @@ class Router:
         kd = ed.astype(np.int64) * nr + self.rail[j]
         order = np.argsort(kd, kind="stable")
         kd_s, j_s, ld_s, cd_s = kd[order], j[order], ld[order], cd[order]
-        ukd, first_d, cnt_d = np.unique(kd_s, return_index=True, return_counts=True)
-        tot_d = np.add.reduceat(cd_s, first_d) if len(first_d) else np.zeros(0)
+        ccd = np.concatenate([[0.0], np.cumsum(cd_s)])
         ks = es.astype(np.int64) * nr + self.rail[i]
-        pos = np.searchsorted(ukd, ks)
-        pos_c = np.minimum(pos, max(len(ukd) - 1, 0))
-        found = (pos < len(ukd)) & (ukd[pos_c] == ks if len(ukd) else False) & alive[es]
+        # destination range: same rail if present, else every leaf of the destination rack
+        lo_r = np.searchsorted(kd_s, ks, side="left")
+        hi_r = np.searchsorted(kd_s, ks, side="right")
+        none = hi_r == lo_r
+        lo_r = np.where(none, np.searchsorted(kd_s, es.astype(np.int64) * nr, side="left"), lo_r)
+        hi_r = np.where(none, np.searchsorted(kd_s, (es.astype(np.int64) + 1) * nr, side="left"), hi_r)
+        found = (hi_r > lo_r) & alive[es]
         stranded = np.bincount(es[~found], weights=ps[~found], minlength=F)
-        es, i, ls, ps, pos_c = es[found], i[found], ls[found], ps[found], pos_c[found]
-        n = cnt_d[pos_c]
+        es, i, ls, ps, lo_r, hi_r = es[found], i[found], ls[found], ps[found], lo_r[found], hi_r[found]
+        n = hi_r - lo_r
+        tot = ccd[hi_r] - ccd[lo_r]
         sub_src = np.repeat(np.arange(len(es)), n)
-        off = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)
-        dpos = first_d[pos_c][sub_src] + off
-        w = ps[sub_src] * cd_s[dpos] / tot_d[pos_c][sub_src]
+        dpos = np.repeat(lo_r - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
+        w = ps[sub_src] * cd_s[dpos] / tot[sub_src]
         parent = es[sub_src]
         first_hop = (ls, es, ps)
         last_hop = (ld_s[dpos] + self.n_links, parent, w)
