@@ -130,8 +130,12 @@ def solve_coupled(
     balance_error_w.
     """
     from twin.electrical import solve_electrical
-    from twin.network import fabric_power
     from twin.thermal import solve_thermal
+
+    try:
+        from twin.network import fabric_power
+    except ImportError:  # the package may not re-export it
+        from twin.network.power import fabric_power
 
     perf = perf or perf_model(model)
     cap, per_gpu = gpu_caps_per_rack(model, gpu_cap_w, perf)
@@ -151,11 +155,10 @@ def solve_coupled(
     f_th = tuple(f for f in failed if f not in elec_names)
     n_halls = len(model.halls)
 
-    fab = fabric_power(model)
+    fab = _fabric(model, fabric_power)
     net_pod = np.asarray(fab["power_w_by_pod"], dtype=float)
-    sw_hall = model.switches["hall"].to_numpy()
-    sw_w = np.asarray(fab["switch_power_w"], dtype=float)
-    net_hall = np.bincount(np.clip(sw_hall, 0, None), weights=sw_w, minlength=n_halls)
+    # fabric heat (switches and optics) goes to the hall air of each pod
+    net_hall = np.bincount(model.pods["hall"].to_numpy(), weights=net_pod, minlength=n_halls)
     net_total = float(fab["total_w"])
 
     p = np.where(on, cap, 0.0)
@@ -266,6 +269,18 @@ def solve_coupled(
         tolerance=tol,
         history=hist,
     )
+
+
+def _fabric(model, fabric_power) -> dict:
+    """Fabric power does not depend on the load: computed once per model and kept on it."""
+    cache = getattr(model, "_coupled_fabric_cache", None)
+    if cache is None:
+        cache = fabric_power(model)
+        try:
+            model._coupled_fabric_cache = cache
+        except AttributeError:  # pragma: no cover - a frozen model: recompute each time
+            pass
+    return cache
 
 
 def _in_hall_losses(model, el, n_halls: int) -> np.ndarray:

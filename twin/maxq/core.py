@@ -127,7 +127,14 @@ def _validate(pb: CapProblem) -> None:
             raise InputError(f"cap problem: group '{g.name}' has negative coefficients")
 
 
-def solve_caps(pb: CapProblem, *, tol: float = 1e-9, max_sweeps: int = 100, n_bcd: int = 3) -> CapSolution:
+def solve_caps(
+    pb: CapProblem,
+    *,
+    tol: float = 1e-9,
+    max_sweeps: int = 100,
+    n_bcd: int = 1,
+    mu0: list[np.ndarray] | None = None,
+) -> CapSolution:
     """Solve the cap problem by dual block-coordinate ascent (see module docstring)."""
     _validate(pb)
     U = _Units(pb)
@@ -169,9 +176,17 @@ def solve_caps(pb: CapProblem, *, tol: float = 1e-9, max_sweeps: int = 100, n_bc
             )
     mu = [np.zeros(G["n"]) for G in groups]
     price = np.zeros(len(o))
+    if mu0 is not None:
+        # warm start (e.g. the multipliers of the previous linearisation): straight to the Newton steps
+        if [len(x) for x in mu0] != [G["n"] for G in groups]:
+            raise InputError("mu0 must have one array per group, one value per constraint")
+        mu = [np.maximum(np.asarray(x, dtype=float), 0.0).copy() for x in mu0]
+        for G, m_k in zip(groups, mu, strict=True):
+            price[G["idx"]] += m_k[G["memi"]] * G["a"][G["idx"]]
+        n_bcd = 0
     # price that drives each unit down to p_min (upper end of every bracket)
     price_floor = U.marginal(U.p_min)
-    # a few block-coordinate sweeps find the binding set and a good start for the projected Newton steps
+    # a block-coordinate sweep finds the binding set and a good start for the projected Newton steps
     for _ in range(n_bcd):
         for G, m_k in zip(groups, mu, strict=True):
             idx, memi, a = G["idx"], G["memi"], G["a"][G["idx"]]
@@ -319,7 +334,10 @@ def _projected_newton(U, groups, mu_list, cnt, tol, max_iter):
     for it in range(1, max_iter + 1):  # noqa: B007 (returned as the iteration count)
         grad = limit - load
         viol = float(np.max(-grad / scale_l, initial=0.0))
-        gap = float(mu @ grad)
+        # complementary slackness: a priced constraint must be tight (within 1e-7 of its limit); a constraint
+        # whose members all sit at a bound has a non-unique multiplier and is judged by its slack alone
+        slack_rel = grad / scale_l
+        gap = float(mu @ np.where(slack_rel > 1e-7, grad, 0.0))
         if viol <= tol and abs(gap) <= 1e-9 * max(abs(primal), 1e-300):
             converged = True
             break

@@ -95,6 +95,7 @@ class _Facility:
         self.loop_firm = lp["capacity_w"].to_numpy(dtype=float) * (
             lp["units"].to_numpy(dtype=float) - lp["spare_units"].to_numpy(dtype=float)
         )
+        self.excused: set[tuple[str, str]] = set()
         self.bus_ids, self.bus_of = np.unique(self.bus, return_inverse=True)
         self.blk_ids, self.blk_of = np.unique(self.blk, return_inverse=True)
         if variation is None:
@@ -162,6 +163,13 @@ class _Facility:
                 self.model.loops["name"].to_numpy(),
             ),
         ]
+        # a local limit already exceeded with every GPU at minimum power (e.g. fabric load on a busway) cannot
+        # be met by capping: hold it at that floor (its GPUs at minimum power) and report it (self.excused)
+        for g in groups[1:]:
+            fl = np.bincount(
+                g.member, weights=g.coef * self.count * perf.gpu_power_min_w[ur], minlength=len(g.limit)
+            )
+            g.limit = np.maximum(g.limit, fl * (1 + 1e-9))
         return CapProblem(
             weight=self.weight,
             count=self.count,
@@ -266,20 +274,51 @@ def _result(policy, budget_mw, floor, cp: CoupledResult, caps, binding, extra=No
     )
 
 
-def _local_ok(fac: _Facility, cp: CoupledResult) -> list[dict]:
-    """Local limits violated at a coupled state (busway / block firm rating, CDU loop firm heat)."""
+def _local_violations(fac: _Facility, cp: CoupledResult) -> list[dict]:
+    """Local limits over at a coupled state (busway / block firm rating, CDU loop firm heat), W."""
     out = []
     node_in = _node_input_w(cp.electrical.res_nodes)
     for ids, kind in ((fac.bus_ids, "busway"), (fac.blk_ids, "block")):
         over = node_in[ids] > fac.firm[ids] * (1 + 1e-9)
         for i in ids[over]:
-            out.append({"kind": kind, "name": fac.model.elec["name"].iat[i]})
+            out.append(
+                {
+                    "kind": kind,
+                    "name": fac.model.elec["name"].iat[i],
+                    "load_w": node_in[i],
+                    "limit_w": fac.firm[i],
+                }
+            )
     heat = np.bincount(
         fac.loop, weights=fac.lf * cp.res_racks["rack_power_w"].to_numpy(), minlength=len(fac.loop_firm)
     )
     for i in np.flatnonzero(heat > fac.loop_firm * (1 + 1e-9)):
-        out.append({"kind": "cdu_loop", "name": fac.model.loops["name"].iat[i]})
+        out.append(
+            {
+                "kind": "cdu_loop",
+                "name": fac.model.loops["name"].iat[i],
+                "load_w": heat[i],
+                "limit_w": fac.loop_firm[i],
+            }
+        )
     return out
+
+
+def _excuse(fac: _Facility, floor: CoupledResult) -> list[str]:
+    """Limits over even with every GPU at minimum power: no cap can fix them; they are reported, not enforced
+    beyond that floor."""
+    v = _local_violations(fac, floor)
+    fac.excused = {(d["kind"], d["name"]) for d in v}
+    return [
+        f"{d['kind']} '{d['name']}' is over its firm capacity even with every GPU at minimum power "
+        f"({d['load_w'] / 1e6:.3f} MW of {d['limit_w'] / 1e6:.3f} MW): its GPUs are held at minimum power"
+        for d in v
+    ]
+
+
+def _local_ok(fac: _Facility, cp: CoupledResult) -> list[dict]:
+    """Local limits violated at a coupled state, apart from those already over at the floor."""
+    return [d for d in _local_violations(fac, cp) if (d["kind"], d["name"]) not in fac.excused]
 
 
 def _bisect_scalar(evaluate, lo, hi, f_lo, f_hi, target, tol, max_iter=30):
@@ -310,6 +349,7 @@ def _bisect_scalar(evaluate, lo, hi, f_lo, f_hi, target, tol, max_iter=30):
 def _uniform(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol) -> MaxQResult:
     """One cap fraction c of every GPU's maximum power (not below its minimum limit), the largest that fits."""
     fac = _Facility(model, perf, None)
+    warnings = _excuse(fac, floor)
     pmax, pmin = perf.gpu_power_max_w, perf.gpu_power_min_w
     c_lo = float(np.max(pmin / pmax))
 
@@ -318,7 +358,9 @@ def _uniform(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol) -> Max
 
     top = solve_coupled(model, gpu_cap_w=caps(1.0), **kw)
     if top.facility_power_w <= limit_w and not _local_ok(fac, top):
-        return _result("uniform", budget_mw, floor, top, caps(1.0), [], {"cap_fraction": 1.0})
+        return _result(
+            "uniform", budget_mw, floor, top, caps(1.0), [], {"cap_fraction": 1.0, "warnings": warnings}
+        )
 
     def evaluate(c):
         cp = solve_coupled(model, gpu_cap_w=caps(c), **kw)
@@ -333,7 +375,9 @@ def _uniform(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol) -> Max
         binding.append({"kind": "facility", "name": limit_name})
     else:
         binding.append({"kind": "local", "name": "busway / block / CDU loop limit"})
-    return _result("uniform", budget_mw, floor, cp, caps(c), binding, {"cap_fraction": c})
+    return _result(
+        "uniform", budget_mw, floor, cp, caps(c), binding, {"cap_fraction": c, "warnings": warnings}
+    )
 
 
 def _within_firm(member: np.ndarray, load: np.ndarray, offset: np.ndarray, firm: np.ndarray) -> np.ndarray:
@@ -353,10 +397,19 @@ def _maxp(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol) -> MaxQRe
     (stranded capacity): first those beyond a busway's / block's firm rating or a CDU loop's firm heat capacity
     at nameplate, then, in layout order, those beyond the grid budget."""
     fac = _Facility(model, perf, None)
+    warnings = _excuse(fac, floor)
     n = model.n_racks
     top = solve_coupled(model, gpu_cap_w=None, **kw)
     if top.facility_power_w <= limit_w and not _local_ok(fac, top):
-        return _result("maxp", budget_mw, floor, top, perf.gpu_power_max_w.copy(), [], {"racks_off": 0})
+        return _result(
+            "maxp",
+            budget_mw,
+            floor,
+            top,
+            perf.gpu_power_max_w.copy(),
+            [],
+            {"racks_off": 0, "warnings": warnings},
+        )
     rp = top.res_racks["rack_power_w"].to_numpy(dtype=float)
     node_in = _node_input_w(top.electrical.res_nodes)
     n_nodes = len(fac.firm)
@@ -410,12 +463,19 @@ def _maxp(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol) -> MaxQRe
             binding.append({"kind": "local", "name": "busway / block / CDU loop firm capacity at nameplate"})
     caps = perf.gpu_power_max_w.copy()
     return _result(
-        "maxp", budget_mw, floor, best, caps, binding, {"racks_off": int(n - best.kpis["racks_on"])}
+        "maxp",
+        budget_mw,
+        floor,
+        best,
+        caps,
+        binding,
+        {"racks_off": int(n - best.kpis["racks_on"]), "warnings": warnings},
     )
 
 
 def _maxq(model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol, max_outer) -> MaxQResult:
     fac = _Facility(model, perf, variation)
+    warnings = _excuse(fac, floor)
     ur = fac.unit_rack
     # start from the catalog's Max-Q operating point (a good guess of the answer)
     gp = model.gpu_types
@@ -428,6 +488,9 @@ def _maxq(model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol
     target = limit_w * (1 - 0.5 * tol)
     history = []
     a = 1.0
+    mu0 = None
+    # per-GPU caps: the rack-level problem (same constraints, far fewer variables) gives the starting prices
+    fac_r = _Facility(model, perf, None) if variation is not None else None
     for _ in range(max_outer):
         g_prev, g_cur = fac.gpu_power_total(prev), fac.gpu_power_total(cur)
         if abs(g_cur - g_prev) > 1e-6 * max(g_cur, 1.0):
@@ -435,7 +498,10 @@ def _maxq(model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol
             a = (cur.facility_power_w - prev.facility_power_w) / (g_cur - g_prev)
         a = max(a, 1.0)  # every W of GPU power costs at least itself at the meter
         pb = fac.problem(cur, a, cur.facility_power_w, g_cur, target)
-        sol = solve_caps(pb)
+        if mu0 is None and fac_r is not None:
+            mu0 = solve_caps(fac_r.problem(cur, a, cur.facility_power_w, g_cur, target)).multipliers
+        sol = solve_caps(pb, mu0=mu0)
+        mu0 = sol.multipliers
         if not sol.feasible:
             raise InputError(f"Max-Q: {sol.reason}")
         caps = sol.p
@@ -457,6 +523,7 @@ def _maxq(model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol
     caps, cpf, sol, pb, a = best
     binding, res_c, shadow = _binding(fac, pb, sol, a, limit_name)
     extra = {
+        "warnings": warnings,
         "outer_iterations": len(history),
         "facility_power_history_mw": history,
         "marginal_facility_w_per_gpu_w": a,

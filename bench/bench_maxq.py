@@ -1,0 +1,130 @@
+"""Benchmark: coupled steady state and Max-Q on the 1 GW campus (layouts/campus_1gw.yaml), and Max-Q's core
+optimizer against cvxpy on the largest sub-instance cvxpy solves within the time limit, measured in one run.
+
+    python bench/bench_maxq.py [--runs 5] [--cvxpy-limit-s 60]
+
+Prints medians of several runs (after one warm-up run that loads property tables).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from twin.coupled import solve_coupled
+from twin.maxq.core import CapProblem, LinearGroup, solve_caps
+from twin.maxq.optimize import _Facility, optimize_maxq
+from twin.maxq.reference import solve_caps_cvxpy
+from twin.model import load_model
+from twin.perf import gpu_variation, perf_model
+
+LAYOUT = Path(__file__).resolve().parents[1] / "layouts" / "campus_1gw.yaml"
+
+
+def median_time(fn, runs: int) -> tuple[float, object]:
+    fn()  # warm-up
+    ts, out = [], None
+    for _ in range(runs):
+        t = time.perf_counter()
+        out = fn()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts), out
+
+
+def sub_problem(pb: CapProblem, m: int) -> CapProblem:
+    """The first m units of a linearised campus problem, every limit scaled to the same share."""
+    sel = np.arange(m)
+    groups = []
+    for g in pb.groups:
+        mem = g.member[sel]
+        used = np.unique(mem[mem >= 0])
+        remap = -np.ones(len(g.limit), np.int64)
+        remap[used] = np.arange(len(used))
+        full = np.bincount(g.member[g.member >= 0], weights=(g.coef * pb.count * pb.p_max)[g.member >= 0])
+        part = np.bincount(mem[mem >= 0], weights=(g.coef * pb.count * pb.p_max)[sel][mem >= 0])
+        share = part[used] / np.maximum(full[used], 1e-300)
+        groups.append(LinearGroup(g.name, remap[mem], g.coef[sel], g.limit[used] * share, None))
+    return CapProblem(
+        pb.weight[sel],
+        pb.count[sel],
+        pb.p_max[sel],
+        pb.p_min[sel],
+        pb.p_up[sel],
+        pb.curve_id[sel],
+        pb.curves,
+        groups,
+    )
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--cvxpy-limit-s", type=float, default=60.0)
+    ap.add_argument("--budget-mw", type=float, default=1000.0)
+    args = ap.parse_args()
+    model = load_model(LAYOUT)
+    print(f"campus: {model.n_racks:,} racks, {model.n_gpus:,} GPUs, budget {args.budget_mw:,.0f} MW")
+
+    t_c, cp = median_time(lambda: solve_coupled(model), args.runs)
+    k = cp.kpis
+    print(
+        f"coupled steady state (Max-P): median {t_c:.3f} s  [{k['iterations']} passes, "
+        f"facility {k['facility_power_mw']:.1f} MW, balance error {k['balance_error_w']:.2e} W]"
+    )
+
+    t_q, res = median_time(lambda: optimize_maxq(model, budget_mw=args.budget_mw), max(3, args.runs // 2))
+    k = res.kpis
+    print(
+        f"Max-Q per-GPU caps (identical within a rack), coupled-verified: median {t_q:.3f} s  "
+        f"[{k['outer_iterations']} linearisations, facility {k['facility_power_mw']:.3f} MW, "
+        f"{k['tokens_per_s'] / 1e6:.2f} M tokens/s, grid shadow price {k['shadow_price_tokens_per_s_per_mw']:,.0f} "
+        f"tokens/s per MW]"
+    )
+    t_v, resv = median_time(
+        lambda: optimize_maxq(model, budget_mw=args.budget_mw, variation_sigma=0.03, seed=1), 3
+    )
+    print(
+        f"Max-Q with per-GPU variation (417k independent caps): median {t_v:.3f} s  "
+        f"[{resv.kpis['tokens_per_s'] / 1e6:.2f} M tokens/s]"
+    )
+
+    # the core optimizer on the linearised campus problem, per GPU (variation on): ours vs cvxpy
+    perf = perf_model(model)
+    var = gpu_variation(model.n_gpus, 0.03, 1)
+    fac = _Facility(model, perf, var)
+    cp0 = solve_coupled(model, gpu_cap_w=model.gpu_types["power_maxq_w"].to_numpy()[model.racks["gpu_type"]])
+    g0 = fac.gpu_power_total(cp0)
+    pb = fac.problem(cp0, 1.1, cp0.facility_power_w, g0, args.budget_mw * 1e6)
+    t_core, sol = median_time(lambda: solve_caps(pb), args.runs)
+    print(
+        f"core optimizer, {len(pb.weight):,} per-GPU variables: median {t_core:.3f} s (converged {sol.converged})"
+    )
+    largest = None
+    for m in (72, 288, 1152, 4608, 18432):
+        sub = sub_problem(pb, m)
+        t0 = time.perf_counter()
+        ref = solve_caps_cvxpy(sub)
+        t_ref = time.perf_counter() - t0
+        if ref["status"] != "optimal":
+            print(f"  cvxpy {m} GPUs: {ref['status']}")
+            break
+        t_ours, s = median_time(lambda sub=sub: solve_caps(sub), args.runs)
+        gap = s.tokens_per_s / ref["lp_value"] - 1
+        print(
+            f"  {m:>6,} GPUs: cvxpy {t_ref:.3f} s, ours {t_ours:.4f} s, ratio {t_ref / t_ours:,.0f}x, "
+            f"objective ours/cvxpy-LP - 1 = {gap:+.2e}"
+        )
+        largest = (m, t_ref, t_ours)
+        if t_ref > args.cvxpy_limit_s / 4:  # the next size (x4) would exceed the limit
+            break
+    if largest:
+        m, t_ref, t_ours = largest
+        print(f"ratio to cvxpy on the largest instance it solved ({m:,} GPUs): {t_ref / t_ours:,.0f}x faster")
+
+
+if __name__ == "__main__":
+    main()
