@@ -278,6 +278,10 @@ def simulate_transient(
             w0, w1 = worst[k - 1], worst[k]
             frac = 1.0 if not np.isfinite(w1) else float(-w0 / (w1 - w0))
             ride = float(tt[k - 1] + frac * (tt[k] - tt[k - 1]) - t_event_s)
+    t_shut = model.gpu_types["t_shutdown_c"].to_numpy()[racks["gpu_type"].to_numpy()[rsel]]
+    shut = np.max(tj - t_shut, axis=1)
+    k_sd = int(np.argmax(shut >= 0)) if np.any(shut >= 0) else -1
+    t_shutdown = None if k_sd < 0 else max(float(tt[k_sd]) - t_event_s, 0.0)  # at output resolution
     p_rack = (s0["p_rack"][rsel], s1["p_rack"][rsel])
     it_p = np.where(tt >= t_event_s, p_rack[1].sum(), p_rack[0].sum())
     hottest = rsel[np.argmax(np.where(np.isfinite(tj), tj, np.inf), axis=1)]
@@ -343,6 +347,13 @@ def simulate_transient(
         "duration_s": float(tt[-1]),
         "ride_through_s": ride,
         "throttle_reached": ride is not None,
+        "time_to_shutdown_s": t_shutdown,
+        "note": (
+            "junction values after time_to_shutdown_s are unprotected (the GPUs would power off at their "
+            "shutdown temperature; GPU protection is not modelled)"
+            if t_shutdown is not None
+            else ""
+        ),
         "peak_junction_c": float(np.max(tj[fin])) if np.any(fin) else None,
         "min_margin_k": float(-np.max(worst)) if np.all(np.isfinite(worst)) else None,
         "final_min_margin_k": float(-worst[-1]) if np.isfinite(worst[-1]) else None,
