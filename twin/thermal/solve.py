@@ -394,18 +394,17 @@ def solve_thermal(
             "heat_unremoved_w": unremoved_rack,
         }
     )
-    l_status = np.where(
-        cooled_loop,
-        np.where(hyd.pump_limited, "pump-limited", "ok"),
-        np.where(
+    l_status = np.select(
+        [
+            cooled_loop & hyd.pump_limited,
+            cooled_loop,
+            net.n_per_loop == 0,
             n_pump == 0,
-            "no pump running",
-            np.where(
-                n_hx == 0,
-                "no CDU exchanger",
-                np.where(c_cold_loop <= 0, "no facility water flow", "no heat rejection"),
-            ),
-        ),
+            n_hx == 0,
+            c_cold_loop <= 0,
+        ],
+        ["pump-limited", "ok", "no racks", "no pump running", "no CDU exchanger", "no facility water flow"],
+        default="no heat rejection",
     )
     res_loops = pd.DataFrame(
         {
