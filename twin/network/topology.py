@@ -16,7 +16,8 @@ count):
   every spine when ``u >= n`` (full bipartite, as in a k-ary fat tree), else a balanced rotation.
 * spine -> core: spine ``j`` of a pod is wired to every core ``c`` with ``c = j (mod min(n_pod, n_core))``,
   its uplinks split evenly; every core then reaches every pod, which for ``n_pod = k/2``, ``n_core = k^2/4``
-  is the Al-Fares core wiring.
+  is the Al-Fares core wiring. Where residue classes of unequal size would give a core more cables than
+  ports, that core's links are scaled down to its radix (the spines keep those few uplinks dark).
 
 The graph is kept as link arrays (``lo``, ``hi``, ``ports``, ``cap_gbps``) and exposed as scipy.sparse
 node-link incidence and node-node adjacency matrices.
@@ -284,7 +285,13 @@ def build_fabric(model) -> Fabric:
         hi.append(cores[np.repeat(resid, cnt) + q * np.repeat(m2, cnt)])
         sp_dn_ports = sw["ports_down"].to_numpy()[back][spines - R]
         sp_up = np.minimum(s_up[spines - R], sp_down * s_up[spines - R] / sp_dn_ports)
-        pp.append(np.repeat(sp_up / cnt, cnt))
+        core_of = hi[-1]
+        p_core = np.repeat(sp_up / cnt, cnt)
+        # residue classes of unequal size load some cores above their radix: a core cannot take more cables
+        # than it has ports, so its links are scaled to fit (the spine keeps those few uplinks dark)
+        radix = sw["ports"].to_numpy()[back][core_of - R].astype(float)
+        load_c = np.bincount(core_of, weights=p_core, minlength=len(node_tier))[core_of]
+        pp.append(p_core * np.minimum(1.0, radix / load_c))
 
     names = np.concatenate([np.full(R, None, dtype=object), sw["name"].to_numpy()[back].astype(object)])
     fab = Fabric(
