@@ -66,7 +66,9 @@ def solve_network(
     fab0 = build_fabric(model)
     fab, fail_info = apply_failures(fab0, model, tuple(failed))
     tr = make_traffic(model, traffic, **(traffic_options or {}))
-    tr = tr[(tr["src"] != tr["dst"]) & (tr["demand_gbps"] > 0)].reset_index(drop=True)  # same rack: NVLink
+    same = tr["src"] == tr["dst"]  # traffic inside a rack stays on its NVLink domain
+    intra_rack_gbps = float(tr.loc[same, "demand_gbps"].sum())
+    tr = tr[~same & (tr["demand_gbps"] > 0)].reset_index(drop=True)
     src, dst = tr["src"].to_numpy(), tr["dst"].to_numpy()
     demand = tr["demand_gbps"].to_numpy(dtype=float)
     routing = Router(fab).route(src, dst)
@@ -163,6 +165,7 @@ def solve_network(
         "rails": int(so.rails),
         "traffic": traffic if isinstance(traffic, str) else "table",
         "flows": int(len(tr)),
+        "intra_rack_tbps": intra_rack_gbps / 1e3,
         "demand_tbps": float(demand.sum() / 1e3),
         "throughput_tbps": float(rate.sum() / 1e3),
         "ideal_throughput_tbps": float(ideal.sum() / 1e3),
