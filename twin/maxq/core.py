@@ -56,6 +56,9 @@ class CapProblem:
     curve_id: np.ndarray  # (m,) index into curves
     curves: tuple[ConcaveCurve, ...]
     groups: list[LinearGroup] = field(default_factory=list)
+    # optional (m,) ids: units with the same id are in the same constraints with the same coefficients (e.g. the
+    # GPUs of one rack); the dual Hessian and loads are then assembled per id, not per unit (speed only)
+    pattern: np.ndarray | None = None
 
 
 @dataclass
@@ -125,6 +128,16 @@ def _validate(pb: CapProblem) -> None:
             raise InputError(f"cap problem: group '{g.name}' member/coef must have shape ({m},)")
         if np.any(g.coef < 0):
             raise InputError(f"cap problem: group '{g.name}' has negative coefficients")
+    if pb.pattern is not None:
+        pat = np.asarray(pb.pattern)
+        if pat.shape != (m,):
+            raise InputError(f"cap problem: pattern must have shape ({m},)")
+        _, rep = np.unique(pat, return_index=True)
+        _, inv = np.unique(pat, return_inverse=True)
+        for g in pb.groups:
+            r = rep[inv]
+            if np.any(g.member != g.member[r]) or np.any(g.coef != g.coef[r]):
+                raise InputError(f"cap problem: units of one pattern differ in group '{g.name}'")
 
 
 def solve_caps(
@@ -311,20 +324,32 @@ def _projected_newton(U, groups, mu_list, cnt, tol, max_iter):
     m = len(U.order)
     offs = np.cumsum([0] + [G["n"] for G in groups])
     n = int(offs[-1])
-    rows = np.concatenate([offs[k] + G["memi"] for k, G in enumerate(groups)]) if n else np.zeros(0, int)
-    cols = np.concatenate([G["idx"] for G in groups]) if n else np.zeros(0, int)
-    vals = np.concatenate([G["a"][G["idx"]] for G in groups]) if n else np.zeros(0)
-    At = sp.csr_matrix((vals, (rows, cols)), shape=(n, m))  # A~: price = At.T @ mu
-    A = At @ sp.diags(cnt)
+    # units -> patterns (identical constraint rows); without a pattern every unit is its own
+    if U.pb.pattern is None:
+        pat, rep = np.arange(m), np.arange(m)
+    else:
+        _, rep, pat = np.unique(U.pb.pattern[U.order], return_index=True, return_inverse=True)
+    n_pat = len(rep)
+    rows, cols, vals = [], [], []
+    for k, G in enumerate(groups):
+        mem = G["mem"][rep]
+        inside = mem >= 0
+        rows.append(offs[k] + mem[inside])
+        cols.append(np.flatnonzero(inside))
+        vals.append(G["a"][rep][inside])
+    if n:
+        rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+    At = sp.csr_matrix((vals, (rows, cols)), shape=(n, n_pat))  # coefs per pattern: price = (At.T mu)[pat]
+    AtT = At.T.tocsr()
     limit = np.concatenate([G["limit"] for G in groups]) if n else np.zeros(0)
     wcnt = cnt / U.scale * U.p_max  # count * weight
     mu = np.concatenate(mu_list) if n else np.zeros(0)
 
     def evaluate(mu):
-        price = At.T @ mu
+        price = (AtT @ mu)[pat]
         p = U.response(price)
         primal = float(np.sum(wcnt * U.value(p)))
-        load = A @ p
+        load = At @ np.bincount(pat, weights=cnt * p, minlength=n_pat)
         q = primal + float(mu @ (limit - load))
         return price, p, load, q, primal
 
@@ -353,7 +378,8 @@ def _projected_newton(U, groups, mu_list, cnt, tol, max_iter):
         free = np.flatnonzero(~fixed)
         d = np.zeros(n)
         if len(free):
-            H = (A @ sp.diags(dpdpi) @ At.T).tocsc()[free][:, free]
+            w_pat = np.bincount(pat, weights=dpdpi * cnt, minlength=n_pat)
+            H = (At @ sp.diags(w_pat) @ AtT).tocsc()[free][:, free]
             hd = H.diagonal()
             reg = 1e-10 * (hd.max() if len(hd) and hd.max() > 0 else 1.0)
             H = H + sp.diags(
@@ -376,4 +402,4 @@ def _projected_newton(U, groups, mu_list, cnt, tol, max_iter):
     for G in groups:
         out.append(mu[k0 : k0 + G["n"]].copy())
         k0 += G["n"]
-    return out, At.T @ mu, converged, it, viol
+    return out, (AtT @ mu)[pat], converged, it, viol

@@ -179,6 +179,7 @@ class _Facility:
             curve_id=perf.curve_id[ur],
             curves=perf.curves,
             groups=groups,
+            pattern=ur,  # the GPUs of a rack share its busway, block and loop
         )
 
     def gpu_power_total(self, cp: CoupledResult) -> float:
