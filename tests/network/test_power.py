@@ -25,11 +25,11 @@ def test_pod_power_by_hand(pod_model):
     fe_ports = fe_host * (1 + fup / fdown)
     host_ports = m.n_racks * 72 * 1600.0 / 800.0  # VR NVL72: 72 x 1.6T NICs = 144 ports of 800G
     expect_switch = len(m.switches) * sw.power_w + (backend_ports + fe_ports) * plug.power_w
-    expect_host = (host_ports + fe_host) * plug.power_w
+    expect_host = (host_ports + fe_ports) * plug.power_w  # NIC ends + far ends of frontend uplinks
     assert p["switch_power_w"].sum() == pytest.approx(expect_switch, rel=1e-12)
     assert p["host_optics_w"] == pytest.approx(expect_host, rel=1e-12)
     assert p["total_w"] == pytest.approx(expect_switch + expect_host, rel=1e-12)
-    assert p["transceivers"] == round(backend_ports + fe_ports + host_ports + fe_host)
+    assert p["transceivers"] == round(backend_ports + 2 * fe_ports + host_ports)
     assert p["switch_power_w"].shape == (len(m.switches),)
     # NICs and NVLink trays are inside the racks' power: reported, not added
     assert p["nic_power_w"] == pytest.approx(m.n_racks * 72 * cat.get("nics", "cx9-1600g").power_w)

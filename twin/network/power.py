@@ -4,7 +4,7 @@ Power of the fabric that sits outside the racks' own power budget (catalog rack 
 covers NICs and NVLink switch trays):
 
     P_switch_i = P_system(equipment_i) + n_used_ports_i * p_optic(kind) * port_gbps / optic_gbps
-    P_host_optics(pod) = sum over the pod's racks of NIC-side port-ends * p_pluggable
+    P_host_optics(pod) = (NIC-side port-ends of the pod's racks + far ends of frontend uplinks) * p_pluggable
     total = sum_i P_switch_i + sum_pod P_host_optics(pod)
 
 Every backend link is optical with a module (or co-packaged port) at each end; port counts are in switch-port
@@ -95,7 +95,11 @@ def fabric_power(model, optics: str | None = None, *, fabric: Fabric | None = No
         fe = model.layout.network.frontend
         fe_gbps = cat.get("switches", fe.switch).port_gbps
         fe_host = np.bincount(pod, weights=model.racks["gpus"].to_numpy() * fe.gbps_per_gpu, minlength=n_pods)
-        fe_host = fe_host / fe_gbps
+        fe_cat = cat.get("switches", fe.switch)
+        fdown, fup = leaf_ports(fe_cat.ports, 1.0)
+        # NIC-side ends of the frontend host ports, plus the far ends of the frontend leaves' uplinks (in the
+        # frontend aggregation, not modelled as switches); both in the pod
+        fe_host = fe_host / fe_gbps * (1.0 + fup / fdown)
         fe_w = opt_p.power_w * fe_gbps / opt_p.gbps
     else:
         fe_w = 0.0
