@@ -122,3 +122,71 @@ def test_rail_fallback_when_destination_rail_is_down():
     assert res.load[i[(2, 6)]] == pytest.approx(50) and res.load[i[(3, 6)]] == pytest.approx(50)
     assert res.load[L + i[(5, 6)]] == pytest.approx(100) and res.load[L + i[(1, 5)]] == pytest.approx(100)
     assert res.load[L + i[(4, 6)]] == pytest.approx(0)
+
+
+def test_leaf_spine_across_halls_is_stranded(tmp_path):
+    # two copies of the small hall with a leaf-spine fabric: spines serve one hall, so a site-wide ring
+    # strands the two hall-crossing hops and the fabric has no site-wide bisection
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from layout_edit import base, write
+
+    from twin.model import load_model
+    from twin.network import solve_network
+
+    d = base()
+    d["halls"][0]["repeat"] = 2
+    d["halls"][0]["pitch_m"] = [100, 0]
+    d["site"]["grid_limit_mw"] = 2 * d["site"]["grid_limit_mw"]
+    m = load_model(write(tmp_path, d))
+    r = solve_network(m, traffic="allreduce")
+    n = m.n_racks // 2
+    cross = (r.routing.src < n) != (r.routing.dst < n)
+    assert cross.sum() == 2
+    assert np.allclose(r.routing.stranded[cross], 1.0) and np.all(r.routing.stranded[~cross] == 0)
+    assert r.kpis["stranded_flows"] == 2 and r.kpis["bisection_tbps"] == 0
+    assert r.kpis["stranded_tbps"] == pytest.approx(r.res_flows["demand_gbps"][cross].sum() / 1e3)
+    # per-hall ring: nothing stranded
+    r2 = solve_network(m, traffic="allreduce", traffic_options={"scope": "hall"})
+    assert r2.kpis["stranded_flows"] == 0
+
+
+def test_random_failures_keep_conservation_and_capacity():
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from twin.network.topology import fat_tree
+
+    fab = fat_tree(4, link_gbps=100.0)
+    n_sw = fab.n_nodes - fab.n_racks
+
+    @settings(max_examples=40, deadline=None)
+    @given(
+        dead_sw=st.sets(st.integers(0, n_sw - 1), max_size=4),
+        dead_links=st.sets(st.integers(0, fab.n_links - 1), max_size=6),
+        pairs=st.lists(st.tuples(st.integers(0, 15), st.integers(0, 15)), min_size=1, max_size=30),
+    )
+    def check(dead_sw, dead_links, pairs):
+        f = fat_tree(4, link_gbps=100.0)
+        f.node_alive[[f.n_racks + s for s in dead_sw]] = False
+        f.link_alive[list(dead_links)] = False
+        src = np.array([p[0] for p in pairs])
+        dst = np.array([p[1] for p in pairs])
+        keep = src != dst
+        if not keep.any():
+            return
+        src, dst = src[keep], dst[keep]
+        rt = Router(f).route(src, dst)
+        ok = rt.routed > 1e-12
+        scale = np.where(ok, 1.0 / np.where(ok, rt.routed, 1.0), 0.0)
+        A = rt.matrix.multiply(scale[None, :]).tocsr()
+        res = max_min_rates(A, f.arc_cap_gbps, 100.0 * rt.routed)
+        assert np.all(res.load <= f.arc_cap_gbps * (1 + 1e-9) + 1e-9)  # no dead or full arc overloaded
+        bal = node_balance(f, res.load)
+        assert np.abs(bal[f.n_racks :]).max(initial=0) <= 1e-9 * max(1.0, res.load.max(initial=0))
+        assert np.all((rt.stranded >= 0) & (rt.stranded <= 1))
+        assert np.all(res.rate <= 100.0 * rt.routed * (1 + 1e-9))
+
+    check()

@@ -168,7 +168,7 @@ class Router:
         lo_r = np.where(none, np.searchsorted(kd_s, es.astype(np.int64) * nr, side="left"), lo_r)
         hi_r = np.where(none, np.searchsorted(kd_s, (es.astype(np.int64) + 1) * nr, side="left"), hi_r)
         found = (hi_r > lo_r) & alive[es]
-        stranded = np.bincount(es[~found], weights=ps[~found], minlength=F)
+        stranded = np.bincount(es[~found], weights=ps[~found], minlength=F).astype(float)
         es, i, ls, ps, lo_r, hi_r = es[found], i[found], ls[found], ps[found], lo_r[found], hi_r[found]
         n = hi_r - lo_r
         tot = ccd[hi_r] - ccd[lo_r]
