@@ -94,6 +94,7 @@ class Router:
         key = hi.astype(np.int64) * fab.n_nodes + lo
         o = np.argsort(key)
         self._lkey, self._lid = key[o], lid[o]
+        self._sl = None  # dense spine x leaf link table, built on first use
         if np.any(np.diff(self._lkey) == 0):
             raise ValueError("parallel links between the same two nodes: merge them into one link (ports)")
         # down-links of the top tiers grouped by the pod of the lower node: a core only needs the spines of
@@ -233,13 +234,15 @@ class Router:
             parts = down_state[k] + carry
             if not parts:
                 continue
-            g, v, m = _merge(*(np.concatenate(x) for x in zip(*parts, strict=True)), N)
+            g, v, m = (np.concatenate(x) for x in zip(*parts, strict=True))
             if k == 2:
-                # a spine that reaches leaf j downward is adjacent to it: one next hop
+                # a spine that reaches leaf j downward is adjacent to it: one next hop (no merge needed,
+                # duplicate records are summed when the matrix is built)
                 u = lj[g]
-                lk = self._link(v, u)
+                lk = self._spine_leaf_link(v, u)
                 e, c = np.arange(len(g)), np.ones(len(g))
             else:
+                g, v, m = _merge(g, v, m, N)
                 # next hops of a core: its spines in leaf j's pod that reach leaf j downward
                 e, u, lk, c = self._down_in_pod(v, self.pod[lj[g]])
                 hit = self._reach(k - 1, u, jloc[g[e]])
@@ -275,6 +278,19 @@ class Router:
         e = np.repeat(np.arange(len(v)), cnt)
         pos = np.repeat(a - (np.cumsum(cnt) - cnt), cnt) + np.arange(int(cnt.sum()))
         return e, self._gto[pos], self._glink[pos], self._gw[pos]
+
+    def _spine_leaf_link(self, spine: np.ndarray, leaf: np.ndarray) -> np.ndarray:
+        """Link id of spine -> leaf; a dense (spines x leaves) table when it is small enough (<= 64 MB)."""
+        if self._sl is None:
+            n2, n1 = len(self.tier_nodes[2]), len(self.tier_nodes[1])
+            if n2 * n1 > 16_000_000:
+                return self._link(spine, leaf)
+            t = np.full((n2, n1), -1, dtype=np.int32)
+            m = self.fab.node_tier[self.fab.lo[self._lid]] == 1
+            lid = self._lid[m]
+            t[self.local[self.fab.hi[lid]], self.local[self.fab.lo[lid]]] = lid
+            self._sl = t
+        return self._sl[self.local[spine], self.local[leaf]].astype(np.int64)
 
     def _link(self, hi: np.ndarray, lo: np.ndarray) -> np.ndarray:
         """Usable link id joining upper node hi and lower node lo (-1 where none)."""
