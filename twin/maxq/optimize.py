@@ -47,6 +47,7 @@ class MaxQResult:
     coupled: CoupledResult | None
     kpis: dict
     res_constraints: pd.DataFrame = field(default_factory=pd.DataFrame)
+    racks_on: np.ndarray | None = None  # (n_racks,) bool: Max-P leaves racks that do not fit switched off
 
     @property
     def res_racks(self) -> pd.DataFrame:
@@ -108,9 +109,15 @@ class _Facility:
             self.count = np.ones(len(self.unit_rack))
 
     def problem(
-        self, cp: CoupledResult, a_fac: float, f0_w: float, g0_w: float, budget_w: float
+        self,
+        cp: CoupledResult,
+        a_fac: float,
+        f0_w: float,
+        g0_w: float,
+        budget_w: float,
+        prev: CoupledResult | None = None,
     ) -> CapProblem:
-        """Cap problem linearised at the coupled state ``cp``."""
+        """Cap problem linearised at the coupled state ``cp`` (``prev``: the state before, for secants)."""
         ur = self.unit_rack
         perf = self.perf
         rack_p = cp.res_racks["rack_power_w"].to_numpy(dtype=float)
@@ -130,7 +137,18 @@ class _Facility:
         # junction: T_j = T_cool + R p -> p <= p_now + (T_throttle - T_j) / R
         p_now = cp.res_racks["gpu_power_w"].to_numpy(dtype=float)
         tj = cp.res_racks["junction_c"].to_numpy(dtype=float)
-        p_junc = p_now + (self.t_thr - tj) / self.r_cp
+        # dT_j/dp per rack: secant between the last two coupled states where the power moved, else the
+        # cold-plate resistance at the solved flow (coolant warming with load makes the true slope larger)
+        r = self.r_cp.copy()
+        th = cp.thermal.res_racks
+        if "r_cold_plate_k_per_w" in th.columns:
+            r = np.where(th["power_w"].to_numpy() > 0, th["r_cold_plate_k_per_w"].to_numpy(dtype=float), r)
+        if prev is not None:
+            dp = p_now - prev.res_racks["gpu_power_w"].to_numpy(dtype=float)
+            dt = tj - prev.res_racks["junction_c"].to_numpy(dtype=float)
+            sec = np.divide(dt, dp, out=np.zeros_like(dp), where=np.abs(dp) > 1.0)
+            r = np.where((np.abs(dp) > 1.0) & (sec > 0.5 * r) & (sec < 5.0 * r), sec, r)
+        p_junc = p_now + (self.t_thr - tj) / r
         pmax = perf.gpu_power_max_w
         p_up = np.clip(np.minimum(p_junc, pmax), perf.gpu_power_min_w, None)[ur]
         groups = [
@@ -272,6 +290,7 @@ def _result(policy, budget_mw, floor, cp: CoupledResult, caps, binding, extra=No
         coupled=cp,
         kpis=k,
         res_constraints=res_c if res_c is not None else pd.DataFrame(),
+        racks_on=cp.res_racks["on"].to_numpy().copy(),
     )
 
 
@@ -498,7 +517,7 @@ def _maxq(model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol
             # secant of the facility power over total GPU power between the last two coupled states
             a = (cur.facility_power_w - prev.facility_power_w) / (g_cur - g_prev)
         a = max(a, 1.0)  # every W of GPU power costs at least itself at the meter
-        pb = fac.problem(cur, a, cur.facility_power_w, g_cur, target)
+        pb = fac.problem(cur, a, cur.facility_power_w, g_cur, target, prev)
         if mu0 is None and fac_r is not None:
             mu0 = solve_caps(fac_r.problem(cur, a, cur.facility_power_w, g_cur, target)).multipliers
         sol = solve_caps(pb, mu0=mu0)
@@ -513,7 +532,12 @@ def _maxq(model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol
         if ok and (best is None or nxt.kpis["tokens_per_s"] > best[1].kpis["tokens_per_s"]):
             best = (caps, nxt, sol, pb, a)
         fac_binding = sol.multipliers[0][0] > 0
-        if ok and (not fac_binding or f >= limit_w * (1 - tol)):
+        # junction-limited GPUs must sit at their throttle temperature (the linear junction model is re-made
+        # at each state until they do)
+        jb = np.bincount(ur, weights=_junction_bound(pb, sol), minlength=model.n_racks) > 0
+        margin = nxt.res_racks["margin_k"].to_numpy()
+        junction_ok = not jb.any() or float(np.max(np.abs(margin[jb]))) <= 0.02
+        if ok and junction_ok and (not fac_binding or f >= limit_w * (1 - tol)):
             break
         prev, cur = cur, nxt
     if best is None:

@@ -1,0 +1,88 @@
+"""Coupled thermal-electrical-network steady state: convergence, energy balance, throttling, trends."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from twin.coupled import solve_coupled
+from twin.errors import InputError
+from twin.model import load_model
+
+
+@pytest.mark.parametrize("name", ["pod_small", "hall_100mw_ac", "hall_kyber", "campus_1gw"])
+def test_converges_and_balances_on_every_reference_layout(layouts_dir, name):
+    m = load_model(layouts_dir / f"{name}.yaml")
+    r = solve_coupled(m)
+    k = r.kpis
+    assert r.converged and k["iterations"] <= 10
+    assert k["thermal_converged"] and k["electrical_converged"]
+    fac_w = k["facility_power_mw"] * 1e6
+    # power balance at the meter: grid = IT + fabric + cooling + losses
+    parts = (k["it_power_mw"] + k["network_power_mw"] + k["cooling_power_mw"] + k["electrical_loss_mw"]) * 1e6
+    assert abs(fac_w - parts) <= 1e-6 * fac_w
+    assert abs(k["balance_error_w"]) <= 1e-6 * fac_w
+    # IT power is GPUs + the rest of the rack from the catalog, at Max-P
+    it = (m.racks["other_power_w"] + m.racks["gpus"] * m.racks["gpu_power_max_w"]).sum()
+    assert k["it_power_mw"] * 1e6 == pytest.approx(it, rel=1e-12)
+    assert 1.0 < k["pue"] < 1.5
+    assert k["tokens_per_joule"] == pytest.approx(k["tokens_per_s"] / fac_w)
+    assert r.res_racks["tokens_per_s"].sum() == pytest.approx(k["tokens_per_s"])
+
+
+def test_max_p_tokens_hand_calc(pod_model):
+    r = solve_coupled(pod_model)
+    # 16 racks x 72 Rubin x 1,800 tokens/s at full power (catalog)
+    assert r.kpis["tokens_per_s"] == pytest.approx(16 * 72 * 1800.0, rel=1e-12)
+    assert r.kpis["throttled_racks"] == 0 and r.kpis["min_margin_k"] > 0
+
+
+def test_lower_caps_less_power_fewer_tokens_more_tokens_per_joule(pod_model):
+    prev = None
+    for cap in (2300.0, 2000.0, 1786.0, 1400.0, 1000.0):
+        k = solve_coupled(pod_model, gpu_cap_w=cap).kpis
+        if prev is not None:
+            assert k["facility_power_mw"] < prev["facility_power_mw"]
+            assert k["cooling_power_mw"] <= prev["cooling_power_mw"] + 1e-12
+            assert k["tokens_per_s"] < prev["tokens_per_s"]
+            assert k["max_junction_c"] < prev["max_junction_c"]
+        prev = k
+    # Max-Q point (1,786 W) makes more tokens per joule than Max-P (concave throughput, fixed overheads)
+    kq = solve_coupled(pod_model, gpu_cap_w=1786.0).kpis
+    kp = solve_coupled(pod_model).kpis
+    assert kq["tokens_per_joule"] > kp["tokens_per_joule"]
+
+
+def test_throttling_holds_the_junction_at_its_limit(pod_model):
+    """Warm facility water: GPUs at the throttle temperature run at the power that keeps them there."""
+    r = solve_coupled(pod_model, supply_c=53.0)
+    rr = r.res_racks
+    assert r.converged
+    thr = rr["throttled"].to_numpy()
+    assert thr.any()
+    t_thr = pod_model.racks["t_throttle_c"].to_numpy()
+    np.testing.assert_allclose(rr["junction_c"].to_numpy()[thr], t_thr[thr], atol=0.05)
+    assert np.all(rr["gpu_power_w"].to_numpy()[thr] < 2300.0)
+    assert np.all(rr["margin_k"].to_numpy()[~thr] >= -0.05)
+    assert r.kpis["tokens_per_s"] < solve_coupled(pod_model).kpis["tokens_per_s"]
+
+
+def test_per_gpu_caps_and_racks_off(pod_model):
+    m = pod_model
+    caps = np.full(m.n_gpus, 2000.0)
+    caps[:72] = 1000.0  # first rack lower
+    r = solve_coupled(m, gpu_cap_w=caps)
+    assert r.res_racks["gpu_power_w"].iat[0] == pytest.approx(1000.0)
+    assert r.res_racks["gpu_power_w"].iat[1] == pytest.approx(2000.0)
+    off = solve_coupled(m, racks_on=np.zeros(m.n_racks, bool))
+    assert off.kpis["it_power_mw"] == 0.0 and off.kpis["tokens_per_s"] == 0.0
+    assert off.kpis["facility_power_mw"] > 0  # fabric, pumps, no-load losses
+
+
+def test_bad_caps_are_input_errors(pod_model):
+    with pytest.raises(InputError, match="minimum power limit"):
+        solve_coupled(pod_model, gpu_cap_w=100.0)
+    with pytest.raises(InputError):
+        solve_coupled(pod_model, gpu_cap_w=np.ones(5) * 2000.0)
+    with pytest.raises(InputError):
+        solve_coupled(pod_model, gpu_cap_w=float("nan"))
