@@ -91,3 +91,20 @@ def test_fabric_from_layout_matches_model(fixture, request):
     assert np.allclose(np.asarray(inc.sum(axis=0)).ravel(), 0.0)
     adj = fab.adjacency()
     assert abs(adj - adj.T).max() == 0
+
+
+def test_nvlink_domains_from_catalog(campus_model):
+    from twin.network.topology import nvlink_domains
+
+    d = nvlink_domains(campus_model).set_index("rack_type")
+    cat = campus_model.catalog
+    vr = cat.rack("vr-nvl72")
+    row = d.loc["vr-nvl72"]
+    assert (
+        row["domains"] == row["racks"] and row["nvlink_switch_trays"] == row["racks"] * vr.nvlink_switch_trays
+    )
+    # 260 TB/s over 72 GPUs = 28.9 Tb/s per GPU, vs one 1.6T NIC per GPU: ~18x
+    assert row["nvlink_gbps_per_gpu"] == pytest.approx(vr.nvlink_tb_s * 8000 / 72)
+    assert row["scale_out_gbps_per_gpu"] == pytest.approx(1600.0)
+    assert row["scale_up_to_out_ratio"] == pytest.approx(vr.nvlink_tb_s * 8000 / 72 / 1600.0)
+    assert d["racks"].sum() == campus_model.n_racks

@@ -17,7 +17,7 @@ from twin.network.failures import apply_failures
 from twin.network.power import fabric_power
 from twin.network.rates import max_min_rates, nonblocking_rates
 from twin.network.routing import Router, Routing
-from twin.network.topology import TIER_NAMES, Fabric, build_fabric, node_names
+from twin.network.topology import TIER_NAMES, Fabric, build_fabric, node_names, nvlink_domains
 from twin.network.traffic import make_traffic
 
 
@@ -148,8 +148,7 @@ def solve_network(
     leaf_dn = np.bincount(fab.hi[tier_lo == 0], weights=cap[tier_lo == 0], minlength=fab.n_nodes)[leaf_nodes]
     leaf_up = np.bincount(fab.lo[tier_lo == 1], weights=cap[tier_lo == 1], minlength=fab.n_nodes)[leaf_nodes]
     rate_ok = rate[ok]
-    t_rack = model.racks["rack_type"].to_numpy()
-    nvl_tb_s = sum(model.catalog.rack(n).nvlink_tb_s for n in model.rack_types["name"].to_numpy()[t_rack])
+    nvl = nvlink_domains(model)
     kpis = {
         "topology": fab0.topology,
         "switches": int(len(model.switches)),
@@ -199,12 +198,9 @@ def solve_network(
         if cpo["backend_switch_optics_w"] > 0
         else None,
         "nic_power_mw_in_racks": pw["nic_power_w"] / 1e6,
-        "nvlink_domains": int(
-            np.ceil(
-                model.racks["gpus"].to_numpy() / model.rack_types["nvlink_domain_gpus"].to_numpy()[t_rack]
-            ).sum()
-        ),
-        "nvlink_tb_s": float(nvl_tb_s),
+        "nvlink_domains": int(nvl["domains"].sum()),
+        "nvlink_tb_s": float((nvl["racks"] * nvl["nvlink_tb_s_per_rack"]).sum()),
+        "nvlink_by_rack_type": nvl.to_dict("records"),
         "nvlink_switch_trays": pw["nvlink_switch_trays"],
     }
     return NetworkResult(

@@ -403,3 +403,37 @@ def links_table(fab: Fabric) -> pd.DataFrame:
             alive=fab.usable,
         )
     )
+
+
+def nvlink_domains(model) -> pd.DataFrame:
+    """Scale-up (NVLink) domains by rack type, from the catalog: one row per rack type in use.
+
+    nvlink_gbps_per_gpu = nvlink_tb_s * 8000 / gpus (TB/s of the rack's all-to-all NVLink bandwidth shared by
+    its GPUs); scale_out_gbps_per_gpu = NIC ports * NIC rate / gpus; their ratio is how much faster a GPU talks
+    inside its domain than across the scale-out fabric.
+    """
+    rt = model.rack_types
+    t = model.racks["rack_type"].to_numpy()
+    n = np.bincount(t, minlength=len(rt))
+    rows = []
+    for i, name in enumerate(rt["name"]):
+        if n[i] == 0:
+            continue
+        r = model.catalog.rack(name)
+        nv = r.nvlink_tb_s * 8000.0 / r.gpus
+        so = float(rt["nic_ports"].iat[i] * rt["nic_gbps"].iat[i] / r.gpus)
+        rows.append(
+            dict(
+                rack_type=name,
+                racks=int(n[i]),
+                gpus_per_rack=r.gpus,
+                domain_gpus=r.nvlink_domain_gpus,
+                domains=int(n[i] * -(-r.gpus // r.nvlink_domain_gpus)),
+                nvlink_switch_trays=int(n[i] * r.nvlink_switch_trays),
+                nvlink_tb_s_per_rack=r.nvlink_tb_s,
+                nvlink_gbps_per_gpu=nv,
+                scale_out_gbps_per_gpu=so,
+                scale_up_to_out_ratio=nv / so if so > 0 else float("inf"),
+            )
+        )
+    return pd.DataFrame(rows)
