@@ -75,7 +75,13 @@ def test_cli_out_and_refusal(layouts_dir, tmp_path):
 
 @pytest.mark.parametrize(
     "extra",
-    [["--traffic", "broadcast"], ["--optics", "copper"], ["--fail", "nope"], ["--load", "2"]],
+    [
+        ["--traffic", "broadcast"],
+        ["--optics", "copper"],
+        ["--fail", "nope"],
+        ["--load", "2"],
+        ["--traffic", "disagg", "--load", "0.5"],
+    ],
 )
 def test_cli_bad_input_exit_2(layouts_dir, extra):
     res = runner.invoke(app, ["network", str(layouts_dir / "pod_small.yaml"), *extra])

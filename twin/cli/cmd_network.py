@@ -46,6 +46,10 @@ def network(
     from twin.network import solve_network
 
     model = load_model(layout)
+    if load != 1.0 and traffic not in ("allreduce", "alltoall"):
+        raise InputError(
+            "--load applies to allreduce and alltoall only (disagg follows tokens/s; a CSV gives Gb/s)"
+        )
     opts = {"load": load} if traffic in ("allreduce", "alltoall") else {}
     if traffic not in ("allreduce", "alltoall", "disagg") and not Path(traffic).is_file():
         raise InputError(f"--traffic {traffic!r}: not allreduce, alltoall, disagg or an existing CSV file")
