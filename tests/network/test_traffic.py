@@ -76,3 +76,8 @@ def test_bad_names(pod_model):
         make_traffic(pod_model, "broadcast")
     with pytest.raises(InputError):
         ring_allreduce(pod_model, load=0)
+
+
+def test_bad_options(pod_model):
+    with pytest.raises(InputError, match="takes"):
+        make_traffic(pod_model, "allreduce", group_racks=4)

@@ -188,6 +188,14 @@ def make_traffic(model, traffic: str | pd.DataFrame = "allreduce", **kw) -> pd.D
             raise InputError("a traffic table needs columns src, dst, demand_gbps")
         return traffic.reset_index(drop=True)
     name = str(traffic)
+    allowed = {"allreduce": ring_allreduce, "alltoall": all_to_all, "disagg": disaggregated}
+    if name in allowed:
+        import inspect
+
+        params = set(inspect.signature(allowed[name]).parameters) - {"model"}
+        bad = sorted(set(kw) - params)
+        if bad:
+            raise InputError(f"{name} traffic takes {sorted(params)}, not {bad}")
     if name == "allreduce":
         return ring_allreduce(model, **kw)
     if name == "alltoall":
@@ -195,5 +203,7 @@ def make_traffic(model, traffic: str | pd.DataFrame = "allreduce", **kw) -> pd.D
     if name == "disagg":
         return disaggregated(model, **kw)
     if name.lower().endswith(".csv") or Path(name).is_file():
+        if kw:
+            raise InputError(f"traffic options {sorted(kw)} do not apply to a CSV traffic matrix")
         return read_traffic_csv(model, name)
     raise InputError(f"unknown traffic {name!r}: use allreduce, alltoall, disagg or a CSV file")
