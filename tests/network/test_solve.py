@@ -87,3 +87,29 @@ def test_cli_bad_input_exit_2(layouts_dir, extra):
     res = runner.invoke(app, ["network", str(layouts_dir / "pod_small.yaml"), *extra])
     assert res.exit_code == 2, res.output
     assert "Traceback" not in res.output
+
+
+def test_oversubscribed_leaves(tmp_path, pod_model):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from layout_edit import base, write
+
+    from twin.model import load_model
+
+    d = base()
+    d["network"]["scale_out"]["oversubscription"] = 3.0
+    m = load_model(write(tmp_path, d))
+    r = solve_network(m, traffic="alltoall", traffic_options={"group_racks": 16})
+    r1 = solve_network(pod_model, traffic="alltoall", traffic_options={"group_racks": 16})
+    k, k1 = r.kpis, r1.kpis
+    assert k["oversubscription_measured"] == pytest.approx(3.0)
+    # bisection = half the leaf uplink capacity = host capacity / 3 / 2
+    host = m.n_racks * 72 * 1600.0
+    assert k["bisection_tbps"] == pytest.approx(host / 3 / 2 / 1e3)
+    assert k1["bisection_tbps"] == pytest.approx(host / 2 / 1e3)
+    # all-to-all across leaves is throttled by the thinner uplinks: less throughput, more slowdown
+    assert k["throughput_tbps"] < k1["throughput_tbps"]
+    assert k["slowdown"]["max"] > k1["slowdown"]["max"]
+    assert k["switches_by_tier"]["backend_spine"] < k1["switches_by_tier"]["backend_spine"]

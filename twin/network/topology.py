@@ -189,7 +189,7 @@ def _rotation(n_from: np.ndarray, local: np.ndarray, n_to: np.ndarray, first_to:
 
     Returns (src_item, dst_target, ports) for all items at once.
     """
-    m = np.minimum(up, n_to).astype(np.int64)
+    m = np.where(up > 0, np.maximum(1, np.minimum(np.ceil(up - 1e-9), n_to)), 0).astype(np.int64)
     src = np.repeat(n_from, m)
     start = np.repeat(np.cumsum(m) - m, m)
     j = np.arange(int(m.sum())) - start
