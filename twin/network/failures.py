@@ -44,15 +44,17 @@ def apply_failures(fab: Fabric, model, failed: tuple[str, ...] | list[str]) -> t
             if a not in index or b not in index:
                 bad = a if a not in index else b
                 raise InputError(f"--fail {name}: no node named {bad!r}{_hint(bad, names)}")
-            if link_index is None:
-                link_index = {
-                    (int(lo), int(hi)): i for i, (lo, hi) in enumerate(zip(fab.lo, fab.hi, strict=True))
-                }
+            if link_index is None:  # sorted (lower, upper) keys of all links, for lookups
+                keys = fab.lo.astype(np.int64) * fab.n_nodes + fab.hi
+                order = np.argsort(keys)
+                link_index = (keys[order], order)
             ia, ib = index[a], index[b]
-            key = (ia, ib) if fab.node_tier[ia] < fab.node_tier[ib] else (ib, ia)
-            if key not in link_index:
+            lo, hi = (ia, ib) if fab.node_tier[ia] < fab.node_tier[ib] else (ib, ia)
+            key = lo * fab.n_nodes + hi
+            pos = int(np.searchsorted(link_index[0], key))
+            if pos >= len(link_index[0]) or link_index[0][pos] != key:
                 raise InputError(f"--fail {name}: {a} and {b} are not linked")
-            out.link_alive[link_index[key]] = False
+            out.link_alive[link_index[1][pos]] = False
             info["links"].append(name)
         elif name in index:
             raise InputError(f"--fail {name}: a rack cannot be failed here; fail its links (RACK~LEAF)")
