@@ -45,10 +45,10 @@ def test_policies_ordered_and_budget_held(pod_model):
         assert k["tokens_per_s"] == pytest.approx(r.kpis["tokens_per_s"], rel=1e-9)
     t = {p: r.kpis["tokens_per_s"] for p, r in res.items()}
     # identical racks: Max-Q equals the uniform cap (to its tolerance); both beat Max-P's stranded racks
-    assert t["maxq"] >= t["uniform"] * (1 - 1e-6)
+    assert t["maxq"] >= t["uniform"] * (1 - 1e-5)
     assert t["uniform"] > t["maxp"]
     assert res["maxp"].kpis["racks_off"] >= 1
-    assert res["maxq"].kpis["facility_power_mw"] >= budget * (1 - 1e-5)
+    assert res["maxq"].kpis["facility_power_mw"] >= budget * (1 - 2e-5)
     assert res["maxq"].kpis["binding_constraints"][0]["kind"] == "facility"
 
 

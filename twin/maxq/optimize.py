@@ -222,7 +222,7 @@ def optimize_maxq(
     failed=(),
     variation_sigma: float = 0.0,
     seed: int = 0,
-    tol: float = 1e-6,
+    tol: float = 1e-5,
     max_outer: int = 15,
 ) -> MaxQResult:
     """GPU caps under ``policy`` that keep the facility power within ``budget_mw``; see the module docstring.
@@ -514,9 +514,12 @@ def _maxq(model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol
     for _ in range(max_outer):
         g_prev, g_cur = fac.gpu_power_total(prev), fac.gpu_power_total(cur)
         if abs(g_cur - g_prev) > 1e-6 * max(g_cur, 1.0):
-            # secant of the facility power over total GPU power between the last two coupled states
-            a = (cur.facility_power_w - prev.facility_power_w) / (g_cur - g_prev)
-        a = max(a, 1.0)  # every W of GPU power costs at least itself at the meter
+            # secant of the facility power over total GPU power between the last two coupled states; it can
+            # be below 1 when power moves between racks with different losses, so it is kept as measured
+            # (a secant step on the budget residual), only guarded against a non-positive value
+            sec = (cur.facility_power_w - prev.facility_power_w) / (g_cur - g_prev)
+            if sec > 0.1:
+                a = sec
         pb = fac.problem(cur, a, cur.facility_power_w, g_cur, target, prev)
         if mu0 is None and fac_r is not None:
             mu0 = solve_caps(fac_r.problem(cur, a, cur.facility_power_w, g_cur, target)).multipliers
