@@ -99,3 +99,15 @@ def test_junction_limit_binds_with_warm_water(pod_model):
     assert any(b["kind"] == "junction" for b in r.kpis["binding_constraints"])
     k = recheck(pod_model, r, budget, supply_c=53.0)
     assert k["min_margin_k"] == pytest.approx(0.0, abs=0.1)
+
+
+def test_failed_cdus_make_the_loop_heat_limit_bind(pod_model):
+    failed = ("hall-1/pod-1/tcs-1/cdu-1", "hall-1/pod-1/tcs-1/cdu-2")  # 1 of 3 CDUs left: 2 MW firm
+    r = optimize_maxq(pod_model, budget_mw=4.9, failed=failed)
+    assert r.feasible
+    kinds = [b["kind"] for b in r.kpis["binding_constraints"]]
+    assert "cdu_loop" in kinds
+    cp = solve_coupled(pod_model, gpu_cap_w=r.gpu_cap_w, failed=failed)
+    heat = (pod_model.racks["liquid_fraction"] * cp.res_racks["rack_power_w"]).sum()
+    assert heat <= pod_model.loops["capacity_w"].iat[0] * (1 + 1e-9)
+    assert heat >= pod_model.loops["capacity_w"].iat[0] * (1 - 1e-3)  # the limit is used, not left idle

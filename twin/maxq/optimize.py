@@ -78,7 +78,7 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 class _Facility:
     """Static data of the facility for the cap problems (one unit = one rack, or one GPU with variation)."""
 
-    def __init__(self, model, perf: PerfModel, variation: np.ndarray | None):
+    def __init__(self, model, perf: PerfModel, variation: np.ndarray | None, failed=()):
         self.model, self.perf, self.variation = model, perf, variation
         r = model.racks
         self.other = r["other_power_w"].to_numpy(dtype=float)
@@ -93,8 +93,14 @@ class _Facility:
         self.blk = r["block_node"].to_numpy()
         self.loop = r["loop"].to_numpy()
         lp = model.loops
-        self.loop_firm = lp["capacity_w"].to_numpy(dtype=float) * (
-            lp["units"].to_numpy(dtype=float) - lp["spare_units"].to_numpy(dtype=float)
+        # CDU units in service carry the load: a failed unit first uses up the loop's spare
+        n_failed = np.bincount(
+            model.cdus["loop"].to_numpy()[model.cdus["name"].isin(tuple(failed)).to_numpy()],
+            minlength=len(lp),
+        )
+        units = lp["units"].to_numpy(dtype=float)
+        self.loop_firm = lp["capacity_w"].to_numpy(dtype=float) * np.minimum(
+            units - lp["spare_units"].to_numpy(dtype=float), units - n_failed
         )
         self.excused: set[tuple[str, str]] = set()
         self.bus_ids, self.bus_of = np.unique(self.bus, return_inverse=True)
@@ -368,7 +374,7 @@ def _bisect_scalar(evaluate, lo, hi, f_lo, f_hi, target, tol, max_iter=30):
 
 def _uniform(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol) -> MaxQResult:
     """One cap fraction c of every GPU's maximum power (not below its minimum limit), the largest that fits."""
-    fac = _Facility(model, perf, None)
+    fac = _Facility(model, perf, None, kw["failed"])
     warnings = _excuse(fac, floor)
     pmax, pmin = perf.gpu_power_max_w, perf.gpu_power_min_w
     c_lo = float(np.max(pmin / pmax))
@@ -416,7 +422,7 @@ def _maxp(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol) -> MaxQRe
     """No caps: every GPU at its maximum power, power provisioned at nameplate. Racks that do not fit stay off
     (stranded capacity): first those beyond a busway's / block's firm rating or a CDU loop's firm heat capacity
     at nameplate, then, in layout order, those beyond the grid budget."""
-    fac = _Facility(model, perf, None)
+    fac = _Facility(model, perf, None, kw["failed"])
     warnings = _excuse(fac, floor)
     n = model.n_racks
     top = solve_coupled(model, gpu_cap_w=None, **kw)
@@ -494,7 +500,7 @@ def _maxp(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol) -> MaxQRe
 
 
 def _maxq(model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol, max_outer) -> MaxQResult:
-    fac = _Facility(model, perf, variation)
+    fac = _Facility(model, perf, variation, kw["failed"])
     warnings = _excuse(fac, floor)
     ur = fac.unit_rack
     # start from the catalog's Max-Q operating point (a good guess of the answer)
@@ -510,7 +516,7 @@ def _maxq(model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol
     a = 1.0
     mu0 = None
     # per-GPU caps: the rack-level problem (same constraints, far fewer variables) gives the starting prices
-    fac_r = _Facility(model, perf, None) if variation is not None else None
+    fac_r = _Facility(model, perf, None, kw["failed"]) if variation is not None else None
     for _ in range(max_outer):
         g_prev, g_cur = fac.gpu_power_total(prev), fac.gpu_power_total(cur)
         if abs(g_cur - g_prev) > 1e-6 * max(g_cur, 1.0):
