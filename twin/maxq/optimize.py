@@ -242,8 +242,14 @@ def optimize_maxq(
     kw = dict(ambient_c=ambient_c, supply_c=supply_c, failed=failed, perf=perf, variation=variation)
     budget_w = budget_mw * 1e6
     grid_w = float(model.layout.site.grid_limit_mw) * 1e6
-    limit_w = min(budget_w, grid_w)
-    limit_name = "grid budget" if budget_w <= grid_w else "grid connection"
+    # every W at the meter passes the HV/MV substation: its firm rating (units less spares; kVA taken as kW at
+    # unity power factor) is a limit of the same form
+    el = model.elec
+    sub = (el["kind"] == "substation").to_numpy()
+    sub_w = float(_firm(el)[sub].sum()) if sub.any() else np.inf
+    limits = {"grid budget": budget_w, "grid connection": grid_w, "substation firm rating": sub_w}
+    limit_name = min(limits, key=limits.get)
+    limit_w = limits[limit_name]
     floor = solve_coupled(model, gpu_cap_w=perf.gpu_power_min_w, **kw)
     floor_mw = floor.kpis["facility_power_mw"]
     if floor.facility_power_w > limit_w:
