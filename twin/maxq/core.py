@@ -116,6 +116,16 @@ class _Units:
         return v
 
 
+def cap_objective(pb: CapProblem, p: np.ndarray) -> float:
+    """Total tokens/s of powers ``p`` (m,) W per GPU: sum count * weight * f(p / p_max), with the exact curve."""
+    v = np.empty(len(pb.weight))
+    x = np.minimum(np.asarray(p, dtype=float) / pb.p_max, 1.0)
+    for c, curve in enumerate(pb.curves):
+        s = pb.curve_id == c
+        v[s] = curve.value(x[s])
+    return float(np.sum(pb.count * pb.weight * v))
+
+
 def _validate(pb: CapProblem) -> None:
     m = len(pb.weight)
     for name in ("count", "p_max", "p_min", "p_up", "curve_id"):
