@@ -78,7 +78,14 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 class _Facility:
     """Static data of the facility for the cap problems (one unit = one rack, or one GPU with variation)."""
 
-    def __init__(self, model, perf: PerfModel, variation: np.ndarray | None, failed=()):
+    def __init__(
+        self,
+        model,
+        perf: PerfModel,
+        variation: np.ndarray | None,
+        failed=(),
+        rack_scale: np.ndarray | None = None,
+    ):
         self.model, self.perf, self.variation = model, perf, variation
         r = model.racks
         self.other = r["other_power_w"].to_numpy(dtype=float)
@@ -107,7 +114,8 @@ class _Facility:
         self.blk_ids, self.blk_of = np.unique(self.blk, return_inverse=True)
         if variation is None:
             self.unit_rack = np.arange(model.n_racks)
-            self.weight = perf.tokens_full_per_gpu.copy()
+            # rack_scale: mean per-GPU multiplier of each rack (rack-level stand-in for a varied fleet)
+            self.weight = perf.tokens_full_per_gpu * (1.0 if rack_scale is None else rack_scale)
             self.count = self.gpus.copy()
         else:
             self.unit_rack = np.repeat(np.arange(model.n_racks), perf.gpus)
@@ -521,9 +529,16 @@ def _maxq(model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol
     history = []
     a = 1.0
     mu0 = None
-    # per-GPU caps: the rack-level problem (same constraints, far fewer variables) gives the starting prices
-    fac_r = _Facility(model, perf, None, kw["failed"]) if variation is not None else None
+    # per-GPU caps with variation: the linearisations are first iterated on the rack-level problem (each rack
+    # with its mean multiplier; same constraints, 72-576x fewer variables), then finished per GPU warm-started
+    # from its prices; without variation the rack-level problem is exact (identical GPUs get identical caps)
+    stages = [fac]
+    if variation is not None:
+        scale = np.bincount(ur, weights=variation, minlength=model.n_racks) / fac.gpus
+        stages = [_Facility(model, perf, None, kw["failed"], rack_scale=scale), fac]
+    stage = 0
     for _ in range(max_outer):
+        F = stages[stage]
         g_prev, g_cur = fac.gpu_power_total(prev), fac.gpu_power_total(cur)
         if abs(g_cur - g_prev) > 1e-6 * max(g_cur, 1.0):
             # secant of the facility power over total GPU power between the last two coupled states; it can
@@ -532,9 +547,7 @@ def _maxq(model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol
             sec = (cur.facility_power_w - prev.facility_power_w) / (g_cur - g_prev)
             if sec > 0.1:
                 a = sec
-        pb = fac.problem(cur, a, cur.facility_power_w, g_cur, target, prev)
-        if mu0 is None and fac_r is not None:
-            mu0 = solve_caps(fac_r.problem(cur, a, cur.facility_power_w, g_cur, target)).multipliers
+        pb = F.problem(cur, a, cur.facility_power_w, g_cur, target, prev)
         sol = solve_caps(pb, mu0=mu0)
         mu0 = sol.multipliers
         if not sol.feasible:
@@ -543,17 +556,20 @@ def _maxq(model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol
         nxt = solve_coupled(model, gpu_cap_w=caps, **kw)
         f = nxt.facility_power_w
         history.append(f / 1e6)
+        final = stage == len(stages) - 1
         ok = f <= limit_w and not _local_ok(fac, nxt)
-        if ok and (best is None or nxt.kpis["tokens_per_s"] > best[1].kpis["tokens_per_s"]):
+        if final and ok and (best is None or nxt.kpis["tokens_per_s"] > best[1].kpis["tokens_per_s"]):
             best = (caps, nxt, sol, pb, a)
         fac_binding = sol.multipliers[0][0] > 0
         # junction-limited GPUs must sit at their throttle temperature (the linear junction model is re-made
         # at each state until they do)
-        jb = np.bincount(ur, weights=_junction_bound(pb, sol), minlength=model.n_racks) > 0
+        jb = np.bincount(F.unit_rack, weights=_junction_bound(pb, sol), minlength=model.n_racks) > 0
         margin = nxt.res_racks["margin_k"].to_numpy()
         junction_ok = not jb.any() or float(np.max(np.abs(margin[jb]))) <= 0.02
         if ok and junction_ok and (not fac_binding or f >= limit_w * (1 - tol)):
-            break
+            if final:
+                break
+            stage += 1
         prev, cur = cur, nxt
     if best is None:
         raise InputError(
