@@ -86,3 +86,19 @@ def test_bad_caps_are_input_errors(pod_model):
         solve_coupled(pod_model, gpu_cap_w=np.ones(5) * 2000.0)
     with pytest.raises(InputError):
         solve_coupled(pod_model, gpu_cap_w=float("nan"))
+
+
+def test_per_gpu_caps_score_each_gpu_on_its_own_cap(pod_model):
+    """Tokens of per-GPU caps are the sum over GPUs of f(own cap), not f(rack mean) (f is concave)."""
+    from twin.perf import concave_curve
+
+    m = pod_model
+    caps = np.tile(np.r_[np.full(36, 1000.0), np.full(36, 2300.0)], m.n_racks)
+    r = solve_coupled(m, gpu_cap_w=caps)
+    g = m.catalog.gpu("rubin")
+    c = g.throughput_curves["inference"]
+    f = concave_curve(c.power_fraction, c.relative_throughput)
+    per_rack = 1800.0 * 36 * (f.value(np.array([1000.0 / 2300.0]))[0] + 1.0)
+    assert r.kpis["tokens_per_s"] == pytest.approx(m.n_racks * per_rack, rel=1e-12)
+    # same mean power per rack, but the uniform split makes more tokens (concavity)
+    assert solve_coupled(m, gpu_cap_w=1650.0).kpis["tokens_per_s"] > r.kpis["tokens_per_s"]

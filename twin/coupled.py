@@ -210,7 +210,20 @@ def solve_coupled(
     over = on & (margin < -1e-6) & (p_solved <= pmin * (1 + 1e-9))
     rel = np.zeros(n_r)
     tok = np.zeros(n_r)
-    if on.any():
+    if on.any() and per_gpu is not None:
+        # per-GPU caps: each GPU runs at its own cap, scaled down with its rack when the rack throttles
+        rack_of = np.repeat(np.arange(n_r), perf.gpus)
+        ratio = np.where(on & (cap > 0), p_solved / np.where(cap > 0, cap, 1.0), 0.0)
+        pg = np.maximum(per_gpu * ratio[rack_of], perf.gpu_power_min_w[rack_of])
+        rel_g = perf.fraction_value(
+            np.minimum(pg / perf.gpu_power_max_w[rack_of], 1.0), perf.curve_id[rack_of]
+        )
+        tok_g = perf.tokens_full_per_gpu[rack_of] * rel_g
+        if variation is not None:
+            tok_g = tok_g * np.asarray(variation, dtype=float)
+        rel = np.where(on, np.bincount(rack_of, weights=rel_g, minlength=n_r) / gpus, 0.0)
+        tok = np.where(on, np.bincount(rack_of, weights=tok_g, minlength=n_r), 0.0)
+    elif on.any():
         p_eval = np.where(on, np.maximum(p_solved, pmin), pmin)
         rel = np.where(on, perf.fraction_value(np.minimum(p_eval / perf.gpu_power_max_w, 1.0)), 0.0)
         if variation is not None:
