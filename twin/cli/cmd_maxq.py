@@ -37,6 +37,8 @@ KPI_KEYS = (
     "shadow_price_tokens_per_s_per_mw",
     "cap_fraction",
     "racks_off",
+    "racks_shed",
+    "warnings",
     "outer_iterations",
     "optimizer_converged",
     "converged",

@@ -15,6 +15,14 @@ is solved exactly by dual decomposition. The coupled solve is rerun at the new c
 updated (secant), and the loop repeats until the facility power meets the budget within ``tol`` (successive
 linear programming / sequential convex programming; Griffith & Stewart, Manage. Sci. 7(4), 1961). Shadow
 prices are the dual multipliers: tokens/s gained per MW more of each limit.
+
+Rack shedding: every powered rack also draws its non-GPU power (CPUs, NICs, NVLink switches), so inside a
+hard-binding busway / block / loop limit fewer racks at higher caps can make more tokens than all racks at low
+caps (the on/off choice is the non-convex part the continuous problem leaves out). For each binding local
+limit the best number of racks on is found by enumeration at the facility shadow price (``_shed``), the caps
+are re-optimised with those racks off, and the shed configuration is kept only if the coupled solve confirms
+more tokens/s. A limit that is over even with every GPU at minimum power (e.g. fabric load on one busway) is
+reported in ``warnings`` unless shedding brings it back within its firm rating.
 """
 
 from __future__ import annotations
@@ -110,6 +118,7 @@ class _Facility:
             units - lp["spare_units"].to_numpy(dtype=float), units - n_failed
         )
         self.excused: set[tuple[str, str]] = set()
+        self.on = np.ones(model.n_racks, bool)  # racks switched off (Max-Q rack shedding) draw nothing
         self.bus_ids, self.bus_of = np.unique(self.bus, return_inverse=True)
         self.blk_ids, self.blk_of = np.unique(self.blk, return_inverse=True)
         if variation is None:
@@ -142,9 +151,11 @@ class _Facility:
         it_blk = np.bincount(self.blk, weights=rack_p, minlength=n_nodes)
         k_bus = _ratio(node_in, it_bus)[self.bus_ids]
         k_blk = _ratio(node_in, it_blk)[self.blk_ids]
-        other_bus = np.bincount(self.bus_of, weights=self.other)
-        other_blk = np.bincount(self.blk_of, weights=self.other)
-        other_loop = np.bincount(self.loop, weights=self.lf * self.other, minlength=len(self.loop_firm))
+        other_on = self.other * self.on
+        other_bus = np.bincount(self.bus_of, weights=other_on)
+        other_blk = np.bincount(self.blk_of, weights=other_on)
+        other_loop = np.bincount(self.loop, weights=self.lf * other_on, minlength=len(self.loop_firm))
+        count = self.count * self.on[ur]
         # extra (non-rack) load on a node, e.g. the fabric switches on a pod's first busway
         extra_bus = np.maximum(node_in[self.bus_ids] - k_bus * it_bus[self.bus_ids], 0.0)
         extra_blk = np.maximum(node_in[self.blk_ids] - k_blk * it_blk[self.blk_ids], 0.0)
@@ -163,6 +174,7 @@ class _Facility:
             sec = np.divide(dt, dp, out=np.zeros_like(dp), where=np.abs(dp) > 1.0)
             r = np.where((np.abs(dp) > 1.0) & (sec > 0.5 * r) & (sec < 5.0 * r), sec, r)
         p_junc = p_now + (self.t_thr - tj) / r
+        p_junc = np.where(np.isfinite(p_junc), p_junc, perf.gpu_power_max_w)  # racks off: no junction
         pmax = perf.gpu_power_max_w
         p_up = np.clip(np.minimum(p_junc, pmax), perf.gpu_power_min_w, None)[ur]
         groups = [
@@ -196,15 +208,17 @@ class _Facility:
             ),
         ]
         # a local limit already exceeded with every GPU at minimum power (e.g. fabric load on a busway) cannot
-        # be met by capping: hold it at that floor (its GPUs at minimum power) and report it (self.excused)
+        # be met by capping: hold it at that floor (its GPUs at minimum power) and report it (self.excused);
+        # the unrelaxed limits are kept for rack shedding, which can meet them
+        self.raw_limits = [g.limit.copy() for g in groups]
         for g in groups[1:]:
             fl = np.bincount(
-                g.member, weights=g.coef * self.count * perf.gpu_power_min_w[ur], minlength=len(g.limit)
+                g.member, weights=g.coef * count * perf.gpu_power_min_w[ur], minlength=len(g.limit)
             )
             g.limit = np.maximum(g.limit, fl * (1 + 1e-9))
         return CapProblem(
             weight=self.weight,
-            count=self.count,
+            count=count,
             p_max=pmax[ur],
             p_min=perf.gpu_power_min_w[ur],
             p_up=p_up,
@@ -349,10 +363,14 @@ def _excuse(fac: _Facility, floor: CoupledResult) -> list[str]:
     beyond that floor."""
     v = _local_violations(fac, floor)
     fac.excused = {(d["kind"], d["name"]) for d in v}
+    return _messages(v)
+
+
+def _messages(violations: list[dict]) -> list[str]:
     return [
         f"{d['kind']} '{d['name']}' is over its firm capacity even with every GPU at minimum power "
         f"({d['load_w'] / 1e6:.3f} MW of {d['limit_w'] / 1e6:.3f} MW): its GPUs are held at minimum power"
-        for d in v
+        for d in violations
     ]
 
 
@@ -516,27 +534,69 @@ def _maxp(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol) -> MaxQRe
 def _maxq(model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol, max_outer) -> MaxQResult:
     fac = _Facility(model, perf, variation, kw["failed"])
     warnings = _excuse(fac, floor)
-    ur = fac.unit_rack
-    # start from the catalog's Max-Q operating point (a good guess of the answer)
-    gp = model.gpu_types
-    pq = gp["power_maxq_w"].to_numpy(dtype=float)[model.racks["gpu_type"].to_numpy()]
-    start_caps = np.clip(pq, perf.gpu_power_min_w, perf.gpu_power_max_w)
-    cp = solve_coupled(model, gpu_cap_w=start_caps, **kw)
-    prev, cur = floor, cp
-    best = None  # best budget-feasible (caps, coupled, solution, problem, a)
-    # aim half a tolerance inside the limit so that the verified facility power lands in [limit (1 - tol), limit]
-    target = limit_w * (1 - 0.5 * tol)
-    history = []
-    a = 1.0
-    mu0 = None
     # per-GPU caps with variation: the linearisations are first iterated on the rack-level problem (each rack
     # with its mean multiplier; same constraints, 72-576x fewer variables), then finished per GPU warm-started
     # from its prices; without variation the rack-level problem is exact (identical GPUs get identical caps)
     stages = [fac]
     if variation is not None:
-        scale = np.bincount(ur, weights=variation, minlength=model.n_racks) / fac.gpus
+        scale = np.bincount(fac.unit_rack, weights=variation, minlength=model.n_racks) / fac.gpus
         stages = [_Facility(model, perf, None, kw["failed"], rack_scale=scale), fac]
-    stage = 0
+    # start from the catalog's Max-Q operating point (a good guess of the answer)
+    pq = model.gpu_types["power_maxq_w"].to_numpy(dtype=float)[model.racks["gpu_type"].to_numpy()]
+    start_caps = np.clip(pq, perf.gpu_power_min_w, perf.gpu_power_max_w)
+    cp = solve_coupled(model, gpu_cap_w=start_caps, **kw)
+    # aim half a tolerance inside the limit so that the verified facility power lands in [limit (1 - tol), limit]
+    target = limit_w * (1 - 0.5 * tol)
+    best, history, a = _outer(model, stages, floor, cp, 1.0, target, limit_w, tol, max_outer, kw)
+    if best is None:
+        raise InputError(
+            f"Max-Q did not find caps within the {limit_w / 1e6:.3f} MW {limit_name} in {max_outer} "
+            "linearisations (the coupled solve may be unstable near this budget)"
+        )
+    # rack shedding: where a busway / block / loop limit binds hard, fewer racks at higher power can beat all
+    # racks at low power (each rack on costs its CPUs, NICs and switches). Kept only if verified better.
+    shed = _shed(fac, best[3], best[2], a)
+    racks_shed = 0
+    if shed.any():
+        for st in stages:
+            st.on = ~shed
+        caps0 = best[0]
+        cp2 = solve_coupled(model, gpu_cap_w=caps0, racks_on=~shed, **kw)
+        best2, hist2, a2 = _outer(model, stages, cp2, cp2, a, target, limit_w, tol, max_outer, kw, on=~shed)
+        history += hist2
+        if best2 is not None and best2[1].kpis["tokens_per_s"] > best[1].kpis["tokens_per_s"]:
+            best, a, racks_shed = best2, a2, int(shed.sum())
+        else:
+            for st in stages:
+                st.on = np.ones(model.n_racks, bool)
+    caps, cpf, sol, pb, _ = best
+    if racks_shed:
+        # shedding may have brought a limit that was over at the floor back within its rating
+        warnings = _messages(
+            [d for d in _local_violations(fac, cpf) if (d["kind"], d["name"]) in fac.excused]
+        )
+    binding, res_c, shadow = _binding(fac, pb, sol, a, limit_name)
+    ur = fac.unit_rack
+    extra = {
+        "warnings": warnings,
+        "outer_iterations": len(history),
+        "facility_power_history_mw": history,
+        "marginal_facility_w_per_gpu_w": a,
+        "shadow_price_tokens_per_s_per_mw": shadow,
+        "optimizer_converged": bool(sol.converged),
+        "optimizer_iterations": sol.sweeps,
+        "racks_shed": racks_shed,
+        "junction_limited_racks": int(
+            np.count_nonzero(np.bincount(ur, weights=_junction_bound(pb, sol), minlength=model.n_racks) > 0)
+        ),
+    }
+    return _result("maxq", budget_mw, floor, cpf, caps, binding, extra, res_c)
+
+
+def _outer(model, stages, prev, cur, a, target, limit_w, tol, max_outer, kw, on=None):
+    """Linearise at the coupled state, solve the cap problem, verify by the coupled solve, repeat."""
+    fac = stages[-1]
+    best, history, mu0, stage = None, [], None, 0
     for _ in range(max_outer):
         F = stages[stage]
         g_prev, g_cur = fac.gpu_power_total(prev), fac.gpu_power_total(cur)
@@ -547,13 +607,15 @@ def _maxq(model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol
             sec = (cur.facility_power_w - prev.facility_power_w) / (g_cur - g_prev)
             if sec > 0.1:
                 a = sec
-        pb = F.problem(cur, a, cur.facility_power_w, g_cur, target, prev)
+        pb = F.problem(cur, a, cur.facility_power_w, g_cur, target, prev if prev is not cur else None)
         sol = solve_caps(pb, mu0=mu0)
         mu0 = sol.multipliers
         if not sol.feasible:
+            if on is not None:  # a shed configuration that does not fit: give up on it
+                return None, history, a
             raise InputError(f"Max-Q: {sol.reason}")
         caps = sol.p
-        nxt = solve_coupled(model, gpu_cap_w=caps, **kw)
+        nxt = solve_coupled(model, gpu_cap_w=caps, racks_on=on, **kw)
         f = nxt.facility_power_w
         history.append(f / 1e6)
         final = stage == len(stages) - 1
@@ -565,32 +627,68 @@ def _maxq(model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol
         # at each state until they do)
         jb = np.bincount(F.unit_rack, weights=_junction_bound(pb, sol), minlength=model.n_racks) > 0
         margin = nxt.res_racks["margin_k"].to_numpy()
+        jb &= nxt.res_racks["on"].to_numpy()
         junction_ok = not jb.any() or float(np.max(np.abs(margin[jb]))) <= 0.02
         if ok and junction_ok and (not fac_binding or f >= limit_w * (1 - tol)):
             if final:
                 break
             stage += 1
         prev, cur = cur, nxt
-    if best is None:
-        raise InputError(
-            f"Max-Q did not find caps within the {limit_w / 1e6:.3f} MW {limit_name} in {max_outer} "
-            "linearisations (the coupled solve may be unstable near this budget)"
-        )
-    caps, cpf, sol, pb, a = best
-    binding, res_c, shadow = _binding(fac, pb, sol, a, limit_name)
-    extra = {
-        "warnings": warnings,
-        "outer_iterations": len(history),
-        "facility_power_history_mw": history,
-        "marginal_facility_w_per_gpu_w": a,
-        "shadow_price_tokens_per_s_per_mw": shadow,
-        "optimizer_converged": bool(sol.converged),
-        "optimizer_iterations": sol.sweeps,
-        "junction_limited_racks": int(
-            np.count_nonzero(np.bincount(ur, weights=_junction_bound(pb, sol)) > 0)
-        ),
-    }
-    return _result("maxq", budget_mw, floor, cpf, caps, binding, extra, res_c)
+    return best, history, a
+
+
+def _shed(fac: _Facility, pb: CapProblem, sol, a: float) -> np.ndarray:
+    """Racks to switch off inside hard-binding local limits (bool (n_racks,)).
+
+    For each binding busway / block / loop c with N racks (taken as identical, group means), total limit L on
+    ``kappa (other + gpus p)`` and facility price pi = lambda a (tokens/s per W at the meter), the best number
+    of racks on is n* = argmax_n n [gpus w f(p_n / P_max) - pi (other + gpus p_n)] with
+    p_n = min(p_free, (L / (kappa n) - other) / gpus) >= p_min (a loop over the few binding limits, each
+    vectorised over n). The N - n* racks with the lowest upper power bound (then last in layout order) go off.
+    """
+    shed = np.zeros(fac.model.n_racks, bool)
+    ur = fac.unit_rack
+    rep = np.unique(ur, return_index=True)[1]  # first unit of each rack
+    lam = float(sol.multipliers[0][0])
+    pi = lam * a
+    perf = fac.perf
+    p_up_r = pb.p_up[rep]
+    for k, (g, mu) in enumerate(zip(pb.groups, sol.multipliers, strict=True)):
+        if k == 0:
+            continue
+        labels = g.labels if g.labels is not None else np.arange(len(g.limit)).astype(str)
+        mem_r = g.member[rep]
+        coef_r = g.coef[rep]
+        excused = np.array([(g.name, str(lab)) in fac.excused for lab in labels], dtype=bool)
+        for c in np.flatnonzero((mu > 0) | excused):
+            R = np.flatnonzero((mem_r == c) & fac.on)
+            n_all = len(R)
+            if n_all < 2:
+                continue
+            kappa = float(coef_r[R].mean())
+            o, gp = float(fac.other[R].mean()), float(fac.gpus[R].mean())
+            w = (
+                float(fac.weight[rep][R].mean())
+                if len(fac.weight) == len(ur)
+                else float(fac.weight[R].mean())
+            )
+            pmax, pmin = float(perf.gpu_power_max_w[R].mean()), float(perf.gpu_power_min_w[R].mean())
+            curve = perf.curves[int(perf.curve_id[R[0]])]
+            L = float(fac.raw_limits[k][c]) + kappa * o * n_all  # limit on the group's total rack power
+            x_free = float(curve.x_at_slope(np.array([pi * pmax / w]))[0]) if pi > 0 else 1.0
+            p_free = min(max(x_free * pmax, pmin), float(p_up_r[R].mean()))
+            n = np.arange(1, n_all + 1)
+            p_n = np.minimum(p_free, (L / (kappa * n) - o) / gp)
+            valid = p_n >= pmin
+            if not valid.any():
+                continue
+            val = n * (gp * w * curve.value(np.clip(p_n / pmax, curve.x_min, 1.0)) - pi * (o + gp * p_n))
+            val = np.where(valid, val, -np.inf)
+            n_best = int(n[np.argmax(val)])
+            if n_best < n_all and val.max() > val[-1] * (1 + 1e-9):
+                order = np.lexsort((-R, p_up_r[R]))  # lowest bound first, then last in layout order
+                shed[R[order[: n_all - n_best]]] = True
+    return shed
 
 
 def _junction_bound(pb: CapProblem, sol) -> np.ndarray:
