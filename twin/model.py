@@ -455,6 +455,7 @@ class _Compiler:
                     cold_plate_r_k_per_w=r.cold_plate_r_k_per_w,
                     cold_plate_r_conv_fraction=r.cold_plate_r_conv_fraction,
                     t_throttle_c=g.t_throttle_c,
+                    t_shutdown_c=g.t_shutdown_c,
                     t_max_operating_c=g.t_max_operating_c,
                     nvlink_domain_gpus=r.nvlink_domain_gpus,
                     nvlink_switch_trays=r.nvlink_switch_trays,
@@ -510,6 +511,7 @@ class _Compiler:
             "cold_plate_r_k_per_w",
             "cold_plate_r_conv_fraction",
             "t_throttle_c",
+            "t_shutdown_c",
             "gpu_type",
         ):
             racks[col] = rt[col].to_numpy()[t]

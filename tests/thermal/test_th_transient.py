@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from twin.errors import InputError
-from twin.thermal import simulate_transient, solve_thermal
+from twin.thermal import heat, simulate_transient, solve_thermal
 
 
 def test_steady_start_stays_steady(pod_model):
@@ -59,8 +59,16 @@ def test_energy_stored_matches_heat_in_minus_heat_out(pod_model):
     d_sup = lt["t_supply_c"].iat[-1] - lt["t_supply_c"].iat[0]
     d_ret = lt["t_return_c"].iat[-1] - lt["t_return_c"].iat[0]
     d_rack = r.res_racks_final["t_outlet_c"].to_numpy() - pre.res_racks["t_outlet_c"].to_numpy()
-    stored = (c_racks / len(racks)) * d_rack.sum() + 0.5 * c_vol * (d_sup + d_ret)
+    # dies: heat capacity per GPU = tau_die / R_design (catalog), 72 GPUs per rack
+    rt = pod_model.catalog.rack(pod_model.rack_types["name"].iat[0])
+    c_die = racks["gpus"].to_numpy() * rt.die_time_constant_s / racks["cold_plate_r_k_per_w"].to_numpy()
+    d_die = r.res_racks_final["t_junction_max_c"].to_numpy() - pre.res_racks["t_junction_max_c"].to_numpy()
+    stored = (c_racks / len(racks)) * d_rack.sum() + 0.5 * c_vol * (d_sup + d_ret) + c_die @ d_die
     assert e_in == pytest.approx(stored, rel=2e-3)
+    # the solver's own energy counters close to round-off and agree with the quadrature above
+    assert r.kpis["energy_balance_rel_error"] < 1e-9
+    assert s["energy_stored_j"].iat[-1] == pytest.approx(stored, rel=2e-3)
+    assert s["energy_in_j"].iat[-1] - s["energy_removed_j"].iat[-1] == pytest.approx(e_in, rel=2e-3)
 
 
 def test_cdu_loss_and_pump_trip_ride_through(hall_ac_model):
@@ -83,6 +91,123 @@ def test_cdu_loss_and_pump_trip_ride_through(hall_ac_model):
     assert (last["flow_m3_s"] < 1e-3 * last["flow_m3_s"].max()).sum() == 1
 
 
+def test_die_heat_capacity_lags_a_load_step(pod_model, hall_ac_model):
+    # right after a 30 -> 100 % step the die warms at dT_j/dt = (P_1 - P_0) / C_die, C_die = tau / R_design
+    r = simulate_transient(
+        pod_model, "load-step", load_from=0.3, load_to=1.0, duration_s=1.5, t_event_s=1.0, dt_out_s=0.002
+    )
+    racks = pod_model.racks
+    rt = pod_model.catalog.rack(pod_model.rack_types["name"].iat[0])
+    c_die = rt.die_time_constant_s / racks["cold_plate_r_k_per_w"].iat[0]
+    p0 = (0.3 * racks["power_maxp_w"].iat[0] - racks["other_power_w"].iat[0]) / racks["gpus"].iat[0]
+    p1 = (racks["power_maxp_w"].iat[0] - racks["other_power_w"].iat[0]) / racks["gpus"].iat[0]
+    s = r.series
+    k = int(np.searchsorted(s["time_s"], 1.0))
+    slope = (s["max_junction_c"].iat[k + 1] - s["max_junction_c"].iat[k]) / 0.002
+    assert slope == pytest.approx((p1 - p0) / c_die, rel=1e-2)
+    # the full step on the 100 MW hall: no instantaneous jump to the throttle limit any more
+    full = simulate_transient(hall_ac_model, "load-step", load_from=0.3, load_to=1.0, duration_s=120.0)
+    assert full.kpis["ride_through_s"] is None or full.kpis["ride_through_s"] > 1.0
+    assert full.kpis["peak_junction_c"] < full.res_racks_final["t_junction_max_c"].max() + 10.0
+    assert full.kpis["energy_balance_rel_error"] < 1e-9
+
+
+def test_pump_trip_throttles_then_shuts_down(pod_model):
+    r = simulate_transient(pod_model, "pump-trip", duration_s=120.0)
+    k, s, fin = r.kpis, r.series, r.res_racks_final
+    racks = pod_model.racks
+    n_gpu = int(racks["gpus"].sum())
+    assert k["solver_success"]
+    assert 0 < k["ride_through_s"] < k["time_to_shutdown_s"]
+    # bounded: the junction peaks at the shutdown limit (before the fix it ran away to ~1e9 C)
+    t_sd = racks["t_shutdown_c"].to_numpy()
+    assert k["peak_junction_c"] <= t_sd.max() + 1e-6
+    assert fin["t_junction_peak_c"].to_numpy() == pytest.approx(t_sd, abs=1.5)
+    # power bookkeeping: running + throttled away + shut down = command
+    cmd = np.where(s["time_s"] >= 30.0, (racks["power_maxp_w"] - racks["other_power_w"]).sum(), np.nan)
+    post = s["time_s"] >= 30.0
+    total = s["gpu_power_w"] + s["gpu_power_throttled_w"] + s["gpu_power_shut_down_w"]
+    assert total[post].to_numpy() == pytest.approx(cmd[post], rel=1e-12)
+    # throttling never goes below the GPU minimum power while the GPUs run
+    running = s["racks_shut_down"] == 0
+    p_min = racks["gpu_power_min_w"].iat[0]
+    assert np.all(s.loc[running, "gpu_power_w"] >= n_gpu * p_min * (1 - 1e-9))
+    assert s.loc[running, "gpu_power_throttled_w"].max() > 0
+    # latched: once off, off for the rest of the run even though the die has cooled below the limits
+    assert np.all(np.diff(s["racks_shut_down"]) >= 0)
+    assert fin["shut_down"].all() and np.all(fin["gpu_power_w"] == 0.0)
+    assert np.all(fin["margin_k"] > 0)
+    assert fin["time_to_shutdown_s"].min() == pytest.approx(k["time_to_shutdown_s"])
+    assert np.all(fin["time_to_throttle_s"] < fin["time_to_shutdown_s"])
+    assert np.all(s.loc[s["time_s"] >= 30.0 + k["time_to_shutdown_s"] + 1, "gpu_power_w"] == 0.0)
+    assert k["energy_balance_rel_error"] < 1e-9
+
+
+def test_throttled_steady_state_matches_hand_calculation(pod_model):
+    # a 6 K warmer facility water pushes the junctions into the throttle band; at the end
+    # P = P_cmd - (P_cmd - P_min) (T_j - T_throttle) / band  and  T_j = T_out + P R(V)
+    runs = {
+        band: simulate_transient(pod_model, "supply-step", step_k=6.0, duration_s=400.0, throttle_band_k=band)
+        for band in (1.0, 4.0)
+    }
+    racks = pod_model.racks
+    fin = runs[1.0].res_racks_final
+    tj, tout, p = (
+        fin["t_junction_max_c"].to_numpy(),
+        fin["t_outlet_c"].to_numpy(),
+        fin["gpu_power_w"].to_numpy(),
+    )
+    cmd, p_min = fin["gpu_power_command_w"].to_numpy(), racks["gpu_power_min_w"].to_numpy()
+    t_thr = racks["t_throttle_c"].to_numpy()
+    assert np.all((tj > t_thr) & (tj < t_thr + 1.0))
+    assert p == pytest.approx(cmd - (cmd - p_min) * (tj - t_thr) / 1.0, rel=1e-12)
+    assert np.all((p > p_min) & (p < cmd))
+    q, qd = fin["flow_m3_s"].to_numpy(), racks["design_flow_m3_s"].to_numpy()
+    r_d, f = racks["cold_plate_r_k_per_w"].to_numpy(), racks["cold_plate_r_conv_fraction"].to_numpy()
+    assert tj - tout == pytest.approx(p * r_d * ((1 - f) + f * qd / q), abs=1e-3)
+    # a wider band is a weaker controller: hotter junctions, less power taken away
+    assert runs[4.0].series["max_junction_c"].iat[-1] > runs[1.0].series["max_junction_c"].iat[-1]
+    assert (
+        runs[4.0].series["gpu_power_throttled_w"].iat[-1] < runs[1.0].series["gpu_power_throttled_w"].iat[-1]
+    )
+    assert runs[1.0].kpis["racks_shut_down"] == 0
+    assert runs[1.0].kpis["energy_balance_rel_error"] < 1e-9
+
+
+def test_die_and_throttle_functions():
+    r_d, f, qd = 0.02, 0.6, 1e-3
+    q = np.array([0.25e-3, 1e-3, 3e-3])
+    g = heat.cold_plate_conductance_w_per_k(r_d, f, q, qd)
+    assert g == pytest.approx(1.0 / heat.cold_plate_resistance_k_per_w(r_d, f, q, qd), rel=1e-12)
+    assert heat.cold_plate_conductance_w_per_k(r_d, f, 0.0, qd) == 0.0
+    assert heat.cold_plate_conductance_w_per_k(r_d, 0.0, 0.0, qd) == pytest.approx(1 / r_d)
+    tj = np.array([80.0, 89.0, 90.0, 91.0, 95.0])
+    p = heat.throttled_gpu_power_w(1400.0, 400.0, tj, 89.0, 2.0)
+    assert p == pytest.approx([1400.0, 1400.0, 900.0, 400.0, 400.0])
+    assert heat.throttled_gpu_power_w(300.0, 400.0, 95.0, 89.0, 2.0) == 300.0  # already below P_min
+    slope = heat.throttled_gpu_power_slope_w_per_k(1400.0, 400.0, tj, 89.0, 2.0)
+    assert slope == pytest.approx([0.0, 0.0, -500.0, 0.0, 0.0])
+    # throttled die equilibrium: the root of T_j = T_c + P(T_j) / G in each of the three regimes
+    t_c = np.array([40.0, 70.0, 85.0])
+    g = np.array([50.0, 50.0, 50.0])
+    t_eq = heat.throttled_junction_c(t_c, g, 1400.0, 400.0, 89.0, 2.0)
+    p_eq = heat.throttled_gpu_power_w(1400.0, 400.0, t_eq, 89.0, 2.0)
+    assert t_eq == pytest.approx(t_c + p_eq / g, abs=1e-9)
+    assert p_eq[0] == 1400.0 and 400.0 < p_eq[1] < 1400.0 and p_eq[2] == 400.0
+
+
+def test_hot_start_begins_throttled_not_shut_down(pod_model):
+    # 55 C facility water: the unthrottled steady junctions are above the limit, the GPUs run throttled
+    r = simulate_transient(pod_model, "load-step", load_from=1.0, load_to=1.0, supply_c=55.0, duration_s=60.0)
+    k, s = r.kpis, r.series
+    t_thr = pod_model.racks["t_throttle_c"].iat[0]
+    assert k["racks_throttled_initially"] == len(pod_model.racks) and k["racks_shut_down"] == 0
+    assert k["ride_through_s"] == 0.0
+    assert np.all((s["max_junction_c"] > t_thr) & (s["max_junction_c"] < t_thr + 2.0))
+    assert np.all(s["gpu_power_throttled_w"] > 0)
+    assert k["energy_balance_rel_error"] < 1e-9
+
+
 def test_bad_transient_inputs(pod_model):
     with pytest.raises(InputError, match="scenario"):
         simulate_transient(pod_model, "meteor")
@@ -92,3 +217,5 @@ def test_bad_transient_inputs(pod_model):
         simulate_transient(pod_model, "cdu-loss", target="nope")
     with pytest.raises(InputError, match="duration_s"):
         simulate_transient(pod_model, "load-step", duration_s=-5)
+    with pytest.raises(InputError, match="throttle_band_k"):
+        simulate_transient(pod_model, "pump-trip", throttle_band_k=0.0)

@@ -84,6 +84,12 @@ class RackType(Entry):
         gt=0,
         description="rack coolant/cold-plate lag, s ([O] Modelica Buildings PartialRack tau ~2 s)",
     )
+    die_time_constant_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="GPU die + cold-plate lumped lag at design flow, s: heat capacity per GPU = tau / "
+        "cold_plate_r_k_per_w ([O] Modelica Buildings LiquidCooled PartialRack tau ~2 s, facts.md)",
+    )
     power_inputs: list[Literal["ac", "dc800"]] = Field(min_length=1)
     power_shelf: str | None = None
     power_shelves: int = Field(ge=0)

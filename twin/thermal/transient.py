@@ -1,22 +1,35 @@
-"""Transients of one hall: lumped thermal capacitances of racks and TCS coolant volumes (stiff ODE, BDF).
+"""Transients of one hall: lumped thermal capacitances of GPU dies, racks and TCS coolant volumes (stiff ODE, BDF).
 
 States (per rack r in loop l; per loop a return volume and a supply volume, each half the CDU's TCS volume):
-  C_r  dT_r/dt   = P_liq,r(t) - m_r(t) c_p (T_r - T_sup,l)                         C_r = tau_r m_r,design c_p
+  C_d dT_j/dt    = P_gpu(T_j, t) - G(m_r) (T_j - T_r)                                 (hottest GPU die, per GPU)
+  C_r dT_r/dt    = lf [P_other + n_gpu G (T_j - T_r)] - m_r c_p (T_r - T_sup,l)     C_r = tau_r m_r,design c_p
   C_ret dT_ret/dt = sum_r m_r c_p (T_r - T_ret) + W_pump(t)                      (pump work into the coolant)
   C_sup dT_sup/dt = m_l c_p (T_ret - T_sup) - Q_cdu,   Q_cdu = eps C_min (T_ret - T_fws)   (quasi-static eps-NTU)
-with tau_r the rack time constant (~2 s, Modelica Buildings PartialRack). Junction T_j = T_r + P_gpu R(m_r)
-(``heat``). Flows follow the pump: after an event they approach the new steady flow as a first-order lag with the
-CDU's ``pump_ramp_s``; a lost pump leaves the others at their speed (flow x running/before) until ``failover_s``,
+with tau_r the rack time constant and C_d = tau_d / R_design the die + cold-plate heat capacity per GPU (catalog
+``thermal_time_constant_s`` and ``die_time_constant_s``, ~2 s, Modelica Buildings PartialRack); G = 1/R(V) the
+cold-plate conductance (``heat``, R V linear in V). The share 1 - lf of the rack heat goes to the air side and is
+removed at once. At steady state T_j = T_out + P_gpu R(V) as in the steady solver (hottest GPU at the outlet).
+GPU protection: above the slowdown temperature ``t_throttle_c`` a GPU's power falls linearly over a proportional
+band (``throttle_band_k``) from its command to its minimum power ``gpu_power_min_w`` (``heat.throttled_gpu_power_w``,
+continuous in T_j); when a die reaches ``t_shutdown_c`` the rack's GPUs power off for the rest of the run (latched;
+a terminal ``solve_ivp`` event on max(T_j - T_shutdown) over running racks, then the integration restarts). The
+non-GPU power of the rack (``other_power``) keeps running. Initially throttled racks (unthrottled steady junction
+above the limit) start from the throttled die equilibrium (``heat.throttled_junction_c``).
+Energy: two extra states count the heat in (IT power as throttled + pump work) and the heat removed (CDUs + air
+side); stored = sum C dT over dies, racks and volumes. The balance in = stored + removed is a linear invariant of
+the ODE, which BDF keeps to round-off (``energy_balance_rel_error`` in the KPIs).
+Flows follow the pump: after an event they approach the new steady flow as a first-order lag with the CDU's
+``pump_ramp_s``; a lost pump leaves the others at their speed (flow x running/before) until ``failover_s``,
 then the loop is re-solved (``solve_thermal`` with the failure) and flows ramp to it. The facility-water supply is a
 boundary (held by heat rejection; its dynamics are slower and quasi-static here). Coolant properties are frozen
-at the initial steady state. The junction offset P_gpu R follows power and flow without lag (an upper bound on
-the first seconds after a step).
+at the initial steady state.
 Integrated with ``scipy.integrate.solve_ivp`` (BDF, analytic sparse Jacobian), in segments between events.
 
 Scenarios: ``pump-trip`` (all pumps of a loop trip, no failover: flow coasts down), ``cdu-loss`` (one CDU unit,
 exchanger and pump, with failover of the others), ``supply-step`` (facility-water setpoint +step_k),
 ``load-step`` (IT load ``load_from`` -> ``load_to`` in one step, as a training job starting).
-The ride-through time is the time from the event until the first GPU junction reaches its throttle limit.
+The ride-through time is the time from the event until the first GPU junction reaches its throttle limit; per
+rack ``res_racks_final`` gives the time to throttle and to shutdown (inf: not reached) and the GPU power.
 """
 
 from __future__ import annotations
@@ -92,14 +105,21 @@ def simulate_transient(
     target: str | None = None,
     rtol: float = 1e-6,
     atol: float = 1e-6,
+    throttle_band_k: float = 2.0,
 ) -> TransientResult:
-    """Simulate one scenario on one hall (default the first) and return the series and the ride-through time."""
+    """Simulate one scenario on one hall (default the first) and return the series and the ride-through time.
+
+    throttle_band_k: proportional band of the GPU thermal throttle, K (power falls from the command at
+    ``t_throttle_c`` to the GPU minimum power ``throttle_band_k`` above it; a control-model choice, keep it
+    below t_shutdown_c - t_throttle_c so a GPU at minimum power in a cooled rack stays on).
+    """
     if scenario not in SCENARIOS:
         raise InputError(f"unknown scenario '{scenario}' (choose from {', '.join(SCENARIOS)})")
     duration_s = _check_scalar("duration_s", duration_s, 1.0, 7 * 86400.0)
     dt_out_s = _check_scalar("dt_out_s", dt_out_s, 1e-3, duration_s)
     t_event_s = _check_scalar("t_event_s", t_event_s, 0.0, duration_s)
     step_k = _check_scalar("step_k", step_k, -40.0, 40.0)
+    throttle_band_k = _check_scalar("throttle_band_k", throttle_band_k, 0.01, 20.0)
     h = _hall_index(model, hall)
     racks, loops = model.racks, model.loops
     rsel = np.flatnonzero(racks["hall"].to_numpy() == h)
@@ -132,12 +152,20 @@ def simulate_transient(
     cp = s0["cp"][lsel]
     rho = s0["rho"][lsel]
     qd = racks["design_flow_m3_s"].to_numpy()[rsel]
-    tau_rt = np.array(
-        [model.catalog.rack(n).thermal_time_constant_s for n in model.rack_types["name"]], dtype=float
-    )
-    tau_r = tau_rt[racks["rack_type"].to_numpy()[rsel]]
+    rtype = racks["rack_type"].to_numpy()[rsel]
+    rack_cat = [model.catalog.rack(n) for n in model.rack_types["name"]]  # a handful of rack types
+    tau_r = np.array([c.thermal_time_constant_s for c in rack_cat], dtype=float)[rtype]
+    tau_die = np.array([c.die_time_constant_s for c in rack_cat], dtype=float)[rtype]
     c_rack = tau_r * qd * rho[rl] * cp[rl]
     c_vol = 0.5 * loops["volume_m3"].to_numpy()[lsel] * rho * cp
+    gpus = racks["gpus"].to_numpy()[rsel].astype(float)
+    lf = racks["liquid_fraction"].to_numpy()[rsel]
+    r_d = racks["cold_plate_r_k_per_w"].to_numpy()[rsel]
+    f_conv = racks["cold_plate_r_conv_fraction"].to_numpy()[rsel]
+    c_die = tau_die / r_d  # J/K per GPU: tau = C R at design flow
+    p_min = racks["gpu_power_min_w"].to_numpy()[rsel]
+    t_thr = racks["t_throttle_c"].to_numpy()[rsel]
+    t_shut = racks["t_shutdown_c"].to_numpy()[rsel]
     cat = s0["cat"]
     tau_pump = cat["pump_ramp_s"][lsel]
     failover = np.max(cat["failover_s"][lsel]) if scenario in ("cdu-loss", "pump-trip") else 0.0
@@ -152,8 +180,9 @@ def simulate_transient(
     else:
         m_mid, w_mid = m_post, w_post
     t_fo = t_event_s + failover
-    p_liq = (s0["p_liq"][rsel], s1["p_liq"][rsel])
-    p_gpu = (s0["p_gpu"][rsel], s1["p_gpu"][rsel])
+    p_cmd = (s0["p_gpu"][rsel], s1["p_gpu"][rsel])  # commanded power per GPU before / after the event
+    # non-GPU rack power (CPUs, switches, fans), not throttled by the GPU
+    other = tuple(s["p_rack"][rsel] - gpus * s["p_gpu"][rsel] for s in (s0, s1))
     ua = (s0["ua_loop"][lsel], s1["ua_loop"][lsel])
     cc = (s0["c_cold_loop"][lsel], s1["c_cold_loop"][lsel])
     t_fs = (float(s0["t_fs"][h]), float(s1["t_fs"][h]))
@@ -182,17 +211,42 @@ def simulate_transient(
         )
         return m, w
 
-    # sparse Jacobian pattern: rack rows (T_r, T_sup), return rows (T_r..., T_ret), supply rows (T_ret, T_sup)
+    # state vector: rack coolant T_r, hottest-GPU die T_j, loop return / supply volumes, and two energy
+    # counters (heat in, heat removed) in K-equivalents (J / c_sum) so the energy balance can be checked
     i_r = np.arange(n_r)
-    i_ret = n_r + np.arange(n_l)
-    i_sup = n_r + n_l + np.arange(n_l)
-    jr = np.concatenate([i_r, i_r, i_ret[rl], i_ret, i_sup, i_sup])
-    jc = np.concatenate([i_r, i_sup[rl], i_r, i_ret, i_ret, i_sup])
-    n_y = n_r + 2 * n_l
+    i_j = n_r + i_r
+    i_ret = 2 * n_r + np.arange(n_l)
+    i_sup = 2 * n_r + n_l + np.arange(n_l)
+    n_y = 2 * n_r + 2 * n_l + 2
+    i_ein, i_eout = n_y - 2, n_y - 1
+    c_gpus = gpus * c_die  # die heat capacity of the whole rack
+    c_sum = float(c_rack.sum() + c_gpus.sum() + 2.0 * c_vol.sum())
+    e_in_row = np.full(n_r, i_ein)
+    e_out_row = np.full(n_r, i_eout)
+    jr = np.concatenate(
+        [
+            i_r,
+            i_r,
+            i_r,
+            i_j,
+            i_j,
+            i_ret[rl],
+            i_ret,
+            i_sup,
+            i_sup,
+            e_in_row,
+            [i_eout] * n_l,
+            e_out_row,
+            e_out_row,
+        ]
+    ).astype(np.int64)
+    jc = np.concatenate(
+        [i_r, i_j, i_sup[rl], i_j, i_r, i_r, i_ret, i_ret, i_sup, i_j, i_ret, i_j, i_r]
+    ).astype(np.int64)
+    alive = np.ones(n_r)  # 0 once a rack's GPUs have reached their shutdown temperature (latched)
 
     def coeffs(t):
-        post_ev = t >= t_event_s
-        k = 1 if post_ev else 0
+        k = 1 if t >= t_event_s else 0
         m, w = flows(t)
         m, w = m[0], w[0]
         mc = m * cp[rl]
@@ -205,67 +259,131 @@ def simulate_transient(
             effectiveness_counterflow(ua[k] / np.where(ok, c_min, 1.0), c_min / np.where(ok, c_max, 1.0)),
             0.0,
         )
-        return mc, ml, eps * c_min, w, p_liq[k], t_fs[k]
+        g = heat.cold_plate_conductance_w_per_k(r_d, f_conv, m / rho[rl], qd)
+        return k, mc, ml, eps * c_min, w, g
 
     def rhs(t, y):
-        mc, ml, ecm, w, pl, tfs = coeffs(t)
-        tr, tret, tsup = y[:n_r], y[n_r : n_r + n_l], y[n_r + n_l :]
+        k, mc, ml, ecm, w, g = coeffs(t)
+        tr, tj = y[:n_r], y[n_r : 2 * n_r]
+        tret, tsup = y[2 * n_r : 2 * n_r + n_l], y[2 * n_r + n_l : n_y - 2]
+        pe = alive * heat.throttled_gpu_power_w(p_cmd[k], p_min, tj, t_thr, throttle_band_k)
+        q = g * (tj - tr)  # per GPU, die -> coolant
+        rel = other[k] + gpus * q  # rack heat released to coolant and air
+        q_cdu = ecm * (tret - t_fs[k])
         d = np.empty(n_y)
-        d[:n_r] = (pl - mc * (tr - tsup[rl])) / c_rack
-        d[n_r : n_r + n_l] = (np.bincount(rl, weights=mc * tr, minlength=n_l) - ml * tret + w) / c_vol
-        d[n_r + n_l :] = (ml * (tret - tsup) - ecm * (tret - tfs)) / c_vol
+        d[:n_r] = (lf * rel - mc * (tr - tsup[rl])) / c_rack
+        d[n_r : 2 * n_r] = (pe - q) / c_die
+        d[2 * n_r : 2 * n_r + n_l] = (np.bincount(rl, weights=mc * tr, minlength=n_l) - ml * tret + w) / c_vol
+        d[2 * n_r + n_l : n_y - 2] = (ml * (tret - tsup) - q_cdu) / c_vol
+        d[i_ein] = (other[k].sum() + gpus @ pe + w.sum()) / c_sum
+        d[i_eout] = (q_cdu.sum() + (1.0 - lf) @ rel) / c_sum
         return d
 
     def jac(t, y):
-        mc, ml, ecm, _, _, _ = coeffs(t)
+        k, mc, ml, ecm, _, g = coeffs(t)
+        tj = y[n_r : 2 * n_r]
+        dp = alive * heat.throttled_gpu_power_slope_w_per_k(p_cmd[k], p_min, tj, t_thr, throttle_band_k)
+        gg = gpus * g
         data = np.concatenate(
-            [-mc / c_rack, mc / c_rack, mc / c_vol[rl], -ml / c_vol, (ml - ecm) / c_vol, -ml / c_vol]
+            [
+                (-lf * gg - mc) / c_rack,
+                lf * gg / c_rack,
+                mc / c_rack,
+                (dp - g) / c_die,
+                g / c_die,
+                mc / c_vol[rl],
+                -ml / c_vol,
+                (ml - ecm) / c_vol,
+                -ml / c_vol,
+                gpus * dp / c_sum,
+                ecm / c_sum,
+                (1.0 - lf) * gg / c_sum,
+                -(1.0 - lf) * gg / c_sum,
+            ]
         )
         return sp.csc_matrix((data, (jr, jc)), shape=(n_y, n_y))
 
-    y0 = np.concatenate([s0["t_out"][rsel], s0["t_sup"][lsel], s0["t_sup"][lsel]])
+    def shutdown_event(t, y):
+        """max over running racks of T_j - T_shutdown: crosses zero when the next rack shuts down."""
+        v = np.where(alive > 0, y[n_r : 2 * n_r] - t_shut, -1e3)
+        return float(v.max())
+
+    shutdown_event.terminal = True
+    shutdown_event.direction = 1.0
+
+    y0 = np.zeros(n_y)
+    y0[:n_r] = s0["t_out"][rsel]
+    # die at steady state: T_j = T_out + P_gpu R (as the steady solver, hottest GPU at the rack outlet); where
+    # that is above the throttle limit the GPUs run throttled: start from the throttled die equilibrium at the
+    # same coolant temperature (the coolant settles during the t_event_s before the event)
+    g0 = heat.cold_plate_conductance_w_per_k(r_d, f_conv, m_pre / rho[rl], qd)
+    y0[n_r : 2 * n_r] = heat.throttled_junction_c(y0[:n_r], g0, p_cmd[0], p_min, t_thr, throttle_band_k)
+    throttled0 = int(np.sum(y0[:n_r] + p_cmd[0] / g0 > t_thr))
+    y0[2 * n_r + n_l : n_y - 2] = s0["t_sup"][lsel]
     # return volume at steady state: rack mix plus pump heat = CDU hot inlet
     c_hot0 = np.bincount(rl, weights=m_pre * cp[rl], minlength=n_l)
-    liq0 = np.bincount(rl, weights=p_liq[0], minlength=n_l)
-    y0[n_r : n_r + n_l] = s0["t_sup"][lsel] + (liq0 + w_pre) / c_hot0
+    liq0 = np.bincount(rl, weights=s0["p_liq"][rsel], minlength=n_l)
+    y0[2 * n_r : 2 * n_r + n_l] = s0["t_sup"][lsel] + (liq0 + w_pre) / c_hot0
 
     t_out = np.arange(0.0, duration_s + 1e-9, dt_out_s)
     bounds = sorted({0.0, t_event_s, min(t_fo, duration_s), duration_s})
-    ys, ts = [], []
+    t_sd = np.full(n_r, np.inf)  # time each rack's GPUs shut down
+    pieces = []  # (start, end, dense solution)
     y = y0
     nfev = njev = 0
     ok_all = True
     message = ""
-    # one integration per smooth segment (flows and boundary conditions jump at the event and at failover)
+    # one integration per smooth segment (flows and boundary conditions jump at the event and at failover);
+    # a segment is cut again at each shutdown (the rack's GPU power drops to zero, latched)
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-        if b <= a:
-            continue
-        last = b >= duration_s
-        te = t_out[(t_out >= a) & ((t_out <= b) if last else (t_out < b))]
-        sol = solve_ivp(rhs, (a, b), y, method="BDF", jac=jac, rtol=rtol, atol=atol, dense_output=True)
-        nfev += sol.nfev
-        njev += sol.njev
-        if not sol.success:
-            ok_all, message = False, sol.message
+        t0 = a
+        while ok_all and b > t0:
+            hot = (alive > 0) & (y[n_r : 2 * n_r] >= t_shut)
+            alive[hot], t_sd[hot] = 0.0, t0
+            ev = shutdown_event if np.any(alive > 0) else None
+            sol = solve_ivp(
+                rhs, (t0, b), y, method="BDF", jac=jac, rtol=rtol, atol=atol, dense_output=True, events=ev
+            )
+            nfev += sol.nfev
+            njev += sol.njev
+            if sol.sol is not None and sol.t[-1] > t0:  # keep what was integrated, even on failure
+                pieces.append((t0, float(sol.t[-1]), sol.sol))
+            if sol.status < 0:
+                ok_all, message = False, sol.message
+                break
+            y = sol.y[:, -1]
+            if sol.status == 1:  # a rack reached its shutdown temperature
+                t0, y = float(sol.t_events[0][-1]), sol.y_events[0][-1]
+                hit = (alive > 0) & (y[n_r : 2 * n_r] >= t_shut - 1e-6)
+                hit[np.argmax(np.where(alive > 0, y[n_r : 2 * n_r] - t_shut, -np.inf))] = True
+                alive[hit], t_sd[hit] = 0.0, t0
+                continue
+            t0 = b
+        if not ok_all:
             break
-        if len(te):
-            ys.append(sol.sol(te))
-            ts.append(te)
-        y = sol.y[:, -1]
-    tt = np.concatenate(ts)
-    yy = np.concatenate(ys, axis=1).T  # (n_t, n_y)
+    if not pieces:
+        raise InputError(f"the transient ODE solver failed at the start: {message}")
+    t_end = pieces[-1][1]
+    tt = t_out[t_out <= t_end + 1e-9]
+    starts = np.array([p[0] for p in pieces])
+    which = np.clip(np.searchsorted(starts, tt, side="right") - 1, 0, len(pieces) - 1)
+    yy = np.empty((len(tt), n_y))
+    for i in np.unique(which):  # one dense evaluation per piece (pieces: segments and shutdown events)
+        sel = which == i
+        yy[sel] = pieces[i][2](tt[sel]).T
+
+    # ---- series, evaluated at the output times without a loop over racks or times
     m_t, w_t = flows(tt)
-    post_mask = (tt >= t_event_s)[:, None]
-    pg = np.where(post_mask, p_gpu[1], p_gpu[0])
-    r_cp = heat.cold_plate_resistance_k_per_w(
-        racks["cold_plate_r_k_per_w"].to_numpy()[rsel],
-        racks["cold_plate_r_conv_fraction"].to_numpy()[rsel],
-        m_t / rho[rl],
-        qd,
-    )
-    with np.errstate(invalid="ignore"):
-        tj = np.where(pg > 0, yy[:, :n_r] + pg * r_cp, yy[:, :n_r])
-    t_thr = racks["t_throttle_c"].to_numpy()[rsel]
+    post = (tt >= t_event_s)[:, None]
+    tr_t, tj = yy[:, :n_r], yy[:, n_r : 2 * n_r]
+    tret, tsup = yy[:, 2 * n_r : 2 * n_r + n_l], yy[:, 2 * n_r + n_l : n_y - 2]
+    pc_t = np.where(post, p_cmd[1], p_cmd[0])
+    oth_t = np.where(post, other[1], other[0])
+    run_t = tt[:, None] < t_sd  # GPUs running (not shut down)
+    pe_t = run_t * heat.throttled_gpu_power_w(pc_t, p_min, tj, t_thr, throttle_band_k)
+    g_t = heat.cold_plate_conductance_w_per_k(r_d, f_conv, m_t / rho[rl], qd)
+    rel_t = oth_t + gpus * g_t * (tj - tr_t)
+    it_p = oth_t.sum(axis=1) + pe_t @ gpus
     over = tj - t_thr
     worst = np.max(over, axis=1)
     ride = None
@@ -274,20 +392,22 @@ def simulate_transient(
         if k == 0 or tt[k] <= t_event_s:
             ride = 0.0
         else:
-            # linear interpolation of the crossing between output points (inf-safe)
+            # linear interpolation of the crossing between output points
             w0, w1 = worst[k - 1], worst[k]
-            frac = 1.0 if not np.isfinite(w1) else float(-w0 / (w1 - w0))
-            ride = float(tt[k - 1] + frac * (tt[k] - tt[k - 1]) - t_event_s)
-    t_shut = model.gpu_types["t_shutdown_c"].to_numpy()[racks["gpu_type"].to_numpy()[rsel]]
-    shut = np.max(tj - t_shut, axis=1)
-    k_sd = int(np.argmax(shut >= 0)) if np.any(shut >= 0) else -1
-    t_shutdown = None if k_sd < 0 else max(float(tt[k_sd]) - t_event_s, 0.0)  # at output resolution
-    p_rack = (s0["p_rack"][rsel], s1["p_rack"][rsel])
-    it_p = np.where(tt >= t_event_s, p_rack[1].sum(), p_rack[0].sum())
-    hottest = rsel[np.argmax(np.where(np.isfinite(tj), tj, np.inf), axis=1)]
-    tret, tsup = yy[:, n_r : n_r + n_l], yy[:, n_r + n_l :]
+            ride = float(tt[k - 1] + (-w0 / (w1 - w0)) * (tt[k] - tt[k - 1]) - t_event_s)
+    # per rack: first crossing of the throttle limit, linearly interpolated between output points
+    hit = over >= 0
+    ever = hit.any(axis=0)
+    kf = np.argmax(hit, axis=0)
+    kb = np.maximum(kf - 1, 0)
+    o0, o1 = over[kb, i_r], over[kf, i_r]
+    frac = np.where(kf > 0, -o0 / np.where(o1 > o0, o1 - o0, 1.0), 0.0)
+    t_cross = tt[kb] + np.clip(frac, 0.0, 1.0) * (tt[kf] - tt[kb])
+    t_to_throttle = np.where(ever, np.maximum(t_cross - t_event_s, 0.0), np.inf)
+    t_to_shutdown = np.where(np.isfinite(t_sd), np.maximum(t_sd - t_event_s, 0.0), np.inf)
+    hottest = rsel[np.argmax(tj, axis=1)]
     # loop C_hot over time without a Python loop over times: sum rack columns per loop
-    agg = sp.csr_matrix((np.ones(n_r), (rl, np.arange(n_r))), shape=(n_l, n_r))
+    agg = sp.csr_matrix((np.ones(n_r), (rl, i_r)), shape=(n_l, n_r))
     ml_t = (agg @ (m_t * cp[rl]).T).T  # (n_t, n_l)
     k_t = (tt >= t_event_s).astype(int)
     ua_t = np.where(k_t[:, None] == 1, ua[1], ua[0])
@@ -300,19 +420,39 @@ def simulate_transient(
         okc, effectiveness_counterflow(ua_t / np.where(okc, cmin, 1.0), cmin / np.where(okc, cmax, 1.0)), 0.0
     )
     q_cdu = eps_t * cmin * (tret - tfs_t[:, None])
+    # energy: heat in (IT + pump work) = stored (racks, dies, loop volumes) + removed (CDUs + air side)
+    e_in = yy[:, i_ein] * c_sum
+    e_out = yy[:, i_eout] * c_sum
+    stored = (
+        (tr_t - y0[:n_r]) @ c_rack
+        + (tj - y0[n_r : 2 * n_r]) @ c_gpus
+        + (tret - y0[2 * n_r : 2 * n_r + n_l] + tsup - y0[2 * n_r + n_l : n_y - 2]) @ c_vol
+    )
+    resid = e_in - e_out - stored
     series = pd.DataFrame(
         {
             "time_s": tt,
             "it_power_w": it_p,
+            "gpu_power_w": pe_t @ gpus,
+            "gpu_power_throttled_w": (run_t * (pc_t - pe_t)) @ gpus,
+            "gpu_power_shut_down_w": (~run_t * pc_t) @ gpus,
+            "liquid_heat_w": rel_t @ lf,
+            "air_heat_w": rel_t @ (1.0 - lf),
             "heat_to_fws_w": q_cdu.sum(axis=1),
             "pump_power_w": w_t.sum(axis=1),
             "fws_supply_c": tfs_t,
             "max_junction_c": np.max(tj, axis=1),
             "min_margin_k": -worst,
             "hottest_rack": hottest,
-            "racks_over_throttle": np.sum(over >= 0, axis=1),
-            "max_rack_outlet_c": np.max(yy[:, :n_r], axis=1),
+            "racks_over_throttle": np.sum(hit, axis=1),
+            "racks_throttling": np.sum(run_t & (tj > t_thr) & (pc_t > p_min), axis=1),
+            "racks_shut_down": np.sum(~run_t, axis=1),
+            "max_rack_outlet_c": np.max(tr_t, axis=1),
             "min_loop_flow_m3_s": np.min(ml_t / cp, axis=1) / rho.mean() if n_l else 0.0,
+            "energy_in_j": e_in,
+            "energy_removed_j": e_out,
+            "energy_stored_j": stored,
+            "energy_balance_residual_j": resid,
         }
     )
     nt = len(tt)
@@ -331,13 +471,21 @@ def simulate_transient(
         {
             "rack": rsel,
             "loop": racks["loop"].to_numpy()[rsel],
-            "t_outlet_c": yy[-1, :n_r],
+            "t_outlet_c": tr_t[-1],
             "flow_m3_s": m_t[-1] / rho[rl],
             "t_junction_max_c": tj[-1],
+            "t_junction_peak_c": tj.max(axis=0),
             "margin_k": -over[-1],
+            "gpu_power_w": pe_t[-1],
+            "gpu_power_min_w": pe_t.min(axis=0),
+            "gpu_power_command_w": pc_t[-1],
+            "time_to_throttle_s": t_to_throttle,
+            "time_to_shutdown_s": t_to_shutdown,
+            "shut_down": np.isfinite(t_sd),
         }
     )
-    fin = np.isfinite(tj)
+    n_shut = int(np.sum(np.isfinite(t_sd)))
+    e_scale = max(float(np.max(np.abs(e_in))), 1.0)
     kpis = {
         "scenario": scenario,
         "hall": str(model.halls["name"].iat[h]),
@@ -347,22 +495,43 @@ def simulate_transient(
         "duration_s": float(tt[-1]),
         "ride_through_s": ride,
         "throttle_reached": ride is not None,
-        "time_to_shutdown_s": t_shutdown,
-        "note": (
-            "junction values after time_to_shutdown_s are unprotected (the GPUs would power off at their "
-            "shutdown temperature; GPU protection is not modelled)"
-            if t_shutdown is not None
-            else ""
+        "time_to_shutdown_s": float(t_to_shutdown.min()) if n_shut else None,
+        "racks_throttled": int(np.sum(ever)),
+        "racks_throttled_initially": throttled0,
+        "racks_shut_down": n_shut,
+        "throttle_band_k": throttle_band_k,
+        "peak_gpu_power_throttled_mw": float(series["gpu_power_throttled_w"].max()) / 1e6,
+        "note": " ".join(
+            (
+                [
+                    f"{throttled0} racks start throttled (their unthrottled steady junction is above the limit)."
+                ]
+                if throttled0
+                else []
+            )
+            + (
+                [
+                    "GPUs at their shutdown temperature are off for the rest of the run; the rest of those racks "
+                    "(other_power) still heats their coolant."
+                ]
+                if n_shut
+                else []
+            )
         ),
-        "peak_junction_c": float(np.max(tj[fin])) if np.any(fin) else None,
-        "min_margin_k": float(-np.max(worst)) if np.all(np.isfinite(worst)) else None,
-        "final_min_margin_k": float(-worst[-1]) if np.isfinite(worst[-1]) else None,
+        "peak_junction_c": float(np.max(tj)),
+        "min_margin_k": float(-np.max(worst)),
+        "final_min_margin_k": float(-worst[-1]),
         "initial_min_margin_k": float(-worst[0]),
         "racks_over_throttle_final": int(np.sum(over[-1] >= 0)),
+        "energy_in_mj": float(e_in[-1]) / 1e6,
+        "energy_removed_mj": float(e_out[-1]) / 1e6,
+        "energy_stored_mj": float(stored[-1]) / 1e6,
+        "energy_balance_rel_error": float(np.max(np.abs(resid))) / e_scale,
         "solver_success": ok_all,
         "solver_message": message,
         "rhs_evaluations": int(nfev),
         "jacobian_evaluations": int(njev),
+        "shutdown_events": int(max(len(pieces) - (len(bounds) - 1), 0)),
     }
     return TransientResult(
         scenario=scenario, series=series, res_loops_ts=res_loops_ts, kpis=kpis, res_racks_final=final
