@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.interpolate import PchipInterpolator
 
 from twin.errors import InputError
@@ -77,3 +79,26 @@ def test_variation_reproducible_mean_one_and_summed_per_rack(pod_model):
     np.testing.assert_allclose(tok, base * v1.reshape(m.n_racks, 72).sum(axis=1))
     with pytest.raises(InputError):
         gpu_variation(10, -0.1)
+
+
+@given(
+    st.lists(st.floats(0.05, 1.0), min_size=1, max_size=6),
+    st.floats(0.1, 0.6),
+    st.floats(0.1, 0.9),
+)
+@settings(max_examples=60, deadline=None)
+def test_any_concave_points_give_an_interpolating_concave_increasing_curve(drops, x0, y0):
+    """Property: for any increasing concave data the spline interpolates, increases and stays concave."""
+    n = len(drops) + 1
+    x = np.linspace(x0, 1.0, n + 1)
+    # decreasing positive slopes scaled so the curve ends at 1.0
+    slopes = np.cumprod(np.r_[1.0, drops])[:n]
+    h = np.diff(x)
+    y = np.r_[0.0, np.cumsum(slopes * h)]
+    y = y0 + (1 - y0) * y / y[-1]
+    c = concave_curve(x, y)
+    np.testing.assert_allclose(c.value(x), y, atol=1e-12)
+    xs = np.linspace(x0, 1.0, 801)
+    v = c.value(xs)
+    assert np.all(np.diff(v) > -1e-15)
+    assert np.max(np.diff(v, 2)) <= 1e-12
