@@ -737,6 +737,9 @@ def _binding(fac: _Facility, pb: CapProblem, sol, a: float, limit_name: str):
     # facility row: the linear model's load/limit are GPU-power terms; show the meter figures instead
     b = res_c[res_c["binding"]].sort_values("shadow_price_tokens_per_s_per_mw", ascending=False)
     binding = b[["kind", "name", "shadow_price_tokens_per_s_per_mw"]].to_dict("records")
+    for rec in binding:
+        if (rec["kind"], rec["name"]) in fac.excused:
+            rec["note"] = "over its firm rating even at minimum GPU power: held at that floor (see warnings)"
     jb = _junction_bound(pb, sol)
     if jb.any():
         # tokens/s per K of junction margin: dp/dT = 1/R per GPU
