@@ -143,6 +143,82 @@ def test_pump_trip_throttles_then_shuts_down(pod_model):
     assert k["energy_balance_rel_error"] < 1e-9
 
 
+def test_pump_trip_shuts_whole_racks_and_bounds_the_coolant(pod_model, hall_ac_model):
+    # the rack controller powers the whole rack off (GPUs and other power) at a GPU shutdown alarm, so the
+    # stagnant coolant of a tripped loop stops heating (before: +1 K/s, ~167 C after 120 s)
+    import CoolProp.CoolProp as CP
+
+    from twin.thermal.properties import LOOP_PRESSURE_PA
+
+    # PG25 boils above water at the same pressure (boiling-point elevation): water's T_sat is a safe bound
+    t_boil = CP.PropsSI("T", "P", LOOP_PRESSURE_PA, "Q", 0, "Water") - 273.15
+    r = simulate_transient(pod_model, "pump-trip", duration_s=300.0)
+    k, s, fin = r.kpis, r.series, r.res_racks_final
+    racks = pod_model.racks
+    assert k["solver_success"] and k["racks_shut_down"] == len(racks)
+    assert k["peak_coolant_c"] < t_boil - 20.0
+    lt = r.res_loops_ts
+    assert max(lt["t_supply_c"].max(), lt["t_return_c"].max(), fin["t_outlet_c"].max()) <= k["peak_coolant_c"]
+    # once every rack is off, the loop has no heat source but the decaying pump work: the hottest coolant and
+    # die only cool (max principle; 1e-4 K for the residual pump work and the ODE tolerance)
+    after = s["time_s"] > 30.0 + fin["time_to_shutdown_s"].max()
+    assert after.sum() > 200
+    assert np.all(np.diff(s.loc[after, "max_coolant_c"]) <= 1e-4)
+    assert np.all(np.diff(s.loc[after, "max_junction_c"]) <= 1e-4)
+    assert s.loc[after, "max_coolant_c"].iat[-1] < s.loc[after, "max_coolant_c"].iat[0]
+    # the whole IT power is off: none of it is in the heat input any more, and the bookkeeping closes
+    assert np.all(s.loc[after, "it_power_w"] == 0.0)
+    post = s["time_s"] >= 30.0
+    cmd = racks["power_maxp_w"].sum()
+    total = (
+        s["it_power_w"]
+        + s["gpu_power_throttled_w"]
+        + s["gpu_power_shut_down_w"]
+        + s["other_power_shut_down_w"]
+    )
+    assert total[post].to_numpy() == pytest.approx(np.full(post.sum(), cmd), rel=1e-12)
+    assert k["it_power_shut_down_mw"] == pytest.approx(cmd / 1e6, rel=1e-12)
+    assert k["energy_balance_rel_error"] < 1e-9
+    # on the 100 MW hall exactly the racks of the tripped loop go off; the other loops run on untouched
+    big = simulate_transient(hall_ac_model, "pump-trip", duration_s=120.0)
+    bf = big.res_racks_final
+    tripped = bf["loop"] == bf["loop"].iat[0]
+    assert bf.loc[tripped, "shut_down"].all() and not bf.loc[~tripped, "shut_down"].any()
+    assert big.kpis["peak_coolant_c"] < t_boil - 20.0
+    it_after = big.series["it_power_w"].iat[-1]
+    hall_racks = hall_ac_model.racks.iloc[bf["rack"]]
+    assert it_after == pytest.approx(
+        hall_racks["power_maxp_w"].to_numpy()[~tripped.to_numpy()].sum(), rel=1e-9
+    )
+    assert big.kpis["energy_balance_rel_error"] < 1e-9
+
+
+def test_lost_pump_power_scales_with_running_count(pod_model):
+    # cdu-loss on a loop of 3 CDUs: until failover the 2 survivors hold speed and duty point, so shaft power
+    # ramps (pump_ramp_s lag) to 2/3 of the initial, not (2/3)^3 = 0.30 (affinity law, for a speed change)
+    r = simulate_transient(pod_model, "cdu-loss", duration_s=200.0, dt_out_s=0.5)
+    assert len(pod_model.cdus) == 3 and len(r.kpis["failed"]) == 1
+    pre = solve_thermal(pod_model)
+    post = solve_thermal(pod_model, failed=r.kpis["failed"])
+    w0 = pre.res_loops["pump_power_w"].iat[0]
+    lt = r.res_loops_ts
+    cat = pre.state["cat"]
+    tau, fo = float(cat["pump_ramp_s"][0]), float(cat["failover_s"][0])
+    t = lt["time_s"].to_numpy()
+    mid = (t > 30.0) & (t < 30.0 + fo)
+    hand = w0 * (2.0 / 3.0 + (1.0 / 3.0) * np.exp(-(t[mid] - 30.0) / tau))
+    assert lt["pump_power_w"].to_numpy()[mid] == pytest.approx(hand, rel=1e-9)
+    just_before = lt["pump_power_w"].to_numpy()[t == 30.0 + fo - 0.5][0] / w0
+    assert just_before == pytest.approx(2 / 3 + np.exp(-(fo - 0.5) / tau) / 3, rel=1e-9)
+    assert just_before > 0.7  # the cube law gave 0.30 + 0.70 * 0.16 ~ 0.41
+    # the flow follows the same share: 2/3 of the initial flow just before failover (same ramp)
+    q0 = lt["flow_m3_s"].iat[0]
+    assert lt["flow_m3_s"].to_numpy()[t == 30.0 + fo - 0.5][0] / q0 == pytest.approx(just_before, rel=1e-9)
+    # after failover the loop settles on the re-solved steady state with 2 pumps
+    assert lt["pump_power_w"].iat[-1] == pytest.approx(post.res_loops["pump_power_w"].iat[0], rel=1e-6)
+    assert r.kpis["energy_balance_rel_error"] < 1e-9
+
+
 def test_throttled_steady_state_matches_hand_calculation(pod_model):
     # a 6 K warmer facility water pushes the junctions into the throttle band; at the end
     # P = P_cmd - (P_cmd - P_min) (T_j - T_throttle) / band  and  T_j = T_out + P R(V)

@@ -11,16 +11,23 @@ cold-plate conductance (``heat``, R V linear in V). The share 1 - lf of the rack
 removed at once. At steady state T_j = T_out + P_gpu R(V) as in the steady solver (hottest GPU at the outlet).
 GPU protection: above the slowdown temperature ``t_throttle_c`` a GPU's power falls linearly over a proportional
 band (``throttle_band_k``) from its command to its minimum power ``gpu_power_min_w`` (``heat.throttled_gpu_power_w``,
-continuous in T_j); when a die reaches ``t_shutdown_c`` the rack's GPUs power off for the rest of the run (latched;
-a terminal ``solve_ivp`` event on max(T_j - T_shutdown) over running racks, then the integration restarts). The
-non-GPU power of the rack (``other_power``) keeps running. Initially throttled racks (unthrottled steady junction
-above the limit) start from the throttled die equilibrium (``heat.throttled_junction_c``).
+continuous in T_j); when a die reaches ``t_shutdown_c`` the WHOLE rack powers off for the rest of the run: GPUs and
+the non-GPU power (``other_power``: CPUs, switches, fans), as the rack's BMC / rack controller does on a GPU
+thermal-shutdown alarm (NVIDIA GB200 NVL72 rack management powers the compute trays down; a stagnant rack would
+otherwise keep heating its coolant past boiling). Latched: a terminal ``solve_ivp`` event on max(T_j - T_shutdown)
+over running racks, then the integration restarts with that rack's source terms zero. After the last rack of a
+loop without flow is off, the loop has no heat source and every temperature in it is bounded by its maximum at
+that instant (the right-hand side is then a weighted sum of temperature differences). Initially throttled racks
+(unthrottled steady junction above the limit) start from the throttled die equilibrium
+(``heat.throttled_junction_c``).
 Energy: two extra states count the heat in (IT power as throttled + pump work) and the heat removed (CDUs + air
 side); stored = sum C dT over dies, racks and volumes. The balance in = stored + removed is a linear invariant of
 the ODE, which BDF keeps to round-off (``energy_balance_rel_error`` in the KPIs).
 Flows follow the pump: after an event they approach the new steady flow as a first-order lag with the CDU's
-``pump_ramp_s``; a lost pump leaves the others at their speed (flow x running/before) until ``failover_s``,
-then the loop is re-solved (``solve_thermal`` with the failure) and flows ramp to it. The facility-water supply is a
+``pump_ramp_s``; a lost pump leaves the others at their speed until ``failover_s``: each running pump keeps its
+duty point (flow and head per pump), so loop flow AND shaft power scale linearly with the running count
+(W = W_0 N_1/N_0; the cube affinity law W ~ n^3 is for a speed change, not for a change of pump count), then
+the loop is re-solved (``solve_thermal`` with the failure) and flows ramp to it. The facility-water supply is a
 boundary (held by heat rejection; its dynamics are slower and quasi-static here). Coolant properties are frozen
 at the initial steady state.
 Integrated with ``scipy.integrate.solve_ivp`` (BDF, analytic sparse Jacobian), in segments between events.
@@ -176,7 +183,8 @@ def simulate_transient(
     np_pre, np_post = s0["n_pump"][lsel], s1["n_pump"][lsel]
     share = np.where(np_pre > 0, np_post / np.maximum(np_pre, 1), 0.0)
     if scenario in ("cdu-loss", "pump-trip"):
-        m_mid, w_mid = m_pre * share[rl], w_pre * share**3  # remaining pumps hold speed until failover
+        # remaining pumps hold speed and duty point until failover: flow and shaft power ~ running count
+        m_mid, w_mid = m_pre * share[rl], w_pre * share
     else:
         m_mid, w_mid = m_post, w_post
     t_fo = t_event_s + failover
@@ -243,7 +251,7 @@ def simulate_transient(
     jc = np.concatenate(
         [i_r, i_j, i_sup[rl], i_j, i_r, i_r, i_ret, i_ret, i_sup, i_j, i_ret, i_j, i_r]
     ).astype(np.int64)
-    alive = np.ones(n_r)  # 0 once a rack's GPUs have reached their shutdown temperature (latched)
+    alive = np.ones(n_r)  # 0 once a rack's GPU has reached its shutdown temperature: whole rack off, latched
 
     def coeffs(t):
         k = 1 if t >= t_event_s else 0
@@ -268,14 +276,16 @@ def simulate_transient(
         tret, tsup = y[2 * n_r : 2 * n_r + n_l], y[2 * n_r + n_l : n_y - 2]
         pe = alive * heat.throttled_gpu_power_w(p_cmd[k], p_min, tj, t_thr, throttle_band_k)
         q = g * (tj - tr)  # per GPU, die -> coolant
-        rel = other[k] + gpus * q  # rack heat released to coolant and air
+        rel = (
+            alive * other[k] + gpus * q
+        )  # rack heat released to coolant and air (other power off with the rack)
         q_cdu = ecm * (tret - t_fs[k])
         d = np.empty(n_y)
         d[:n_r] = (lf * rel - mc * (tr - tsup[rl])) / c_rack
         d[n_r : 2 * n_r] = (pe - q) / c_die
         d[2 * n_r : 2 * n_r + n_l] = (np.bincount(rl, weights=mc * tr, minlength=n_l) - ml * tret + w) / c_vol
         d[2 * n_r + n_l : n_y - 2] = (ml * (tret - tsup) - q_cdu) / c_vol
-        d[i_ein] = (other[k].sum() + gpus @ pe + w.sum()) / c_sum
+        d[i_ein] = (alive @ other[k] + gpus @ pe + w.sum()) / c_sum
         d[i_eout] = (q_cdu.sum() + (1.0 - lf) @ rel) / c_sum
         return d
 
@@ -327,14 +337,14 @@ def simulate_transient(
 
     t_out = np.arange(0.0, duration_s + 1e-9, dt_out_s)
     bounds = sorted({0.0, t_event_s, min(t_fo, duration_s), duration_s})
-    t_sd = np.full(n_r, np.inf)  # time each rack's GPUs shut down
+    t_sd = np.full(n_r, np.inf)  # time each rack shut down (GPUs and other power)
     pieces = []  # (start, end, dense solution)
     y = y0
     nfev = njev = 0
     ok_all = True
     message = ""
     # one integration per smooth segment (flows and boundary conditions jump at the event and at failover);
-    # a segment is cut again at each shutdown (the rack's GPU power drops to zero, latched)
+    # a segment is cut again at each shutdown (the rack's whole IT power drops to zero, latched)
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         t0 = a
         while ok_all and b > t0:
@@ -379,11 +389,12 @@ def simulate_transient(
     tret, tsup = yy[:, 2 * n_r : 2 * n_r + n_l], yy[:, 2 * n_r + n_l : n_y - 2]
     pc_t = np.where(post, p_cmd[1], p_cmd[0])
     oth_t = np.where(post, other[1], other[0])
-    run_t = tt[:, None] < t_sd  # GPUs running (not shut down)
+    run_t = tt[:, None] < t_sd  # rack running (not shut down)
     pe_t = run_t * heat.throttled_gpu_power_w(pc_t, p_min, tj, t_thr, throttle_band_k)
+    oth_run = run_t * oth_t
     g_t = heat.cold_plate_conductance_w_per_k(r_d, f_conv, m_t / rho[rl], qd)
-    rel_t = oth_t + gpus * g_t * (tj - tr_t)
-    it_p = oth_t.sum(axis=1) + pe_t @ gpus
+    rel_t = oth_run + gpus * g_t * (tj - tr_t)
+    it_p = oth_run.sum(axis=1) + pe_t @ gpus
     over = tj - t_thr
     worst = np.max(over, axis=1)
     ride = None
@@ -436,6 +447,7 @@ def simulate_transient(
             "gpu_power_w": pe_t @ gpus,
             "gpu_power_throttled_w": (run_t * (pc_t - pe_t)) @ gpus,
             "gpu_power_shut_down_w": (~run_t * pc_t) @ gpus,
+            "other_power_shut_down_w": (~run_t * oth_t).sum(axis=1),
             "liquid_heat_w": rel_t @ lf,
             "air_heat_w": rel_t @ (1.0 - lf),
             "heat_to_fws_w": q_cdu.sum(axis=1),
@@ -448,6 +460,7 @@ def simulate_transient(
             "racks_throttling": np.sum(run_t & (tj > t_thr) & (pc_t > p_min), axis=1),
             "racks_shut_down": np.sum(~run_t, axis=1),
             "max_rack_outlet_c": np.max(tr_t, axis=1),
+            "max_coolant_c": np.maximum(np.max(tr_t, axis=1), np.max(np.maximum(tret, tsup), axis=1)),
             "min_loop_flow_m3_s": np.min(ml_t / cp, axis=1) / rho.mean() if n_l else 0.0,
             "energy_in_j": e_in,
             "energy_removed_j": e_out,
@@ -464,6 +477,7 @@ def simulate_transient(
             "t_supply_c": tsup.ravel(),
             "t_return_c": tret.ravel(),
             "flow_m3_s": (ml_t / (cp * rho)).ravel(),
+            "pump_power_w": w_t.ravel(),
             "heat_to_fws_w": q_cdu.ravel(),
         }
     )
@@ -501,6 +515,11 @@ def simulate_transient(
         "racks_shut_down": n_shut,
         "throttle_band_k": throttle_band_k,
         "peak_gpu_power_throttled_mw": float(series["gpu_power_throttled_w"].max()) / 1e6,
+        "it_power_shut_down_mw": float(
+            series["gpu_power_shut_down_w"].iat[-1] + series["other_power_shut_down_w"].iat[-1]
+        )
+        / 1e6,
+        "peak_coolant_c": float(series["max_coolant_c"].max()),
         "note": " ".join(
             (
                 [
@@ -511,8 +530,8 @@ def simulate_transient(
             )
             + (
                 [
-                    "GPUs at their shutdown temperature are off for the rest of the run; the rest of those racks "
-                    "(other_power) still heats their coolant."
+                    "A rack whose GPU reached its shutdown temperature is off (GPUs and other power, as its "
+                    "rack controller does) for the rest of the run."
                 ]
                 if n_shut
                 else []
