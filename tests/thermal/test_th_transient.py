@@ -219,6 +219,27 @@ def test_lost_pump_power_scales_with_running_count(pod_model):
     assert r.kpis["energy_balance_rel_error"] < 1e-9
 
 
+def test_transient_cli_table_shows_throttle_and_shutdown(layouts_dir):
+    from typer.testing import CliRunner
+
+    from twin.cli import app
+
+    res = CliRunner().invoke(
+        app,
+        ["transient", str(layouts_dir / "pod_small.yaml"), "--scenario", "pump-trip", "--duration-s", "60"],
+    )
+    assert res.exit_code == 0, res.output
+    for label in (
+        "time to throttle",
+        "time to shutdown",
+        "racks throttled",
+        "racks shut down",
+        "peak GPU junction",
+    ):
+        assert label in res.output
+    assert "energy balance" in res.output and "failed: " in res.output
+
+
 def test_throttled_steady_state_matches_hand_calculation(pod_model):
     # a 6 K warmer facility water pushes the junctions into the throttle band; at the end
     # P = P_cmd - (P_cmd - P_min) (T_j - T_throttle) / band  and  T_j = T_out + P R(V)

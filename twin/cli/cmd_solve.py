@@ -173,27 +173,47 @@ def transient(
     k = res.kpis
     written: list[str] = []
     if out_dir is not None:
-        written = _write_tables(out_dir, {"series": res.series, "loops_series": res.res_loops_ts}, k, force)
+        written = _write_tables(
+            out_dir,
+            {"series": res.series, "loops_series": res.res_loops_ts, "racks_final": res.res_racks_final},
+            k,
+            force,
+        )
     if json_out:
         print_json({**k, "files": written} if written else k)
         return
     if not k["solver_success"]:
         err.print(f"warning: the ODE solver stopped early: {k['solver_message']}", style="bold red")
-    ride = k["ride_through_s"]
-    out.print(f"[bold]{scenario}[/] on {k['hall']} ({k['racks']} racks), event at {k['t_event_s']:.0f} s")
+    ride, t_sd = k["ride_through_s"], k["time_to_shutdown_s"]
+    t = Table(
+        title=f"{scenario} on {k['hall']} ({k['racks']} racks), event at {k['t_event_s']:.0f} s",
+        show_header=False,
+        title_justify="left",
+    )
+    t.add_column(style="bold")
+    t.add_column(justify="right")
+    for label, value in [
+        ("failed units", f"{len(k['failed'])}"),
+        ("simulated", f"{k['duration_s']:.0f} s"),
+        ("time to throttle (ride-through)", _fmt(ride, " s", 1) if ride is not None else "not reached"),
+        ("time to shutdown", _fmt(t_sd, " s", 1) if t_sd is not None else "not reached"),
+        ("racks throttled (initially)", f"{k['racks_throttled']} ({k['racks_throttled_initially']})"),
+        ("racks shut down", f"{k['racks_shut_down']}"),
+        ("IT power shut down at end", _fmt(k["it_power_shut_down_mw"], " MW", 2)),
+        ("peak GPU power throttled away", _fmt(k["peak_gpu_power_throttled_mw"], " MW", 2)),
+        ("peak GPU junction", _fmt(k["peak_junction_c"], " C", 1)),
+        ("peak coolant", _fmt(k["peak_coolant_c"], " C", 1)),
+        (
+            "margin to throttle (initial / min / final)",
+            f"{_fmt(k['initial_min_margin_k'])} / {_fmt(k['min_margin_k'])} / {_fmt(k['final_min_margin_k'])} K",
+        ),
+        ("energy balance (relative)", f"{k['energy_balance_rel_error']:.1e}"),
+    ]:
+        t.add_row(label, value)
+    out.print(t)
     if k["failed"]:
-        out.print("failed: " + ", ".join(k["failed"]))
-    out.print(
-        "ride-through: "
-        + (
-            f"{ride:.1f} s until the first GPU reaches its throttle limit"
-            if ride is not None
-            else "throttle limit not reached"
-        )
-    )
-    out.print(
-        f"margin to throttle: initial {_fmt(k['initial_min_margin_k'], ' K')}, minimum {_fmt(k['min_margin_k'], ' K')}, "
-        f"final {_fmt(k['final_min_margin_k'], ' K')}"
-    )
+        out.print("failed: " + ", ".join(k["failed"]), markup=False)
+    if k["note"]:
+        out.print(k["note"], markup=False)
     if written:
         out.print(f"series written to {Path(written[0]).parent}")
