@@ -587,15 +587,20 @@ class _Compiler:
                 )
             )
             n_core = math.ceil(int(n_sp.sum()) * (sw.ports - sw.ports // 2) / sw.ports)
+            # cores are shared by the whole site: spread them round-robin over the halls (network rooms) so
+            # their power and heat are not all placed in the first hall
+            n_halls = int(ph.max()) + 1
+            core_hall = np.arange(n_core) % n_halls
+            core_pod0 = np.searchsorted(ph, core_hall)  # first pod of each core's hall, for a floor position
             rows.append(
                 pd.DataFrame(
                     dict(
                         tier="core",
                         plane="backend",
-                        hall=np.zeros(n_core, np.int64),
+                        hall=core_hall,
                         pod=-1,
-                        x_m=-10.0,
-                        y_m=np.arange(n_core) * 0.6,
+                        x_m=px[core_pod0] - 10.0,
+                        y_m=py[core_pod0] + 0.6 * (np.arange(n_core) // n_halls),
                         equipment=sw.name,
                         ports=sw.ports,
                         ports_down=sw.ports,

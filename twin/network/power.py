@@ -13,8 +13,8 @@ modules, or co-packaged optics on a photonics switch: NVIDIA quotes 3.5x better 
 GTC 2025, facts.md); NIC-side ends and the frontend (Ethernet, pluggable) stay pluggable. Switch system power,
 optic power per port and NIC power are catalog data (``twin/catalog/data/network.yaml``) with sources.
 
-Switches without a pod (leaf-spine spines per hall, cores) are charged to the first pod of their hall, so that
-``power_w_by_pod`` sums to ``total_w`` and the electrical solver can feed it from that pod's busway.
+Switches without a pod (leaf-spine spines per hall, cores) are shared over the pods of their hall in proportion
+to rack count, so that ``power_w_by_pod`` sums to ``total_w`` and no single pod's block feeds a hall's fabric.
 """
 
 from __future__ import annotations
@@ -107,11 +107,23 @@ def fabric_power(model, optics: str | None = None, *, fabric: Fabric | None = No
         np.bincount(pod, weights=host_ports, minlength=n_pods) * opt_p.power_w * fab.port_gbps / opt_p.gbps
         + fe_host * fe_w
     )
-    # charge pod-less switches to the first pod of their hall
+    # Pod-less switches (spines of a leaf-spine hall, cores) are fed from the whole hall: their power is shared
+    # over the hall's pods in proportion to rack count, so no single pod's block carries a hall's fabric.
     s_pod = sw["pod"].to_numpy().astype(np.int64)
-    first_pod_of_hall = np.searchsorted(model.pods["hall"].to_numpy(), sw["hall"].to_numpy())
-    s_pod = np.where(s_pod >= 0, s_pod, first_pod_of_hall)
-    by_pod = np.bincount(s_pod, weights=switch_power, minlength=n_pods) + host_w_pod
+    pod_hall = model.pods["hall"].to_numpy()
+    n_halls = len(model.halls)
+    racks_pod = np.bincount(pod, minlength=n_pods).astype(float)
+    racks_hall = np.bincount(pod_hall, weights=racks_pod, minlength=n_halls)
+    in_pod = s_pod >= 0
+    hall_w = np.bincount(
+        sw["hall"].to_numpy()[~in_pod].astype(np.int64), weights=switch_power[~in_pod], minlength=n_halls
+    )
+    share = np.divide(racks_pod, racks_hall[pod_hall], out=np.zeros(n_pods), where=racks_hall[pod_hall] > 0)
+    by_pod = (
+        np.bincount(s_pod[in_pod], weights=switch_power[in_pod], minlength=n_pods)
+        + hall_w[pod_hall] * share
+        + host_w_pod
+    )
     rt = model.rack_types
     t = model.racks["rack_type"].to_numpy()
     nic_w = float((rt["nic_ports"].to_numpy() * rt["nic_power_w"].to_numpy())[t].sum())
