@@ -56,8 +56,14 @@ def build_pandapower(model, res, conductor_temp_c: float, mech_power_w_by_hall=N
     def r_x_per_km(i):
         c = cat.get("conductors", e["conductor"][i])
         m = cat.get("materials", c.material)
-        r_km = loop_factor(c.system) * resistance_ohm(
-            1000.0, c.cross_section_mm2, m.resistivity_20c_ohm_m, m.temp_coeff_per_k, conductor_temp_c
+        # AC conductors carry the catalog R_ac / R_dc (skin + proximity effect)
+        k_ac = c.ac_resistance_ratio if c.system == "ac" else 1.0
+        r_km = (
+            loop_factor(c.system)
+            * k_ac
+            * resistance_ohm(
+                1000.0, c.cross_section_mm2, m.resistivity_20c_ohm_m, m.temp_coeff_per_k, conductor_temp_c
+            )
         )
         return float(r_km), c.reactance_ohm_per_km, c.ampacity_a / 1e3
 
@@ -80,7 +86,9 @@ def build_pandapower(model, res, conductor_temp_c: float, mech_power_w_by_hall=N
     for i in np.flatnonzero(kind == "mech_feed"):
         b = pp.create_bus(pn, vn_kv=volt[i] / 1e3, name=e["name"][i])
         trafo(i, b_mv, b)
-        pp.create_load(pn, b, p_mw=mech[e["hall"][i]] / 1e6, q_mvar=0.0)
+        p_mw = mech[e["hall"][i]] / 1e6
+        pf = cat.get("electrical_loads", "mechanical-vfd").power_factor
+        pp.create_load(pn, b, p_mw=p_mw, q_mvar=p_mw * np.tan(np.arccos(pf)))
         out_bus[i] = b
     for i in np.flatnonzero(kind == "block"):
         b_feed = pp.create_bus(pn, vn_kv=net.mv_v / 1e3, name=e["name"][i] + "/mv")

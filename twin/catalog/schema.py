@@ -225,6 +225,9 @@ class Conductor(Entry):
     reactance_ohm_per_km: float = Field(ge=0)
     max_temp_c: float = Field(default=90.0, description="conductor temperature at rated ampacity")
     ambient_c: float = Field(default=30.0, description="ambient temperature of the ampacity rating")
+    ac_resistance_ratio: float = Field(
+        default=1.0, ge=1.0, le=3.0, description="R_ac / R_dc at power frequency (skin + proximity effect)"
+    )
 
 
 class Material(Entry):
@@ -233,6 +236,12 @@ class Material(Entry):
     resistivity_20c_ohm_m: float = Pos
     temp_coeff_per_k: float = Field(ge=0)
     density_kg_m3: float = Pos
+
+
+class ElectricalLoad(Entry):
+    """A class of electrical load (e.g. VFD-driven pumps and fans): its input power factor."""
+
+    power_factor: float = Field(gt=0, le=1)
 
 
 class Switch(Entry):
@@ -269,6 +278,7 @@ SECTIONS: dict[str, type[Entry]] = {
     "dcdc": Converter,
     "conductors": Conductor,
     "materials": Material,
+    "electrical_loads": ElectricalLoad,
     "switches": Switch,
     "optics": Optic,
     "nics": Nic,

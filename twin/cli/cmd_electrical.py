@@ -180,5 +180,6 @@ def _print(layout, res, k, cont, ck, cmp_table, cmp) -> None:
             f"800 VDC: {sm['efficiency_gain_points']:+.2f} points end-to-end efficiency, busway copper "
             f"{sm['busway_copper_change_pct']:+.1f} % (NVIDIA claims {sm['nvidia_claim'].split(' (')[0]})"
         )
+        out.print(f"  copper: {sm['copper_sizing']}")
         for line in sm["drivers"]:
             out.print(f"  - {line}")

@@ -38,6 +38,7 @@ from twin.errors import InputError
 S_BASE_VA = 1e6
 SQRT3 = math.sqrt(3.0)
 _CACHE_ATTR = "_twin_electrical_net"
+MECH_LOAD = "mechanical-vfd"  # catalog electrical_loads entry of the mechanical plant
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -95,6 +96,7 @@ class _Net:
         self.c_tmax = np.zeros(n_e)
         self.c_tamb = np.zeros(n_e)
         self.c_loop = np.ones(n_e)
+        self.c_acr = np.ones(n_e)  # R_ac / R_dc (skin + proximity effect), 1 on DC
         self.c_ncond = np.zeros(n_e)
         self.c_density = np.zeros(n_e)
         self.c_material = np.full(n_e, "", dtype=object)
@@ -109,6 +111,7 @@ class _Net:
             self.c_tmax[i] = c.max_temp_c
             self.c_tamb[i] = c.ambient_c
             self.c_loop[i] = loop_factor(c.system)
+            self.c_acr[i] = c.ac_resistance_ratio if c.system == "ac" else 1.0
             self.c_ncond[i] = c.conductors
             self.c_density[i] = mat.density_kg_m3
             self.c_material[i] = c.material
@@ -194,17 +197,13 @@ class _Net:
         self.bw_src_kind = np.where(
             self.is_bw, np.where(self.is_ups[np.maximum(self.parent, 0)], "ups", self.arch), ""
         )
-        # first busway of every pod (network switches' power is fed from it)
-        n_pods = len(model.pods)
-        bw_idx = np.flatnonzero(self.is_bw)
-        fb = np.full(n_pods, -1, dtype=np.int64)
-        # busways are listed in elec order: the first occurrence per pod wins
-        pods_of_bw = self.pod[bw_idx]
-        _, first_pos = np.unique(pods_of_bw[::-1], return_index=True)
-        last_rev = len(bw_idx) - 1 - first_pos
-        fb[np.unique(pods_of_bw[::-1])] = bw_idx[last_rev]
-        self.pod_first_bw = fb
-        self.n_pods = n_pods
+        # busways with their pod and hall: network power of a pod (hall) is spread over them
+        self.bw_idx = np.flatnonzero(self.is_bw)
+        self.bw_pod = self.pod[self.bw_idx]
+        self.bw_hall = self.hall[self.bw_idx]
+        self.n_pods = len(model.pods)
+        # pumps, fans and chillers: one input power factor from the catalog (VFD-driven motors)
+        self.mech_pf = cat.get("electrical_loads", MECH_LOAD).power_factor
         self.n_halls = len(model.halls)
         mech_idx = np.flatnonzero(self.is_mech)
         self.hall_mech = np.full(self.n_halls, -1, dtype=np.int64)
@@ -359,6 +358,7 @@ def solve_electrical(
     rack_power_w=None,
     mech_power_w_by_hall=None,
     extra_it_power_w_by_pod=None,
+    extra_it_power_w_by_hall=None,
     it_load: float = 1.0,
     failed: Iterable[str] = (),
     conductor_temp_c: float | None = None,
@@ -369,7 +369,11 @@ def solve_electrical(
 
     rack_power_w: (n_racks,) IT power at 54 VDC, W; default it_load * power_maxp_w.
     mech_power_w_by_hall: (n_halls,) pumps, fans, chillers (thermal solver), W; default 0.
-    extra_it_power_w_by_pod: (n_pods,) network switches etc., W, fed at the pod's first busway; default 0.
+    extra_it_power_w_by_pod: (n_pods,) network switches etc., W; default 0. Spread over the pod's busways in
+        proportion to their rack power (rack Max-P if the pod's racks draw nothing) and fed at the busways'
+        source (UPS, rectifier or LV bus), so it loads the pod's converters the way its racks do.
+    extra_it_power_w_by_hall: (n_halls,) hall-level network power (spine / core switches), W; default 0.
+        Spread over all busways of the hall in the same way.
     failed: elec node names; each entry takes one unit (or one busway feed) out of service.
     conductor_temp_c: fixed conductor temperature, C; default None = from each conductor's loading.
     """
@@ -379,9 +383,13 @@ def solve_electrical(
     rack = _vector(rack_power_w, net.n_r, "rack_power_w", it_load * net.r_maxp)
     mech = _vector(mech_power_w_by_hall, net.n_halls, "mech_power_w_by_hall", np.zeros(net.n_halls))
     extra = _vector(extra_it_power_w_by_pod, net.n_pods, "extra_it_power_w_by_pod", np.zeros(net.n_pods))
+    extra_hall = _vector(
+        extra_it_power_w_by_hall, net.n_halls, "extra_it_power_w_by_hall", np.zeros(net.n_halls)
+    )
     if conductor_temp_c is not None and not (-50.0 <= conductor_temp_c <= 250.0):
         raise InputError(f"conductor_temp_c must be between -50 and 250 C (got {conductor_temp_c})")
-    return solve_arrays(net, rack, mech, extra, failed_counts(net, failed), conductor_temp_c, tol, max_iter)
+    fcnt = failed_counts(net, failed)
+    return solve_arrays(net, rack, mech, extra, fcnt, conductor_temp_c, tol, max_iter, extra_hall=extra_hall)
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -389,11 +397,34 @@ def solve_electrical(
 
 
 def _cond_r_ohm(net: _Net, e, length_m, temp_c):
-    """Circuit resistance of conductor runs of elec nodes e (per phase on AC, loop on DC)."""
-    return net.c_loop[e] * resistance_ohm(length_m, net.c_area[e], net.c_rho20[e], net.c_alpha[e], temp_c)
+    """Circuit resistance of conductor runs of elec nodes e (per phase on AC, loop on DC).
+
+    R = loop * k_ac * rho(T) L / A with k_ac = R_ac / R_dc from the catalog (skin and proximity effect,
+    IEC 60287-1-1 sec. 2.1: R_ac = R_dc (1 + y_s + y_p)); k_ac = 1 on DC.
+    """
+    r_dc = resistance_ohm(length_m, net.c_area[e], net.c_rho20[e], net.c_alpha[e], temp_c)
+    return net.c_loop[e] * net.c_acr[e] * r_dc
 
 
-def solve_arrays(net: _Net, rack, mech, extra, fcnt, conductor_temp_c, tol=1e-11, max_iter=100):
+def spread_over_busways(net: _Net, rack_w, r_alive, amount_w, group_of_bw, n_groups):
+    """Split amount_w (per pod or hall) over the group's powered busways in proportion to their rack power.
+
+    A group whose racks draw nothing is split by the busways' rack Max-P; a group without a powered busway
+    gets nothing (its loss of supply is reported as such). Returns W per busway (aligned with net.bw_idx).
+    """
+    w_run = np.bincount(net.r_bw, weights=rack_w, minlength=net.n_e)[net.bw_idx]
+    w_cap = np.bincount(net.r_bw, weights=np.where(r_alive, net.r_maxp, 0.0), minlength=net.n_e)[net.bw_idx]
+    tot_run = np.bincount(group_of_bw, weights=w_run, minlength=n_groups)[group_of_bw]
+    tot_cap = np.bincount(group_of_bw, weights=w_cap, minlength=n_groups)[group_of_bw]
+    use_run = tot_run > 0
+    w = np.where(use_run, w_run, w_cap)
+    tot = np.where(use_run, tot_run, tot_cap)
+    return np.where(tot > 0, amount_w[group_of_bw] * w / np.where(tot > 0, tot, 1.0), 0.0)
+
+
+def solve_arrays(
+    net: _Net, rack, mech, extra, fcnt, conductor_temp_c, tol=1e-11, max_iter=100, *, extra_hall=None
+):
     """Solve with validated arrays (used by N-1 to skip name parsing)."""
     n_e = net.n_e
     active = net.units - fcnt
@@ -416,13 +447,15 @@ def solve_arrays(net: _Net, rack, mech, extra, fcnt, conductor_temp_c, tol=1e-11
     r_q = np.where(r_alive, r_q, 0.0)
     r_conv_loss = r_in - rack_eff
 
-    # extra IT power per pod goes to the source of the pod's first busway
+    # network power of each pod (and hall) spread over its busways like the racks' load, so no single
+    # converter carries a whole pod's (or hall's) switches; fed at the node feeding each busway
     extra_e = np.zeros(n_e)
-    has = net.pod_first_bw >= 0
-    np.add.at(extra_e, net.pod_first_bw[has], extra[has])
+    bw = net.bw_idx
+    extra_e[bw] = spread_over_busways(net, rack_eff, r_alive, extra, net.bw_pod, net.n_pods)
+    if extra_hall is not None:
+        extra_e[bw] += spread_over_busways(net, rack_eff, r_alive, extra_hall, net.bw_hall, net.n_halls)
     extra_e = np.where(alive, extra_e, 0.0)
     extra_src = np.zeros(n_e)  # at the node feeding the busway
-    bw = np.flatnonzero(net.is_bw)
     np.add.at(extra_src, net.parent[bw], extra_e[bw])
 
     fixed_t = conductor_temp_c
@@ -542,7 +575,8 @@ def solve_arrays(net: _Net, rack, mech, extra, fcnt, conductor_temp_c, tol=1e-11
     mech_bus = net.e_bus_out[net.hall_mech[hm]]
     mech_alive = alive[net.hall_mech[hm]]
     mech_on = np.where(mech_alive, mech[hm], 0.0)
-    np.add.at(s2, mech_bus, mech_on / S_BASE_VA)
+    # constant-power motor loads at the catalog power factor: S = P (1 + j tan(acos pf))
+    np.add.at(s2, mech_bus, mech_on * (1.0 + 1j * math.tan(math.acos(net.mech_pf))) / S_BASE_VA)
     ups = np.flatnonzero(net.is_ups)
     np.add.at(s2, net.e_bus_out[net.parent[ups]], (conv_in[ups] + 1j * conv_q[ups]) / S_BASE_VA)
     if net.arch == "dc800":
