@@ -58,7 +58,9 @@ def electrical(
     n_1: bool = typer.Option(False, "--n-1", help="fail each redundant unit in turn and list violations"),
     compare: bool = typer.Option(False, "--compare", help="AC vs 800 VDC: efficiency and busway copper"),
     hall: str = typer.Option(None, "--hall", help="hall (template name) for --compare; default all halls"),
-    failed: list[str] = typer.Option(None, "--failed", help="take one unit of this node out (repeatable)"),
+    failed: list[str] = typer.Option(
+        None, "--fail", "--failed", help="take one unit of this node out (repeatable)"
+    ),
     cooling: bool = typer.Option(True, "--cooling/--no-cooling", help="add pumps/fans/chillers (thermal)"),
     exact: bool = typer.Option(False, "--exact", help="N-1: solve every case separately"),
     json_out: bool = typer.Option(False, "--json", help="print one JSON object (for scripts)"),
