@@ -183,8 +183,8 @@ def naive_solve(model, it_load: float = 1.0, ambient_c: float | None = None) -> 
                 q_hall += loop_heat[li]
         pm = model.catalog.get("pumps", fw["pump"])
         flow = c_cold / (rhow * cpw)
-        firm = (fw["pump_units"] - fw["pump_spare"]) * pm.flow_m3_s
-        fw_pump = pm.head_kpa * 1e3 * (flow / firm) ** 2 * flow / pm.efficiency
+        design = flow  # every installed CDU at its rated primary flow = the loop's design flow
+        fw_pump = (pm.system_head_kpa or pm.head_kpa) * 1e3 * (flow / design) ** 2 * flow / pm.efficiency
         q_hall += fw_pump
         dc = model.catalog.get("dry_coolers", fw["dry_cooler"])
         rat = dry_cooler_rating(dc, cpw)
@@ -217,7 +217,10 @@ def naive_solve(model, it_load: float = 1.0, ambient_c: float | None = None) -> 
         cp_l = CP.PropsSI("C", "T", tm, "P", 3e5, fluid)
         c_h = loop_c[li]
         c_c = lp["units"] * lp["flow_m3_s"] * rho_l * cp_l
-        ua = lp["units"] * lp["capacity_w"] / lp["approach_k"]
+        c_r = lp["flow_m3_s"] * rho_l * cp_l  # rated capacity rate per CDU
+        n_ua = model.catalog.get("cdus", lp["cdu"]).ua_flow_exponent
+        x_h, x_c = c_h / (lp["units"] * c_r), c_c / (lp["units"] * c_r)
+        ua = lp["units"] * lp["capacity_w"] / lp["approach_k"] / (0.5 * x_h**-n_ua + 0.5 * x_c**-n_ua)
         cmin, cmax = min(c_h, c_c), max(c_h, c_c)
         t_hi = t_fs[lp["hall"]] + loop_heat[li] / (_eps(ua / cmin, cmin / cmax) * cmin)
         t_sup = t_hi - loop_heat[li] / c_h

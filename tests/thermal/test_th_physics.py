@@ -129,8 +129,9 @@ def test_chiller_cop_meets_rating_and_falls_with_lift():
     assert float(chiller_cop(ch.rating_leaving_c, ch.rating_ambient_c, ch)) == pytest.approx(
         ch.cop_rated, rel=1e-12
     )
-    cops = chiller_cop(45.0, np.array([30.0, 35.0, 40.0, 45.0]), ch)
-    assert np.all(np.diff(cops) < 0)
+    # condensing held at max(T_amb, T_leaving) + approach: flat below the leaving water, falling above it
+    cops = chiller_cop(45.0, np.array([30.0, 35.0, 40.0, 45.0, 50.0, 55.0]), ch)
+    assert np.all(np.diff(cops[:4]) == 0) and np.all(np.diff(cops[3:]) < 0)
 
 
 def test_network_parallel_racks_split_and_conserve_mass():

@@ -152,6 +152,9 @@ class Cdu(Entry):
     min_flow_fraction: float = Field(default=0.3, gt=0, le=1, description="minimum pump flow / rated")
     pump_ramp_s: float = Field(default=5.0, gt=0, description="time constant of pump flow changes, s")
     failover_s: float = Field(default=10.0, ge=0, description="delay before remaining units take over, s")
+    ua_flow_exponent: float = Field(
+        default=0.7, gt=0, le=1, description="film coefficient ~ flow^n on each side of the plates"
+    )
 
 
 class DryCooler(Entry):
@@ -180,12 +183,21 @@ class Chiller(Entry):
     rating_leaving_c: float
     rating_ambient_c: float
     carnot_fraction: float = Field(gt=0, le=1)
+    evaporator_approach_k: float = Field(
+        default=3.0, gt=0, le=20, description="leaving water - evaporating, K"
+    )
+    cop_max: float = Field(default=9.0, gt=1, description="highest COP of the compressor map (minimum lift)")
+    ambient_min_c: float = Field(default=-10.0, description="lowest ambient of the operating map, C")
+    ambient_max_c: float = Field(default=50.0, description="highest ambient of the operating map, C")
 
 
 class Pump(Entry):
     flow_m3_s: float = Pos
     head_kpa: float = Pos
     efficiency: float = Field(gt=0, le=1)
+    system_head_kpa: float | None = Field(
+        default=None, gt=0, description="facility-water loop head at its design flow; None: the rated head"
+    )
 
 
 class AirUnit(Entry):

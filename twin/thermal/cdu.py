@@ -8,6 +8,14 @@ Rating: a datasheet gives capacity Q_r at approach dT_a = T_tcs,supply - T_fws,s
 equal capacity rates on both sides (C_h = C_c = rho c_p Q_rated of the TCS flow), for which the log-mean
 temperature difference equals the approach everywhere, so UA_r = Q_r / dT_a. The facility-water flow through each
 running CDU is held at this rated capacity rate.
+
+Off-rating flows: the film coefficient on each side of the plates follows h ~ Re^n (Nu = C Re^n Pr^1/3 of chevron
+plates, n ~ 0.6-0.8; Martin, VDI Heat Atlas 2010; Kakac & Liu, Heat Exchangers, 2002), and with the wall neglected
+1/UA = 1/(hA)_h + 1/(hA)_c. With equal film resistances at the balanced rating (same fluid duty on both sides):
+  UA = UA_r / (0.5 (m_h,r / m_h)^n + 0.5 (m_c,r / m_c)^n)
+(the form of Modelica Buildings' ``HADryCoil`` / the ASHRAE HVAC2 toolkit). n is catalog data
+(``ua_flow_exponent``). At 30 % TCS flow this keeps NTU, and so the approach, physical instead of letting a
+constant UA drive the effectiveness to 1.
 """
 
 from __future__ import annotations
@@ -42,6 +50,16 @@ def ntu_counterflow(eps, cr):
 def rated_ua_w_per_k(capacity_w, approach_k):
     """UA_r = Q_r / dT_a (balanced counterflow: LMTD = approach)."""
     return np.asarray(capacity_w, dtype=float) / approach_k
+
+
+def ua_at_flow_w_per_k(ua_rated_w_per_k, flow_ratio_hot, flow_ratio_cold, exponent):
+    """UA = UA_r / (0.5 x_h^-n + 0.5 x_c^-n), x = m / m_rated on each side; 0 where either side has no flow."""
+    xh = np.asarray(flow_ratio_hot, dtype=float)
+    xc = np.asarray(flow_ratio_cold, dtype=float)
+    ok = (xh > 0) & (xc > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        denom = 0.5 * np.where(ok, xh, 1.0) ** -exponent + 0.5 * np.where(ok, xc, 1.0) ** -exponent
+    return np.where(ok, ua_rated_w_per_k / denom, 0.0)
 
 
 def hx_heat_w(ua_w_per_k, c_hot_w_per_k, c_cold_w_per_k, t_hot_in_c, t_cold_in_c):

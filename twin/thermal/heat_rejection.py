@@ -10,10 +10,21 @@ Control (per hall, all running dry coolers at one speed), fans first, then water
 returns the facility water at its supply setpoint. If full speed cannot, adiabatic pads pre-cool the air, wetted
 just enough (T_in = T_db - e (T_db - T_wb), 0 <= e <= eta, eta the pads' direct evaporative effectiveness),
 evaporating m_w = m_a c_p,a (T_db - T_in) / h_fg. If that still cannot,
-trim chillers in series cool the rest: Q_ch = C_w (T_dc,out - T_set), COP = eta_c T_e / (T_amb - T_e + dT_lift)
-(a fixed fraction of the Carnot COP; dT_lift calibrated so the catalog COP is met at the rating point,
-cf. Gordon & Ng, Cool Thermodynamics, 2000). If chillers are short too, the supply temperature floats up to where
-the heat balance closes, and the hall reports 'setpoint lost'.
+trim chillers in series cool the rest: Q_ch = C_w (T_dc,out - T_set). Chiller COP (a fixed fraction eta_c of the
+Carnot COP between evaporating and condensing temperature, Gordon & Ng, Cool Thermodynamics, 2000):
+  T_e = T_leaving - dT_evap,  T_c = max(T_amb, T_leaving) + dT_cond,  COP = min(eta_c T_e / (T_c - T_e), COP_max)
+(the max() is head-pressure control: an air-cooled condenser is not allowed to condense below the leaving water,
+so the lift never collapses at cold ambient). dT_evap and COP_max are catalog data; dT_cond is calibrated so the
+catalog COP is met at its rating point. A chiller running at COP_max or at an ambient outside its catalog map is
+reported (``chiller_note``), never silently clamped. If chillers are short too, the supply temperature floats up to
+where the heat balance closes, and the hall reports 'setpoint lost'.
+
+Air: the fans move a fixed volume per revolution, so the air capacity rate and mass flow follow the density of the
+outdoor air at the actual dry bulb and site pressure: C_a = rho(T_amb, p) V_r s c_p, UA = UA_r (m_a / m_a,r)^x.
+Fan power P = P_r s^3 (affinity law; the fans' rated input at full speed is kept at every density: EC fans are
+speed- and power-limited, and the density effect on shaft power, within about +-10 % over -20..50 C, is not
+modelled). Density is taken at the dry bulb also behind wetted pads (the pads' cooling raises it by < 3 %;
+neglecting it is slightly conservative).
 """
 
 from __future__ import annotations
@@ -46,31 +57,70 @@ def dry_cooler_rating(dc, cp_water_j_kg_k: float) -> dict:
         "c_air_w_per_k": c_a,
         "c_water_w_per_k": c_w,
         "fan_power_w": dc.fan_power_kw * 1e3,
+        "air_rho_kg_m3": float(air["rho_kg_m3"]),
+        "air_cp_j_kg_k": float(air["cp_j_kg_k"]),
     }
 
 
-def dry_cooler_heat_w(speed, ua_rated, c_air_rated, exponent, c_water, t_water_in_c, t_air_in_c):
-    """Heat of one dry cooler at fan speed s: Q = eps(UA_r s^x, C) C_min (T_w,in - T_a,in) (0 if air is hotter)."""
+def dry_cooler_heat_w(
+    speed, ua_rated, c_air_rated, exponent, c_water, t_water_in_c, t_air_in_c, mass_ratio=1.0, cp_ratio=1.0
+):
+    """Heat of one dry cooler at fan speed s: Q = eps(UA, C) C_min (T_w,in - T_a,in) (0 if air is hotter).
+
+    mass_ratio = rho_air / rho_air,rating and cp_ratio = c_p / c_p,rating of the air actually moved:
+    C_a = C_a,r s mass_ratio cp_ratio, UA = UA_r (s mass_ratio)^x.
+    """
     s = np.asarray(speed, dtype=float)
-    c_a = c_air_rated * s
+    c_a = c_air_rated * s * mass_ratio * cp_ratio
     c_min = np.minimum(c_a, c_water)
     c_max = np.maximum(c_a, c_water)
     ok = c_min > 0
     with np.errstate(divide="ignore", invalid="ignore"):
         eps = effectiveness_counterflow(
-            ua_rated * s**exponent / np.where(ok, c_min, 1.0), c_min / np.where(ok, c_max, 1.0)
+            ua_rated * (s * mass_ratio) ** exponent / np.where(ok, c_min, 1.0),
+            c_min / np.where(ok, c_max, 1.0),
         )
     with np.errstate(invalid="ignore"):
         q = eps * c_min * np.maximum(t_water_in_c - t_air_in_c, 0.0)
     return np.where(ok, q, 0.0)
 
 
+def chiller_condenser_approach_k(ch) -> float:
+    """dT_cond calibrated so that COP(rating leaving, rating ambient) = cop_rated (see module docstring)."""
+    te_r = ch.rating_leaving_c - ch.evaporator_approach_k + 273.15
+    lift_r = ch.carnot_fraction * te_r / ch.cop_rated  # T_c - T_e at the rating point
+    d_cond = lift_r - (max(ch.rating_ambient_c, ch.rating_leaving_c) + 273.15 - te_r)
+    if not d_cond > 0 or ch.cop_rated > ch.cop_max:
+        raise InputError(
+            f"chiller '{ch.name}': rating not consistent with its Carnot fraction, evaporator approach and "
+            f"maximum COP (condenser approach {d_cond:.1f} K must be > 0, cop_rated <= cop_max)"
+        )
+    return d_cond
+
+
+def chiller_operating_point(t_leaving_c, t_ambient_c, ch) -> dict:
+    """COP and map status of a chiller (vectorised): cop, cop_carnot_model (before the cap), capped, outside_map.
+
+    capped: the Carnot-fraction COP exceeds the catalog COP_max (minimum lift); outside_map: ambient outside the
+    catalog operating map (ambient_min_c..ambient_max_c).
+    """
+    d_cond = chiller_condenser_approach_k(ch)
+    t_leave = np.asarray(t_leaving_c, dtype=float)
+    t_amb = np.asarray(t_ambient_c, dtype=float)
+    te = t_leave - ch.evaporator_approach_k + 273.15
+    tc = np.maximum(t_amb, t_leave) + d_cond + 273.15
+    cop_model = ch.carnot_fraction * te / (tc - te)  # tc - te >= dT_evap + dT_cond > 0
+    return {
+        "cop": np.minimum(cop_model, ch.cop_max),
+        "cop_model": cop_model,
+        "capped": cop_model > ch.cop_max,
+        "outside_map": (t_amb < ch.ambient_min_c) | (t_amb > ch.ambient_max_c),
+    }
+
+
 def chiller_cop(t_leaving_c, t_ambient_c, ch) -> np.ndarray:
-    """COP = eta_c T_e / (T_amb - T_e + dT_lift), dT_lift from the rating (cop_rated at rating temperatures)."""
-    te_r = ch.rating_leaving_c + 273.15
-    lift = te_r * ch.carnot_fraction / ch.cop_rated - (ch.rating_ambient_c - ch.rating_leaving_c)
-    te = np.asarray(t_leaving_c, dtype=float) + 273.15
-    return ch.carnot_fraction * te / np.maximum(np.asarray(t_ambient_c) + 273.15 - te + lift, 1e-6)
+    """COP = min(eta_c T_e / (T_c - T_e), COP_max) (see module docstring)."""
+    return chiller_operating_point(t_leaving_c, t_ambient_c, ch)["cop"]
 
 
 def solve_heat_rejection(
@@ -89,11 +139,19 @@ def solve_heat_rejection(
     adiabatic_eff: np.ndarray,
     chiller_capacity_w: np.ndarray,
     chillers: list,
+    air_mass_ratio=1.0,
+    air_cp_ratio=1.0,
 ) -> dict:
     """Per hall (arrays of length n_halls): fan speed, adiabatic use, chiller duty and the supply temperature.
 
-    Bisection on fan speed (60 halvings, vectorised over halls) gives the duty to ~1e-18 of full speed.
+    air_mass_ratio / air_cp_ratio: density and c_p of the outdoor air over those at the dry cooler's rating
+    (see module docstring). Bisection on fan speed (60 halvings, vectorised over halls) gives the duty to
+    ~1e-18 of full speed.
     """
+    mass_r = np.broadcast_to(np.asarray(air_mass_ratio, dtype=float), np.shape(heat_w))
+    cp_r = np.broadcast_to(np.asarray(air_cp_ratio, dtype=float), np.shape(heat_w))
+    # pads are drained near freezing (frost protection): no evaporative pre-cooling then
+    adiabatic_ok = np.asarray(adiabatic_ok, dtype=bool) & (wet_bulb_c > 1.0)
     heat_w = np.asarray(heat_w, dtype=float)
     n_h = len(heat_w)
     n_dry = np.asarray(n_dry)
@@ -105,7 +163,7 @@ def solve_heat_rejection(
     t_adiabatic = ambient_c - adiabatic_eff * (ambient_c - wet_bulb_c)
 
     def q_unit(s, t_air, t_in):
-        return dry_cooler_heat_w(s, ua_rated, c_air_rated, exponent, cw_unit, t_in, t_air)
+        return dry_cooler_heat_w(s, ua_rated, c_air_rated, exponent, cw_unit, t_in, t_air, mass_r, cp_r)
 
     t_db = np.full(n_h, float(ambient_c))
     full_dry = q_unit(np.ones(n_h), t_db, t_ret)
@@ -140,14 +198,15 @@ def solve_heat_rejection(
     t_supply = t_set.copy()
     if np.any(lost):
         # supply floats: Q = n eps C_min (T_s + Q/C_w - T_air) + Q_ch,max, with eps at full speed (linear in T_s)
-        c_a = c_air_rated
+        c_a = c_air_rated * mass_r * cp_r
         c_min = np.minimum(c_a, cw_unit)
         c_max = np.maximum(c_a, cw_unit)
         with np.errstate(divide="ignore", invalid="ignore"):
             eps = np.where(
                 c_min > 0,
                 effectiveness_counterflow(
-                    ua_rated / np.where(c_min > 0, c_min, 1), c_min / np.where(c_max > 0, c_max, 1)
+                    ua_rated * mass_r**exponent / np.where(c_min > 0, c_min, 1),
+                    c_min / np.where(c_max > 0, c_max, 1),
                 ),
                 0.0,
             )
@@ -159,23 +218,31 @@ def solve_heat_rejection(
         t_ret = np.where(lost, t_supply + rise, t_ret)
         q_dry = np.where(
             lost,
-            dry_cooler_heat_w(np.ones(n_h), ua_rated, c_air_rated, exponent, cw_unit, t_ret, t_air) * n_dry,
+            q_unit(np.ones(n_h), t_air, t_ret) * n_dry,
             q_dry,
         )
     cop = np.ones(n_h)
+    ch_capped = np.zeros(n_h, bool)
+    ch_outside = np.zeros(n_h, bool)
     for h in range(n_h):  # a handful of halls; each may use another chiller model
         if chillers[h] is not None and q_ch[h] > 0:
             # with no steady state (supply unbounded) the chillers are rated at the setpoint
             t_leave = t_supply[h] if np.isfinite(t_supply[h]) else t_set[h]
-            cop[h] = float(chiller_cop(t_leave, ambient_c, chillers[h]))
+            op = chiller_operating_point(t_leave, ambient_c, chillers[h])
+            cop[h] = float(op["cop"])
+            ch_capped[h], ch_outside[h] = bool(op["capped"]), bool(op["outside_map"])
     chiller_power = np.where(q_ch > 0, q_ch / cop, 0.0)
+    ch_note = np.where(
+        ch_outside,
+        f"chiller outside its operating map (ambient {ambient_c:g} C)",
+        np.where(ch_capped, "chiller COP at its catalog maximum (minimum lift)", ""),
+    ).astype(object)
     adiabatic_on = (t_air < ambient_c) & (heat_w > 0) & has_dry
-    air = air_properties(ambient_c)
-    m_air_unit = air["rho_kg_m3"] * (c_air_rated / (air["rho_kg_m3"] * air["cp_j_kg_k"])) * speed
-    h_fg = latent_heat_j_kg(np.clip(wet_bulb_c, 0.5, 100.0))
-    water_kg_s = np.where(
-        adiabatic_on, m_air_unit * air["cp_j_kg_k"] * (ambient_c - t_air) / h_fg * n_dry, 0.0
-    )
+    c_air_unit = c_air_rated * mass_r * cp_r * speed  # W/K of the air one dry cooler moves
+    water_kg_s = np.zeros(n_h)
+    if np.any(adiabatic_on):  # m_w = m_a c_p (T_db - T_in) / h_fg (wet bulb > 1 C here, see above)
+        h_fg = latent_heat_j_kg(wet_bulb_c)
+        water_kg_s = np.where(adiabatic_on, c_air_unit * (ambient_c - t_air) / h_fg * n_dry, 0.0)
     fan_power = fan_power_rated_w * speed**3 * n_dry
     stage = np.where(
         heat_w <= 0,
@@ -225,6 +292,11 @@ def solve_heat_rejection(
         "return_c": t_ret,
         "dry_out_c": t_ret - np.where(c_w > 0, q_dry / np.where(c_w > 0, c_w, 1.0), 0.0),
         "setpoint_held": ~lost,
+        "chiller_cop_capped": ch_capped,
+        "chiller_outside_map": ch_outside,
+        "chiller_note": ch_note,
         "stage": stage,
-        "reason": reason,
+        "reason": np.array(
+            [r + ("; " + n if n else "") for r, n in zip(reason, ch_note, strict=True)], object
+        ),
     }

@@ -1,86 +1,130 @@
-"""Coolant, air and water-vapour properties from CoolProp, tabulated once and interpolated (vectorised).
+"""Coolant, air and water-vapour properties from CoolProp, evaluated only at the temperatures asked for.
 
-CoolProp (Bell et al., Ind. Eng. Chem. Res. 53 (2014) 2498) is accurate but slow per call (~10 us), so each
-fluid is evaluated once on a 0.5 K grid and the solvers interpolate per loop (``np.interp``), never per rack.
+CoolProp (Bell et al., Ind. Eng. Chem. Res. 53 (2014) 2498) costs ~10 us per call. The solvers ask for properties
+per loop or per hall at a handful of distinct temperatures, so instead of tabulating a whole grid up front (which
+cost most of a cold solve) each distinct temperature is evaluated once, exactly, in one vectorised CoolProp call,
+and memoised in memory (no disk cache). Results are exact CoolProp values, no interpolation error.
 
 Fluids: ``PG25`` = 25 % (mass) propylene glycol in water, CoolProp incompressible ``INCOMP::MPG[0.25]``
 (Melinder 2010 correlations); ``water`` = CoolProp ``Water`` (IAPWS-95). Liquid properties at 3 bar (loop
-pressure 2-6 bar; liquids are insensitive to pressure). Air (dry, 1 atm) from CoolProp ``Air`` (Lemmon 2000).
+pressure 2-6 bar; liquids are insensitive to pressure). Air (dry) from CoolProp ``Air`` (Lemmon 2000) at 1 atm,
+its density scaled to the site pressure as an ideal gas (rho ~ p). Moist air (humidity ratio, wet bulb) from
+CoolProp ``HAPropsSI`` (ASHRAE RP-1485 real-gas moist-air model).
+
+Note: ``import CoolProp`` itself loads CoolProp's whole fluid library (~2 s, once per process, inside CoolProp's
+package ``__init__``); that cost is CoolProp's and is not in the property evaluation.
 """
 
 from __future__ import annotations
-
-from functools import lru_cache
 
 import numpy as np
 
 from twin.errors import InputError
 
-COOLPROP_NAMES = {"PG25": "INCOMP::MPG[0.25]", "water": "Water"}
+COOLPROP_NAMES = {"PG25": "INCOMP::MPG[0.25]", "water": "Water", "air": "Air"}
 LOOP_PRESSURE_PA = 3.0e5  # liquid properties barely depend on pressure; 3 bar is mid-range of a TCS loop
 ATM_PA = 101325.0
-_T_GRID_C = np.arange(-10.0, 120.0001, 0.5)
+# validity of each source (C): water boils at 133 C at 3 bar and freezes at 0 C; PG25 in CoolProp to 100 C
+_RANGE_C = {"PG25": (-10.0, 100.0), "water": (0.5, 120.0), "air": (-50.0, 120.0), "latent": (0.01, 100.0)}
+_KEYS = {
+    "PG25": (("rho_kg_m3", "D"), ("cp_j_kg_k", "C"), ("mu_pa_s", "V"), ("k_w_m_k", "L")),
+    "water": (("rho_kg_m3", "D"), ("cp_j_kg_k", "C"), ("mu_pa_s", "V"), ("k_w_m_k", "L")),
+    "air": (("rho_kg_m3", "D"), ("cp_j_kg_k", "C")),
+    "latent": (("h_fg_j_kg", "H"),),
+}
+_MEMO: dict[str, dict[float, tuple]] = {k: {} for k in _KEYS}
+_MEMO_MAX = 20000  # distinct temperatures kept per fluid (a long hypothesis run stays bounded)
 
 
-@lru_cache(maxsize=8)
-def _table(fluid: str) -> dict[str, np.ndarray]:
-    import CoolProp.CoolProp as CP  # noqa: N817 (CoolProp's own spelling)
+def _coolprop():
+    import CoolProp.CoolProp as CP  # noqa: N817 (CoolProp's own spelling); imported on first use only
 
-    if fluid == "air":
-        t = np.arange(-50.0, 120.0001, 0.5)  # outdoor air down to -50 C
-        tk = t + 273.15
-        return {
-            "temp_c": t,
-            "rho_kg_m3": CP.PropsSI("D", "T", tk, "P", ATM_PA, "Air"),
-            "cp_j_kg_k": CP.PropsSI("C", "T", tk, "P", ATM_PA, "Air"),
-        }
+    return CP
+
+
+def _evaluate(fluid: str, temp_c: np.ndarray) -> np.ndarray:
+    """(n, n_keys) exact CoolProp values at the given temperatures (one vectorised call per property)."""
+    cp_mod = _coolprop()
+    tk = temp_c + 273.15
     if fluid == "latent":
-        t = np.arange(0.5, 100.0001, 0.5)
-        tk = t + 273.15
-        h_fg = CP.PropsSI("H", "T", tk, "Q", 1, "Water") - CP.PropsSI("H", "T", tk, "Q", 0, "Water")
-        return {"temp_c": t, "h_fg_j_kg": h_fg}
-    if fluid not in COOLPROP_NAMES:
-        raise InputError(f"unknown coolant '{fluid}' (known: {', '.join(COOLPROP_NAMES)})")
-    # water boils at 133 C at 3 bar; PG25 is valid to 100 C in CoolProp
-    t = _T_GRID_C[_T_GRID_C <= (100.0 if fluid == "PG25" else 120.0)]
-    if fluid == "water":
-        t = t[t >= 0.5]
-    tk = t + 273.15
+        h = cp_mod.PropsSI("H", "T", tk, "Q", 1, "Water") - cp_mod.PropsSI("H", "T", tk, "Q", 0, "Water")
+        return np.asarray(h, dtype=float).reshape(-1, 1)
+    p = ATM_PA if fluid == "air" else LOOP_PRESSURE_PA
     name = COOLPROP_NAMES[fluid]
-    return {
-        "temp_c": t,
-        "rho_kg_m3": CP.PropsSI("D", "T", tk, "P", LOOP_PRESSURE_PA, name),
-        "cp_j_kg_k": CP.PropsSI("C", "T", tk, "P", LOOP_PRESSURE_PA, name),
-        "mu_pa_s": CP.PropsSI("V", "T", tk, "P", LOOP_PRESSURE_PA, name),
-        "k_w_m_k": CP.PropsSI("L", "T", tk, "P", LOOP_PRESSURE_PA, name),
-    }
+    cols = [np.asarray(cp_mod.PropsSI(code, "T", tk, "P", p, name), dtype=float) for _, code in _KEYS[fluid]]
+    return np.stack([np.atleast_1d(c) for c in cols], axis=1)
 
 
-def _interp(table: dict, key: str, temp_c) -> np.ndarray:
+def _lookup(fluid: str, temp_c) -> dict[str, np.ndarray]:
+    if fluid not in _KEYS:
+        raise InputError(f"unknown coolant '{fluid}' (known: PG25, water)")
     t = np.asarray(temp_c, dtype=float)
-    lo, hi = table["temp_c"][0], table["temp_c"][-1]
-    if np.any(~np.isfinite(t)) or np.any(t < lo) or np.any(t > hi):
-        bad = t[~np.isfinite(t) | (t < lo) | (t > hi)].ravel()[0]
-        raise InputError(f"temperature {bad:.1f} C outside the property table ({lo:.0f}..{hi:.0f} C)")
-    return np.interp(t, table["temp_c"], table[key])
+    lo, hi = _RANGE_C[fluid]
+    bad = ~np.isfinite(t) | (t < lo) | (t > hi)
+    if np.any(bad):
+        raise InputError(
+            f"temperature {t[bad].ravel()[0]:.1f} C outside the valid range of {fluid} properties "
+            f"({lo:g}..{hi:g} C)"
+        )
+    uniq, inv = np.unique(t.ravel(), return_inverse=True)
+    memo = _MEMO[fluid]
+    missing = np.array([u for u in uniq.tolist() if u not in memo])  # distinct temperatures only (a few)
+    if missing.size:
+        if len(memo) + missing.size > _MEMO_MAX:
+            memo.clear()
+        vals = _evaluate(fluid, missing)
+        memo.update(zip(missing.tolist(), map(tuple, vals), strict=True))
+    table = np.array([memo[u] for u in uniq.tolist()], dtype=float).reshape(len(uniq), -1)
+    return {k: table[inv, j].reshape(t.shape) for j, (k, _) in enumerate(_KEYS[fluid])}
 
 
 def coolant_properties(coolant: str, temp_c) -> dict[str, np.ndarray]:
     """Density rho (kg/m3), isobaric heat capacity cp (J/kg/K), viscosity mu (Pa s), conductivity k (W/m/K).
 
-    ``temp_c`` may be a scalar or an array (e.g. one temperature per loop); linear interpolation in a 0.5 K
-    CoolProp table (interpolation error < 1e-5 relative for these smooth liquid properties).
+    ``temp_c`` may be a scalar or an array (e.g. one temperature per loop); exact CoolProp values at 3 bar.
     """
-    tab = _table(coolant)
-    return {k: _interp(tab, k, temp_c) for k in ("rho_kg_m3", "cp_j_kg_k", "mu_pa_s", "k_w_m_k")}
+    if coolant not in ("PG25", "water"):
+        raise InputError(
+            f"unknown coolant '{coolant}' (known: {', '.join(k for k in COOLPROP_NAMES if k != 'air')})"
+        )
+    return _lookup(coolant, temp_c)
 
 
-def air_properties(temp_c) -> dict[str, np.ndarray]:
-    """Dry air at 1 atm: rho (kg/m3) and cp (J/kg/K) from CoolProp ``Air``."""
-    tab = _table("air")
-    return {k: _interp(tab, k, temp_c) for k in ("rho_kg_m3", "cp_j_kg_k")}
+def air_pressure_pa(altitude_m: float) -> float:
+    """Standard-atmosphere pressure p = 101325 (1 - 2.25577e-5 z)^5.2559 Pa (ASHRAE Fundamentals 2017, ch. 1 eq. 3)."""
+    return ATM_PA * (1.0 - 2.25577e-5 * float(altitude_m)) ** 5.2559
+
+
+def air_properties(temp_c, pressure_pa: float = ATM_PA) -> dict[str, np.ndarray]:
+    """Dry air: rho (kg/m3) and cp (J/kg/K) from CoolProp ``Air`` at 1 atm, rho scaled by p / 1 atm (ideal gas)."""
+    out = _lookup("air", temp_c)
+    out["rho_kg_m3"] = out["rho_kg_m3"] * (pressure_pa / ATM_PA)
+    return out
 
 
 def latent_heat_j_kg(temp_c) -> np.ndarray:
     """Latent heat of vaporisation of water h_fg = h(Q=1) - h(Q=0) at the saturation temperature (IAPWS-95)."""
-    return _interp(_table("latent"), "h_fg_j_kg", temp_c)
+    return _lookup("latent", temp_c)["h_fg_j_kg"]
+
+
+def humidity_ratio(dry_bulb_c: float, wet_bulb_c: float, pressure_pa: float = ATM_PA) -> float:
+    """Humidity ratio W (kg water / kg dry air) of moist air from its dry and wet bulb (CoolProp HAPropsSI)."""
+    cp_mod = _coolprop()
+    return float(cp_mod.HAPropsSI("W", "T", dry_bulb_c + 273.15, "B", wet_bulb_c + 273.15, "P", pressure_pa))
+
+
+def wet_bulb_at_humidity_ratio_c(
+    dry_bulb_c: float, w: float, pressure_pa: float = ATM_PA
+) -> tuple[float, bool]:
+    """Wet bulb (C) of air at dry bulb ``dry_bulb_c`` holding humidity ratio ``w`` (CoolProp HAPropsSI).
+
+    Returns (wet bulb, saturated). When ``w`` exceeds the saturation humidity ratio at this dry bulb the air
+    cannot hold it: the excess condenses (fog), the air is saturated and the wet bulb equals the dry bulb;
+    ``saturated`` says so.
+    """
+    cp_mod = _coolprop()
+    tk = dry_bulb_c + 273.15
+    w_sat = float(cp_mod.HAPropsSI("W", "T", tk, "R", 1.0, "P", pressure_pa))
+    if w >= w_sat:
+        return float(dry_bulb_c), True
+    return float(cp_mod.HAPropsSI("B", "T", tk, "W", w, "P", pressure_pa)) - 273.15, False

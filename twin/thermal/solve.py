@@ -20,9 +20,15 @@ import pandas as pd
 from twin.errors import InputError
 from twin.thermal import cdu as cdu_mod
 from twin.thermal import heat
-from twin.thermal.heat_rejection import dry_cooler_rating, solve_heat_rejection
+from twin.thermal.heat_rejection import dry_cooler_heat_w, dry_cooler_rating, solve_heat_rejection
 from twin.thermal.hydraulics import balancing_valves, build_network, pump_curve_constants, solve_loops
-from twin.thermal.properties import coolant_properties
+from twin.thermal.properties import (
+    air_pressure_pa,
+    air_properties,
+    coolant_properties,
+    humidity_ratio,
+    wet_bulb_at_humidity_ratio_c,
+)
 from twin.thermal.results import ThermalResult
 
 LPM = 60000.0  # m3/s -> L/min
@@ -91,7 +97,10 @@ def _loop_catalog(model) -> dict:
     """Per-loop CDU catalog figures (a loop over the few distinct CDU models)."""
     loops = model.loops
     n = len(loops)
-    out = {k: np.zeros(n) for k in ("shutoff_ratio", "min_flow_fraction", "pump_ramp_s", "failover_s")}
+    out = {
+        k: np.zeros(n)
+        for k in ("shutoff_ratio", "min_flow_fraction", "pump_ramp_s", "failover_s", "ua_flow_exponent")
+    }
     names = loops["cdu"].to_numpy()
     for name in np.unique(names):
         c = model.catalog.get("cdus", name)
@@ -100,7 +109,29 @@ def _loop_catalog(model) -> dict:
         out["min_flow_fraction"][sel] = c.min_flow_fraction
         out["pump_ramp_s"][sel] = c.pump_ramp_s
         out["failover_s"][sel] = c.failover_s
+        out["ua_flow_exponent"][sel] = c.ua_flow_exponent
     return out
+
+
+def _wet_bulb(site, t_amb: float, ambient_given: bool, wet_bulb_c, p_air: float) -> tuple[float, str]:
+    """Wet bulb of the solve and where it comes from.
+
+    Given: used as is. Ambient not overridden: the site's design wet bulb. Ambient overridden without a wet bulb:
+    the outdoor air keeps the site's design humidity ratio W (moisture content is what an air mass carries; it
+    changes slowly compared with the dry bulb), W = W(T_db,design, T_wb,design) and T_wb = T_wb(T_amb, W), both from
+    CoolProp HAPropsSI at the site pressure; air that cannot hold W at the new dry bulb is saturated (T_wb = T_db).
+    A site without a design wet bulb is taken saturated (pads give nothing: conservative).
+    """
+    if wet_bulb_c is not None:
+        return _check_scalar("wet_bulb_c", wet_bulb_c, -40.0, 60.0), "given"
+    if site.design_wet_bulb_c is None:
+        return t_amb, "no site design wet bulb: saturated air assumed"
+    if not ambient_given:
+        return float(site.design_wet_bulb_c), "site design wet bulb"
+    w = humidity_ratio(site.design_ambient_c, site.design_wet_bulb_c, p_air)
+    t_wb, saturated = wet_bulb_at_humidity_ratio_c(t_amb, w, p_air)
+    src = f"site design humidity ratio {w * 1e3:.2f} g/kg at {t_amb:g} C"
+    return t_wb, src + (" (saturated: wet bulb = dry bulb)" if saturated else "")
 
 
 def solve_thermal(
@@ -125,8 +156,8 @@ def solve_thermal(
     n_r, n_l, n_h = len(racks), len(loops), len(halls)
     it_load = _check_scalar("it_load", it_load, 0.0, 10.0)
     t_amb = _check_scalar("ambient_c", site.design_ambient_c if ambient_c is None else ambient_c, -40.0, 60.0)
-    t_wb_default = site.design_wet_bulb_c if ambient_c is None else min(site.design_wet_bulb_c, t_amb)
-    t_wb = _check_scalar("wet_bulb_c", t_wb_default if wet_bulb_c is None else wet_bulb_c, -40.0, 60.0)
+    p_air = air_pressure_pa(site.altitude_m)
+    t_wb, wb_source = _wet_bulb(site, t_amb, ambient_c is not None, wet_bulb_c, p_air)
     if t_wb > t_amb:
         raise InputError(f"wet_bulb_c {t_wb} C is above the dry bulb {t_amb} C")
     t_set = fws["supply_c"].to_numpy(dtype=float).copy()
@@ -231,16 +262,28 @@ def solve_thermal(
     fw_q_unit = np.zeros(n_h)
     fw_head = np.zeros(n_h)
     fw_eff = np.ones(n_h)
+    fw_sys_head = np.zeros(n_h)
     for i, name in enumerate(fws["pump"].to_numpy()):  # one pump model per hall
         pm = model.catalog.get("pumps", name)
         fw_q_unit[i], fw_head[i], fw_eff[i] = pm.flow_m3_s, pm.head_kpa * 1e3, pm.efficiency
+        fw_sys_head[i] = (pm.system_head_kpa or pm.head_kpa) * 1e3
     fw_cap = fw_running * fw_q_unit
     fw_ratio = np.where(fw_flow_need > 0, np.minimum(1.0, fw_cap / np.maximum(fw_flow_need, 1e-30)), 1.0)
     fw_flow = fw_flow_need * fw_ratio
     c_cold_loop = c_cold_loop * fw_ratio[l_hall]
-    # system curve through the design duty of the firm pumps: dp = H_r (Q / Q_firm)^2
-    fw_firm = np.maximum(fw_units - fws["pump_spare"].to_numpy(), 1) * fw_q_unit
-    fw_dp = fw_head * (fw_flow / fw_firm) ** 2
+    # system curve of the facility-water pipework, anchored at its design point: the design flow carries the
+    # installed CDUs' rated heat at their primary dT (Q_d = sum Q_r / (rho c_p dT_p), dT_p = Q_r / C_r), against
+    # the loop's design head H_d (catalog ``system_head_kpa``); dp = H_d (Q / Q_d)^2 (turbulent pipework)
+    cap_loop = units * loops["capacity_w"].to_numpy()
+    dt_primary = loops["capacity_w"].to_numpy() / np.where(c_cold_unit > 0, c_cold_unit, 1.0)
+    fw_design_flow = np.bincount(
+        l_hall, weights=cap_loop / np.where(dt_primary > 0, dt_primary, 1.0), minlength=n_h
+    ) / (fw_props["rho_kg_m3"] * fw_props["cp_j_kg_k"])
+    fw_dp = np.where(
+        fw_design_flow > 0,
+        fw_sys_head * (fw_flow / np.where(fw_design_flow > 0, fw_design_flow, 1.0)) ** 2,
+        0.0,
+    )
     fw_pump_power = np.where(fw_running > 0, fw_dp * fw_flow / fw_eff, 0.0)
 
     cooled_loop = (q_loop > 0) & (n_hx > 0) & (c_cold_loop > 0)
@@ -275,12 +318,15 @@ def solve_thermal(
     ch_cap = np.bincount(
         hr_hall, weights=np.where(is_ch & ~fail["hr"], hr["capacity_w"].to_numpy(), 0.0), minlength=n_h
     )
-    ua_dc, ca_dc, exp_dc, fan_dc, adi_eff, adi_ok = (np.zeros(n_h) for _ in range(6))
+    ua_dc, ca_dc, exp_dc, fan_dc, adi_eff, adi_ok, mass_ratio, cp_ratio = (np.zeros(n_h) for _ in range(8))
+    air_amb = air_properties(t_amb, p_air)  # the air the fans actually move (not the rating's 35 C air)
     chillers = []
     for i in range(n_h):  # a handful of halls
         dc = model.catalog.get("dry_coolers", fws["dry_cooler"].iat[i])
         rat = dry_cooler_rating(dc, float(fw_props["cp_j_kg_k"][i]))
         ua_dc[i], ca_dc[i], fan_dc[i] = rat["ua_w_per_k"], rat["c_air_w_per_k"], rat["fan_power_w"]
+        mass_ratio[i] = float(air_amb["rho_kg_m3"]) / rat["air_rho_kg_m3"]
+        cp_ratio[i] = float(air_amb["cp_j_kg_k"]) / rat["air_cp_j_kg_k"]
         exp_dc[i] = dc.ua_airflow_exponent
         adi_ok[i] = bool(fws["adiabatic"].iat[i]) and dc.adiabatic
         adi_eff[i] = dc.adiabatic_effectiveness
@@ -302,14 +348,20 @@ def solve_thermal(
         adiabatic_eff=adi_eff,
         chiller_capacity_w=ch_cap,
         chillers=chillers,
+        air_mass_ratio=mass_ratio,
+        air_cp_ratio=cp_ratio,
     )
     t_fs = rej["supply_c"]
     hall_ok = np.isfinite(t_fs)  # False: no running dry cooler and chillers too small, no steady state
     unremoved_loops = np.where(cooled_loop, 0.0, q_loop_heat)  # heat that never reaches the facility water
     cooled_loop &= hall_ok[l_hall]
 
-    # ---- CDUs: loop supply temperature from eps-NTU at the facility-water supply of the hall
-    ua_loop = n_hx * ua_unit
+    # ---- CDUs: loop supply temperature from eps-NTU at the facility-water supply of the hall; UA at the actual
+    # flows per exchanger on both sides (flow ratios as capacity-rate ratios: the same fluids as the rating)
+    per_hx = np.where(n_hx > 0, n_hx * c_cold_unit, 1.0)
+    ua_loop = n_hx * cdu_mod.ua_at_flow_w_per_k(
+        ua_unit, c_hot / per_hx, c_cold_loop / per_hx, cat["ua_flow_exponent"]
+    )
     safe = cooled_loop
     t_hot_in = np.full(n_l, np.inf)
     eps = np.zeros(n_l)
@@ -344,27 +396,55 @@ def solve_thermal(
     margin = t_thr - t_j
     unremoved_rack = np.where(r_cooled, 0.0, p_liq)
 
-    # ---- energy balance (each term from its own model)
-    t_in_ok, t_out_ok = np.where(r_cooled, t_in, 0.0), np.where(r_cooled, t_out, 0.0)
-    rack_heat_temps = np.where(r_cooled & (p_liq > 0), m_rack * cp[r_loop] * (t_out_ok - t_in_ok), 0.0)
-    loop_res = (
-        np.bincount(r_loop, weights=rack_heat_temps, minlength=n_l)
-        + np.where(safe, pump_power, 0.0)
-        - cdu_heat
+    # ---- energy balance: an independent check, not a re-statement of the solution. Heat in = the power figures
+    # (IT, pumps, fans). Heat out = what each unit's own model does with the solved temperatures and flows:
+    #   CDU: eps-NTU at the racks' mixed outlet (+ pump rise) against the facility-water supply;
+    #   facility-water return = flow-weighted mix of the CDU primary outlets (+ air units, FW pumps);
+    #   dry coolers: eps-NTU at the solved fan speed and air inlet with that return temperature;
+    #   chillers: C_w (T_dry-cooler outlet - T_supply) from the heat-rejection temperatures.
+    # A wrong fan speed, CDU inversion, rack flow split or supply float shows up here.
+    w_mix = np.where(r_cooled, m_rack * cp[r_loop], 0.0)
+    with np.errstate(invalid="ignore"):
+        sum_w = np.bincount(r_loop, weights=w_mix, minlength=n_l)
+        t_mix = np.bincount(r_loop, weights=w_mix * np.where(r_cooled, t_out, 0.0), minlength=n_l) / np.where(
+            sum_w > 0, sum_w, 1.0
+        )
+    t_hot_check = np.where(safe, t_mix + pump_power / np.where(safe, c_hot, 1.0), 0.0)
+    t_fs_ok = np.where(hall_ok, t_fs, 0.0)
+    cdu_check = np.zeros(n_l)
+    if np.any(safe):
+        cdu_check[safe] = cdu_mod.hx_heat_w(
+            ua_loop[safe], c_hot[safe], c_cold_loop[safe], t_hot_check[safe], t_fs_ok[l_hall][safe]
+        )
+    loop_res = np.where(safe, q_loop_heat - cdu_check, 0.0)
+    fw_out_check = t_fs_ok[l_hall] + cdu_check / np.where(c_cold_loop > 0, c_cold_loop, 1.0)
+    c_fw_h = np.where(c_fw > 0, c_fw, 1.0)
+    t_fw_ret = (
+        np.bincount(l_hall, weights=c_cold_loop * fw_out_check, minlength=n_h) / c_fw_h
+        + (air_served + air_fan_power + fw_pump_power) / c_fw_h
     )
+    cw_unit = np.where(n_dry > 0, c_fw / np.maximum(n_dry, 1), 0.0)
+    dry_check = n_dry * dry_cooler_heat_w(
+        rej["fan_speed"], ua_dc, ca_dc, exp_dc, cw_unit, t_fw_ret, rej["air_in_c"], mass_ratio, cp_ratio
+    )
+    chill_check = c_fw * (np.where(hall_ok, rej["dry_out_c"], 0.0) - t_fs_ok)
     hall_in = (
-        np.bincount(l_hall, weights=cdu_heat, minlength=n_h) + air_served + air_fan_power + fw_pump_power
+        np.bincount(l_hall, weights=np.where(safe, q_loop_heat, 0.0), minlength=n_h)
+        + air_served
+        + air_fan_power
+        + fw_pump_power
     )
+    hall_res = np.where(hall_ok & (c_fw > 0), hall_in - dry_check - chill_check, 0.0)
     unrejected = np.where(hall_ok, 0.0, fw_heat - rej["chiller_heat_w"])
-    hall_res = np.where(hall_ok, hall_in - rej["dry_heat_w"] - rej["chiller_heat_w"], 0.0)
     it_power = float(p_rack.sum())
     heat_in = it_power + extra_air.sum() + pump_power.sum() + fw_pump_power.sum() + air_fan_power.sum()
     heat_out = (
-        rej["dry_heat_w"][hall_ok].sum()
-        + rej["chiller_heat_w"].sum()
+        np.where(hall_ok & (c_fw > 0), dry_check + chill_check, 0.0).sum()
+        + np.where(hall_ok, 0.0, rej["chiller_heat_w"]).sum()
         + unrejected.sum()
         + unremoved_loops.sum()
         + air_unserved.sum()
+        + np.where(hall_ok & (c_fw <= 0), fw_heat, 0.0).sum()
     )
     denom = max(heat_in, 1.0)
     balance = (abs(heat_in - heat_out) + np.abs(loop_res).sum() + np.abs(hall_res).sum()) / denom
@@ -492,6 +572,8 @@ def solve_thermal(
             "fws_return_c": rej["return_c"],
             "fws_flow_m3_s": fw_flow,
             "fws_flow_limited": fw_ratio < 1.0,
+            "fws_design_flow_m3_s": fw_design_flow,
+            "fws_pump_dp_kpa": fw_dp / 1e3,
             "stage": rej["stage"],
             "stage_reason": rej["reason"],
             "setpoint_held": rej["setpoint_held"],
@@ -500,6 +582,8 @@ def solve_thermal(
             "adiabatic_on": rej["adiabatic_on"],
             "heat_rejected_w": rej["dry_heat_w"] + rej["chiller_heat_w"],
             "chiller_heat_w": rej["chiller_heat_w"],
+            "chiller_cop_capped": rej["chiller_cop_capped"],
+            "chiller_outside_map": rej["chiller_outside_map"],
             "tcs_pump_power_w": tcs_pumps_h,
             "fws_pump_power_w": fw_pump_power,
             "dry_cooler_fan_power_w": rej["fan_power_w"],
@@ -533,6 +617,9 @@ def solve_thermal(
         "energy_balance_rel_error": float(balance),
         "ambient_c": t_amb,
         "wet_bulb_c": t_wb,
+        "wet_bulb_source": wb_source,
+        "chillers_outside_map": int(np.sum(rej["chiller_outside_map"])),
+        "chillers_cop_capped": int(np.sum(rej["chiller_cop_capped"])),
         "halls_setpoint_lost": int(np.sum(~rej["setpoint_held"])),
         "loops_pump_limited": int(np.sum(hyd.pump_limited)),
         "stages": {s: int(np.sum(rej["stage"] == s)) for s in sorted(set(rej["stage"]))},
