@@ -211,9 +211,11 @@ def test_bad_inputs_raise_input_error(pod_model):
         solve_thermal(pod_model, extra_air_heat_w_by_hall=[-1.0])
 
 
-def test_air_heat_without_air_units_is_reported(pod_model):
-    res = solve_thermal(pod_model, extra_air_heat_w_by_hall=[50e3])
-    assert res.kpis["air_heat_unserved_mw"] == pytest.approx(0.05)
+def test_air_heat_beyond_air_units_is_reported(pod_model):
+    # pod_small has 3 x 500 kW air units: 2 MW of air heat leaves 0.5 MW unserved, 50 kW none
+    assert solve_thermal(pod_model, extra_air_heat_w_by_hall=[50e3]).kpis["air_heat_unserved_mw"] == 0.0
+    res = solve_thermal(pod_model, extra_air_heat_w_by_hall=[2.0e6])
+    assert res.kpis["air_heat_unserved_mw"] == pytest.approx(0.5)
     assert res.kpis["energy_balance_rel_error"] <= 1e-6
 
 
