@@ -110,6 +110,7 @@ def solve_coupled(
     gpu_cap_w=None,
     ambient_c: float | None = None,
     supply_c: float | None = None,
+    wet_bulb_c: float | None = None,
     failed=(),
     racks_on: np.ndarray | None = None,
     variation: np.ndarray | None = None,
@@ -123,6 +124,7 @@ def solve_coupled(
     racks_on: optional bool (n_racks,): racks switched off draw nothing and make no tokens (Max-P sizing).
     variation: optional per-GPU throughput multipliers (``twin.perf.gpu_variation``).
     failed: unit names; electrical node names go to the electrical solve, the rest to the thermal solve.
+    wet_bulb_c: outdoor wet bulb (default: derived by the thermal solver from the site's design humidity).
 
     kpis: facility_power_mw, it_power_mw (racks), network_power_mw (fabric switches), cooling_power_mw,
     electrical_loss_mw, pue = facility / (IT + network), max_junction_c, min_margin_k (throttle temperature
@@ -174,6 +176,7 @@ def solve_coupled(
             model,
             rack_power_w=rack_power,
             ambient_c=ambient_c,
+            wet_bulb_c=wet_bulb_c,
             supply_c=supply_c,
             failed=f_th,
             extra_air_heat_w_by_hall=net_hall + loss_hall,

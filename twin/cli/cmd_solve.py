@@ -1,4 +1,4 @@
-"""``twin solve`` (thermal steady state) and ``twin transient`` (cooling transients of one hall)."""
+"""``twin solve`` (coupled steady state, or cooling only) and ``twin transient`` (cooling transients of a hall)."""
 
 from __future__ import annotations
 
@@ -52,6 +52,37 @@ def _fmt(v, unit="", nd=2):
     return "n/a" if v is None or (isinstance(v, float) and not np.isfinite(v)) else f"{v:,.{nd}f}{unit}"
 
 
+def gpu_caps_from_load(model, it_load: float) -> np.ndarray | None:
+    """Per-rack GPU cap (W) that puts every rack at ``it_load`` x its Max-P power; None at full load.
+
+    Rack power = other_power_w + gpus x GPU power, so the cap is (it_load x Max-P - other) / gpus. A load below
+    the floor (every GPU at its minimum power limit) cannot be reached by capping and is refused, not clamped.
+    """
+    if not 0.0 < it_load <= 1.0:
+        raise InputError(f"--it-load must be in (0, 1], got {it_load}")
+    if it_load == 1.0:
+        return None
+    r = model.racks
+    cap = (it_load * r["power_maxp_w"].to_numpy() - r["other_power_w"].to_numpy()) / r["gpus"].to_numpy()
+    low = cap < r["gpu_power_min_w"].to_numpy() * (1 - 1e-12)
+    if low.any():
+        floor = float((r["power_floor_w"] / r["power_maxp_w"]).max())
+        raise InputError(
+            f"--it-load {it_load:g} is below the floor of {int(low.sum())} rack(s): every GPU at its minimum power "
+            f"limit already draws {floor:.2f} x Max-P; use --it-load >= {floor:.2f}, or --thermal-only to study "
+            "lower rack loads"
+        )
+    return cap
+
+
+def _solve_thermal_only(model, ambient_c, wet_bulb_c, supply_c, it_load, fail):
+    from twin.thermal import solve_thermal
+
+    return solve_thermal(
+        model, ambient_c=ambient_c, wet_bulb_c=wet_bulb_c, supply_c=supply_c, it_load=it_load, failed=fail
+    )
+
+
 @app.command()
 @guarded
 def solve(
@@ -60,51 +91,104 @@ def solve(
     wet_bulb_c: float = WbOpt,
     supply_c: float = SupOpt,
     it_load: float = LoadOpt,
+    gpu_cap_w: float = typer.Option(
+        None, "--gpu-cap-w", help="one power cap for every GPU, W (overrides --it-load)"
+    ),
     fail: list[str] = FailOpt,
+    thermal_only: bool = typer.Option(
+        False, "--thermal-only", help="cooling only: no electrical / network coupling, no tokens"
+    ),
     out_dir: Path = OutOpt,
     force: bool = ForceOpt,
     json_out: bool = JsonOpt,
 ) -> None:
-    """Thermal-hydraulic steady state: flows, temperatures, GPU junction margins and the power of cooling."""
-    from twin.thermal import solve_thermal
-
+    """Coupled steady state: GPU caps -> rack power -> cooling <-> power distribution (+ fabric) -> facility power,
+    PUE, temperatures, junction margins and tokens/s. --thermal-only runs the cooling solve alone."""
     model = load_model(layout)
-    res = solve_thermal(
-        model,
-        ambient_c=ambient_c,
-        wet_bulb_c=wet_bulb_c,
-        supply_c=supply_c,
-        it_load=it_load,
-        failed=tuple(fail or ()),
-    )
-    k = res.kpis
+    fail_t = tuple(fail or ())
+    if thermal_only:
+        th = _solve_thermal_only(model, ambient_c, wet_bulb_c, supply_c, it_load, fail_t)
+        coupled = None
+        k = dict(th.kpis)
+    else:
+        from twin.coupled import solve_coupled
+
+        caps = gpu_cap_w if gpu_cap_w is not None else gpu_caps_from_load(model, it_load)
+        coupled = solve_coupled(
+            model,
+            gpu_cap_w=caps,
+            ambient_c=ambient_c,
+            wet_bulb_c=wet_bulb_c,
+            supply_c=supply_c,
+            failed=fail_t,
+        )
+        th = coupled.thermal
+        grid = model.layout.site.grid_limit_mw
+        # thermal KPIs first, the coupled ones (IT incl. throttling, facility power, PUE ...) take precedence
+        k = {
+            **th.kpis,
+            **coupled.kpis,
+            "grid_limit_mw": grid,
+            "grid_limit_exceeded": bool(coupled.kpis["facility_power_mw"] > grid * (1 + 1e-9)),
+            "electrical_violations": len(coupled.electrical.violations),
+        }
     written: list[str] = []
     if out_dir is not None:
-        racks = res.res_racks.copy()
+        racks = th.res_racks.copy()
+        if coupled is not None:
+            racks = pd.concat(
+                [
+                    racks,
+                    coupled.res_racks.drop(
+                        columns=[c for c in coupled.res_racks.columns if c in racks.columns]
+                    ),
+                ],
+                axis=1,
+            )
         racks.insert(0, "name", model.rack_names())
-        written = _write_tables(
-            out_dir,
-            {
-                "racks": racks,
-                "loops": res.res_loops,
-                "cdus": res.res_cdus,
-                "heat_rejection": res.res_heat_rejection,
-                "halls": res.res_halls,
-            },
-            k,
-            force,
-        )
+        tables = {
+            "racks": racks,
+            "loops": th.res_loops,
+            "cdus": th.res_cdus,
+            "heat_rejection": th.res_heat_rejection,
+            "halls": th.res_halls,
+        }
+        if coupled is not None:
+            tables["electrical_nodes"] = coupled.electrical.res_nodes
+            if len(coupled.electrical.violations):
+                tables["electrical_violations"] = pd.DataFrame(coupled.electrical.violations)
+        written = _write_tables(out_dir, tables, k, force)
     if json_out:
         print_json({**k, "files": written} if written else k)
         return
     report_problems([p for p in model.warnings if p.severity != "note"])
-    t = Table(title=f"thermal steady state: {model.name}", show_header=False, title_justify="left")
+    title = "thermal steady state" if coupled is None else "coupled steady state"
+    t = Table(title=f"{title}: {model.name}", show_header=False, title_justify="left")
     t.add_column(style="bold")
     t.add_column(justify="right")
-    for label, value in [
+    rows = [
         ("racks", f"{k['racks']:,}"),
         ("ambient dry / wet bulb", f"{k['ambient_c']:.1f} / {k['wet_bulb_c']:.1f} C"),
-        ("IT power", _fmt(k["it_power_mw"], " MW", 1)),
+    ]
+    if coupled is not None:
+        rows += [
+            (
+                "facility power (grid)",
+                f"{_fmt(k['facility_power_mw'], ' MW', 1)} (limit {k['grid_limit_mw']:,.0f} MW)",
+            ),
+            (
+                "IT power (racks / network)",
+                f"{_fmt(k['it_power_mw'], '', 1)} / {_fmt(k['network_power_mw'], ' MW', 1)}",
+            ),
+            ("electrical losses", _fmt(k["electrical_loss_mw"], " MW", 2)),
+            ("PUE", _fmt(k["pue"], "", 4)),
+            ("tokens/s", f"{k['tokens_per_s']:,.0f}"),
+            ("tokens per joule", _fmt(k["tokens_per_joule"], "", 4)),
+            ("throttled racks", f"{k['throttled_racks']:,}"),
+        ]
+    else:
+        rows += [("IT power", _fmt(k["it_power_mw"], " MW", 1))]
+    rows += [
         ("cooling power", _fmt(k["cooling_power_mw"], " MW", 2)),
         ("  pumps (TCS / facility water)", f"{k['tcs_pumps_mw']:.2f} / {k['fws_pumps_mw']:.2f} MW"),
         ("  dry-cooler fans", _fmt(k["fans_mw"], " MW")),
@@ -117,14 +201,39 @@ def solve(
         ("heat not removed", _fmt(k["heat_unremoved_mw"], " MW", 3)),
         ("heat-rejection stages", ", ".join(f"{s}: {n}" for s, n in k["stages"].items())),
         ("energy balance (relative)", f"{k['energy_balance_rel_error']:.1e}"),
-    ]:
+    ]
+    if coupled is not None:
+        rows.append(
+            (
+                "fixed point",
+                f"{'converged' if k['converged'] else 'NOT converged'} in {k['iterations']} "
+                f"iterations (tol {k['tolerance']:.0e})",
+            )
+        )
+    for label, value in rows:
         t.add_row(label, value)
     out.print(t)
-    bad = res.res_halls[~res.res_halls["setpoint_held"]]
+    bad = th.res_halls[~th.res_halls["setpoint_held"]]
     for _, row in bad.iterrows():
         err.print(f"{row['name']}: {row['stage_reason']}", style="yellow", markup=False)
-    if not res.converged:
+    if not th.converged:
         err.print("warning: the loop hydraulics did not converge", style="bold red")
+    if coupled is not None:
+        if k["grid_limit_exceeded"]:
+            err.print(
+                f"warning: facility power {k['facility_power_mw']:,.1f} MW exceeds the {k['grid_limit_mw']:,.0f} MW "
+                "grid connection at these caps: see `twin maxq LAYOUT --budget-mw ...` for caps that fit",
+                style="yellow",
+                markup=False,
+            )
+        if k["electrical_violations"]:
+            err.print(
+                f"{k['electrical_violations']} electrical violation(s): run `twin electrical` for the list",
+                style="yellow",
+                markup=False,
+            )
+        if not k["converged"]:
+            err.print("warning: the coupled fixed point did not converge", style="bold red")
     for f in written[:1]:
         out.print(f"tables written to {Path(f).parent}")
 
