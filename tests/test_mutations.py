@@ -60,13 +60,15 @@ def mutated(draw):
         op = draw(st.sampled_from(["set", "delete", "rename", "duplicate"]))
         key = path[-1]
         if op == "set":
-            parent[key] = draw(junk)
+            # a copy: sampled_from hands out the same list object every time, and a later mutation of it
+            # would change the strategy itself
+            parent[key] = copy.deepcopy(draw(junk))
         elif op == "delete":
             del parent[key]
         elif op == "rename" and isinstance(parent, dict):
             parent[key + "_x"] = parent.pop(key)
         elif op == "duplicate" and isinstance(parent, list):
-            parent.append(parent[key])
+            parent.append(copy.deepcopy(parent[key]))
     return d
 
 

@@ -56,9 +56,10 @@ def test_substation_loss_matches_p0_pk_formula(hall_ac_model):
     r = solve_electrical(hall_ac_model)
     n = r.res_nodes
     t = hall_ac_model.catalog.get("transformers", hall_ac_model.elec["equipment"][1])
-    s_va = n["loading_pct"][1] / 100 * 2 * t.rating_kva * 1e3  # |S| at the HV side, 2 units
+    units = int(hall_ac_model.elec["units"][1])
+    s_va = n["loading_pct"][1] / 100 * units * t.rating_kva * 1e3  # |S| at the HV side, all units sharing
     want = transformer_loss_w(
-        s_va, t.rating_kva * 1e3, t.no_load_loss_kw * 1e3, t.load_loss_kw * 1e3, units=2
+        s_va, t.rating_kva * 1e3, t.no_load_loss_kw * 1e3, t.load_loss_kw * 1e3, units=units
     )
     # equal up to the (1 - V) deviations of the per-unit model: within 3 %
     assert n["loss_w"][1] == pytest.approx(want, rel=0.03)
