@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import pandas as pd
@@ -19,19 +17,12 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from timing import median_time as _time  # noqa: E402
+
 from twin.catalog import load_catalog  # noqa: E402
 from twin.model import _Compiler, compile_layout, load_model, parse_layout  # noqa: E402
 from twin.validate import check_layout  # noqa: E402
 from twin.yamlio import load_yaml  # noqa: E402
-
-
-def _time(fn, repeat: int) -> tuple[float, object]:
-    times, out = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), out
 
 
 def naive_racks(model) -> pd.DataFrame:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 import warnings
@@ -29,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
 from electrical.pp_reference import build_pandapower, losses_mw, no_ups  # noqa: E402
+from timing import median_time as _median  # noqa: E402
 
 from twin.electrical import solve_electrical  # noqa: E402
 from twin.electrical.compare import _variant  # noqa: E402
@@ -36,15 +36,6 @@ from twin.electrical.contingency import n_minus_1  # noqa: E402
 from twin.electrical.solve import _CACHE_ATTR  # noqa: E402
 from twin.layout import Layout  # noqa: E402
 from twin.model import compile_layout, load_model  # noqa: E402
-
-
-def _median(fn, repeat: int):
-    times, out = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), out
 
 
 def _ac_network(model):

@@ -22,21 +22,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from timing import median_time as _time  # noqa: E402
+
 from twin.model import load_model  # noqa: E402
 from twin.network import solve_network  # noqa: E402
 from twin.network.rates import max_min_rates, max_min_rates_loop  # noqa: E402
 from twin.network.routing import Router  # noqa: E402
 from twin.network.topology import build_fabric  # noqa: E402
 from twin.network.traffic import make_traffic  # noqa: E402
-
-
-def _time(fn, repeat: int):
-    times, out = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), out
 
 
 def pipeline(model, traffic: str):

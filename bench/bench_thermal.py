@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 import CoolProp.CoolProp as CP  # noqa: E402
 from scipy.integrate import solve_ivp  # noqa: E402
 from scipy.optimize import brentq  # noqa: E402
+from timing import median_time as _time  # noqa: E402
 
 from twin.model import load_model  # noqa: E402
 from twin.thermal import simulate_transient, solve_thermal  # noqa: E402
@@ -33,15 +32,6 @@ from twin.thermal.heat_rejection import dry_cooler_rating  # noqa: E402
 from twin.thermal.hydraulics import friction_factor_churchill  # noqa: E402
 
 FLUID = {"PG25": "INCOMP::MPG[0.25]", "water": "Water"}
-
-
-def _time(fn, repeat: int):
-    times, out = [], None
-    for _ in range(repeat):
-        t = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times), out
 
 
 # ----------------------------------------------------------------------------------------------- naive steady

@@ -247,36 +247,10 @@ def solve_loops(
     """
     n_loops = net.n_loops
     active = (n_pumps > 0) & (net.n_per_loop > 0) & (flow_setpoint_m3_s > 0)
-    limited = np.zeros(n_loops, bool)
-    sol = _gga(
-        net,
-        active,
-        limited,
-        flow_setpoint_m3_s,
-        n_pumps,
-        shutoff_head_pa,
-        curve_k,
-        max_speed,
-        design_flow_m3_s,
-        dp_design_pa,
-        dp_exponent,
-        valve_k,
-        diameter_m,
-        roughness_m,
-        rho,
-        mu,
-        tol,
-        max_iter,
-    )
-    q_pump = np.where(active, flow_setpoint_m3_s, 0.0)
-    head = sol["p"][net.supply_node0] * active
-    speed = np.where(
-        active, speed_for_duty(q_pump / np.maximum(n_pumps, 1), head, shutoff_head_pa, curve_k), 0.0
-    )
-    it = sol["iterations"]
-    if np.any(speed > max_speed * (1 + 1e-12)):
-        limited = speed > max_speed * (1 + 1e-12)
-        sol = _gga(
+
+    def gga(limited: np.ndarray) -> dict:
+        # pass 1 holds every active loop at its flow setpoint; pass 2 puts pump-limited loops on the curve
+        return _gga(
             net,
             active,
             limited,
@@ -296,6 +270,19 @@ def solve_loops(
             tol,
             max_iter,
         )
+
+    limited = np.zeros(n_loops, bool)
+    sol = gga(limited)
+
+    q_pump = np.where(active, flow_setpoint_m3_s, 0.0)
+    head = sol["p"][net.supply_node0] * active
+    speed = np.where(
+        active, speed_for_duty(q_pump / np.maximum(n_pumps, 1), head, shutoff_head_pa, curve_k), 0.0
+    )
+    it = sol["iterations"]
+    if np.any(speed > max_speed * (1 + 1e-12)):
+        limited = speed > max_speed * (1 + 1e-12)
+        sol = gga(limited)
         it += sol["iterations"]
         q_all = sol["q"]
         pe = net.pump_edge
