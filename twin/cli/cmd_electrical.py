@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import typer
 from rich.table import Table
 
-from twin.cli.common import app, err, guarded, out, print_json, report_problems
+from twin.cli.common import (
+    app,
+    err,
+    guarded,
+    out,
+    prepare_out_dir,
+    print_json,
+    report_problems,
+    write_kpis,
+    write_table,
+)
 from twin.errors import InputError
 from twin.model import load_model
 
@@ -34,20 +43,6 @@ def _fabric_power(model):
     except ImportError:
         return None, "not included (network power model not available)"
     return np.asarray(fabric_power(model)["power_w_by_pod"], dtype=float), "network switches per pod"
-
-
-def _out_dir(path: Path | None, force: bool) -> Path | None:
-    if path is None:
-        return None
-    if path.exists() and any(path.iterdir()) and not force:
-        raise InputError(f"output directory {path} is not empty (use --force to overwrite, or a new DIR)")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def _write(df, d: Path, name: str) -> None:
-    df.to_parquet(d / f"{name}.parquet")
-    df.to_csv(d / f"{name}.csv", index=True)
 
 
 @app.command()
@@ -76,7 +71,7 @@ def electrical(
     if not (0.0 <= it_load <= 1.5):
         raise InputError(f"--it-load must be between 0 and 1.5 (got {it_load})")
     model = load_model(layout, tuple(catalog or ()))
-    d = _out_dir(out_dir, force)
+    d = prepare_out_dir(out_dir, force) if out_dir is not None else None
     rack_w = it_load * model.racks["power_maxp_w"].to_numpy()
     mech, mech_note = _cooling_power(model, rack_w, cooling)
     extra, extra_note = _fabric_power(model)
@@ -106,13 +101,13 @@ def electrical(
         cmp_table, cs = compare_ac_dc(model, it_load=it_load, hall=hall)
         result["compare"] = {"summary": cs, "table": cmp_table.to_dict("index")}
     if d is not None:
-        _write(res.res_nodes, d, "res_nodes")
-        _write(res.res_racks, d, "res_racks")
+        write_table(res.res_nodes, d, "res_nodes", index=True)
+        write_table(res.res_racks, d, "res_racks", index=True)
         if cont is not None:
-            _write(cont, d, "res_contingencies")
+            write_table(cont, d, "res_contingencies", index=True)
         if cmp_table is not None:
-            _write(cmp_table, d, "res_compare")
-        (d / "kpis.json").write_text(json.dumps(result, indent=2, default=float))
+            write_table(cmp_table, d, "res_compare", index=True)
+        write_kpis(d, result)
     if json_out:
         print_json(result)
     else:

@@ -10,7 +10,7 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from twin.cli.common import app, err, guarded, out, print_json
+from twin.cli.common import app, err, guarded, out, prepare_out_dir, print_json, write_kpis, write_table
 from twin.errors import InputError
 
 POLICY_HELP = "maxq (optimal per-GPU caps), uniform (one cap fraction for all), maxp (no caps), all (compare)"
@@ -57,17 +57,6 @@ def _kpis(res) -> dict:
     return k
 
 
-def _prepare_out(out_dir: Path, force: bool) -> None:
-    if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())) and not force:
-        raise InputError(f"output directory {out_dir} exists and is not empty (use --force to overwrite)")
-    out_dir.mkdir(parents=True, exist_ok=True)
-
-
-def _write_table(df: pd.DataFrame, path: Path) -> None:
-    df.to_parquet(path.with_suffix(".parquet"))
-    df.to_csv(path.with_suffix(".csv"), index=False)
-
-
 @app.command()
 @guarded
 def maxq(
@@ -108,7 +97,7 @@ def maxq(
         if p not in POLICIES:
             raise InputError(f"unknown policy '{p}' (choose from maxq, uniform, maxp, all)")
     if out_dir is not None:
-        _prepare_out(out_dir, force)
+        prepare_out_dir(out_dir, force)
     model = load_model(layout)
     results = [
         optimize_maxq(
@@ -126,13 +115,13 @@ def maxq(
     if out_dir is not None and not infeasible:
         for r in results:
             suffix = "" if len(results) == 1 else f"_{r.policy}"
-            _write_table(r.res_racks.assign(name=model.rack_names()), out_dir / f"res_racks{suffix}")
+            write_table(r.res_racks.assign(name=model.rack_names()), out_dir, f"res_racks{suffix}")
             if not r.res_constraints.empty:
-                _write_table(r.res_constraints, out_dir / f"res_constraints{suffix}")
+                write_table(r.res_constraints, out_dir, f"res_constraints{suffix}")
             if r.gpu_cap_w is not None and len(r.gpu_cap_w) != model.n_racks:
-                _write_table(pd.DataFrame({"gpu_cap_w": r.gpu_cap_w}), out_dir / f"res_gpus{suffix}")
+                write_table(pd.DataFrame({"gpu_cap_w": r.gpu_cap_w}), out_dir, f"res_gpus{suffix}")
         kp = [_kpis(r) for r in results]
-        (out_dir / "kpis.json").write_text(json.dumps(kp[0] if len(kp) == 1 else {"policies": kp}, indent=2))
+        write_kpis(out_dir, kp[0] if len(kp) == 1 else {"policies": kp})
     if json_out:
         kp = [_kpis(r) for r in results]
         print_json(kp[0] if len(kp) == 1 else {"budget_mw": budget_mw, "policies": kp})
@@ -188,7 +177,7 @@ def _size(layout, site_mw, rack_type, ambient_c, headroom_pct, json_out, out_dir
     from twin.maxq.sizing import size_site
 
     if out_dir is not None:
-        _prepare_out(out_dir, force)
+        prepare_out_dir(out_dir, force)
     res = size_site(site_mw, rack_type, ambient_c=ambient_c, template=layout, headroom_pct=headroom_pct)
     if out_dir is not None:
         (out_dir / "sizing.json").write_text(json.dumps(res, indent=2, default=str))

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 from rich.table import Table
 
-from twin.cli.common import app, guarded, out, print_json, report_problems
+from twin.cli.common import (
+    app,
+    guarded,
+    out,
+    prepare_out_dir,
+    print_json,
+    report_problems,
+    write_kpis,
+    write_table,
+)
 from twin.errors import InputError
 from twin.model import load_model
 
@@ -38,11 +46,8 @@ def network(
         raise InputError(f"--optics must be pluggable or cpo, got {optics!r}")
     if not (0 < load <= 1):
         raise InputError(f"--load must be in (0, 1], got {load}")
-    if out_dir is not None and out_dir.exists():
-        if not out_dir.is_dir():
-            raise InputError(f"--out {out_dir} exists and is not a directory")
-        if any(out_dir.iterdir()) and not force:
-            raise InputError(f"--out {out_dir} is not empty (use --force to overwrite, or a new DIR)")
+    if out_dir is not None:  # refuse a used --out before any work is done
+        prepare_out_dir(out_dir, force)
     from twin.network import solve_network
 
     model = load_model(layout)
@@ -56,15 +61,13 @@ def network(
     res = solve_network(model, traffic=traffic, failed=tuple(fail or ()), optics=optics, traffic_options=opts)
     k = res.kpis
     if out_dir is not None:
-        out_dir.mkdir(parents=True, exist_ok=True)
         for name, df in (
             ("res_flows", res.res_flows),
             ("res_links", res.res_links),
             ("res_switches", res.res_switches),
         ):
-            df.to_parquet(out_dir / f"{name}.parquet")
-            df.to_csv(out_dir / f"{name}.csv", index=False)
-        (out_dir / "kpis.json").write_text(json.dumps(_clean(k), indent=2) + "\n")
+            write_table(df, out_dir, name)
+        write_kpis(out_dir, k)
     if json_out:
         print_json(k)
         return

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -10,7 +9,17 @@ import pandas as pd
 import typer
 from rich.table import Table
 
-from twin.cli.common import _clean, _default, app, err, guarded, out, print_json, report_problems
+from twin.cli.common import (
+    app,
+    err,
+    guarded,
+    out,
+    prepare_out_dir,
+    print_json,
+    report_problems,
+    write_kpis,
+    write_table,
+)
 from twin.errors import InputError
 from twin.model import load_model
 
@@ -29,23 +38,10 @@ FailOpt = typer.Option(
 )
 
 
-def _write_tables(out_dir: Path, tables: dict[str, pd.DataFrame], kpis: dict, force: bool) -> list[str]:
-    """Write each table as Parquet and CSV plus kpis.json; refuse to overwrite unless ``force``."""
-    files = [out_dir / f"{n}.{ext}" for n in tables for ext in ("parquet", "csv")] + [out_dir / "kpis.json"]
-    existing = [f for f in files if f.exists()]
-    if existing and not force:
-        raise InputError(
-            f"{existing[0]} exists ({len(existing)} result file(s) would be overwritten); use --force or a new --out"
-        )
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"--out {out_dir} is a file, not a directory")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, df in tables.items():
-        df = df.replace([np.inf, -np.inf], np.nan)  # Parquet/CSV readers expect missing, not infinite values
-        df.to_parquet(out_dir / f"{name}.parquet", index=False)
-        df.to_csv(out_dir / f"{name}.csv", index=False)
-    (out_dir / "kpis.json").write_text(json.dumps(_clean(kpis), default=_default, indent=2) + "\n")
-    return [str(f) for f in files]
+def _write_tables(out_dir: Path, tables: dict[str, pd.DataFrame], kpis: dict) -> list[str]:
+    """Write each table as Parquet and CSV plus kpis.json into a directory checked by ``prepare_out_dir``."""
+    files = [f for name, df in tables.items() for f in write_table(df, out_dir, name)]
+    return files + [write_kpis(out_dir, kpis)]
 
 
 def _fmt(v, unit="", nd=2):
@@ -104,6 +100,8 @@ def solve(
 ) -> None:
     """Coupled steady state: GPU caps -> rack power -> cooling <-> power distribution (+ fabric) -> facility power,
     PUE, temperatures, junction margins and tokens/s. --thermal-only runs the cooling solve alone."""
+    if out_dir is not None:  # refuse a used --out before any work is done
+        prepare_out_dir(out_dir, force)
     model = load_model(layout)
     fail_t = tuple(fail or ())
     if thermal_only:
@@ -157,7 +155,7 @@ def solve(
             tables["electrical_nodes"] = coupled.electrical.res_nodes
             if len(coupled.electrical.violations):
                 tables["electrical_violations"] = pd.DataFrame(coupled.electrical.violations)
-        written = _write_tables(out_dir, tables, k, force)
+        written = _write_tables(out_dir, tables, k)
     if json_out:
         print_json({**k, "files": written} if written else k)
         return
@@ -263,6 +261,8 @@ def transient(
     """Cooling transient of one hall (stiff ODE): time series and the ride-through time to GPU throttling."""
     from twin.thermal import simulate_transient
 
+    if out_dir is not None:
+        prepare_out_dir(out_dir, force)
     model = load_model(layout)
     res = simulate_transient(
         model,
@@ -286,7 +286,6 @@ def transient(
             out_dir,
             {"series": res.series, "loops_series": res.res_loops_ts, "racks_final": res.res_racks_final},
             k,
-            force,
         )
     if json_out:
         print_json({**k, "files": written} if written else k)

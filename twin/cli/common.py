@@ -91,3 +91,31 @@ def guarded(fn: Callable) -> Callable:
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+def prepare_out_dir(out_dir: Path, force: bool) -> Path:
+    """Check ``--out`` before any work is done: a new or empty directory, or ``--force`` to write into a used one.
+
+    Nothing a user wrote is overwritten without asking: a non-empty directory is refused (exit 2) unless forced.
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"--out {out_dir} exists and is not a directory")
+    if out_dir.exists() and any(out_dir.iterdir()) and not force:
+        raise InputError(f"--out {out_dir} exists and is not empty (use --force to overwrite, or a new DIR)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir
+
+
+def write_table(df, out_dir: Path, name: str, index: bool = False) -> list[str]:
+    """Write one result table as Parquet and CSV; infinities become missing values (what readers expect)."""
+    df = df.replace([np.inf, -np.inf], np.nan)
+    paths = [out_dir / f"{name}.parquet", out_dir / f"{name}.csv"]
+    df.to_parquet(paths[0], index=index)
+    df.to_csv(paths[1], index=index)
+    return [str(p) for p in paths]
+
+
+def write_kpis(out_dir: Path, kpis: dict) -> str:
+    path = out_dir / "kpis.json"
+    path.write_text(json.dumps(_clean(kpis), default=_default, indent=2) + "\n")
+    return str(path)
