@@ -218,3 +218,10 @@ def test_spare_units(red, units, spare):
 def test_bad_redundancy(red, units):
     with pytest.raises(ValueError):
         spare_units(red, units)
+
+
+def test_optics_kind_must_match_the_switch(tmp_path):
+    d = base()
+    d["network"]["optics"] = "cpo"  # pod_small's SN5600 takes pluggable modules
+    (p,) = problems_of(tmp_path, d)
+    assert p.path == "network.optics" and "takes pluggable optics" in p.message and "spectrum-x-cpo-512" in p.message

@@ -9,34 +9,25 @@ from twin.model import FacilityModel
 
 
 def transceivers(model: FacilityModel) -> dict[str, int]:
-    """Optical port-ends of the scale-out and frontend fabrics.
+    """Optical port-ends of the scale-out and frontend fabrics, as cabled by the network model.
 
-    Every used switch port is an optical port-end (a pluggable module, or a co-packaged port on a CPO switch);
-    NIC-side ends are pluggable modules. Leaf downlinks in use = host ports; uplinks = all leaf uplinks.
+    Counted from the wired fabric (``twin.network.fabric_power``), so ``twin info`` and ``twin network`` agree:
+    every used switch port (a pluggable module, or a co-packaged port on a CPO switch) plus the NIC-side modules.
     """
-    sw = model.switches
-    net = model.layout.network
-    t = model.racks["rack_type"].to_numpy()
-    rt = model.rack_types
-    port_gbps = model.catalog.get("switches", net.scale_out.switch).port_gbps
-    host_ports = int(np.ceil((rt["nic_ports"].to_numpy() * rt["nic_gbps"].to_numpy() / port_gbps)[t].sum()))
-    back = sw[sw["plane"] == "backend"]
-    leaf = back[back["tier"] == "leaf"]
-    inter = int(leaf["ports_up"].sum())  # leaf<->spine links
-    if (back["tier"] == "core").any():
-        inter += int(back.loc[back["tier"] == "spine", "ports_up"].sum())  # spine<->core links
-    switch_side = host_ports + 2 * inter
-    front = sw[sw["plane"] == "frontend"]
-    fe_hosts = int(np.ceil(model.n_gpus * net.frontend.gbps_per_gpu / 800.0)) if len(front) else 0
-    fe_ends = 2 * fe_hosts + 2 * int(front["ports_up"].sum())
-    cpo = net.optics == "cpo"
+    from twin.network.power import fabric_power
+
+    p = fabric_power(model)
+    backend = (model.switches["plane"] == "backend").to_numpy()
+    used = np.asarray(p["switch_ports_used"], dtype=float)
+    switch_side = int(round(used[backend].sum()))
+    total = int(p["transceivers"])
+    cpo = model.layout.network.optics == "cpo"
     return {
-        "host_ports": host_ports,
         "switch_side_ports": switch_side,
-        "nic_side_modules": host_ports,
-        "pluggable_modules": host_ports + (0 if cpo else switch_side) + fe_ends,
+        "host_and_frontend_ends": total - switch_side,
+        "pluggable_modules": total - (switch_side if cpo else 0),
         "cpo_ports": switch_side if cpo else 0,
-        "total_optical_ends": host_ports + switch_side + fe_ends,
+        "total_optical_ends": total,
     }
 
 

@@ -92,7 +92,20 @@ def check_layout(layout: Layout, catalog: Catalog, lines: dict, file: str = "") 
         ("electrical", "substation", "transformer"), "transformers", el.substation.transformer, "transformer"
     )
     sw = layout.network.scale_out
-    ctx.ref(("network", "scale_out", "switch"), "switches", sw.switch, "switch")
+    if ctx.ref(("network", "scale_out", "switch"), "switches", sw.switch, "switch"):
+        kind = catalog.get("switches", sw.switch).optics
+        if kind != layout.network.optics:
+            # a switch is built for one kind of optics: a CPO site needs a CPO switch and vice versa
+            others = [
+                n
+                for n in catalog.names("switches")
+                if catalog.get("switches", n).optics == layout.network.optics
+            ]
+            ctx.add(
+                ("network", "optics"),
+                f"'{layout.network.optics}' optics, but scale-out switch '{sw.switch}' takes "
+                f"{kind} optics (switches for {layout.network.optics}: {', '.join(others) or 'none'})",
+            )
     if layout.network.frontend.enabled:
         ctx.ref(("network", "frontend", "switch"), "switches", layout.network.frontend.switch, "switch")
     if layout.network.optic is not None and ctx.ref(
