@@ -10,7 +10,10 @@ import pkgutil
 
 from twin.cli.common import app
 
-for _mod in sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name.startswith("cmd_")):
+# registration order is the order `twin --help` lists the commands: the workflow's order first, then any others
+_ORDER = ["cmd_layout", "cmd_solve", "cmd_electrical", "cmd_network", "cmd_maxq"]
+_found = {m.name for m in pkgutil.iter_modules(__path__) if m.name.startswith("cmd_")}
+for _mod in [m for m in _ORDER if m in _found] + sorted(_found - set(_ORDER)):
     importlib.import_module(f"{__name__}.{_mod}")
 
 
