@@ -17,6 +17,7 @@ from twin.cli.common import (
     prepare_out_dir,
     print_json,
     report_problems,
+    working,
     write_kpis,
     write_table,
 )
@@ -112,14 +113,15 @@ def solve(
         from twin.coupled import solve_coupled
 
         caps = gpu_cap_w if gpu_cap_w is not None else gpu_caps_from_load(model, it_load)
-        coupled = solve_coupled(
-            model,
-            gpu_cap_w=caps,
-            ambient_c=ambient_c,
-            wet_bulb_c=wet_bulb_c,
-            supply_c=supply_c,
-            failed=fail_t,
-        )
+        with working(f"coupled solve of {model.n_racks:,} racks", quiet=json_out):
+            coupled = solve_coupled(
+                model,
+                gpu_cap_w=caps,
+                ambient_c=ambient_c,
+                wet_bulb_c=wet_bulb_c,
+                supply_c=supply_c,
+                failed=fail_t,
+            )
         th = coupled.thermal
         grid = model.layout.site.grid_limit_mw
         # thermal KPIs first, the coupled ones (IT incl. throttling, facility power, PUE ...) take precedence
@@ -264,21 +266,22 @@ def transient(
     if out_dir is not None:
         prepare_out_dir(out_dir, force)
     model = load_model(layout)
-    res = simulate_transient(
-        model,
-        scenario,
-        hall=hall,
-        duration_s=duration_s,
-        dt_out_s=dt_out_s,
-        t_event_s=t_event_s,
-        ambient_c=ambient_c,
-        supply_c=supply_c,
-        it_load=it_load,
-        load_from=load_from,
-        load_to=load_to,
-        step_k=step_k,
-        target=target,
-    )
+    with working(f"{scenario} transient", quiet=json_out):
+        res = simulate_transient(
+            model,
+            scenario,
+            hall=hall,
+            duration_s=duration_s,
+            dt_out_s=dt_out_s,
+            t_event_s=t_event_s,
+            ambient_c=ambient_c,
+            supply_c=supply_c,
+            it_load=it_load,
+            load_from=load_from,
+            load_to=load_to,
+            step_k=step_k,
+            target=target,
+        )
     k = res.kpis
     written: list[str] = []
     if out_dir is not None:

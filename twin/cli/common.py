@@ -119,3 +119,12 @@ def write_kpis(out_dir: Path, kpis: dict) -> str:
     path = out_dir / "kpis.json"
     path.write_text(json.dumps(_clean(kpis), default=_default, indent=2) + "\n")
     return str(path)
+
+
+def working(message: str, quiet: bool = False):
+    """A spinner on stderr while a long solve runs (only on a terminal, never in --json mode)."""
+    import contextlib
+
+    if quiet or not err.is_terminal:
+        return contextlib.nullcontext()
+    return err.status(message, spinner="dots")
