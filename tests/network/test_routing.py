@@ -190,3 +190,83 @@ def test_random_failures_keep_conservation_and_capacity():
         assert np.all(res.rate <= 100.0 * rt.routed * (1 + 1e-9))
 
     check()
+
+
+def _two_leaf_rack():
+    """Rack a wired to leaves L0 and L1 (one port each), rack b to L1 only; both leaves have one port to S."""
+    tiers = [0, 0, 1, 1, 2]
+    names = ["a", "b", "L0", "L1", "S"]
+    links = [(0, 2, 1), (0, 3, 1), (1, 3, 1), (2, 4, 1), (3, 4, 1)]
+    return fabric_from_links(tiers, links, port_gbps=100.0, names=names)
+
+
+def test_stranded_piece_is_taken_off_its_own_leaf_only():
+    # a -> b leaves a half over L0 and half over L1, both towards b's leaf L1. With L0~S down the L0 half is
+    # stranded at L0 (both racks still have live leaf links); the L1 half goes a -> L1 -> b untouched.
+    fab = _two_leaf_rack()
+    f1, _ = apply_failures(fab, None, ["L0~S"])
+    rt = Router(f1).route(np.array([0]), np.array([1]))
+    assert rt.stranded[0] == pytest.approx(0.5)
+    col = rt.matrix[:, 0].toarray().ravel()
+    i = {tuple(x): k for k, x in enumerate(zip(f1.lo, f1.hi, strict=True))}
+    L = f1.n_links
+    assert col[i[(0, 2)]] == pytest.approx(0.0, abs=1e-12)  # nothing enters L0: it cannot forward
+    assert col[i[(0, 3)]] == pytest.approx(0.5) and col[L + i[(1, 3)]] == pytest.approx(0.5)
+    bal = node_balance(f1, col)
+    assert np.allclose(bal[f1.n_racks :], 0.0, atol=1e-12)
+    assert bal[0] == pytest.approx(-0.5) and bal[1] == pytest.approx(0.5)  # routed share = 1 - stranded
+
+
+def test_leaf_without_uplinks_conserves_flow_on_pod_small(pod_model):
+    # reviewer's case: every uplink of leaf-b-0 failed; rack 1 is wired to both leaf groups, so its pieces
+    # via leaf-b-0 strand while its pieces via leaf-b-8 towards the same destination leaf must not change
+    from twin.network.topology import node_names
+
+    fab = build_fabric(pod_model)
+    names = node_names(fab)
+    leaf0 = int(np.flatnonzero(names == "leaf-b-0")[0])
+    ups = np.flatnonzero(fab.lo == leaf0)
+    assert len(ups) == 32
+    f1, _ = apply_failures(fab, pod_model, [f"{names[fab.lo[u]]}~{names[fab.hi[u]]}" for u in ups])
+    tr = ring_allreduce(pod_model)
+    src, dst = tr["src"].to_numpy(), tr["dst"].to_numpy()
+    rt = Router(f1).route(src, dst)
+    assert (rt.stranded > 0).sum() == 3 and np.all(rt.stranded < 1)
+    # per flow, unit rate: every switch balances, the source emits and the destination absorbs 1 - stranded
+    bal = np.stack([node_balance(f1, rt.matrix[:, k].toarray().ravel()) for k in range(len(src))])
+    assert np.abs(bal[:, f1.n_racks :]).max() <= 1e-12
+    assert np.allclose(-bal[np.arange(len(src)), src], rt.routed)
+    assert np.allclose(bal[np.arange(len(src)), dst], rt.routed)
+    # with max-min rates as in solve_network: switch balance to 1e-9 of the largest load
+    ok = rt.routed > 1e-12
+    A = rt.matrix.multiply(np.where(ok, 1.0 / np.where(ok, rt.routed, 1.0), 0.0)[None, :]).tocsr()
+    res = max_min_rates(A, f1.arc_cap_gbps, tr["demand_gbps"].to_numpy() * rt.routed)
+    assert np.abs(node_balance(f1, res.load)[f1.n_racks :]).max() <= 1e-9 * res.load.max()
+
+
+def test_double_counted_stranding_raises(monkeypatch):
+    # the stranded share of a flow is a sum of disjoint pieces; a count above 1 is an internal error that must
+    # surface, not be clipped to 1
+    fab = _two_leaf_rack()
+    f1, _ = apply_failures(fab, None, ["L0~S"])
+    r = Router(f1)
+    orig = r._pairs
+
+    def pairs_counting_twice(src, dst):
+        out = list(orig(src, dst))
+        out[-1] = out[-1] + 0.75  # pretend the same mass was already stranded before the leaf tier
+        return tuple(out)
+
+    monkeypatch.setattr(r, "_pairs", pairs_counting_twice)
+    with pytest.raises(RuntimeError, match="counted twice"):
+        r.route(np.array([0]), np.array([1]))
+
+
+def test_source_rack_without_leaf_link_is_stranded():
+    # a's only leaf link is down: a -> c has no route at all (it used to get an empty column, routed = 1 and
+    # its full demand as rate without loading any link)
+    fab = _small(2)
+    f1, _ = apply_failures(fab, None, ["a~L0"])
+    rt, res, _ = _solve(f1, [0, 1], [2, 3], [10, 10])
+    assert rt.stranded[0] == pytest.approx(1.0) and rt.matrix[:, 0].nnz == 0
+    assert res.rate[0] == 0 and res.rate[1] == pytest.approx(10) and rt.stranded[1] == 0

@@ -108,3 +108,63 @@ def test_nvlink_domains_from_catalog(campus_model):
     assert row["scale_out_gbps_per_gpu"] == pytest.approx(1600.0)
     assert row["scale_up_to_out_ratio"] == pytest.approx(vr.nvlink_tb_s * 8000 / 72 / 1600.0)
     assert d["racks"].sum() == campus_model.n_racks
+
+
+@pytest.mark.parametrize("fixture", ["hall_ac_model", "campus_model"])
+def test_core_wiring_keeps_every_spine_uplink(fixture, request):
+    # campus_1gw: pods of 24 and 36 spines, 1,488 cores of 512 ports, 256 uplinks per spine. Dealt round-robin,
+    # every core gets 761,472 / 1,488 = 511.74 ports (<= 512), no spine uplink is dark, and the bisection is
+    # the design value 761,472 ports x 800G / 2 (formerly 984 cores clamped, 2,016 spines short of uplinks).
+    model = request.getfixturevalue(fixture)
+    fab = build_fabric(model)
+    tl = fab.node_tier[fab.lo]
+    spines, cores = np.flatnonzero(fab.node_tier == 2), np.flatnonzero(fab.node_tier == 3)
+    sc = tl == 2
+    down = np.bincount(fab.hi[tl == 1], weights=fab.ports[tl == 1], minlength=fab.n_nodes)[spines]
+    up = np.bincount(fab.lo[sc], weights=fab.ports[sc], minlength=fab.n_nodes)[spines]
+    assert np.allclose(up, down, rtol=1e-9)  # 1:1 spines: every uplink wired
+    core_ports = np.bincount(fab.hi[sc], weights=fab.ports[sc], minlength=fab.n_nodes)[cores]
+    radix = model.switches["ports"].to_numpy()[fab.switch_row[cores]]
+    assert np.all(core_ports <= radix * (1 + 1e-12))
+    assert np.allclose(core_ports, up.sum() / len(cores))  # equal share per core
+    # every pod reaches every core
+    pairs = np.unique(fab.node_pod[fab.lo[sc]].astype(np.int64) * fab.n_nodes + fab.hi[sc])
+    assert len(pairs) == len(model.pods) * len(cores)
+    # bisection: half the smallest tier cut, now the leaf->spine and spine->core cuts are equal
+    assert fab.bisection_gbps() == pytest.approx(0.5 * up.sum() * fab.port_gbps, rel=1e-9)
+    assert fab.warnings == []
+    if fixture == "campus_model":
+        assert fab.bisection_gbps() / 1e3 == pytest.approx(761_472 * 0.8 / 2, rel=1e-9)  # 304,588.8 Tb/s
+
+
+def test_core_deal_is_al_fares_wiring_for_k_ary_fat_tree():
+    from twin.network.topology import _deal_to_cores
+
+    k = 8
+    h = k // 2
+    spines = np.arange(k * h)  # k pods of k/2 spines, k/2 uplinks each
+    pod = spines // h
+    s, c, p = _deal_to_cores(spines, pod, np.full(len(spines), float(h)), h * h)
+    assert np.allclose(p, 1.0) and len(s) == k * h * h
+    j = s % h  # spine j of every pod -> cores j*k/2 .. j*k/2 + k/2 - 1
+    assert np.array_equal(c // h, j)
+    assert np.array_equal(np.bincount(c), np.full(h * h, k))  # every core uses its k ports, one per pod
+
+
+def test_core_clamp_is_reported_when_core_ports_are_short(hall_ac_model):
+    import copy
+
+    m = copy.copy(hall_ac_model)
+    sw = m.switches.copy()
+    core = (sw["plane"] == "backend") & (sw["tier"] == "core")
+    fab0 = build_fabric(hall_ac_model)
+    sc = fab0.node_tier[fab0.lo] == 2
+    need = fab0.ports[sc].sum() / int(core.sum())  # ports each core gets
+    sw.loc[core, "ports"] = int(np.floor(need * 0.9))
+    m.switches = sw
+    fab = build_fabric(m)
+    sc = fab.node_tier[fab.lo] == 2
+    cores = np.flatnonzero(fab.node_tier == 3)
+    core_ports = np.bincount(fab.hi[sc], weights=fab.ports[sc], minlength=fab.n_nodes)[cores]
+    assert np.all(core_ports <= np.floor(need * 0.9) * (1 + 1e-12))
+    assert len(fab.warnings) == 1 and "left dark" in fab.warnings[0]

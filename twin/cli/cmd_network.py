@@ -9,6 +9,7 @@ from rich.table import Table
 
 from twin.cli.common import (
     app,
+    err,
     guarded,
     out,
     prepare_out_dir,
@@ -72,6 +73,8 @@ def network(
         print_json(k)
         return
     report_problems(model.warnings)
+    for w in k.get("fabric_warnings", []):
+        err.print(f"warning: network: {w}", style="yellow", markup=False, highlight=False)
     t = Table(
         title=f"network: {model.name} ({layout}), traffic {k['traffic']}",
         show_header=False,
@@ -129,15 +132,3 @@ def network(
         out.print(h)
     if out_dir is not None:
         out.print(f"wrote res_flows, res_links, res_switches (.parquet, .csv) and kpis.json to {out_dir}")
-
-
-def _clean(o):
-    import math
-
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    if isinstance(o, dict):
-        return {a: _clean(b) for a, b in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
-    return o

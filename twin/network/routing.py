@@ -148,8 +148,11 @@ class Router:
         A rack's traffic leaves over its live leaf links by port share. On each rail it goes to the destination
         rack's live leaves of the same rail, by their port share; if the destination has no live leaf on that
         rail, to all its live leaves (the GPUs reach another NIC over the rack's NVLink domain, as NCCL's PXN
-        does). Traffic is stranded only when the source or destination rack has no live leaf link.
-        Returns sub-flows (parent, leaf i, leaf j, weight), the first/last-hop arc records and stranded mass.
+        does). Here a flow is stranded only when the source or destination rack has no live leaf link; a
+        piece (flow, leaf i, leaf j) is also stranded later, in ``route``, when leaf i has no valley-free path
+        to leaf j (e.g. leaf i lost every uplink, or j is in another hall of a leaf-spine site) although both
+        racks still have live leaf links.
+        Returns pieces (parent, leaf i, leaf j, weight), the first/last-hop arc records and stranded mass.
         """
         F = len(src)
         alive = self.fab.node_alive[src] & self.fab.node_alive[dst]
@@ -170,6 +173,7 @@ class Router:
         hi_r = np.where(none, np.searchsorted(kd_s, (es.astype(np.int64) + 1) * nr, side="left"), hi_r)
         found = (hi_r > lo_r) & alive[es]
         stranded = np.bincount(es[~found], weights=ps[~found], minlength=F).astype(float)
+        stranded[np.bincount(es, minlength=F) == 0] = 1.0  # the source rack has no usable leaf link at all
         es, i, ls, ps, lo_r, hi_r = es[found], i[found], ls[found], ps[found], lo_r[found], hi_r[found]
         n = hi_r - lo_r
         tot = ccd[hi_r] - ccd[lo_r]
@@ -188,15 +192,17 @@ class Router:
         F, N, L = len(src), self.fab.n_nodes, self.n_links
         parent, li, lj, w, first_hop, last_hop, stranded = self._pairs(src, dst)
         recs = [first_hop, last_hop]
-        # states are keyed by (flow, destination leaf): sub-flows from different source leaves merge above
+        # groups are (flow, destination leaf); above the leaf tier, pieces from different source leaves merge
         ukey, gid = np.unique(parent.astype(np.int64) * N + lj, return_inverse=True)
         parent_sub, li_sub = parent, li
         parent, lj = ukey // N, ukey % N
         jloc = self.local[lj]
-        G = len(parent)
-        sub_stranded = np.zeros(G)
+        # leaf-tier state: one entry per piece (flow, leaf i, leaf j), which is unique, so a piece that dies
+        # at its source leaf is known exactly and taken off its own first and last hop
+        piece = np.arange(len(gid))
+        piece_dead = np.zeros(len(gid))
         down_state: dict[int, list] = {k: [] for k in range(1, self.T + 1)}
-        up_state = _merge(gid, li_sub, w, N)
+        up_state = (gid, li_sub, w)
         for k in range(1, self.T + 1):
             g, v, m = up_state
             if len(g) == 0:
@@ -205,10 +211,12 @@ class Router:
             if k > 1:
                 down_state[k].append((g[dm], v[dm], m[dm]))
             g, v, m = g[~dm], v[~dm], m[~dm]
+            if k == 1:
+                piece = piece[~dm]
             if len(g) == 0:
                 break
             if k == self.T:
-                sub_stranded += np.bincount(g, weights=m, minlength=G)
+                self._strand(k, piece, m, piece_dead, np.ones(len(g), dtype=bool))
                 break
             e, u, lk, c = self.up.expand(v)
             jj = jloc[g[e]]
@@ -222,7 +230,7 @@ class Router:
             norm = np.bincount(e, weights=wt, minlength=len(g))
             dead = norm <= 0
             if dead.any():
-                sub_stranded += np.bincount(g[dead], weights=m[dead], minlength=G)
+                self._strand(k, piece, m, piece_dead, dead)
             sel = wt > 0
             e, u, lk, ok1 = e[sel], u[sel], lk[sel], ok1[sel]
             mass = m[e] * wt[sel] / norm[e]
@@ -251,13 +259,12 @@ class Router:
             mass = m[e] * c / norm[e]
             recs.append((lk + L, parent[g[e]], mass))
             carry = [(g[e], u, mass)] if k > 2 else []
-        if sub_stranded.any():
-            # stranded mass never reaches its leaf j: take it off the first and last hop of its sub-flows
-            # in proportion to their weights (the state merged sub-flows of the same flow and leaf j)
-            stranded += np.bincount(parent, weights=sub_stranded, minlength=F)
-            wg = np.bincount(gid, weights=w, minlength=G)
-            lost = sub_stranded[gid] > 0
-            share = -sub_stranded[gid][lost] * w[lost] / wg[gid][lost]
+        lost = np.flatnonzero(piece_dead > 0)
+        if len(lost):
+            # a stranded piece never leaves its source leaf i: take its mass off exactly its own rack -> i arc
+            # and its own j -> rack arc (other pieces of the flow towards the same leaf j are untouched)
+            share = -piece_dead[lost]
+            stranded += np.bincount(parent_sub[lost], weights=piece_dead[lost], minlength=F)
             recs.append((last_hop[0][lost], parent_sub[lost], share))
             recs.append((self._first_arc(src, parent_sub[lost], li_sub[lost]), parent_sub[lost], share))
         a = np.concatenate([r[0] for r in recs])
@@ -267,7 +274,25 @@ class Router:
         mat.sum_duplicates()
         mat.data[np.abs(mat.data) < 1e-12] = 0.0
         mat.eliminate_zeros()
-        return Routing(matrix=mat, stranded=np.clip(stranded, 0.0, 1.0), src=src, dst=dst)
+        # a flow's stranded share is a sum of disjoint pieces: more than 1 (or below 0) means mass was counted
+        # twice, which must fail loudly rather than be clipped away
+        tol = 1e-9
+        if np.any(stranded > 1.0 + tol) or np.any(stranded < -tol):
+            f = int(np.argmax(np.abs(stranded - 0.5)))
+            raise RuntimeError(
+                f"routing: stranded share {stranded[f]:.12g} of flow {f} ({src[f]} -> {dst[f]}) is outside "
+                "[0, 1]: stranded traffic was counted twice (internal error)"
+            )
+        return Routing(matrix=mat, stranded=np.minimum(np.maximum(stranded, 0.0), 1.0), src=src, dst=dst)
+
+    @staticmethod
+    def _strand(k: int, piece: np.ndarray, m: np.ndarray, piece_dead: np.ndarray, dead: np.ndarray) -> None:
+        """Record mass with no valley-free path onward. It can only die at the leaf tier: a leaf sends up only
+        towards spines that reach leaf j downward or through a core (ok1 | ok2), so every state above the leaf
+        tier has a way on; there pieces are merged and could not be taken off their own first hop."""
+        if k != 1:
+            raise RuntimeError(f"routing: traffic stranded at tier {k} above the leaf tier (internal error)")
+        np.add.at(piece_dead, piece[dead], m[dead])
 
     def _down_in_pod(self, v: np.ndarray, pod: np.ndarray):
         """(entry, lower neighbour, link, ports) of v's down-links into the given pod."""

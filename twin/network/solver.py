@@ -160,6 +160,7 @@ def solve_network(
         "bisection_tbps": fab.bisection_gbps() / 1e3,
         "bisection_tbps_design": fab0.bisection_gbps() / 1e3,
         "oversubscription": float(so.oversubscription),
+        "fabric_warnings": list(fab0.warnings),  # wiring compromises, e.g. core links clamped to the radix
         "oversubscription_measured": float(leaf_dn.sum() / leaf_up.sum()) if leaf_up.sum() > 0 else None,
         "rails": int(so.rails),
         "traffic": traffic if isinstance(traffic, str) else "table",

@@ -14,10 +14,13 @@ count):
 * leaf -> spine: a leaf with ``u`` uplinks and ``n`` spines in its pod (3 tiers) or hall (2 tiers) is wired
   to ``m = min(u, n)`` spines ``(i*m + j) mod n`` (i = the leaf's index in the pod/hall), ``u/m`` ports each:
   every spine when ``u >= n`` (full bipartite, as in a k-ary fat tree), else a balanced rotation.
-* spine -> core: spine ``j`` of a pod is wired to every core ``c`` with ``c = j (mod min(n_pod, n_core))``,
-  its uplinks split evenly; every core then reaches every pod, which for ``n_pod = k/2``, ``n_core = k^2/4``
-  is the Al-Fares core wiring. Where residue classes of unequal size would give a core more cables than
-  ports, that core's links are scaled down to its radix (the spines keep those few uplinks dark).
+* spine -> core: spine uplinks are dealt out to the cores round-robin, one lap per pod: a pod's uplink
+  ports (its spines in order) are cut into ``n_core`` equal blocks, block q to core q, so a spine is wired to
+  the consecutive cores its share covers. Every pod reaches every core with the same capacity and every core
+  gets (site uplinks) / n_core ports, so no core exceeds its radix and no spine loses uplinks while the
+  core ports suffice; for ``k/2`` spines of ``k/2`` uplinks per pod and ``k^2/4`` cores this is the Al-Fares
+  core wiring. Only if the spines' uplinks exceed the cores' ports are the core links scaled down to the
+  radix (those spine uplinks stay dark), and ``Fabric.warnings`` says so.
 
 The graph is kept as link arrays (``lo``, ``hi``, ``ports``, ``cap_gbps``) and exposed as scipy.sparse
 node-link incidence and node-node adjacency matrices.
@@ -62,6 +65,7 @@ class Fabric:
     link_alive: np.ndarray = field(default=None)  # type: ignore[assignment]
     topology: str = ""
     rack_namer: object = field(default=None, repr=False)  # callable -> rack names, built on first use
+    warnings: list = field(default_factory=list)  # wiring compromises (e.g. a core clamped to its radix)
 
     def __post_init__(self) -> None:
         self.node_tier = np.asarray(self.node_tier, dtype=np.int64)
@@ -267,31 +271,33 @@ def build_fabric(model) -> Fabric:
     pp.append(p)
 
     # spines -> cores -----------------------------------------------------------------------------------
+    warnings: list[str] = []
     if len(cores):
         n_c = len(cores)
-        sk2 = s_pod[spines - R]
-        sp_local = np.arange(len(spines)) - np.searchsorted(sk2, sk2)
-        n_p = np.bincount(sk2)[sk2]
-        m2 = np.minimum(n_p, n_c)
-        resid = sp_local % m2
-        cnt = (n_c - resid + m2 - 1) // m2  # cores c < n_c with c = resid (mod m2)
-        src = np.repeat(spines, cnt)
-        start = np.repeat(np.cumsum(cnt) - cnt, cnt)
-        q = np.arange(int(cnt.sum())) - start
         sp_down = np.bincount(np.concatenate(hi), weights=np.concatenate(pp), minlength=len(node_tier))[
             spines
         ]
-        lo.append(src)
-        hi.append(cores[np.repeat(resid, cnt) + q * np.repeat(m2, cnt)])
         sp_dn_ports = sw["ports_down"].to_numpy()[back][spines - R]
         sp_up = np.minimum(s_up[spines - R], sp_down * s_up[spines - R] / sp_dn_ports)
-        core_of = hi[-1]
-        p_core = np.repeat(sp_up / cnt, cnt)
-        # residue classes of unequal size load some cores above their radix: a core cannot take more cables
-        # than it has ports, so its links are scaled to fit (the spine keeps those few uplinks dark)
+        src, core_of, p_core = _deal_to_cores(spines, s_pod[spines - R], sp_up, n_c)
+        core_of = cores[core_of]
+        lo.append(src)
+        hi.append(core_of)
+        # a core cannot take more cables than it has ports: only when the spines' uplinks exceed the cores'
+        # ports are its links scaled to fit (the spines keep those uplinks dark), and that is reported
         radix = sw["ports"].to_numpy()[back][core_of - R].astype(float)
         load_c = np.bincount(core_of, weights=p_core, minlength=len(node_tier))[core_of]
-        pp.append(p_core * np.minimum(1.0, radix / load_c))
+        over = load_c > radix * (1.0 + 1e-9)  # beyond float rounding of the port stream
+        scale = np.where(over, radix / load_c, 1.0)
+        pp.append(p_core * scale)
+        if over.any():
+            n_clamped = len(np.unique(core_of[over]))
+            dark = float(np.sum(p_core * (1.0 - scale)))
+            warnings.append(
+                f"{n_clamped} core switch(es) have more spine uplinks than ports: {dark:,.0f} spine uplink "
+                f"ports left dark ({sp_up.sum():,.0f} uplinks for {_radix_total(sw, back, cores - R):,.0f} "
+                "core ports); add cores or lower the spines' uplinks"
+            )
 
     names = np.concatenate([np.full(R, None, dtype=object), sw["name"].to_numpy()[back].astype(object)])
     fab = Fabric(
@@ -307,11 +313,48 @@ def build_fabric(model) -> Fabric:
         topology=tiers,
     )
     fab.node_names = names
+    fab.warnings = warnings
     rail = np.full(len(node_tier), -1, dtype=np.int64)
     rail[leaves] = (leaves - leaf_first[leaf_pod]) % rails  # leaf k of a pod serves rail k mod rails
     fab.node_rail = rail
     fab.rack_namer = model.rack_names  # rack names are built only when needed
     return fab
+
+
+def _deal_to_cores(spines: np.ndarray, pod: np.ndarray, up: np.ndarray, n_c: int):
+    """Deal spine uplinks out to the ``n_c`` cores round-robin, one lap per pod.
+
+    A pod's uplink ports (its spines in order) form a stream cut into ``n_c`` equal blocks of
+    b_p = pod uplinks / n_c ports; block q goes to core q. Every pod thus reaches every core with the same
+    capacity, a spine is wired to the consecutive cores its share of the stream covers (at most one link per
+    core), and every core gets exactly (site uplinks) / n_c ports: no core exceeds its radix and no spine
+    loses an uplink whenever the site's core ports suffice. This is the rack-level (fluid) form of dealing
+    cables round-robin; physical cabling differs by at most one port per (pod, core). With k/2 spines of
+    k/2 uplinks per pod and k^2/4 cores, b_p = 1 and spine j of every pod gets cores j*k/2 .. j*k/2 + k/2 - 1:
+    the Al-Fares core wiring. Returns (spine node, core index, ports) per link.
+    """
+    live = up > 0
+    n_pod = int(pod.max(initial=-1)) + 1
+    pod_up = np.bincount(pod[live], weights=up[live], minlength=n_pod)
+    b = (pod_up / n_c)[pod]
+    e = np.cumsum(up)
+    s0 = e - up
+    pod_start = np.full(n_pod, np.inf)
+    np.minimum.at(pod_start, pod, s0)
+    x0, x1 = (s0 - pod_start[pod]) / np.where(live, b, 1.0), (e - pod_start[pod]) / np.where(live, b, 1.0)
+    k0 = np.floor(x0 + 1e-9).astype(np.int64)  # in block units: core k0 .. k1 - 1
+    k1 = np.ceil(x1 - 1e-9).astype(np.int64)
+    nb = np.where(live, np.clip(k1 - k0, 1, n_c), 0)
+    sp = np.repeat(np.arange(len(up)), nb)
+    k = np.repeat(k0, nb) + np.arange(int(nb.sum())) - np.repeat(np.cumsum(nb) - nb, nb)
+    ports = (np.minimum(x1[sp], k + 1) - np.maximum(x0[sp], k)) * b[sp]
+    keep = ports > 1e-9
+    return spines[sp[keep]], np.minimum(k[keep], n_c - 1), ports[keep]
+
+
+def _radix_total(sw: pd.DataFrame, back: np.ndarray, rows: np.ndarray) -> float:
+    """Total ports of the given backend switch rows."""
+    return float(sw["ports"].to_numpy()[back][rows].sum())
 
 
 def _fill_rack_names(fab: Fabric) -> None:
