@@ -42,13 +42,33 @@ def test_pchip_is_not_concave_but_ours_stays_close():
     assert np.max(np.abs(concave_curve(X, Y_INF).value(xs) - p(xs))) < 0.01
 
 
-def test_two_points_is_linear_and_bad_points_rejected():
-    c = concave_curve([0.5, 1.0], [0.8, 1.0])
-    np.testing.assert_allclose(c.value(np.array([0.75])), [0.9])
-    with pytest.raises(InputError):
-        concave_curve([0.5, 0.7, 1.0], [0.5, 0.6, 1.0])  # convex
-    with pytest.raises(InputError):
-        concave_curve([0.5, 1.0], [1.0, 0.9])
+def test_straight_convex_and_decreasing_points_rejected():
+    """A straight or collinear curve has no single best cap (the optimiser's response is all-or-nothing)."""
+    for x, y in (
+        ([0.5, 1.0], [0.8, 1.0]),  # two points: a straight line
+        ([0.3, 0.65, 1.0], [0.5, 0.75, 1.0]),  # collinear
+        ([0.3, 0.5, 0.7, 1.0], [0.55, 0.75, 0.85, 1.0]),  # last two pieces with equal slopes (0.5)
+        ([0.5, 0.7, 1.0], [0.5, 0.6, 1.0]),  # convex
+        ([0.5, 1.0], [1.0, 0.9]),  # decreasing
+    ):
+        with pytest.raises(InputError):
+            concave_curve(x, y)
+    # strictly concave three points are accepted and interpolated
+    c = concave_curve([0.3, 0.65, 1.0], [0.5, 0.8, 1.0])
+    np.testing.assert_allclose(c.value(np.array([0.3, 0.65, 1.0])), [0.5, 0.8, 1.0], atol=1e-12)
+
+
+def test_catalog_schema_rejects_straight_throughput_curves():
+    from pydantic import ValidationError
+
+    from twin.catalog.schema import ThroughputCurve
+
+    with pytest.raises(ValidationError, match="strictly concave"):
+        ThroughputCurve(power_fraction=[0.3, 1.0], relative_throughput=[0.5, 1.0])
+    with pytest.raises(ValidationError, match="strictly concave"):
+        ThroughputCurve(power_fraction=[0.3, 0.65, 1.0], relative_throughput=[0.5, 0.75, 1.0])
+    ok = ThroughputCurve(power_fraction=[0.3, 0.65, 1.0], relative_throughput=[0.5, 0.8, 1.0])
+    assert ok.relative_throughput[-1] == 1.0
 
 
 def test_relative_throughput_and_tokens(pod_model):
@@ -82,7 +102,7 @@ def test_variation_reproducible_mean_one_and_summed_per_rack(pod_model):
 
 
 @given(
-    st.lists(st.floats(0.05, 1.0), min_size=1, max_size=6),
+    st.lists(st.floats(0.05, 0.95), min_size=1, max_size=6),
     st.floats(0.1, 0.6),
     st.floats(0.1, 0.9),
 )

@@ -2,7 +2,8 @@
 
 Catalog data (``twin/catalog/data/gpus.yaml``): for each GPU type and workload kind, published points of relative
 throughput ``y_i`` (1.0 at ``power_max_w``) at power fractions ``x_i = cap / power_max_w``, and the tokens/s of one
-GPU at full power. The points are increasing and concave (checked by the catalog schema).
+GPU at full power. The points are increasing and strictly concave (>= 3 points, strictly decreasing secant slopes;
+checked by the catalog schema and here).
 
 Interpolation (shape preserving, concave). PCHIP (Fritsch & Carlson, SIAM J. Numer. Anal. 17(2), 1980) keeps
 monotonicity but not concavity: on the catalog's B300/Rubin points its second derivative turns positive near
@@ -93,8 +94,15 @@ def concave_curve(power_fraction, relative_throughput) -> ConcaveCurve:
     if np.any(h <= 0):
         raise InputError("power_fraction must be strictly increasing")
     sec = np.diff(y) / h
-    if np.any(sec <= 0) or np.any(np.diff(sec) > 1e-9):
-        raise InputError("throughput points must be increasing and concave")
+    if np.any(sec <= 0):
+        raise InputError("throughput points must be increasing")
+    # strictly concave: on a straight piece every power in it is equally good, the best cap at a price jumps
+    # from one end to the other (all-or-nothing) and the cap optimiser's dual is not differentiable
+    if len(x) < 3 or np.any(np.diff(sec) >= -1e-9 * sec[:-1]):
+        raise InputError(
+            "throughput points must be strictly concave: at least 3 points with strictly decreasing slopes "
+            "(a straight or collinear segment has no single best power cap)"
+        )
     n = len(x)
     d = np.empty(n)
     if n == 2:

@@ -60,8 +60,11 @@ class ThroughputCurve(Curve):
         slopes = np.diff(y) / np.diff(x)
         if np.any(slopes <= 0):
             raise ValueError("relative_throughput must increase with power")
-        if np.any(np.diff(slopes) > 1e-9):
-            raise ValueError("throughput curve must be concave (slopes must not increase)")
+        if len(x) < 3 or np.any(np.diff(slopes) >= -1e-9 * slopes[:-1]):
+            # a straight piece makes the best power cap all-or-nothing (no unique Max-Q optimum)
+            raise ValueError(
+                "throughput curve must be strictly concave: at least 3 points with strictly decreasing slopes"
+            )
         return self
 
 

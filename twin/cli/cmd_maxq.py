@@ -32,6 +32,7 @@ KPI_KEYS = (
     "gpus_on",
     "racks_on",
     "throttled_racks",
+    "over_temperature_racks",
     "floor_mw",
     "binding_constraints",
     "shadow_price_tokens_per_s_per_mw",
@@ -41,6 +42,7 @@ KPI_KEYS = (
     "warnings",
     "outer_iterations",
     "optimizer_converged",
+    "outer_converged",
     "converged",
 )
 
@@ -69,6 +71,9 @@ def maxq(
         0.0, "--variation-sigma", help="per-GPU throughput variation (log-sigma); > 0 gives per-GPU caps"
     ),
     seed: int = typer.Option(0, "--seed", help="seed of the per-GPU variation"),
+    max_outer: int = typer.Option(
+        15, "--max-outer", min=1, help="Max-Q: most linearisations of the facility"
+    ),
     size: bool = typer.Option(False, "--size", help="size a site: GPUs that fit --site-mw, Max-P vs Max-Q"),
     site_mw: float = typer.Option(None, "--site-mw", help="site power envelope for --size, MW"),
     rack_type: str = typer.Option(None, "--rack-type", help="rack type for --size (catalog name)"),
@@ -108,6 +113,7 @@ def maxq(
             supply_c=supply_c,
             variation_sigma=variation_sigma,
             seed=seed,
+            max_outer=max_outer,
         )
         for p in pols
     ]
@@ -127,6 +133,30 @@ def maxq(
         print_json(kp[0] if len(kp) == 1 else {"budget_mw": budget_mw, "policies": kp})
     else:
         _print_table(results)
+    for r in results:
+        # a feasible answer that is not proven optimal (or has limits no cap can meet) is not an error (exit 0),
+        # but it must not pass silently
+        if not r.feasible:
+            continue
+        if r.kpis.get("outer_converged") is False:
+            err.print(
+                f"warning: {r.policy}: the optimizer did not converge; the caps returned are the best verified "
+                "feasible ones found (outer_converged = false)",
+                style="bold yellow",
+                markup=False,
+                highlight=False,
+            )
+        for w in r.kpis.get("warnings", []):
+            if "did not converge" not in w:
+                err.print(f"warning: {r.policy}: {w}", style="yellow", markup=False, highlight=False)
+        n_hot = int(r.kpis.get("over_temperature_racks", 0) or 0)
+        if n_hot:
+            err.print(
+                f"warning: {r.policy}: {n_hot} rack(s) above the throttle temperature even at minimum GPU power",
+                style="yellow",
+                markup=False,
+                highlight=False,
+            )
     if infeasible:
         r = infeasible[0]
         err.print(f"error: {r.reason}", style="bold red", markup=False, highlight=False)

@@ -62,11 +62,32 @@ class MaxQResult:
         return self.coupled.res_racks if self.coupled is not None else pd.DataFrame()
 
 
-def _firm(elec: pd.DataFrame) -> np.ndarray:
-    """Firm rating of each distribution node, W: units in service minus spares carry the load."""
-    return elec["rating_w"].to_numpy(dtype=float) * (
-        elec["units"].to_numpy(dtype=float) - elec["spare_units"].to_numpy(dtype=float)
+def _firm(elec: pd.DataFrame, in_service: np.ndarray | None = None) -> np.ndarray:
+    """Firm rating of each distribution node (kVA, or ampacity for busways, as W at the node's rating): the
+    units less spares carry the load, and never more than the units in service (failed units first use up the
+    spares; ``in_service`` from the electrical solve)."""
+    units = elec["units"].to_numpy(dtype=float)
+    firm_units = units - elec["spare_units"].to_numpy(dtype=float)
+    if in_service is not None:
+        firm_units = np.minimum(firm_units, np.asarray(in_service, dtype=float))
+    return elec["rating_w"].to_numpy(dtype=float) * firm_units
+
+
+def _apparent_w(elec: pd.DataFrame, res_nodes: pd.DataFrame) -> np.ndarray:
+    """Loading of each node as the solver measures it (kVA for transformers / rectifiers / UPS, current for
+    busways), expressed in W of the node's rating: loading_pct / 100 * units in service * rating."""
+    return (
+        res_nodes["loading_pct"].to_numpy(dtype=float)
+        / 100.0
+        * res_nodes["units_in_service"].to_numpy(dtype=float)
+        * elec["rating_w"].to_numpy(dtype=float)
     )
+
+
+def _s_over_p(elec: pd.DataFrame, res_nodes: pd.DataFrame) -> np.ndarray:
+    """|S| / P of each node at a solved state (1 where the node carries no load): the linear cap problem's
+    limits are on real power, the ratings on apparent power / current, so a rating is scaled by this ratio."""
+    return _ratio(_apparent_w(elec, res_nodes), _node_input_w(res_nodes))
 
 
 def _node_input_w(res_nodes: pd.DataFrame) -> np.ndarray:
@@ -102,7 +123,8 @@ class _Facility:
         self.r_cp = r["cold_plate_r_k_per_w"].to_numpy(dtype=float)
         self.t_thr = r["t_throttle_c"].to_numpy(dtype=float)
         el = model.elec
-        self.firm = _firm(el)
+        self.firm = _firm(el)  # refined to the units in service by set_state (failed units)
+        self.sub = np.flatnonzero(el["kind"].to_numpy() == "substation")
         self.kind = el["kind"].to_numpy()
         self.bus = r["busway_node"].to_numpy()
         self.blk = r["block_node"].to_numpy()
@@ -118,6 +140,7 @@ class _Facility:
             units - lp["spare_units"].to_numpy(dtype=float), units - n_failed
         )
         self.excused: set[tuple[str, str]] = set()
+        self.meter_limits: dict[str, float] = {}  # limits on the metered facility power, W (budget, grid)
         self.on = np.ones(model.n_racks, bool)  # racks switched off (Max-Q rack shedding) draw nothing
         # each pod's first busway (lowest node index) and every busway's block (through a UPS if there is one)
         parent = el["parent"].to_numpy()
@@ -154,6 +177,7 @@ class _Facility:
         # node loading factor: node input power per W of rack IT power below it (includes losses under it)
         k_node, extra_node = self.node_factors(cp)
         k_bus, k_blk = k_node[self.bus_ids], k_node[self.blk_ids]
+        firm_p = self.firm_real_w(cp)
         other_on = self.other * self.on
         other_bus = np.bincount(self.bus_of, weights=other_on)
         other_blk = np.bincount(self.blk_of, weights=other_on)
@@ -191,14 +215,14 @@ class _Facility:
                 "busway",
                 self.bus_of[ur],
                 k_bus[self.bus_of][ur],
-                self.firm[self.bus_ids] - k_bus * other_bus - extra_bus,
+                firm_p[self.bus_ids] - k_bus * other_bus - extra_bus,
                 self.model.elec["name"].to_numpy()[self.bus_ids],
             ),
             LinearGroup(
                 "block",
                 self.blk_of[ur],
                 k_blk[self.blk_of][ur],
-                self.firm[self.blk_ids] - k_blk * other_blk - extra_blk,
+                firm_p[self.blk_ids] - k_blk * other_blk - extra_blk,
                 self.model.elec["name"].to_numpy()[self.blk_ids],
             ),
             LinearGroup(
@@ -229,6 +253,23 @@ class _Facility:
             groups=groups,
             pattern=ur,  # the GPUs of a rack share its busway, block and loop
         )
+
+    def set_state(self, floor: CoupledResult) -> None:
+        """Units in service from the electrical solve (failed units reduce the firm rating)."""
+        self.firm = _firm(self.model.elec, floor.electrical.res_nodes["units_in_service"].to_numpy())
+
+    def firm_real_w(self, cp: CoupledResult) -> np.ndarray:
+        """Firm rating as a real-power limit at the state ``cp`` (rating / (|S| / P))."""
+        return self.firm / _s_over_p(self.model.elec, cp.electrical.res_nodes)
+
+    def facility_limit(self, cp: CoupledResult) -> tuple[float, str]:
+        """The tightest limit on the metered facility power at the state ``cp``: the budget, the grid
+        connection, or the substation's firm kVA rating as real power at its present |S| / P."""
+        lim = dict(self.meter_limits)
+        if len(self.sub):
+            lim["substation firm rating"] = float(self.firm_real_w(cp)[self.sub].sum())
+        name = min(lim, key=lim.get)
+        return lim[name], name
 
     def node_factors(self, cp: CoupledResult) -> tuple[np.ndarray, np.ndarray]:
         """Per distribution node: loss factor k (node input W per W of load below it) and the constant
@@ -281,16 +322,15 @@ def optimize_maxq(
     kw = dict(ambient_c=ambient_c, supply_c=supply_c, failed=failed, perf=perf, variation=variation)
     budget_w = budget_mw * 1e6
     grid_w = float(model.layout.site.grid_limit_mw) * 1e6
-    # every W at the meter passes the HV/MV substation: its firm rating (units less spares; kVA taken as kW at
-    # unity power factor) is a limit of the same form
-    el = model.elec
-    sub = (el["kind"] == "substation").to_numpy()
-    sub_w = float(_firm(el)[sub].sum()) if sub.any() else np.inf
-    limits = {"grid budget": budget_w, "grid connection": grid_w, "substation firm rating": sub_w}
-    limit_name = min(limits, key=limits.get)
-    limit_w = limits[limit_name]
+    meter = {"grid budget": budget_w, "grid connection": grid_w}
     floor = solve_coupled(model, gpu_cap_w=perf.gpu_power_min_w, **kw)
     floor_mw = floor.kpis["facility_power_mw"]
+    # every W at the meter passes the HV/MV substation: its firm kVA rating is a limit of the same form, as
+    # real power at the substation's |S| / P (measured by the electrical solve; re-evaluated at each iterate)
+    probe = _Facility(model, perf, None, failed)
+    probe.meter_limits = meter
+    probe.set_state(floor)
+    limit_w, limit_name = probe.facility_limit(floor)
     if floor.facility_power_w > limit_w:
         return MaxQResult(
             policy=policy,
@@ -312,10 +352,10 @@ def optimize_maxq(
             },
         )
     if policy == "maxp":
-        return _maxp(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol)
+        return _maxp(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol, meter)
     if policy == "uniform":
-        return _uniform(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol)
-    return _maxq(model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol, max_outer)
+        return _uniform(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol, meter)
+    return _maxq(model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol, max_outer, meter)
 
 
 def _result(policy, budget_mw, floor, cp: CoupledResult, caps, binding, extra=None, res_c=None) -> MaxQResult:
@@ -346,18 +386,34 @@ def _result(policy, budget_mw, floor, cp: CoupledResult, caps, binding, extra=No
 
 
 def _local_violations(fac: _Facility, cp: CoupledResult) -> list[dict]:
-    """Local limits over at a coupled state (busway / block firm rating, CDU loop firm heat), W."""
+    """Limits over at a coupled state: busway / block / substation firm rating (judged by the electrical
+    solver's own loading, kVA or current), any overload the electrical solve reports (units in service, MV
+    feeders, UPS), CDU loop firm heat. Loads in W (of the rating for electrical nodes)."""
     out = []
-    node_in = _node_input_w(cp.electrical.res_nodes)
-    for ids, kind in ((fac.bus_ids, "busway"), (fac.blk_ids, "block")):
-        over = node_in[ids] > fac.firm[ids] * (1 + 1e-9)
+    el = fac.model.elec
+    names = el["name"].to_numpy()
+    load = _apparent_w(el, cp.electrical.res_nodes)
+    seen = set()
+    for ids, kind in ((fac.bus_ids, "busway"), (fac.blk_ids, "block"), (fac.sub, "substation")):
+        over = load[ids] > fac.firm[ids] * (1 + 1e-9)
         for i in ids[over]:
+            seen.add(str(names[i]))
+            out.append({"kind": kind, "name": str(names[i]), "load_w": load[i], "limit_w": fac.firm[i]})
+    idx = {str(n): i for i, n in enumerate(names)}
+    for v in getattr(cp.electrical, "violations", None) or []:
+        if v.get("kind") == "overload" and str(v.get("component")) not in seen:
+            # over 100 % of the units in service (a UPS, a feeder, a node whose spares are used up)
+            i = idx.get(str(v.get("component")))
+            cap = np.nan
+            if i is not None:
+                cap = float(el["rating_w"].iat[i]) * float(cp.electrical.res_nodes["units_in_service"].iat[i])
             out.append(
                 {
-                    "kind": kind,
-                    "name": fac.model.elec["name"].iat[i],
-                    "load_w": node_in[i],
-                    "limit_w": fac.firm[i],
+                    "kind": "electrical",
+                    "name": str(v.get("component")),
+                    "load_w": float(v.get("value", np.nan)) / 100.0 * cap,
+                    "limit_w": cap,
+                    "message": v.get("message", ""),
                 }
             )
     heat = np.bincount(
@@ -378,6 +434,7 @@ def _local_violations(fac: _Facility, cp: CoupledResult) -> list[dict]:
 def _excuse(fac: _Facility, floor: CoupledResult) -> list[str]:
     """Limits over even with every GPU at minimum power: no cap can fix them; they are reported, not enforced
     beyond that floor."""
+    fac.set_state(floor)
     v = _local_violations(fac, floor)
     fac.excused = {(d["kind"], d["name"]) for d in v}
     return _messages(v)
@@ -421,9 +478,10 @@ def _bisect_scalar(evaluate, lo, hi, f_lo, f_hi, target, tol, max_iter=30):
     return best
 
 
-def _uniform(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol) -> MaxQResult:
+def _uniform(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol, meter) -> MaxQResult:
     """One cap fraction c of every GPU's maximum power (not below its minimum limit), the largest that fits."""
     fac = _Facility(model, perf, None, kw["failed"])
+    fac.meter_limits = meter
     warnings = _excuse(fac, floor)
     pmax, pmin = perf.gpu_power_max_w, perf.gpu_power_min_w
     c_lo = float(np.max(pmin / pmax))
@@ -437,22 +495,37 @@ def _uniform(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol) -> Max
             "uniform", budget_mw, floor, top, caps(1.0), [], {"cap_fraction": 1.0, "warnings": warnings}
         )
 
+    failures = {}  # cap fraction -> what was over there (facility limit / local limits)
+
     def evaluate(c):
         cp = solve_coupled(model, gpu_cap_w=caps(c), **kw)
+        local = _local_ok(fac, cp)
+        lim, name = fac.facility_limit(cp)
+        why = [{"kind": "facility", "name": name}] if cp.facility_power_w > lim else []
+        why += [{"kind": d["kind"], "name": d["name"]} for d in local]
+        if why or not _converged_cp(cp):
+            failures[c] = why or [{"kind": "convergence", "name": "coupled solve did not converge"}]
         # local limits count as over budget so the search stays on their safe side
-        f = cp.facility_power_w if not _local_ok(fac, cp) else limit_w * (1 + 1e-3) + cp.facility_power_w
+        f = (
+            cp.facility_power_w
+            if not (local or c in failures)
+            else limit_w * (1 + 1e-3) + cp.facility_power_w
+        )
         return f, cp
 
+    failures[1.0] = [{"kind": "facility", "name": fac.facility_limit(top)[1]}] * (
+        top.facility_power_w > fac.facility_limit(top)[0]
+    ) + [{"kind": d["kind"], "name": d["name"]} for d in _local_ok(fac, top)]
     c, cp = _bisect_scalar(evaluate, c_lo, 1.0, floor.facility_power_w, top.facility_power_w, limit_w, tol)
-    cp = cp or floor
-    binding = []
-    if limit_w - cp.facility_power_w <= 10 * tol * limit_w:
-        binding.append({"kind": "facility", "name": limit_name})
+    if cp is None:
+        # no cap fraction above the floor's fits: every GPU at its minimum limit, the state already verified
+        c, cp, cap_w = c_lo, floor, pmin.copy()
     else:
-        binding.append({"kind": "local", "name": "busway / block / CDU loop limit"})
-    return _result(
-        "uniform", budget_mw, floor, cp, caps(c), binding, {"cap_fraction": c, "warnings": warnings}
-    )
+        cap_w = caps(c)
+    # binding: what was over at the nearest cap fraction above the returned one
+    above = [x for x in failures if x > c]
+    binding = list(failures[min(above)]) if above else []
+    return _result("uniform", budget_mw, floor, cp, cap_w, binding, {"cap_fraction": c, "warnings": warnings})
 
 
 def _within_firm(member: np.ndarray, load: np.ndarray, offset: np.ndarray, firm: np.ndarray) -> np.ndarray:
@@ -467,11 +540,12 @@ def _within_firm(member: np.ndarray, load: np.ndarray, offset: np.ndarray, firm:
     return out
 
 
-def _maxp(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol) -> MaxQResult:
+def _maxp(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol, meter) -> MaxQResult:
     """No caps: every GPU at its maximum power, power provisioned at nameplate. Racks that do not fit stay off
     (stranded capacity): first those beyond a busway's / block's firm rating or a CDU loop's firm heat capacity
     at nameplate, then, in layout order, those beyond the grid budget."""
     fac = _Facility(model, perf, None, kw["failed"])
+    fac.meter_limits = meter
     warnings = _excuse(fac, floor)
     n = model.n_racks
     top = solve_coupled(model, gpu_cap_w=None, **kw)
@@ -544,8 +618,11 @@ def _maxp(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol) -> MaxQRe
     )
 
 
-def _maxq(model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol, max_outer) -> MaxQResult:
+def _maxq(
+    model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol, max_outer, meter
+) -> MaxQResult:
     fac = _Facility(model, perf, variation, kw["failed"])
+    fac.meter_limits = meter
     warnings = _excuse(fac, floor)
     # per-GPU caps with variation: the linearisations are first iterated on the rack-level problem (each rack
     # with its mean multiplier; same constraints, 72-576x fewer variables), then finished per GPU warm-started
@@ -553,14 +630,15 @@ def _maxq(model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol
     stages = [fac]
     if variation is not None:
         scale = np.bincount(fac.unit_rack, weights=variation, minlength=model.n_racks) / fac.gpus
-        stages = [_Facility(model, perf, None, kw["failed"], rack_scale=scale), fac]
+        st0 = _Facility(model, perf, None, kw["failed"], rack_scale=scale)
+        st0.meter_limits = meter
+        st0.set_state(floor)
+        stages = [st0, fac]
     # start from the catalog's Max-Q operating point (a good guess of the answer)
     pq = model.gpu_types["power_maxq_w"].to_numpy(dtype=float)[model.racks["gpu_type"].to_numpy()]
     start_caps = np.clip(pq, perf.gpu_power_min_w, perf.gpu_power_max_w)
     cp = solve_coupled(model, gpu_cap_w=start_caps, **kw)
-    # aim half a tolerance inside the limit so that the verified facility power lands in [limit (1 - tol), limit]
-    target = limit_w * (1 - 0.5 * tol)
-    best, history, a = _outer(model, stages, floor, cp, 1.0, target, limit_w, tol, max_outer, kw)
+    best, history, a, conv = _outer(model, stages, floor, cp, 1.0, tol, max_outer, kw)
     if best is None:
         raise InputError(
             f"Max-Q did not find caps within the {limit_w / 1e6:.3f} MW {limit_name} in {max_outer} "
@@ -575,7 +653,7 @@ def _maxq(model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol
             st.on = ~shed
         caps0 = best[0]
         cp2 = solve_coupled(model, gpu_cap_w=caps0, racks_on=~shed, **kw)
-        best2, hist2, a2 = _outer(model, stages, cp2, cp2, a, target, limit_w, tol, max_outer, kw, on=~shed)
+        best2, hist2, a2, conv2 = _outer(model, stages, cp2, cp2, a, tol, max_outer, kw, on=~shed)
         history += hist2
 
         # a configuration that meets more firm ratings wins (a limit over even at minimum power can only be met by
@@ -585,7 +663,7 @@ def _maxq(model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol
             return (-len(over), b[1].kpis["tokens_per_s"])
 
         if best2 is not None and rank(best2) > rank(best):
-            best, a, racks_shed = best2, a2, int(shed.sum())
+            best, a, racks_shed, conv = best2, a2, int(shed.sum()), conv2
         else:
             for st in stages:
                 st.on = np.ones(model.n_racks, bool)
@@ -595,9 +673,17 @@ def _maxq(model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol
         warnings = _messages(
             [d for d in _local_violations(fac, cpf) if (d["kind"], d["name"]) in fac.excused]
         )
-    binding, res_c, shadow = _binding(fac, pb, sol, a, limit_name)
+    limit_w, limit_name = fac.facility_limit(cpf)
+    binding, res_c, shadow = _binding(fac, pb, sol, a, limit_name, cpf, limit_w)
     ur = fac.unit_rack
+    if not conv:
+        warnings = [
+            *warnings,
+            f"Max-Q outer loop did not converge in {max_outer} linearisations: returning the best verified "
+            "feasible caps found (within every limit, possibly short of the optimum)",
+        ]
     extra = {
+        "outer_converged": bool(conv),
         "warnings": warnings,
         "outer_iterations": len(history),
         "facility_power_history_mw": history,
@@ -613,11 +699,33 @@ def _maxq(model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol
     return _result("maxq", budget_mw, floor, cpf, caps, binding, extra, res_c)
 
 
-def _outer(model, stages, prev, cur, a, target, limit_w, tol, max_outer, kw, on=None):
-    """Linearise at the coupled state, solve the cap problem, verify by the coupled solve, repeat."""
+def _converged_cp(cp: CoupledResult) -> bool:
+    k = cp.kpis
+    return bool(cp.converged and k.get("thermal_converged", True) and k.get("electrical_converged", True))
+
+
+def _converged(sol, cp: CoupledResult) -> bool:
+    """An iterate counts only if the cap problem and every coupled solve behind it converged."""
+    k = cp.kpis
+    return bool(
+        sol.converged
+        and cp.converged
+        and k.get("thermal_converged", True)
+        and k.get("electrical_converged", True)
+    )
+
+
+def _outer(model, stages, prev, cur, a, tol, max_outer, kw, on=None):
+    """Linearise at the coupled state, solve the cap problem, verify by the coupled solve, repeat.
+
+    Returns (best verified iterate or None, facility power history MW, secant a, outer_converged)."""
     fac = stages[-1]
     best, history, mu0, stage = None, [], None, 0
+    outer_converged = False
     for _ in range(max_outer):
+        # the facility limit at this state (the substation's kVA rating moves with |S| / P); aim half a
+        # tolerance inside it so that the verified facility power lands in [limit (1 - tol), limit]
+        target = fac.facility_limit(cur)[0] * (1 - 0.5 * tol)
         F = stages[stage]
         g_prev, g_cur = fac.gpu_power_total(prev), fac.gpu_power_total(cur)
         if abs(g_cur - g_prev) > 1e-6 * max(g_cur, 1.0):
@@ -632,14 +740,15 @@ def _outer(model, stages, prev, cur, a, target, limit_w, tol, max_outer, kw, on=
         mu0 = sol.multipliers
         if not sol.feasible:
             if on is not None:  # a shed configuration that does not fit: give up on it
-                return None, history, a
+                return None, history, a, False
             raise InputError(f"Max-Q: {sol.reason}")
         caps = sol.p
         nxt = solve_coupled(model, gpu_cap_w=caps, racks_on=on, **kw)
         f = nxt.facility_power_w
+        limit_w = fac.facility_limit(nxt)[0]
         history.append(f / 1e6)
         final = stage == len(stages) - 1
-        ok = f <= limit_w and not _local_ok(fac, nxt)
+        ok = f <= limit_w and not _local_ok(fac, nxt) and _converged(sol, nxt)
         if final and ok and (best is None or nxt.kpis["tokens_per_s"] > best[1].kpis["tokens_per_s"]):
             best = (caps, nxt, sol, pb, a)
         fac_binding = sol.multipliers[0][0] > 0
@@ -651,10 +760,11 @@ def _outer(model, stages, prev, cur, a, target, limit_w, tol, max_outer, kw, on=
         junction_ok = not jb.any() or float(np.max(np.abs(margin[jb]))) <= 0.02
         if ok and junction_ok and (not fac_binding or f >= limit_w * (1 - tol)):
             if final:
+                outer_converged = True
                 break
             stage += 1
         prev, cur = cur, nxt
-    return best, history, a
+    return best, history, a, outer_converged
 
 
 def _shed(fac: _Facility, pb: CapProblem, sol, a: float) -> np.ndarray:
@@ -673,6 +783,11 @@ def _shed(fac: _Facility, pb: CapProblem, sol, a: float) -> np.ndarray:
     pi = lam * a
     perf = fac.perf
     p_up_r = pb.p_up[rep]
+    # mean tokens/s weight of each rack's GPUs (with per-GPU variation the units are GPUs)
+    w_all = np.broadcast_to(np.asarray(fac.weight, dtype=float), ur.shape)
+    w_rack = np.bincount(ur, weights=w_all, minlength=fac.model.n_racks) / np.maximum(
+        np.bincount(ur, minlength=fac.model.n_racks), 1
+    )
     for k, (g, mu) in enumerate(zip(pb.groups, sol.multipliers, strict=True)):
         if k == 0:
             continue
@@ -687,11 +802,7 @@ def _shed(fac: _Facility, pb: CapProblem, sol, a: float) -> np.ndarray:
                 continue
             kappa = float(coef_r[R].mean())
             o, gp = float(fac.other[R].mean()), float(fac.gpus[R].mean())
-            w = (
-                float(fac.weight[rep][R].mean())
-                if len(fac.weight) == len(ur)
-                else float(fac.weight[R].mean())
-            )
+            w = float(w_rack[R].mean())
             pmax, pmin = float(perf.gpu_power_max_w[R].mean()), float(perf.gpu_power_min_w[R].mean())
             curve = perf.curves[int(perf.curve_id[R[0]])]
             L = float(fac.raw_limits[k][c]) + kappa * o * n_all  # limit on the group's total rack power
@@ -715,7 +826,7 @@ def _junction_bound(pb: CapProblem, sol) -> np.ndarray:
     return ((sol.p >= pb.p_up * (1 - 1e-9)) & (pb.p_up < pb.p_max * (1 - 1e-9))).astype(float)
 
 
-def _binding(fac: _Facility, pb: CapProblem, sol, a: float, limit_name: str):
+def _binding(fac: _Facility, pb: CapProblem, sol, a: float, limit_name: str, cp=None, limit_w=None):
     """Binding constraints with shadow prices in tokens/s per MW of the limit."""
     rows = []
     for g, mu, load in zip(pb.groups, sol.multipliers, sol.loads, strict=True):
@@ -735,6 +846,9 @@ def _binding(fac: _Facility, pb: CapProblem, sol, a: float, limit_name: str):
         return [], res_c, 0.0
     res_c.loc[res_c["kind"] == "facility", "name"] = limit_name
     # facility row: the linear model's load/limit are GPU-power terms; show the meter figures instead
+    if cp is not None:
+        res_c.loc[res_c["kind"] == "facility", "load_mw"] = cp.facility_power_w / 1e6
+        res_c.loc[res_c["kind"] == "facility", "limit_mw"] = limit_w / 1e6
     b = res_c[res_c["binding"]].sort_values("shadow_price_tokens_per_s_per_mw", ascending=False)
     binding = b[["kind", "name", "shadow_price_tokens_per_s_per_mw"]].to_dict("records")
     for rec in binding:
