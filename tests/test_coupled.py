@@ -102,3 +102,49 @@ def test_per_gpu_caps_score_each_gpu_on_its_own_cap(pod_model):
     assert r.kpis["tokens_per_s"] == pytest.approx(m.n_racks * per_rack, rel=1e-12)
     # same mean power per rack, but the uniform split makes more tokens (concavity)
     assert solve_coupled(m, gpu_cap_w=1650.0).kpis["tokens_per_s"] > r.kpis["tokens_per_s"]
+
+
+def test_per_gpu_caps_on_a_throttled_rack_sum_to_the_solved_power(pod_model):
+    """Warm water throttles the racks; each GPU moves from its cap towards the minimum limit by the same
+    fraction, so the GPU powers stay in [p_min, cap] and their mean is the rack's solved GPU power (hand calc of
+    the tokens from the curve)."""
+    from twin.perf import perf_model
+
+    m = pod_model
+    perf = perf_model(m)
+    caps = np.full((m.n_racks, 72), 2300.0)
+    caps[:, :8] = 660.0  # eight GPUs per rack at their minimum limit
+    cp = solve_coupled(m, gpu_cap_w=caps.ravel(), supply_c=53.0)
+    rr = cp.res_racks
+    assert rr["throttled"].all()
+    p = rr["gpu_power_w"].to_numpy()
+    pmin, pmax = perf.gpu_power_min_w[:, None], perf.gpu_power_max_w[:, None]
+    t = (p[:, None] - pmin) / (caps.mean(axis=1)[:, None] - pmin)
+    pg = pmin + t * (caps - pmin)
+    np.testing.assert_allclose(pg.mean(axis=1), p, rtol=1e-12)
+    assert np.all(pg >= pmin - 1e-9) and np.all(pg <= caps + 1e-9)
+    rel = perf.curves[0].value(pg / pmax)
+    expected = (perf.tokens_full_per_gpu[:, None] * rel).sum(axis=1)
+    np.testing.assert_allclose(rr["tokens_per_s"].to_numpy(), expected, rtol=1e-12)
+
+
+def test_unpowered_racks_draw_nothing_and_make_no_tokens(pod_model):
+    """Both feeds of one busway failed: its racks lose supply; they are off in IT power and tokens and the
+    balance still closes."""
+    m = pod_model
+    failed = ("hall-1/pod-1/bw-a",) * 2
+    cp = solve_coupled(m, failed=failed)
+    k, rr = cp.kpis, cp.res_racks
+    lost = ~cp.electrical.res_racks["powered"].to_numpy()
+    assert lost.any() and (~lost).any()
+    assert k["racks_unpowered"] == int(lost.sum()) and k["racks_on"] == int((~lost).sum())
+    assert np.all(rr["tokens_per_s"].to_numpy()[lost] == 0) and np.all(
+        rr["rack_power_w"].to_numpy()[lost] == 0
+    )
+    assert not rr["powered"].to_numpy()[lost].any()
+    # the same state as switching those racks off
+    off = solve_coupled(m, racks_on=~lost)
+    assert k["tokens_per_s"] == pytest.approx(off.kpis["tokens_per_s"], rel=1e-6)
+    assert k["it_power_mw"] == pytest.approx(off.kpis["it_power_mw"], rel=1e-6)
+    fac_w = k["facility_power_mw"] * 1e6
+    assert abs(k["balance_error_w"]) <= 1e-6 * fac_w

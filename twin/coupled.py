@@ -170,6 +170,7 @@ def solve_coupled(
     converged = False
     th = el = None
     it = 0
+    on_user = on
     for it in range(1, max_iter + 1):  # noqa: B007 (reported as the iteration count)
         rack_power = np.where(on, other + gpus * p, 0.0)
         th = solve_thermal(
@@ -195,17 +196,23 @@ def solve_coupled(
             failed=f_el,
         )
         loss_hall = _in_hall_losses(model, el, n_halls)
+        # racks the electrical solve leaves without supply (failed feeds) draw nothing, make no heat nor tokens
+        live = on_user & el.res_racks["powered"].to_numpy(dtype=bool) if "powered" in el.res_racks else on
+        lost = bool(np.any(live != on))
+        on = live
         grid = float(el.grid_power_w)
         hist.append(grid)
         dp = float(np.max(np.abs(p_new - p) / np.maximum(cap, 1.0), initial=0.0))
         dg = abs(grid - grid_prev) / max(abs(grid), 1.0) if np.isfinite(grid_prev) else np.inf
-        p_changed = dp > tol
-        p = p_new
+        p_changed = dp > tol or lost
+        p = np.where(on, p_new, 0.0)
         if not p_changed and dg <= tol:
             converged = True
             break
         grid_prev = grid
-    # the tables describe the last solved state (the GPU powers that produced it)
+    # the tables describe the last solved state (the GPU powers that produced it); a rack that lost its supply
+    # in the last pass is off
+    on = rack_power > 0
     p_solved = np.where(on, (rack_power - other) / gpus, 0.0)
     tj = _col(th.res_racks, "t_junction_max_c", "junction_c", "t_junction_c")
     margin = np.where(on, t_thr - tj, np.inf)
@@ -216,8 +223,12 @@ def solve_coupled(
     if on.any() and per_gpu is not None:
         # per-GPU caps: each GPU runs at its own cap, scaled down with its rack when the rack throttles
         rack_of = np.repeat(np.arange(n_r), perf.gpus)
-        ratio = np.where(on & (cap > 0), p_solved / np.where(cap > 0, cap, 1.0), 0.0)
-        pg = np.maximum(per_gpu * ratio[rack_of], perf.gpu_power_min_w[rack_of])
+        # a throttled rack: each GPU moves from its cap towards the minimum limit by the same fraction t, so the
+        # GPUs stay within [p_min, cap] and their mean is the solved rack power (p_min + t (cap - p_min))
+        span = cap - pmin
+        t = np.where(on & (span > 0), (p_solved - pmin) / np.where(span > 0, span, 1.0), 1.0)
+        t = np.clip(t, 0.0, 1.0)
+        pg = pmin[rack_of] + t[rack_of] * (per_gpu - pmin[rack_of])
         rel_g = perf.fraction_value(
             np.minimum(pg / perf.gpu_power_max_w[rack_of], 1.0), perf.curve_id[rack_of]
         )
@@ -236,6 +247,7 @@ def solve_coupled(
     res = pd.DataFrame(
         {
             "on": on,
+            "powered": ~(on_user & ~on),
             "gpu_cap_w": np.where(on, cap, 0.0),
             "gpu_power_w": p_solved,
             "throttled": on & (p_solved < cap * (1 - 1e-6)),
@@ -264,6 +276,7 @@ def solve_coupled(
         "throttled_racks": int(res["throttled"].sum()),
         "over_temperature_racks": int(over.sum()),
         "racks_on": int(on.sum()),
+        "racks_unpowered": int(np.count_nonzero(on_user & ~on)),
         "gpus_on": int(gpus[on].sum()),
         "tokens_per_s": tokens,
         "tokens_per_joule": tokens / grid if grid > 0 else 0.0,

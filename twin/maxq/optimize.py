@@ -199,6 +199,7 @@ class _Facility:
             dt = tj - prev.res_racks["junction_c"].to_numpy(dtype=float)
             sec = np.divide(dt, dp, out=np.zeros_like(dp), where=np.abs(dp) > 1.0)
             r = np.where((np.abs(dp) > 1.0) & (sec > 0.5 * r) & (sec < 5.0 * r), sec, r)
+        self.r_junction = r  # dT_j/dp used for the junction bound (also for its shadow price)
         p_junc = p_now + (self.t_thr - tj) / r
         p_junc = np.where(np.isfinite(p_junc), p_junc, perf.gpu_power_max_w)  # racks off: no junction
         pmax = perf.gpu_power_max_w
@@ -857,7 +858,8 @@ def _binding(fac: _Facility, pb: CapProblem, sol, a: float, limit_name: str, cp=
     jb = _junction_bound(pb, sol)
     if jb.any():
         # tokens/s per K of junction margin: dp/dT = 1/R per GPU
-        per_k = sol.box_multiplier * pb.count / fac.r_cp[fac.unit_rack]
+        r_j = getattr(fac, "r_junction", fac.r_cp)  # the dT_j/dp of the cap problem, not the catalog R
+        per_k = sol.box_multiplier * pb.count / r_j[fac.unit_rack]
         binding.append(
             {
                 "kind": "junction",
