@@ -198,7 +198,10 @@ def _print_table(results) -> None:
     for r in results:
         sp = r.kpis.get("shadow_price_tokens_per_s_per_mw")
         if r.feasible and sp:
-            out.print(f"{r.policy}: 1 MW more grid capacity = {sp:,.0f} tokens/s")
+            # name the limit that binds at the meter (budget, grid connection or substation firm kVA rating)
+            fac = [b["name"] for b in r.kpis.get("binding_constraints", []) if b.get("kind") == "facility"]
+            what = fac[0] if fac else "grid capacity"
+            out.print(f"{r.policy}: 1 MW more of the {what} = {sp:,.0f} tokens/s")
 
 
 def _size(layout, site_mw, rack_type, ambient_c, headroom_pct, json_out, out_dir, force) -> None:
