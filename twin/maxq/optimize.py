@@ -16,6 +16,12 @@ updated (secant), and the loop repeats until the facility power meets the budget
 linear programming / sequential convex programming; Griffith & Stewart, Manage. Sci. 7(4), 1961). Shadow
 prices are the dual multipliers: tokens/s gained per MW more of each limit.
 
+Ratings. A node's firm rating is its units less spares, never more than its units in service (failed units from
+the electrical solve). Ratings are kVA (transformers, rectifiers, substation) or ampacity (busways) while the
+linear limits are on real power, so each is divided by the node's |S| / P measured at the current state; an
+iterate is accepted only if the electrical solver's own loading is within the firm rating, it reports no
+overload, and the cap problem and the coupled solve converged (``outer_converged`` reports the outer loop).
+
 Rack shedding: every powered rack also draws its non-GPU power (CPUs, NICs, NVLink switches), so inside a
 hard-binding busway / block / loop limit fewer racks at higher caps can make more tokens than all racks at low
 caps (the on/off choice is the non-convex part the continuous problem leaves out). For each binding local
