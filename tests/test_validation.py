@@ -224,4 +224,8 @@ def test_optics_kind_must_match_the_switch(tmp_path):
     d = base()
     d["network"]["optics"] = "cpo"  # pod_small's SN5600 takes pluggable modules
     (p,) = problems_of(tmp_path, d)
-    assert p.path == "network.optics" and "takes pluggable optics" in p.message and "spectrum-x-cpo-512" in p.message
+    assert (
+        p.path == "network.optics"
+        and "takes pluggable optics" in p.message
+        and "spectrum-x-cpo-512" in p.message
+    )
