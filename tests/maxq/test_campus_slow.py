@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from twin.coupled import solve_coupled
@@ -30,15 +31,20 @@ def test_campus_substation_kva_and_failed_block(campus_model):
     """The substation's firm rating is kVA (|S|/P ~ 1.03 at full load): Max-Q keeps its loading within the
     firm units; with two units of one block failed the block stays within its units in service."""
     m = campus_model
-    r = optimize_maxq(m, budget_mw=1000.0)
+    # 13 x 100 MVA (N+2): with 3 units out, 10 remain = 1,000 MVA, below the 1,000 MW budget at |S|/P ~ 1.03
+    r = optimize_maxq(m, budget_mw=1000.0, failed=("substation",) * 3)
     assert r.kpis["outer_converged"]
     rn = r.coupled.electrical.res_nodes
     sub = (rn["kind"] == "substation").to_numpy()
     el = m.elec
-    firm_units = (el["units"] - el["spare_units"]).to_numpy()[sub]
+    firm_units = np.minimum(
+        (el["units"] - el["spare_units"]).to_numpy()[sub], rn["units_in_service"].to_numpy()[sub]
+    )
+    assert rn["units_in_service"].to_numpy()[sub][0] == 10
     # loading_pct is of the units in service: firm loading = loading * in service / firm units <= 100 %
     firm_loading = rn["loading_pct"].to_numpy()[sub] * rn["units_in_service"].to_numpy()[sub] / firm_units
     assert firm_loading.max() <= 100.0 + 1e-6 and firm_loading.max() >= 99.9
+    assert r.kpis["facility_power_mw"] < 990.0  # the substation, not the budget, limits the site
     assert r.kpis["binding_constraints"][0]["name"] == "substation firm rating"
     row = r.res_constraints[r.res_constraints["kind"] == "facility"].iloc[0]
     assert row["load_mw"] == pytest.approx(r.kpis["facility_power_mw"], rel=1e-12)

@@ -165,18 +165,26 @@ def maxq(
 
 def _print_table(results) -> None:
     t = Table(title="Max-Q power capping", title_justify="left")
+    # two-line headers and compact figures so the table fits an 80-column terminal without truncating numbers
     for c in (
         "policy",
-        "facility MW",
-        "IT MW",
-        "cooling MW",
-        "losses MW",
+        "facility\nMW",
+        "IT\nMW",
+        "cooling\nMW",
+        "losses\nMW",
         "PUE",
-        "tokens/s",
-        "tokens/J",
+        "tokens/s\n(M)",
+        "tokens\nper J",
         "binding",
     ):
-        t.add_column(c, justify="left" if c in ("policy", "binding") else "right")
+        left = c in ("policy", "binding")
+        t.add_column(
+            c,
+            justify="left" if left else "right",
+            overflow="fold",
+            no_wrap=c != "binding",
+            min_width=8 if c == "binding" else None,
+        )
     for r in results:
         k = r.kpis
         if not r.feasible:
@@ -185,12 +193,12 @@ def _print_table(results) -> None:
         bind = ", ".join(b["kind"] for b in k.get("binding_constraints", [])) or "none"
         t.add_row(
             r.policy,
-            f"{k['facility_power_mw']:,.3f}",
-            f"{k['it_power_mw']:,.3f}",
-            f"{k['cooling_power_mw']:,.3f}",
-            f"{k['electrical_loss_mw']:,.3f}",
+            f"{k['facility_power_mw']:,.2f}",
+            f"{k['it_power_mw']:,.1f}",
+            f"{k['cooling_power_mw']:,.2f}",
+            f"{k['electrical_loss_mw']:,.2f}",
             f"{k['pue']:.4f}",
-            f"{k['tokens_per_s']:,.0f}",
+            f"{k['tokens_per_s'] / 1e6:,.2f}",
             f"{k['tokens_per_joule']:.4f}",
             bind,
         )
