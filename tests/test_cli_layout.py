@@ -4,7 +4,7 @@ import json
 import subprocess
 import sys
 
-from layout_edit import base, write
+from tests.layout_edit import base, write
 from typer.testing import CliRunner
 
 from twin.cli import app

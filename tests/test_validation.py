@@ -1,7 +1,7 @@
 """Bad input: every malformed layout gives LayoutError with one problem per mistake, naming its place and line."""
 
 import pytest
-from layout_edit import base, write
+from tests.layout_edit import base, write
 
 from twin.errors import LayoutError
 from twin.layout import spare_units

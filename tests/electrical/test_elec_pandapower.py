@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
-from layout_edit import base
+from tests.layout_edit import base
 
 from twin.electrical import solve_electrical
 from twin.layout import Layout
@@ -12,7 +12,7 @@ from twin.model import compile_layout
 
 pp = pytest.importorskip("pandapower")
 
-from electrical.pp_reference import build_pandapower, losses_mw, no_ups  # noqa: E402
+from tests.electrical.pp_reference import build_pandapower, losses_mw, no_ups  # noqa: E402
 
 
 @pytest.mark.parametrize("layout", ["pod_small.yaml", "hall_100mw_ac.yaml"])

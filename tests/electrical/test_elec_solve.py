@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from layout_edit import base
+from tests.layout_edit import base
 
 from twin.electrical import STAGES, solve_electrical
 from twin.electrical.losses import transformer_loss_w
