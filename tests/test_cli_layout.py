@@ -4,9 +4,9 @@ import json
 import subprocess
 import sys
 
-from tests.layout_edit import base, write
 from typer.testing import CliRunner
 
+from tests.layout_edit import base, write
 from twin.cli import app
 
 runner = CliRunner()

@@ -8,8 +8,8 @@ import numpy as np
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from tests.layout_edit import base
 
+from tests.layout_edit import base
 from twin.errors import LayoutError
 from twin.model import load_model
 

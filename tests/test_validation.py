@@ -1,8 +1,8 @@
 """Bad input: every malformed layout gives LayoutError with one problem per mistake, naming its place and line."""
 
 import pytest
-from tests.layout_edit import base, write
 
+from tests.layout_edit import base, write
 from twin.errors import LayoutError
 from twin.layout import spare_units
 from twin.model import load_model

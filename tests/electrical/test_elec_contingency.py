@@ -1,8 +1,8 @@
 """N-1: nothing on the 2N reference pod; the expected overload on an under-built block."""
 
 import pytest
-from tests.layout_edit import base
 
+from tests.layout_edit import base
 from twin.electrical import solve_electrical
 from twin.electrical.contingency import n_minus_1
 from twin.layout import Layout

@@ -4,8 +4,8 @@ import warnings
 
 import numpy as np
 import pytest
-from tests.layout_edit import base
 
+from tests.layout_edit import base
 from twin.electrical import solve_electrical
 from twin.layout import Layout
 from twin.model import compile_layout

@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from tests.layout_edit import base
 
+from tests.layout_edit import base
 from twin.electrical import STAGES, solve_electrical
 from twin.electrical.losses import transformer_loss_w
 from twin.errors import InputError

@@ -25,7 +25,10 @@ COMMANDS = [
     ("maxq_size", "twin maxq --size --site-mw 1000 --rack-type vr-nvl72"),
     ("electrical_hall_n1", f"twin electrical {HALL} --n-1"),
     ("electrical_hall_compare", f"twin electrical {HALL} --compare"),
-    ("solve_hall_thermal_hot_cdu", f"twin solve {HALL} --thermal-only --ambient-c 42 --fail hall-1/pod-1/tcs-a/cdu-1"),
+    (
+        "solve_hall_thermal_hot_cdu",
+        f"twin solve {HALL} --thermal-only --ambient-c 42 --fail hall-1/pod-1/tcs-a/cdu-1",
+    ),
     ("transient_hall_pump_trip", f"twin transient {HALL} --scenario pump-trip"),
     ("network_hall_allreduce", f"twin network {HALL} --traffic allreduce"),
     ("maxq_hall_all", f"twin maxq {HALL} --budget-mw 100 --policy all"),
@@ -33,7 +36,9 @@ COMMANDS = [
 
 
 def run_json(cmd: str) -> dict:
-    p = subprocess.run(shlex.split(cmd) + ["--json"], capture_output=True, text=True, cwd=ROOT, env=os.environ)
+    p = subprocess.run(
+        shlex.split(cmd) + ["--json"], capture_output=True, text=True, cwd=ROOT, env=os.environ
+    )
     return {"exit_code": p.returncode, "json": json.loads(p.stdout) if p.stdout.strip() else None}
 
 
