@@ -1,0 +1,155 @@
+"""Benchmark: cold-start time of the package and the command line, each in a fresh Python process.
+
+Run: python bench/bench_coldstart.py [-n N] [--base DIR] [--json]
+
+Times (median of N fresh subprocesses, wall clock, interpreter start included):
+
+* ``import twin``
+* ``import twin.cli``
+* ``twin --help``
+* ``twin info layouts/pod_small.yaml``
+
+The commands run ``twin.cli.main`` in-process (``python -c "...; main()"``) rather than the ``twin`` console
+script, so that ``PYTHONPATH`` decides which checkout is measured: this one by default, and with ``--base DIR``
+also the checkout in DIR (e.g. a ``git worktree`` of an older commit), side by side. One extra run of each
+command lists which heavy dependencies ended up in ``sys.modules`` (not timed).
+
+Bare ``python -c pass`` is timed too: the interpreter's own start-up, the floor of every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LAYOUT = ROOT / "layouts" / "pod_small.yaml"
+
+HEAVY = [
+    "CoolProp",
+    "scipy",
+    "scipy.sparse",
+    "scipy.sparse.linalg",
+    "scipy.optimize",
+    "scipy.integrate",
+    "pandas",
+    "pyarrow",
+    "pydantic",
+    "rich.table",
+]
+
+
+def _cli(*args: str) -> str:
+    return f"import sys; sys.argv = ['twin', {', '.join(repr(a) for a in args)}]; from twin.cli import main; main()"
+
+
+CASES: dict[str, str] = {
+    "python -c pass": "pass",
+    "import twin": "import twin",
+    "import twin.cli": "import twin.cli",
+    "twin --help": _cli("--help"),
+    "twin info pod_small": _cli("info", str(LAYOUT)),
+}
+
+_PROBE = (
+    "import atexit, json, sys\n"
+    "atexit.register(lambda: sys.__stderr__.write('\\n@@MODS@@' + json.dumps("
+    "[m for m in {heavy!r} if m in sys.modules]) + '\\n'))\n"
+    "{code}\n"
+)
+
+
+def _env(pythonpath: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(pythonpath)
+    env.setdefault("COLUMNS", "100")
+    return env
+
+
+def _run(code: str, pythonpath: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        env=_env(pythonpath),
+        cwd=str(pythonpath),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def time_case(code: str, pythonpath: Path, n: int) -> float:
+    """Median wall time (s) of ``n`` fresh ``python -c code`` processes with ``PYTHONPATH=pythonpath``."""
+    ts = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        p = _run(code, pythonpath)
+        ts.append(time.perf_counter() - t0)
+        if p.returncode != 0:
+            raise SystemExit(f"failed ({p.returncode}) under {pythonpath}: {code}\n{p.stderr[-2000:]}")
+    return statistics.median(ts)
+
+
+def heavy_modules(code: str, pythonpath: Path) -> list[str]:
+    """Heavy dependencies in ``sys.modules`` when ``code`` finishes (one untimed run)."""
+    p = _run(_PROBE.format(heavy=HEAVY, code=code), pythonpath)
+    for line in p.stderr.splitlines()[::-1]:
+        if line.startswith("@@MODS@@"):
+            return json.loads(line[len("@@MODS@@") :])
+    return ["?"]
+
+
+def measure(pythonpath: Path, n: int) -> dict[str, dict]:
+    return {
+        name: {"median_s": time_case(code, pythonpath, n), "heavy": heavy_modules(code, pythonpath)}
+        for name, code in CASES.items()
+    }
+
+
+def _short(mods: list[str]) -> str:
+    # "scipy.sparse" implies "scipy": list the most specific names only
+    keep = [m for m in mods if not any(o != m and o.startswith(m + ".") for o in mods)]
+    return ", ".join(keep) or "-"
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-n", "--repeat", type=int, default=5, help="fresh processes per case (median)")
+    ap.add_argument("--base", type=Path, help="another checkout to compare with (put on PYTHONPATH)")
+    ap.add_argument("--json", action="store_true", help="print the figures as JSON")
+    a = ap.parse_args(argv)
+
+    runs = {"this": measure(ROOT, a.repeat)}
+    if a.base is not None:
+        runs = {"base": measure(a.base.resolve(), a.repeat), **runs}
+    if a.json:
+        print(
+            json.dumps(
+                {k: {"pythonpath": str(ROOT if k == "this" else a.base), **v} for k, v in runs.items()}
+            )
+        )
+        return
+
+    print(f"cold start, median of {a.repeat} fresh processes (s); python {sys.version.split()[0]}")
+    if a.base is None:
+        print(f"{'case':<22}{'this':>8}  heavy modules loaded")
+        for name, r in runs["this"].items():
+            print(f"{name:<22}{r['median_s']:>8.3f}  {_short(r['heavy'])}")
+        return
+    print(f"base: {a.base.resolve()}\nthis: {ROOT}")
+    print(f"{'case':<22}{'base':>8}{'this':>8}{'ratio':>8}  heavy modules (base -> this)")
+    for name in CASES:
+        b, t = runs["base"][name], runs["this"][name]
+        print(
+            f"{name:<22}{b['median_s']:>8.3f}{t['median_s']:>8.3f}{b['median_s'] / t['median_s']:>7.1f}x"
+            f"  {_short(b['heavy'])} -> {_short(t['heavy'])}"
+        )
+
+
+if __name__ == "__main__":
+    main()
