@@ -79,7 +79,7 @@ def test_cdu_part_load_approach_stays_physical(pod_model):
     assert part["ua_w_per_k"] < full["ua_w_per_k"]
     # with a flow-independent UA the effectiveness was 0.999 and the approach 0.008 K
     assert part["effectiveness"] < 0.99
-    assert part["t_supply_c"] - part["fws_in_c"] > 0.05
+    assert part["coolant_supply_c"] - part["fws_supply_c"] > 0.05
 
 
 # ---- 3. facility-water system curve anchored at the design flow and loop head

@@ -53,7 +53,7 @@ def test_energy_balance_on_reference_layouts(request, fixture, it_load):
         r["flow_m3_s"]
         * lp["rho_kg_m3"].to_numpy()[r["loop"]]
         * lp["cp_j_kg_k"].to_numpy()[r["loop"]]
-        * r["dt_k"]
+        * r["coolant_rise_k"]
     )
     assert mcdt.to_numpy() == pytest.approx(r["liquid_heat_w"].to_numpy(), rel=1e-9)
     assert res.mech_power_w_by_hall.shape == (len(model.halls),)
@@ -142,7 +142,7 @@ def test_ocp_design_point_of_every_catalog_rack(tmp_path, rack_name):
     res = solve_thermal(m, it_load=1.0)
     r = res.res_racks
     assert r["flow_lpm_per_kw"].between(1.25, 2.0).all()
-    assert r["dt_k"].between(8.0, 12.0).all()
+    assert r["coolant_rise_k"].between(8.0, 12.0).all()
     assert res.kpis["energy_balance_rel_error"] <= 1e-6
     air = r["air_heat_w"].sum()
     assert res.kpis["air_side_mw"] > 0 if air > 0 else res.kpis["air_side_mw"] == 0

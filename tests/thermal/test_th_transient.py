@@ -23,7 +23,7 @@ def test_load_step_settles_on_the_new_steady_state(pod_model):
     post = solve_thermal(pod_model, it_load=1.0)
     fin = r.res_racks_final
     assert fin["t_outlet_c"].to_numpy() == pytest.approx(
-        post.res_racks["t_outlet_c"].to_numpy()[fin["rack"]], abs=1e-3
+        post.res_racks["coolant_return_c"].to_numpy()[fin["rack"]], abs=1e-3
     )
     assert fin["margin_k"].to_numpy() == pytest.approx(
         post.res_racks["margin_k"].to_numpy()[fin["rack"]], abs=1e-3
@@ -58,11 +58,11 @@ def test_energy_stored_matches_heat_in_minus_heat_out(pod_model):
     lt = r.res_loops_ts
     d_sup = lt["t_supply_c"].iat[-1] - lt["t_supply_c"].iat[0]
     d_ret = lt["t_return_c"].iat[-1] - lt["t_return_c"].iat[0]
-    d_rack = r.res_racks_final["t_outlet_c"].to_numpy() - pre.res_racks["t_outlet_c"].to_numpy()
+    d_rack = r.res_racks_final["t_outlet_c"].to_numpy() - pre.res_racks["coolant_return_c"].to_numpy()
     # dies: heat capacity per GPU = tau_die / R_design (catalog), 72 GPUs per rack
     rt = pod_model.catalog.rack(pod_model.rack_types["name"].iat[0])
     c_die = racks["gpus"].to_numpy() * rt.die_time_constant_s / racks["cold_plate_r_k_per_w"].to_numpy()
-    d_die = r.res_racks_final["t_junction_max_c"].to_numpy() - pre.res_racks["t_junction_max_c"].to_numpy()
+    d_die = r.res_racks_final["t_junction_max_c"].to_numpy() - pre.res_racks["junction_c"].to_numpy()
     stored = (c_racks / len(racks)) * d_rack.sum() + 0.5 * c_vol * (d_sup + d_ret) + c_die @ d_die
     assert e_in == pytest.approx(stored, rel=2e-3)
     # the solver's own energy counters close to round-off and agree with the quadrature above

@@ -7,12 +7,19 @@ Order of the solution (each stage closed-form or a monotone 1-D solve, so the en
      (``heat_rejection.solve_heat_rejection``);
   4. each CDU (eps-NTU) then fixes its loop's supply temperature, and the racks their outlet and junctions.
 Coolant properties are taken once per loop at its design mean temperature (``properties``).
+
+``solve_thermal`` reads as this chain: one private step function per stage, each returning a small record
+(``_Conditions``, ``_Units``, ``_Coolant``, ``_Pumping``, ``_FacilityWater``, ``_LoopHeat``, ``_AirSide``,
+``_Plant``, ``_Rejection``, ``_Exchangers``, ``_RackTemps``) that the next steps read; then an independent energy
+balance and the result tables.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -21,7 +28,14 @@ from twin.errors import InputError
 from twin.thermal import cdu as cdu_mod
 from twin.thermal import heat
 from twin.thermal.heat_rejection import dry_cooler_heat_w, dry_cooler_rating, solve_heat_rejection
-from twin.thermal.hydraulics import balancing_valves, build_network, pump_curve_constants, solve_loops
+from twin.thermal.hydraulics import (
+    HydraulicSolution,
+    LoopNetwork,
+    balancing_valves,
+    build_network,
+    pump_curve_constants,
+    solve_loops,
+)
 from twin.thermal.properties import (
     air_pressure_pa,
     air_properties,
@@ -29,11 +43,17 @@ from twin.thermal.properties import (
     humidity_ratio,
     wet_bulb_at_humidity_ratio_c,
 )
-from twin.thermal.results import ThermalResult
+from twin.thermal.results import Kpis, SteadyState, ThermalResult
+
+if TYPE_CHECKING:
+    from twin.catalog.schema import Chiller
+    from twin.layout import Site
+    from twin.model import FacilityModel
 
 LPM = 60000.0  # m3/s -> L/min
 
 
+# ---------------------------------------------------------------------------------------------------- inputs
 def _check_scalar(name: str, value, lo: float, hi: float) -> float:
     try:
         v = float(value)
@@ -44,7 +64,7 @@ def _check_scalar(name: str, value, lo: float, hi: float) -> float:
     return v
 
 
-def _parse_failures(model, failed: Iterable[str]) -> dict:
+def _parse_failures(model: FacilityModel, failed: Iterable[str]) -> dict[str, np.ndarray]:
     """Map unit names to failed sets. Accepted: CDU names ('.../cdu-2'), a CDU's pump ('.../cdu-2/pump'),
     heat-rejection units ('hall/dc-3', 'hall/ch-1'), facility-water pumps ('hall/fw-pump-1'), air units."""
     cdu_idx = {n: i for i, n in enumerate(model.cdus["name"])}
@@ -93,7 +113,7 @@ def _parse_failures(model, failed: Iterable[str]) -> dict:
     return out
 
 
-def _loop_catalog(model) -> dict:
+def _loop_catalog(model: FacilityModel) -> dict[str, np.ndarray]:
     """Per-loop CDU catalog figures (a loop over the few distinct CDU models)."""
     loops = model.loops
     n = len(loops)
@@ -113,7 +133,7 @@ def _loop_catalog(model) -> dict:
     return out
 
 
-def _wet_bulb(site, t_amb: float, ambient_given: bool, wet_bulb_c, p_air: float) -> tuple[float, str]:
+def _wet_bulb(site: Site, t_amb: float, ambient_given: bool, wet_bulb_c, p_air: float) -> tuple[float, str]:
     """Wet bulb of the solve and where it comes from.
 
     Given: used as is. Ambient not overridden: the site's design wet bulb. Ambient overridden without a wet bulb:
@@ -134,72 +154,122 @@ def _wet_bulb(site, t_amb: float, ambient_given: bool, wet_bulb_c, p_air: float)
     return t_wb, src + (" (saturated: wet bulb = dry bulb)" if saturated else "")
 
 
-def solve_thermal(
-    model,
-    *,
-    rack_power_w=None,
-    ambient_c=None,
-    supply_c=None,
-    it_load: float = 1.0,
-    failed: Iterable[str] = (),
-    extra_air_heat_w_by_hall=None,
-    wet_bulb_c=None,
-) -> ThermalResult:
-    """Steady-state thermal-hydraulic solution of the facility (see module docstring).
+@dataclass(frozen=True)
+class _Conditions:
+    """Validated boundary conditions of one solve."""
 
-    rack_power_w: (n_racks,) W, default ``it_load * power_maxp_w``. ambient_c / wet_bulb_c: default the site's
-    design dry / wet bulb. supply_c overrides every hall's facility-water setpoint. failed: unit names.
-    extra_air_heat_w_by_hall: (n_halls,) W of other heat on the air side (e.g. network switches).
-    """
-    site = model.layout.site
-    racks, loops, halls, fws = model.racks, model.loops, model.halls, model.fws
-    n_r, n_l, n_h = len(racks), len(loops), len(halls)
-    it_load = _check_scalar("it_load", it_load, 0.0, 10.0)
+    t_amb: float  # outdoor dry bulb, C
+    p_air: float  # site air pressure, Pa
+    t_wb: float  # outdoor wet bulb, C
+    wb_source: str  # where the wet bulb comes from
+    t_set: np.ndarray  # (n_halls,) facility-water supply setpoint, C
+    p_rack: np.ndarray  # (n_racks,) rack IT power, W
+    extra_air: np.ndarray  # (n_halls,) other heat on the air side, W
+    fail: dict[str, np.ndarray]  # failed units (``_parse_failures``)
+
+
+def _weather(site: Site, ambient_c, wet_bulb_c) -> tuple[float, float, float, str]:
+    """Dry bulb (C), site air pressure (Pa), wet bulb (C) and its source."""
     t_amb = _check_scalar("ambient_c", site.design_ambient_c if ambient_c is None else ambient_c, -40.0, 60.0)
     p_air = air_pressure_pa(site.altitude_m)
     t_wb, wb_source = _wet_bulb(site, t_amb, ambient_c is not None, wet_bulb_c, p_air)
     if t_wb > t_amb:
         raise InputError(f"wet_bulb_c {t_wb} C is above the dry bulb {t_amb} C")
+    return t_amb, p_air, t_wb, wb_source
+
+
+def _fws_setpoints(fws: pd.DataFrame, supply_c) -> np.ndarray:
+    """(n_halls,) facility-water supply setpoint, C: the layout's, or ``supply_c`` for every hall."""
     t_set = fws["supply_c"].to_numpy(dtype=float).copy()
     if supply_c is not None:
         t_set[:] = _check_scalar("supply_c", supply_c, 5.0, 70.0)
-    maxp = racks["power_maxp_w"].to_numpy()
+    return t_set
+
+
+def _rack_power(racks: pd.DataFrame, rack_power_w, it_load: float) -> np.ndarray:
+    """(n_racks,) rack IT power, W: given, or ``it_load`` times each rack's maximum power."""
+    n_r = len(racks)
     if rack_power_w is None:
-        p_rack = it_load * maxp
-    else:
-        p_rack = np.asarray(rack_power_w, dtype=float)
-        if p_rack.shape != (n_r,):
-            raise InputError(f"rack_power_w must have one value per rack ({n_r}), got shape {p_rack.shape}")
-        if not np.all(np.isfinite(p_rack)) or np.any(p_rack < 0):
-            raise InputError("rack_power_w must be finite and >= 0 for every rack")
+        return it_load * racks["power_maxp_w"].to_numpy()
+    p_rack = np.asarray(rack_power_w, dtype=float)
+    if p_rack.shape != (n_r,):
+        raise InputError(f"rack_power_w must have one value per rack ({n_r}), got shape {p_rack.shape}")
+    if not np.all(np.isfinite(p_rack)) or np.any(p_rack < 0):
+        raise InputError("rack_power_w must be finite and >= 0 for every rack")
+    return p_rack
+
+
+def _extra_air_heat(n_h: int, extra_air_heat_w_by_hall) -> np.ndarray:
+    """(n_halls,) other heat on the air side, W (0 unless given)."""
     extra_air = np.zeros(n_h)
     if extra_air_heat_w_by_hall is not None:
         extra_air = np.asarray(extra_air_heat_w_by_hall, dtype=float)
         if extra_air.shape != (n_h,) or not np.all(np.isfinite(extra_air)) or np.any(extra_air < 0):
             raise InputError(f"extra_air_heat_w_by_hall must be {n_h} finite values >= 0")
-    fail = _parse_failures(model, failed)
+    return extra_air
 
-    # ---- racks and loops: static data
-    r_loop = racks["loop"].to_numpy()
-    r_hall = racks["hall"].to_numpy()
-    lf = racks["liquid_fraction"].to_numpy()
-    qd = racks["design_flow_m3_s"].to_numpy()
-    p_liq = lf * p_rack
-    p_air_rack = p_rack - p_liq
-    l_hall = loops["hall"].to_numpy()
-    units = loops["units"].to_numpy()
-    cat = _loop_catalog(model)
+
+def _conditions(
+    model: FacilityModel,
+    rack_power_w,
+    ambient_c,
+    supply_c,
+    it_load,
+    failed,
+    extra_air_heat_w_by_hall,
+    wet_bulb_c,
+) -> _Conditions:
+    """Validate the arguments of ``solve_thermal`` (in this order) into boundary conditions."""
+    it_load = _check_scalar("it_load", it_load, 0.0, 10.0)
+    t_amb, p_air, t_wb, wb_source = _weather(model.layout.site, ambient_c, wet_bulb_c)
+    t_set = _fws_setpoints(model.fws, supply_c)
+    p_rack = _rack_power(model.racks, rack_power_w, it_load)
+    extra_air = _extra_air_heat(len(model.halls), extra_air_heat_w_by_hall)
+    fail = _parse_failures(model, failed)
+    return _Conditions(t_amb, p_air, t_wb, wb_source, t_set, p_rack, extra_air, fail)
+
+
+# ------------------------------------------------------------------------------------------- loops: static
+@dataclass(frozen=True)
+class _Units:
+    """CDU units running per loop and the loops' CDU catalog figures."""
+
+    n_hx: np.ndarray  # (n_loops,) exchangers running
+    n_pump: np.ndarray  # (n_loops,) pumps running
+    cat: dict[str, np.ndarray]  # ``_loop_catalog``
+
+
+def _running_units(model: FacilityModel, fail: dict[str, np.ndarray]) -> _Units:
+    n_l = len(model.loops)
+    units = model.loops["units"].to_numpy()
     cdu_loop = model.cdus["loop"].to_numpy()
     hx_failed = np.bincount(cdu_loop, weights=fail["cdu"], minlength=n_l).astype(np.int64)
     pump_failed = np.bincount(cdu_loop, weights=fail["cdu"] | fail["cdu_pump"], minlength=n_l).astype(
         np.int64
     )
-    n_hx = units - hx_failed
-    n_pump = units - pump_failed
+    return _Units(n_hx=units - hx_failed, n_pump=units - pump_failed, cat=_loop_catalog(model))
 
-    # ---- coolant properties per loop at the design mean temperature (one table lookup per loop)
+
+@dataclass(frozen=True)
+class _Coolant:
+    """Coolant properties per loop at its design mean temperature."""
+
+    rho: np.ndarray  # (n_loops,) kg/m3
+    cp: np.ndarray  # (n_loops,) J/kg/K
+    mu: np.ndarray  # (n_loops,) Pa s
+
+
+def _coolant_properties(model: FacilityModel, t_set: np.ndarray) -> _Coolant:
+    """Properties per loop at the mean of its design supply (setpoint + approach) and design outlet: one
+    property lookup per coolant at the supply temperature, one at the mean."""
+    racks, loops = model.racks, model.loops
+    n_l = len(loops)
+    r_loop = racks["loop"].to_numpy()
+    lf = racks["liquid_fraction"].to_numpy()
+    maxp = racks["power_maxp_w"].to_numpy()
+    qd = racks["design_flow_m3_s"].to_numpy()
     coolant = loops["coolant"].to_numpy()
-    t_sup_design = t_set[l_hall] + loops["approach_k"].to_numpy()
+    t_sup_design = t_set[loops["hall"].to_numpy()] + loops["approach_k"].to_numpy()
     props = {k: np.zeros(n_l) for k in ("rho_kg_m3", "cp_j_kg_k", "mu_pa_s")}
     pmaxp_liq_loop = np.bincount(r_loop, weights=lf * maxp, minlength=n_l)
     qd_loop = np.bincount(r_loop, weights=qd, minlength=n_l)
@@ -214,9 +284,30 @@ def solve_thermal(
         p1 = coolant_properties(c, np.minimum(t_sup_design[sel] + rise / 2, 100.0))
         for k in props:
             props[k][sel] = p1[k]
-    rho, cp, mu = props["rho_kg_m3"], props["cp_j_kg_k"], props["mu_pa_s"]
+    return _Coolant(rho=props["rho_kg_m3"], cp=props["cp_j_kg_k"], mu=props["mu_pa_s"])
 
-    # ---- hydraulics
+
+# -------------------------------------------------------------------------------------- 1. hydraulics
+@dataclass(frozen=True)
+class _Pumping:
+    """Hydraulic solution of every TCS loop and what follows from it."""
+
+    net: LoopNetwork
+    hyd: HydraulicSolution
+    q_set: np.ndarray  # (n_loops,) flow setpoint, m3/s
+    pump_power: np.ndarray  # (n_loops,) TCS pump shaft power, W
+    m_rack: np.ndarray  # (n_racks,) rack mass flow, kg/s
+    c_hot: np.ndarray  # (n_loops,) loop capacity rate m c_p, W/K
+
+
+def _hydraulics(model: FacilityModel, p_rack: np.ndarray, units: _Units, fluid: _Coolant) -> _Pumping:
+    """Balancing valves at design flow, pumps at the flow-per-kW setpoint, then all loops at once."""
+    racks, loops = model.racks, model.loops
+    n_l = len(loops)
+    r_loop = racks["loop"].to_numpy()
+    qd = racks["design_flow_m3_s"].to_numpy()
+    maxp = racks["power_maxp_w"].to_numpy()
+    rho, cp, mu = fluid.rho, fluid.cp, fluid.mu
     net = build_network(r_loop, n_l, loops["manifold_length_m"].to_numpy())
     dia = loops["manifold_diameter_m"].to_numpy()
     rough = loops["pipe_roughness_m"].to_numpy()
@@ -224,14 +315,14 @@ def solve_thermal(
     nexp = racks["dp_exponent"].to_numpy()
     kv = balancing_valves(net, qd, dpd, dia, rough, rho, mu)
     rated_q = loops["flow_m3_s"].to_numpy()
-    h0, kp = pump_curve_constants(rated_q, loops["pump_head_pa"].to_numpy(), cat["shutoff_ratio"])
+    h0, kp = pump_curve_constants(rated_q, loops["pump_head_pa"].to_numpy(), units.cat["shutoff_ratio"])
     load_flow = np.bincount(r_loop, weights=qd * p_rack / maxp, minlength=n_l)  # flow-per-kW setpoint
-    q_set = np.maximum(load_flow, cat["min_flow_fraction"] * rated_q * n_pump)
-    q_set = np.where((n_pump > 0) & (net.n_per_loop > 0), q_set, 0.0)
+    q_set = np.maximum(load_flow, units.cat["min_flow_fraction"] * rated_q * units.n_pump)
+    q_set = np.where((units.n_pump > 0) & (net.n_per_loop > 0), q_set, 0.0)
     hyd = solve_loops(
         net,
         flow_setpoint_m3_s=q_set,
-        n_pumps=n_pump,
+        n_pumps=units.n_pump,
         shutoff_head_pa=h0,
         curve_k=kp,
         design_flow_m3_s=qd,
@@ -243,30 +334,80 @@ def solve_thermal(
         rho=rho,
         mu=mu,
     )
-    q_rack = hyd.rack_flow_m3_s
     q_loop = hyd.loop_flow_m3_s
-    pump_power = hyd.pump_head_pa * q_loop / loops["pump_efficiency"].to_numpy()
-    m_rack = q_rack * rho[r_loop]
-    c_hot = q_loop * rho * cp
-
-    # ---- facility water: CDU primary flows (rated capacity rate per running CDU), FWS pumps
-    c_cold_unit = rated_q * rho * cp  # balanced rating (see cdu module)
-    ua_unit = cdu_mod.rated_ua_w_per_k(loops["capacity_w"].to_numpy(), loops["approach_k"].to_numpy())
-    fw_props = coolant_properties("water", t_set)
-    c_cold_loop = n_hx * c_cold_unit
-    fw_flow_need = np.bincount(l_hall, weights=c_cold_loop, minlength=n_h) / (
-        fw_props["rho_kg_m3"] * fw_props["cp_j_kg_k"]
+    return _Pumping(
+        net=net,
+        hyd=hyd,
+        q_set=q_set,
+        pump_power=hyd.pump_head_pa * q_loop / loops["pump_efficiency"].to_numpy(),
+        m_rack=hyd.rack_flow_m3_s * rho[r_loop],
+        c_hot=q_loop * rho * cp,
     )
-    fw_units = fws["pump_units"].to_numpy()
-    fw_running = fw_units - fail["fw_pump"]
+
+
+# ---------------------------------------------------------------------------- 2. heat into each loop
+@dataclass(frozen=True)
+class _LoopHeat:
+    liquid: np.ndarray  # (n_loops,) rack liquid heat, W
+    heat: np.ndarray  # (n_loops,) liquid heat + pump power, W
+    cooled: np.ndarray  # (n_loops,) flow, a running exchanger and facility water (before heat rejection)
+
+
+def _loop_heat(
+    model: FacilityModel, p_liq: np.ndarray, units: _Units, pumping: _Pumping, c_cold_loop: np.ndarray
+) -> _LoopHeat:
+    n_l = len(model.loops)
+    liq_loop = np.bincount(model.racks["loop"].to_numpy(), weights=p_liq, minlength=n_l)
+    cooled = (pumping.hyd.loop_flow_m3_s > 0) & (units.n_hx > 0) & (c_cold_loop > 0)
+    # all pump power ends up in the coolant (wet-rotor assumption)
+    return _LoopHeat(liquid=liq_loop, heat=liq_loop + pumping.pump_power, cooled=cooled)
+
+
+# ----------------------------------------------------------------------------------- 3. facility water
+@dataclass(frozen=True)
+class _FacilityWater:
+    """CDU primary flows and facility-water pumps per hall."""
+
+    props: dict[str, np.ndarray]  # water properties at the hall setpoints
+    c_cold_unit: np.ndarray  # (n_loops,) rated primary capacity rate of one CDU, W/K
+    c_cold_loop: np.ndarray  # (n_loops,) primary capacity rate of the loop's running CDUs, W/K
+    flow: np.ndarray  # (n_halls,) facility-water flow, m3/s
+    ratio: np.ndarray  # (n_halls,) flow / flow needed (< 1: pump-limited)
+    design_flow: np.ndarray  # (n_halls,) design flow of the pipework, m3/s
+    dp: np.ndarray  # (n_halls,) pump differential pressure, Pa
+    pump_power: np.ndarray  # (n_halls,) facility-water pump power, W
+
+
+def _fws_pump_catalog(model: FacilityModel) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per hall: flow per pump (m3/s), head (Pa), efficiency and system design head (Pa) of its pump model."""
+    n_h = len(model.halls)
     fw_q_unit = np.zeros(n_h)
     fw_head = np.zeros(n_h)
     fw_eff = np.ones(n_h)
     fw_sys_head = np.zeros(n_h)
-    for i, name in enumerate(fws["pump"].to_numpy()):  # one pump model per hall
+    for i, name in enumerate(model.fws["pump"].to_numpy()):  # one pump model per hall
         pm = model.catalog.get("pumps", name)
         fw_q_unit[i], fw_head[i], fw_eff[i] = pm.flow_m3_s, pm.head_kpa * 1e3, pm.efficiency
         fw_sys_head[i] = (pm.system_head_kpa or pm.head_kpa) * 1e3
+    return fw_q_unit, fw_head, fw_eff, fw_sys_head
+
+
+def _facility_water(
+    model: FacilityModel, t_set: np.ndarray, fail: dict[str, np.ndarray], units: _Units, fluid: _Coolant
+) -> _FacilityWater:
+    """CDU primary flows (rated capacity rate per running CDU), FWS pumps on the pipework's system curve."""
+    loops, fws = model.loops, model.fws
+    n_h = len(model.halls)
+    l_hall = loops["hall"].to_numpy()
+    rated_q = loops["flow_m3_s"].to_numpy()
+    c_cold_unit = rated_q * fluid.rho * fluid.cp  # balanced rating (see cdu module)
+    fw_props = coolant_properties("water", t_set)
+    c_cold_loop = units.n_hx * c_cold_unit
+    fw_flow_need = np.bincount(l_hall, weights=c_cold_loop, minlength=n_h) / (
+        fw_props["rho_kg_m3"] * fw_props["cp_j_kg_k"]
+    )
+    fw_running = fws["pump_units"].to_numpy() - fail["fw_pump"]
+    fw_q_unit, _, fw_eff, fw_sys_head = _fws_pump_catalog(model)
     fw_cap = fw_running * fw_q_unit
     fw_ratio = np.where(fw_flow_need > 0, np.minimum(1.0, fw_cap / np.maximum(fw_flow_need, 1e-30)), 1.0)
     fw_flow = fw_flow_need * fw_ratio
@@ -274,7 +415,7 @@ def solve_thermal(
     # system curve of the facility-water pipework, anchored at its design point: the design flow carries the
     # installed CDUs' rated heat at their primary dT (Q_d = sum Q_r / (rho c_p dT_p), dT_p = Q_r / C_r), against
     # the loop's design head H_d (catalog ``system_head_kpa``); dp = H_d (Q / Q_d)^2 (turbulent pipework)
-    cap_loop = units * loops["capacity_w"].to_numpy()
+    cap_loop = loops["units"].to_numpy() * loops["capacity_w"].to_numpy()
     dt_primary = loops["capacity_w"].to_numpy() / np.where(c_cold_unit > 0, c_cold_unit, 1.0)
     fw_design_flow = np.bincount(
         l_hall, weights=cap_loop / np.where(dt_primary > 0, dt_primary, 1.0), minlength=n_h
@@ -284,46 +425,86 @@ def solve_thermal(
         fw_sys_head * (fw_flow / np.where(fw_design_flow > 0, fw_design_flow, 1.0)) ** 2,
         0.0,
     )
-    fw_pump_power = np.where(fw_running > 0, fw_dp * fw_flow / fw_eff, 0.0)
+    return _FacilityWater(
+        props=fw_props,
+        c_cold_unit=c_cold_unit,
+        c_cold_loop=c_cold_loop,
+        flow=fw_flow,
+        ratio=fw_ratio,
+        design_flow=fw_design_flow,
+        dp=fw_dp,
+        pump_power=np.where(fw_running > 0, fw_dp * fw_flow / fw_eff, 0.0),
+    )
 
-    cooled_loop = (q_loop > 0) & (n_hx > 0) & (c_cold_loop > 0)
-    liq_loop = np.bincount(r_loop, weights=p_liq, minlength=n_l)
-    q_loop_heat = liq_loop + pump_power  # all pump power ends up in the coolant (wet-rotor assumption)
 
-    # ---- air side
+@dataclass(frozen=True)
+class _AirSide:
+    """Air-side units per hall (their heat goes to the facility water)."""
+
+    heat: np.ndarray  # (n_halls,) air heat of the racks + other air heat, W
+    served: np.ndarray  # (n_halls,) W
+    unserved: np.ndarray  # (n_halls,) beyond the running units' capacity, W
+    fan_power: np.ndarray  # (n_halls,) W
+
+
+def _air_side(model: FacilityModel, p_air_rack: np.ndarray, cond: _Conditions) -> _AirSide:
+    n_h = len(model.halls)
     air = model.air_units
     a_hall = air["hall"].to_numpy(dtype=np.int64)
-    a_ok = ~fail["air"]
-    air_heat = np.bincount(r_hall, weights=p_air_rack, minlength=n_h) + extra_air
+    a_ok = ~cond.fail["air"]
+    air_heat = np.bincount(model.racks["hall"].to_numpy(), weights=p_air_rack, minlength=n_h) + cond.extra_air
     air_cap = np.bincount(a_hall, weights=air["capacity_w"].to_numpy(dtype=float) * a_ok, minlength=n_h)
     air_fan_rated = np.bincount(
         a_hall, weights=air["fan_power_w"].to_numpy(dtype=float) * a_ok, minlength=n_h
     )
     air_served = np.minimum(air_heat, air_cap)
-    air_unserved = air_heat - air_served
-    air_fan_power = np.where(air_cap > 0, air_fan_rated * air_served / np.maximum(air_cap, 1e-30), 0.0)
-
-    # ---- heat rejection per hall
-    fw_heat = (
-        np.bincount(l_hall, weights=np.where(cooled_loop, q_loop_heat, 0.0), minlength=n_h)
-        + air_served
-        + air_fan_power
-        + fw_pump_power
+    return _AirSide(
+        heat=air_heat,
+        served=air_served,
+        unserved=air_heat - air_served,
+        fan_power=np.where(air_cap > 0, air_fan_rated * air_served / np.maximum(air_cap, 1e-30), 0.0),
     )
-    hr = model.heat_rejection
+
+
+# ----------------------------------------------------------------------------------- heat rejection
+@dataclass(frozen=True)
+class _Plant:
+    """Heat-rejection units per hall: running dry coolers (rated at the actual air) and chillers."""
+
+    hr_hall: np.ndarray  # (n_units,) hall of each heat-rejection unit
+    is_dc: np.ndarray  # (n_units,) dry cooler (else chiller)
+    n_dry: np.ndarray  # (n_halls,) dry coolers running
+    ch_cap: np.ndarray  # (n_halls,) running chiller capacity, W
+    ua: np.ndarray  # (n_halls,) rated UA of one dry cooler, W/K
+    c_air: np.ndarray  # (n_halls,) rated air capacity rate of one dry cooler, W/K
+    exponent: np.ndarray  # (n_halls,) UA airflow exponent
+    fan_power: np.ndarray  # (n_halls,) rated fan power of one dry cooler, W
+    adiabatic_eff: np.ndarray  # (n_halls,) pad effectiveness
+    adiabatic_ok: np.ndarray  # (n_halls,) pads installed
+    mass_ratio: np.ndarray  # (n_halls,) air density / rating density
+    cp_ratio: np.ndarray  # (n_halls,) air c_p / rating c_p
+    chillers: list[Chiller | None]  # (n_halls,) catalog chiller model of each hall, None: no chiller
+
+
+def _plant(model: FacilityModel, cond: _Conditions, fw: _FacilityWater) -> _Plant:
+    fws, hr = model.fws, model.heat_rejection
+    n_h = len(model.halls)
     hr_hall = hr["hall"].to_numpy()
     is_dc = (hr["kind"] == "dry_cooler").to_numpy()
     is_ch = ~is_dc
-    n_dry = np.bincount(hr_hall, weights=is_dc & ~fail["hr"], minlength=n_h).astype(np.int64)
+    fail_hr = cond.fail["hr"]
+    n_dry = np.bincount(hr_hall, weights=is_dc & ~fail_hr, minlength=n_h).astype(np.int64)
     ch_cap = np.bincount(
-        hr_hall, weights=np.where(is_ch & ~fail["hr"], hr["capacity_w"].to_numpy(), 0.0), minlength=n_h
+        hr_hall, weights=np.where(is_ch & ~fail_hr, hr["capacity_w"].to_numpy(), 0.0), minlength=n_h
     )
     ua_dc, ca_dc, exp_dc, fan_dc, adi_eff, adi_ok, mass_ratio, cp_ratio = (np.zeros(n_h) for _ in range(8))
-    air_amb = air_properties(t_amb, p_air)  # the air the fans actually move (not the rating's 35 C air)
-    chillers = []
+    air_amb = air_properties(
+        cond.t_amb, cond.p_air
+    )  # the air the fans actually move (not the rating's 35 C air)
+    chillers: list[Chiller | None] = []
     for i in range(n_h):  # a handful of halls
         dc = model.catalog.get("dry_coolers", fws["dry_cooler"].iat[i])
-        rat = dry_cooler_rating(dc, float(fw_props["cp_j_kg_k"][i]))
+        rat = dry_cooler_rating(dc, float(fw.props["cp_j_kg_k"][i]))
         ua_dc[i], ca_dc[i], fan_dc[i] = rat["ua_w_per_k"], rat["c_air_w_per_k"], rat["fan_power_w"]
         mass_ratio[i] = float(air_amb["rho_kg_m3"]) / rat["air_rho_kg_m3"]
         cp_ratio[i] = float(air_amb["cp_j_kg_k"]) / rat["air_cp_j_kg_k"]
@@ -332,37 +513,121 @@ def solve_thermal(
         adi_eff[i] = dc.adiabatic_effectiveness
         ch = fws["chiller"].iat[i]
         chillers.append(model.catalog.get("chillers", ch) if ch else None)
-    c_fw = fw_flow * fw_props["rho_kg_m3"] * fw_props["cp_j_kg_k"]
+    return _Plant(
+        hr_hall=hr_hall,
+        is_dc=is_dc,
+        n_dry=n_dry,
+        ch_cap=ch_cap,
+        ua=ua_dc,
+        c_air=ca_dc,
+        exponent=exp_dc,
+        fan_power=fan_dc,
+        adiabatic_eff=adi_eff,
+        adiabatic_ok=adi_ok,
+        mass_ratio=mass_ratio,
+        cp_ratio=cp_ratio,
+        chillers=chillers,
+    )
+
+
+@dataclass(frozen=True)
+class _Rejection:
+    """Heat rejection per hall and what it means for the loops."""
+
+    rej: dict[str, np.ndarray]  # ``solve_heat_rejection``
+    fw_heat: np.ndarray  # (n_halls,) heat into the facility water, W
+    c_fw: np.ndarray  # (n_halls,) facility-water capacity rate, W/K
+    t_fs: np.ndarray  # (n_halls,) facility-water supply, C (inf: no steady state)
+    hall_ok: np.ndarray  # (n_halls,) a steady state exists
+    cooled_loop: np.ndarray  # (n_loops,) loop heat reaches a hall with a steady state
+    unremoved_loops: np.ndarray  # (n_loops,) heat that never reaches the facility water, W
+    unrejected: np.ndarray  # (n_halls,) heat in the facility water not rejected, W
+
+
+def _reject_heat(
+    model: FacilityModel,
+    cond: _Conditions,
+    loop: _LoopHeat,
+    fw: _FacilityWater,
+    air: _AirSide,
+    plant: _Plant,
+) -> _Rejection:
+    """Heat into the facility water per hall and the heat rejection that holds (or loses) its setpoint."""
+    n_h = len(model.halls)
+    l_hall = model.loops["hall"].to_numpy()
+    fw_heat = (
+        np.bincount(l_hall, weights=np.where(loop.cooled, loop.heat, 0.0), minlength=n_h)
+        + air.served
+        + air.fan_power
+        + fw.pump_power
+    )
+    c_fw = fw.flow * fw.props["rho_kg_m3"] * fw.props["cp_j_kg_k"]
     rej = solve_heat_rejection(
         heat_w=fw_heat,
         c_water_w_per_k=c_fw,
-        setpoint_c=t_set,
-        ambient_c=t_amb,
-        wet_bulb_c=t_wb,
-        n_dry=n_dry,
-        ua_rated=ua_dc,
-        c_air_rated=ca_dc,
-        exponent=exp_dc,
-        fan_power_rated_w=fan_dc,
-        adiabatic_ok=adi_ok.astype(bool),
-        adiabatic_eff=adi_eff,
-        chiller_capacity_w=ch_cap,
-        chillers=chillers,
-        air_mass_ratio=mass_ratio,
-        air_cp_ratio=cp_ratio,
+        setpoint_c=cond.t_set,
+        ambient_c=cond.t_amb,
+        wet_bulb_c=cond.t_wb,
+        n_dry=plant.n_dry,
+        ua_rated=plant.ua,
+        c_air_rated=plant.c_air,
+        exponent=plant.exponent,
+        fan_power_rated_w=plant.fan_power,
+        adiabatic_ok=plant.adiabatic_ok.astype(bool),
+        adiabatic_eff=plant.adiabatic_eff,
+        chiller_capacity_w=plant.ch_cap,
+        chillers=plant.chillers,
+        air_mass_ratio=plant.mass_ratio,
+        air_cp_ratio=plant.cp_ratio,
     )
     t_fs = rej["supply_c"]
     hall_ok = np.isfinite(t_fs)  # False: no running dry cooler and chillers too small, no steady state
-    unremoved_loops = np.where(cooled_loop, 0.0, q_loop_heat)  # heat that never reaches the facility water
-    cooled_loop &= hall_ok[l_hall]
-
-    # ---- CDUs: loop supply temperature from eps-NTU at the facility-water supply of the hall; UA at the actual
-    # flows per exchanger on both sides (flow ratios as capacity-rate ratios: the same fluids as the rating)
-    per_hx = np.where(n_hx > 0, n_hx * c_cold_unit, 1.0)
-    ua_loop = n_hx * cdu_mod.ua_at_flow_w_per_k(
-        ua_unit, c_hot / per_hx, c_cold_loop / per_hx, cat["ua_flow_exponent"]
+    return _Rejection(
+        rej=rej,
+        fw_heat=fw_heat,
+        c_fw=c_fw,
+        t_fs=t_fs,
+        hall_ok=hall_ok,
+        cooled_loop=loop.cooled & hall_ok[l_hall],
+        unremoved_loops=np.where(loop.cooled, 0.0, loop.heat),
+        unrejected=np.where(hall_ok, 0.0, fw_heat - rej["chiller_heat_w"]),
     )
-    safe = cooled_loop
+
+
+# -------------------------------------------------------------------------------------------- 4. CDUs
+@dataclass(frozen=True)
+class _Exchangers:
+    """CDU exchangers per loop (eps-NTU) and the loop temperatures they set."""
+
+    ua_loop: np.ndarray  # (n_loops,) UA of the running exchangers at the actual flows, W/K
+    eps: np.ndarray  # (n_loops,) effectiveness
+    t_sup: np.ndarray  # (n_loops,) TCS supply, C (inf: not cooled)
+    t_ret: np.ndarray  # (n_loops,) TCS return (mixed, before the pump), C
+    cdu_heat: np.ndarray  # (n_loops,) heat through the exchangers, W
+    fw_out_loop: np.ndarray  # (n_loops,) facility water leaving the loop's CDUs, C
+
+
+def _exchangers(
+    model: FacilityModel,
+    units: _Units,
+    pumping: _Pumping,
+    fw: _FacilityWater,
+    loop: _LoopHeat,
+    rejection: _Rejection,
+) -> _Exchangers:
+    """Loop supply temperature from eps-NTU at the facility-water supply of the hall; UA at the actual flows per
+    exchanger on both sides (flow ratios as capacity-rate ratios: the same fluids as the rating)."""
+    loops = model.loops
+    n_l = len(loops)
+    l_hall = loops["hall"].to_numpy()
+    n_hx, c_hot, c_cold_loop = units.n_hx, pumping.c_hot, fw.c_cold_loop
+    t_fs, q_loop_heat = rejection.t_fs, loop.heat
+    ua_unit = cdu_mod.rated_ua_w_per_k(loops["capacity_w"].to_numpy(), loops["approach_k"].to_numpy())
+    per_hx = np.where(n_hx > 0, n_hx * fw.c_cold_unit, 1.0)
+    ua_loop = n_hx * cdu_mod.ua_at_flow_w_per_k(
+        ua_unit, c_hot / per_hx, c_cold_loop / per_hx, units.cat["ua_flow_exponent"]
+    )
+    safe = rejection.cooled_loop
     t_hot_in = np.full(n_l, np.inf)
     eps = np.zeros(n_l)
     if np.any(safe):
@@ -371,7 +636,7 @@ def solve_thermal(
         )
         t_hot_in[safe], eps[safe] = th, ep
     t_sup = np.where(safe, t_hot_in - q_loop_heat / np.where(safe, c_hot, 1.0), np.inf)
-    t_ret = np.where(safe, t_sup + liq_loop / np.where(safe, c_hot, 1.0), np.inf)  # mixed, before the pump
+    t_ret = np.where(safe, t_sup + loop.liquid / np.where(safe, c_hot, 1.0), np.inf)  # mixed, before the pump
     cdu_heat = np.zeros(n_l)
     if np.any(safe):
         cdu_heat[safe] = cdu_mod.hx_heat_w(
@@ -380,100 +645,230 @@ def solve_thermal(
     fw_out_loop = np.where(
         safe, t_fs[l_hall] + cdu_heat / np.where(c_cold_loop > 0, c_cold_loop, 1.0), t_fs[l_hall]
     )
+    return _Exchangers(ua_loop, eps, t_sup, t_ret, cdu_heat, fw_out_loop)
 
-    # ---- racks
-    r_cooled = cooled_loop[r_loop]
-    t_in = np.where(r_cooled, t_sup[r_loop], np.inf)
-    rise = heat.coolant_rise_k(p_liq, m_rack, cp[r_loop])
+
+# ------------------------------------------------------------------------------------------- racks
+@dataclass(frozen=True)
+class _RackTemps:
+    """Coolant temperatures and GPU junctions per rack."""
+
+    cooled: np.ndarray  # (n_racks,) the rack's loop is cooled
+    t_in: np.ndarray  # (n_racks,) coolant supply, C
+    rise: np.ndarray  # (n_racks,) coolant rise, K
+    t_out: np.ndarray  # (n_racks,) coolant return, C
+    r_cp: np.ndarray  # (n_racks,) cold-plate resistance at the solved flow, K/W
+    p_gpu: np.ndarray  # (n_racks,) power per GPU, W
+    t_j: np.ndarray  # (n_racks,) hottest GPU junction, C
+    t_thr: np.ndarray  # (n_racks,) throttle temperature, C
+    margin: np.ndarray  # (n_racks,) t_thr - t_j, K
+    unremoved: np.ndarray  # (n_racks,) liquid heat not removed, W
+
+
+def _rack_temperatures(
+    model: FacilityModel,
+    p_rack: np.ndarray,
+    p_liq: np.ndarray,
+    fluid: _Coolant,
+    pumping: _Pumping,
+    rejection: _Rejection,
+    cdus: _Exchangers,
+) -> _RackTemps:
+    """Rack outlet T_out = T_sup + P_liq / (m c_p); junction T_j = T_out + P_gpu R(V) (``heat``)."""
+    racks = model.racks
+    r_loop = racks["loop"].to_numpy()
+    q_rack = pumping.hyd.rack_flow_m3_s
+    r_cooled = rejection.cooled_loop[r_loop]
+    t_in = np.where(r_cooled, cdus.t_sup[r_loop], np.inf)
+    rise = heat.coolant_rise_k(p_liq, pumping.m_rack, fluid.cp[r_loop])
     t_out = np.where(r_cooled, t_in + rise, np.inf)
     r_cp = heat.cold_plate_resistance_k_per_w(
-        racks["cold_plate_r_k_per_w"].to_numpy(), racks["cold_plate_r_conv_fraction"].to_numpy(), q_rack, qd
+        racks["cold_plate_r_k_per_w"].to_numpy(),
+        racks["cold_plate_r_conv_fraction"].to_numpy(),
+        q_rack,
+        racks["design_flow_m3_s"].to_numpy(),
     )
     p_gpu = heat.gpu_power_w(p_rack, racks["other_power_w"].to_numpy(), racks["gpus"].to_numpy())
     with np.errstate(invalid="ignore"):  # racks without flow: 0 W x infinite R, masked below
         t_j = np.where(r_cooled, heat.junction_temp_c(t_out, p_gpu, r_cp), np.inf)
     t_thr = racks["t_throttle_c"].to_numpy()
-    margin = t_thr - t_j
-    unremoved_rack = np.where(r_cooled, 0.0, p_liq)
+    return _RackTemps(
+        cooled=r_cooled,
+        t_in=t_in,
+        rise=rise,
+        t_out=t_out,
+        r_cp=r_cp,
+        p_gpu=p_gpu,
+        t_j=t_j,
+        t_thr=t_thr,
+        margin=t_thr - t_j,
+        unremoved=np.where(r_cooled, 0.0, p_liq),
+    )
 
-    # ---- energy balance: an independent check, not a re-statement of the solution. Heat in = the power figures
-    # (IT, pumps, fans). Heat out = what each unit's own model does with the solved temperatures and flows:
-    #   CDU: eps-NTU at the racks' mixed outlet (+ pump rise) against the facility-water supply;
-    #   facility-water return = flow-weighted mix of the CDU primary outlets (+ air units, FW pumps);
-    #   dry coolers: eps-NTU at the solved fan speed and air inlet with that return temperature;
-    #   chillers: C_w (T_dry-cooler outlet - T_supply) from the heat-rejection temperatures.
-    # A wrong fan speed, CDU inversion, rack flow split or supply float shows up here.
-    w_mix = np.where(r_cooled, m_rack * cp[r_loop], 0.0)
+
+# ----------------------------------------------------------------------------------- energy balance
+def _cdu_check_w(
+    model: FacilityModel,
+    fluid: _Coolant,
+    pumping: _Pumping,
+    fw: _FacilityWater,
+    rejection: _Rejection,
+    cdus: _Exchangers,
+    rt: _RackTemps,
+) -> np.ndarray:
+    """(n_loops,) CDU heat by eps-NTU at the racks' mixed outlet (+ pump rise) against the facility-water supply."""
+    n_l = len(model.loops)
+    r_loop = model.racks["loop"].to_numpy()
+    l_hall = model.loops["hall"].to_numpy()
+    safe, c_hot = rejection.cooled_loop, pumping.c_hot
+    w_mix = np.where(rt.cooled, pumping.m_rack * fluid.cp[r_loop], 0.0)
     with np.errstate(invalid="ignore"):
         sum_w = np.bincount(r_loop, weights=w_mix, minlength=n_l)
-        t_mix = np.bincount(r_loop, weights=w_mix * np.where(r_cooled, t_out, 0.0), minlength=n_l) / np.where(
-            sum_w > 0, sum_w, 1.0
-        )
-    t_hot_check = np.where(safe, t_mix + pump_power / np.where(safe, c_hot, 1.0), 0.0)
-    t_fs_ok = np.where(hall_ok, t_fs, 0.0)
+        t_mix = np.bincount(
+            r_loop, weights=w_mix * np.where(rt.cooled, rt.t_out, 0.0), minlength=n_l
+        ) / np.where(sum_w > 0, sum_w, 1.0)
+    t_hot_check = np.where(safe, t_mix + pumping.pump_power / np.where(safe, c_hot, 1.0), 0.0)
+    t_fs_ok = np.where(rejection.hall_ok, rejection.t_fs, 0.0)
     cdu_check = np.zeros(n_l)
     if np.any(safe):
         cdu_check[safe] = cdu_mod.hx_heat_w(
-            ua_loop[safe], c_hot[safe], c_cold_loop[safe], t_hot_check[safe], t_fs_ok[l_hall][safe]
+            cdus.ua_loop[safe], c_hot[safe], fw.c_cold_loop[safe], t_hot_check[safe], t_fs_ok[l_hall][safe]
         )
-    loop_res = np.where(safe, q_loop_heat - cdu_check, 0.0)
+    return cdu_check
+
+
+def _rejection_check_w(
+    model: FacilityModel,
+    cdu_check: np.ndarray,
+    fw: _FacilityWater,
+    air: _AirSide,
+    plant: _Plant,
+    rejection: _Rejection,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(n_halls,) dry-cooler and chiller heat from their own models at the checked facility-water return:
+    the return is the flow-weighted mix of the CDU primary outlets (+ air units, FW pumps); dry coolers eps-NTU
+    at the solved fan speed and air inlet; chillers C_w (T_dry-cooler outlet - T_supply)."""
+    n_h = len(model.halls)
+    l_hall = model.loops["hall"].to_numpy()
+    rej, c_fw, c_cold_loop = rejection.rej, rejection.c_fw, fw.c_cold_loop
+    t_fs_ok = np.where(rejection.hall_ok, rejection.t_fs, 0.0)
     fw_out_check = t_fs_ok[l_hall] + cdu_check / np.where(c_cold_loop > 0, c_cold_loop, 1.0)
     c_fw_h = np.where(c_fw > 0, c_fw, 1.0)
     t_fw_ret = (
         np.bincount(l_hall, weights=c_cold_loop * fw_out_check, minlength=n_h) / c_fw_h
-        + (air_served + air_fan_power + fw_pump_power) / c_fw_h
+        + (air.served + air.fan_power + fw.pump_power) / c_fw_h
     )
+    n_dry = plant.n_dry
     cw_unit = np.where(n_dry > 0, c_fw / np.maximum(n_dry, 1), 0.0)
     dry_check = n_dry * dry_cooler_heat_w(
-        rej["fan_speed"], ua_dc, ca_dc, exp_dc, cw_unit, t_fw_ret, rej["air_in_c"], mass_ratio, cp_ratio
+        rej["fan_speed"],
+        plant.ua,
+        plant.c_air,
+        plant.exponent,
+        cw_unit,
+        t_fw_ret,
+        rej["air_in_c"],
+        plant.mass_ratio,
+        plant.cp_ratio,
     )
-    chill_check = c_fw * (np.where(hall_ok, rej["dry_out_c"], 0.0) - t_fs_ok)
+    chill_check = c_fw * (np.where(rejection.hall_ok, rej["dry_out_c"], 0.0) - t_fs_ok)
+    return dry_check, chill_check
+
+
+def _energy_balance(
+    model: FacilityModel,
+    cond: _Conditions,
+    fluid: _Coolant,
+    pumping: _Pumping,
+    fw: _FacilityWater,
+    loop: _LoopHeat,
+    air: _AirSide,
+    plant: _Plant,
+    rejection: _Rejection,
+    cdus: _Exchangers,
+    rt: _RackTemps,
+) -> float:
+    """Relative energy-balance error: an independent check, not a re-statement of the solution.
+
+    Heat in = the power figures (IT, pumps, fans). Heat out = what each unit's own model does with the solved
+    temperatures and flows (``_cdu_check_w``, ``_rejection_check_w``). A wrong fan speed, CDU inversion, rack
+    flow split or supply float shows up here.
+    """
+    n_h = len(model.halls)
+    l_hall = model.loops["hall"].to_numpy()
+    safe, hall_ok, c_fw, rej = rejection.cooled_loop, rejection.hall_ok, rejection.c_fw, rejection.rej
+    cdu_check = _cdu_check_w(model, fluid, pumping, fw, rejection, cdus, rt)
+    loop_res = np.where(safe, loop.heat - cdu_check, 0.0)
+    dry_check, chill_check = _rejection_check_w(model, cdu_check, fw, air, plant, rejection)
     hall_in = (
-        np.bincount(l_hall, weights=np.where(safe, q_loop_heat, 0.0), minlength=n_h)
-        + air_served
-        + air_fan_power
-        + fw_pump_power
+        np.bincount(l_hall, weights=np.where(safe, loop.heat, 0.0), minlength=n_h)
+        + air.served
+        + air.fan_power
+        + fw.pump_power
     )
     hall_res = np.where(hall_ok & (c_fw > 0), hall_in - dry_check - chill_check, 0.0)
-    unrejected = np.where(hall_ok, 0.0, fw_heat - rej["chiller_heat_w"])
-    it_power = float(p_rack.sum())
-    heat_in = it_power + extra_air.sum() + pump_power.sum() + fw_pump_power.sum() + air_fan_power.sum()
+    it_power = float(cond.p_rack.sum())
+    heat_in = (
+        it_power + cond.extra_air.sum() + pumping.pump_power.sum() + fw.pump_power.sum() + air.fan_power.sum()
+    )
     heat_out = (
         np.where(hall_ok & (c_fw > 0), dry_check + chill_check, 0.0).sum()
         + np.where(hall_ok, 0.0, rej["chiller_heat_w"]).sum()
-        + unrejected.sum()
-        + unremoved_loops.sum()
-        + air_unserved.sum()
-        + np.where(hall_ok & (c_fw <= 0), fw_heat, 0.0).sum()
+        + rejection.unrejected.sum()
+        + rejection.unremoved_loops.sum()
+        + air.unserved.sum()
+        + np.where(hall_ok & (c_fw <= 0), rejection.fw_heat, 0.0).sum()
     )
     denom = max(heat_in, 1.0)
-    balance = (abs(heat_in - heat_out) + np.abs(loop_res).sum() + np.abs(hall_res).sum()) / denom
+    return (abs(heat_in - heat_out) + np.abs(loop_res).sum() + np.abs(hall_res).sum()) / denom
 
-    # ---- tables
-    res_racks = pd.DataFrame(
+
+# --------------------------------------------------------------------------------------------- tables
+def _rack_table(
+    model: FacilityModel, p_rack: np.ndarray, p_liq: np.ndarray, pumping: _Pumping, rt: _RackTemps
+) -> pd.DataFrame:
+    racks = model.racks
+    q_rack, hyd = pumping.hyd.rack_flow_m3_s, pumping.hyd
+    return pd.DataFrame(
         {
-            "loop": r_loop,
-            "hall": r_hall,
-            "power_w": p_rack,
+            "loop": racks["loop"].to_numpy(),
+            "hall": racks["hall"].to_numpy(),
+            "rack_power_w": p_rack,
             "liquid_heat_w": p_liq,
-            "air_heat_w": p_air_rack,
+            "air_heat_w": p_rack - p_liq,
             "flow_m3_s": q_rack,
             "flow_lpm": q_rack * LPM,
             "flow_lpm_per_kw": np.where(p_rack > 0, q_rack * LPM / np.maximum(p_rack / 1e3, 1e-30), 0.0),
             "dp_kpa": hyd.rack_dp_pa / 1e3,
             "valve_dp_kpa": hyd.valve_dp_pa / 1e3,
-            "t_inlet_c": t_in,
-            "t_outlet_c": t_out,
-            "dt_k": np.where(r_cooled, rise, np.inf),
-            "gpu_power_w": p_gpu,
-            "r_cold_plate_k_per_w": r_cp,
-            "t_junction_max_c": t_j,
-            "t_throttle_c": t_thr,
-            "margin_k": margin,
-            "cooled": r_cooled,
-            "heat_unremoved_w": unremoved_rack,
+            "coolant_supply_c": rt.t_in,
+            "coolant_return_c": rt.t_out,
+            "coolant_rise_k": np.where(rt.cooled, rt.rise, np.inf),
+            "gpu_power_w": rt.p_gpu,
+            "r_cold_plate_k_per_w": rt.r_cp,
+            "junction_c": rt.t_j,
+            "t_throttle_c": rt.t_thr,
+            "margin_k": rt.margin,
+            "cooled": rt.cooled,
+            "heat_unremoved_w": rt.unremoved,
         }
     )
+
+
+def _loop_table(
+    model: FacilityModel,
+    units: _Units,
+    fluid: _Coolant,
+    pumping: _Pumping,
+    fw: _FacilityWater,
+    loop: _LoopHeat,
+    rejection: _Rejection,
+    cdus: _Exchangers,
+) -> pd.DataFrame:
+    loops = model.loops
+    l_hall = loops["hall"].to_numpy()
+    hyd, net, q_loop = pumping.hyd, pumping.net, pumping.hyd.loop_flow_m3_s
+    cooled_loop, n_hx, n_pump = rejection.cooled_loop, units.n_hx, units.n_pump
     l_status = np.select(
         [
             cooled_loop & hyd.pump_limited,
@@ -481,66 +876,94 @@ def solve_thermal(
             net.n_per_loop == 0,
             n_pump == 0,
             n_hx == 0,
-            c_cold_loop <= 0,
+            fw.c_cold_loop <= 0,
         ],
         ["pump-limited", "ok", "no racks", "no pump running", "no CDU exchanger", "no facility water flow"],
         default="no heat rejection",
     )
-    res_loops = pd.DataFrame(
+    return pd.DataFrame(
         {
             "name": loops["name"].to_numpy(),
             "hall": l_hall,
-            "units": units,
+            "units": loops["units"].to_numpy(),
             "units_hx_running": n_hx,
             "units_pump_running": n_pump,
             "racks": net.n_per_loop,
-            "heat_w": q_loop_heat,
-            "liquid_heat_w": liq_loop,
-            "flow_setpoint_m3_s": q_set,
+            "heat_w": loop.heat,
+            "liquid_heat_w": loop.liquid,
+            "flow_setpoint_m3_s": pumping.q_set,
             "flow_m3_s": q_loop,
             "flow_lpm": q_loop * LPM,
             "pump_speed": hyd.pump_speed,
             "pump_limited": hyd.pump_limited,
             "pump_head_kpa": hyd.pump_head_pa / 1e3,
-            "pump_power_w": pump_power,
-            "rho_kg_m3": rho,
-            "cp_j_kg_k": cp,
-            "ua_w_per_k": ua_loop,
-            "effectiveness": eps,
-            "t_supply_c": t_sup,
-            "t_return_c": t_ret,
-            "fws_in_c": t_fs[l_hall],
-            "fws_out_c": fw_out_loop,
-            "fws_capacity_rate_w_per_k": c_cold_loop,
-            "firm_capacity_w": (units - loops["spare_units"].to_numpy()) * loops["capacity_w"].to_numpy(),
+            "pump_power_w": pumping.pump_power,
+            "rho_kg_m3": fluid.rho,
+            "cp_j_kg_k": fluid.cp,
+            "ua_w_per_k": cdus.ua_loop,
+            "effectiveness": cdus.eps,
+            "coolant_supply_c": cdus.t_sup,
+            "coolant_return_c": cdus.t_ret,
+            "fws_supply_c": rejection.t_fs[l_hall],
+            "fws_return_c": cdus.fw_out_loop,
+            "fws_capacity_rate_w_per_k": fw.c_cold_loop,
+            "firm_capacity_w": (loops["units"].to_numpy() - loops["spare_units"].to_numpy())
+            * loops["capacity_w"].to_numpy(),
             "cooled": cooled_loop,
             "status": l_status,
         }
     )
-    cdus = model.cdus
-    c_loop = cdu_loop
+
+
+def _cdu_table(
+    model: FacilityModel,
+    cond: _Conditions,
+    units: _Units,
+    pumping: _Pumping,
+    rejection: _Rejection,
+    cdus: _Exchangers,
+) -> pd.DataFrame:
+    cdu_rows = model.cdus
+    c_loop = cdu_rows["loop"].to_numpy()
+    fail, n_hx, n_pump = cond.fail, units.n_hx, units.n_pump
+    q_loop = pumping.hyd.loop_flow_m3_s
     hx_on = ~fail["cdu"]
     pump_on = ~(fail["cdu"] | fail["cdu_pump"])
     res_cdus = pd.DataFrame(
         {
-            "name": cdus["name"].to_numpy(),
+            "name": cdu_rows["name"].to_numpy(),
             "loop": c_loop,
-            "hall": cdus["hall"].to_numpy(),
+            "hall": cdu_rows["hall"].to_numpy(),
             "exchanger_running": hx_on,
             "pump_running": pump_on,
             "heat_w": np.where(
-                hx_on & cooled_loop[c_loop], cdu_heat[c_loop] / np.maximum(n_hx[c_loop], 1), 0.0
+                hx_on & rejection.cooled_loop[c_loop],
+                cdus.cdu_heat[c_loop] / np.maximum(n_hx[c_loop], 1),
+                0.0,
             ),
             "flow_m3_s": np.where(pump_on, q_loop[c_loop] / np.maximum(n_pump[c_loop], 1), 0.0),
-            "pump_power_w": np.where(pump_on, pump_power[c_loop] / np.maximum(n_pump[c_loop], 1), 0.0),
-            "capacity_w": cdus["capacity_w"].to_numpy(),
+            "pump_power_w": np.where(
+                pump_on, pumping.pump_power[c_loop] / np.maximum(n_pump[c_loop], 1), 0.0
+            ),
+            "capacity_w": cdu_rows["capacity_w"].to_numpy(),
         }
     )
     res_cdus["load_fraction"] = res_cdus["heat_w"] / res_cdus["capacity_w"]
-    hr_on = ~fail["hr"]
-    dc_share = np.where(is_dc & hr_on, 1.0 / np.maximum(n_dry[hr_hall], 1), 0.0)
-    ch_share = np.where(is_ch & hr_on, hr["capacity_w"].to_numpy() / np.maximum(ch_cap[hr_hall], 1e-30), 0.0)
-    res_hr = pd.DataFrame(
+    return res_cdus
+
+
+def _heat_rejection_table(
+    model: FacilityModel, cond: _Conditions, plant: _Plant, rejection: _Rejection
+) -> pd.DataFrame:
+    hr = model.heat_rejection
+    rej, hr_hall, is_dc = rejection.rej, plant.hr_hall, plant.is_dc
+    is_ch = ~is_dc
+    hr_on = ~cond.fail["hr"]
+    dc_share = np.where(is_dc & hr_on, 1.0 / np.maximum(plant.n_dry[hr_hall], 1), 0.0)
+    ch_share = np.where(
+        is_ch & hr_on, hr["capacity_w"].to_numpy() / np.maximum(plant.ch_cap[hr_hall], 1e-30), 0.0
+    )
+    return pd.DataFrame(
         {
             "name": hr["name"].to_numpy(),
             "hall": hr_hall,
@@ -550,114 +973,241 @@ def solve_thermal(
             "heat_w": rej["dry_heat_w"][hr_hall] * dc_share + rej["chiller_heat_w"][hr_hall] * ch_share,
             "power_w": rej["fan_power_w"][hr_hall] * dc_share + rej["chiller_power_w"][hr_hall] * ch_share,
             "cop": np.where(is_ch & hr_on, rej["chiller_cop"][hr_hall], 0.0),
-            "t_air_in_c": np.where(is_dc, rej["air_in_c"][hr_hall], t_amb),
+            "t_air_in_c": np.where(is_dc, rej["air_in_c"][hr_hall], cond.t_amb),
             "water_use_kg_s": rej["water_kg_s"][hr_hall] * dc_share,
             "capacity_w": hr["capacity_w"].to_numpy(),
         }
     )
-    tcs_pumps_h = np.bincount(l_hall, weights=pump_power, minlength=n_h)
-    mech = tcs_pumps_h + fw_pump_power + rej["fan_power_w"] + rej["chiller_power_w"] + air_fan_power
-    jh = np.where(r_cooled, t_j, -np.inf)
+
+
+def _tcs_pump_power_by_hall(model: FacilityModel, pumping: _Pumping) -> np.ndarray:
+    return np.bincount(model.loops["hall"].to_numpy(), weights=pumping.pump_power, minlength=len(model.halls))
+
+
+def _mech_power_by_hall(
+    model: FacilityModel, pumping: _Pumping, fw: _FacilityWater, air: _AirSide, rejection: _Rejection
+) -> np.ndarray:
+    """(n_halls,) W: TCS pumps + facility-water pumps + dry-cooler fans + chillers + air-side fans."""
+    rej = rejection.rej
+    tcs_pumps_h = _tcs_pump_power_by_hall(model, pumping)
+    return tcs_pumps_h + fw.pump_power + rej["fan_power_w"] + rej["chiller_power_w"] + air.fan_power
+
+
+def _hall_table(
+    model: FacilityModel,
+    cond: _Conditions,
+    p_liq: np.ndarray,
+    pumping: _Pumping,
+    fw: _FacilityWater,
+    air: _AirSide,
+    plant: _Plant,
+    rejection: _Rejection,
+    rt: _RackTemps,
+    mech: np.ndarray,
+) -> pd.DataFrame:
+    n_h = len(model.halls)
+    r_hall = model.racks["hall"].to_numpy()
+    l_hall = model.loops["hall"].to_numpy()
+    rej = rejection.rej
+    jh = np.where(rt.cooled, rt.t_j, -np.inf)
     max_j_h = np.full(n_h, -np.inf)
     np.maximum.at(max_j_h, r_hall, jh)
-    res_halls = pd.DataFrame(
+    return pd.DataFrame(
         {
-            "name": halls["name"].to_numpy(),
-            "it_power_w": np.bincount(r_hall, weights=p_rack, minlength=n_h),
+            "name": model.halls["name"].to_numpy(),
+            "it_power_w": np.bincount(r_hall, weights=cond.p_rack, minlength=n_h),
             "liquid_heat_w": np.bincount(r_hall, weights=p_liq, minlength=n_h),
-            "air_heat_w": air_heat,
-            "air_heat_unserved_w": air_unserved,
-            "fws_setpoint_c": t_set,
-            "fws_supply_c": t_fs,
+            "air_heat_w": air.heat,
+            "air_heat_unserved_w": air.unserved,
+            "fws_setpoint_c": cond.t_set,
+            "fws_supply_c": rejection.t_fs,
             "fws_return_c": rej["return_c"],
-            "fws_flow_m3_s": fw_flow,
-            "fws_flow_limited": fw_ratio < 1.0,
-            "fws_design_flow_m3_s": fw_design_flow,
-            "fws_pump_dp_kpa": fw_dp / 1e3,
+            "fws_flow_m3_s": fw.flow,
+            "fws_flow_limited": fw.ratio < 1.0,
+            "fws_design_flow_m3_s": fw.design_flow,
+            "fws_pump_dp_kpa": fw.dp / 1e3,
             "stage": rej["stage"],
             "stage_reason": rej["reason"],
             "setpoint_held": rej["setpoint_held"],
-            "dry_coolers_running": n_dry,
+            "dry_coolers_running": plant.n_dry,
             "fan_speed": rej["fan_speed"],
             "adiabatic_on": rej["adiabatic_on"],
             "heat_rejected_w": rej["dry_heat_w"] + rej["chiller_heat_w"],
             "chiller_heat_w": rej["chiller_heat_w"],
             "chiller_cop_capped": rej["chiller_cop_capped"],
             "chiller_outside_map": rej["chiller_outside_map"],
-            "tcs_pump_power_w": tcs_pumps_h,
-            "fws_pump_power_w": fw_pump_power,
+            "tcs_pump_power_w": _tcs_pump_power_by_hall(model, pumping),
+            "fws_pump_power_w": fw.pump_power,
             "dry_cooler_fan_power_w": rej["fan_power_w"],
             "chiller_power_w": rej["chiller_power_w"],
-            "air_fan_power_w": air_fan_power,
+            "air_fan_power_w": air.fan_power,
             "mech_power_w": mech,
             "water_use_kg_s": rej["water_kg_s"],
-            "heat_unremoved_w": np.bincount(l_hall, weights=unremoved_loops, minlength=n_h)
-            + air_unserved
-            + unrejected,
+            "heat_unremoved_w": np.bincount(l_hall, weights=rejection.unremoved_loops, minlength=n_h)
+            + air.unserved
+            + rejection.unrejected,
             "max_junction_c": max_j_h,
         }
     )
+
+
+def _kpis(
+    model: FacilityModel,
+    cond: _Conditions,
+    failed: Iterable[str],
+    pumping: _Pumping,
+    fw: _FacilityWater,
+    air: _AirSide,
+    rejection: _Rejection,
+    rt: _RackTemps,
+    mech: np.ndarray,
+    balance: float,
+) -> Kpis:
+    rej, hyd = rejection.rej, pumping.hyd
+    tcs_pumps_h = _tcs_pump_power_by_hall(model, pumping)
+    r_cooled, margin = rt.cooled, rt.margin
     cooled_margin = margin[r_cooled]
-    kpis = {
-        "racks": n_r,
-        "it_power_mw": it_power / 1e6,
+    return {
+        "racks": len(model.racks),
+        "it_power_mw": float(cond.p_rack.sum()) / 1e6,
         "cooling_power_mw": float(mech.sum()) / 1e6,
-        "pumps_mw": float(tcs_pumps_h.sum() + fw_pump_power.sum()) / 1e6,
+        "pumps_mw": float(tcs_pumps_h.sum() + fw.pump_power.sum()) / 1e6,
         "tcs_pumps_mw": float(tcs_pumps_h.sum()) / 1e6,
-        "fws_pumps_mw": float(fw_pump_power.sum()) / 1e6,
+        "fws_pumps_mw": float(fw.pump_power.sum()) / 1e6,
         "fans_mw": float(rej["fan_power_w"].sum()) / 1e6,
         "chillers_mw": float(rej["chiller_power_w"].sum()) / 1e6,
-        "air_side_mw": float(air_fan_power.sum()) / 1e6,
+        "air_side_mw": float(air.fan_power.sum()) / 1e6,
         "water_use_m3_h": float(rej["water_kg_s"].sum()) * 3.6,  # kg/s of water -> m3/h
-        "max_junction_c": float(t_j[r_cooled].max()) if np.any(r_cooled) else None,
+        "max_junction_c": float(rt.t_j[r_cooled].max()) if np.any(r_cooled) else None,
         "min_margin_k": float(cooled_margin.min()) if cooled_margin.size else None,
         "racks_over_throttle": int(np.sum(r_cooled & (margin < 0))),
         "racks_cooling_lost": int(np.sum(~r_cooled)),
-        "heat_unremoved_mw": float(unremoved_loops.sum() + air_unserved.sum() + unrejected.sum()) / 1e6,
+        "heat_unremoved_mw": float(
+            rejection.unremoved_loops.sum() + air.unserved.sum() + rejection.unrejected.sum()
+        )
+        / 1e6,
         "energy_balance_rel_error": float(balance),
-        "ambient_c": t_amb,
-        "wet_bulb_c": t_wb,
-        "wet_bulb_source": wb_source,
+        "ambient_c": cond.t_amb,
+        "wet_bulb_c": cond.t_wb,
+        "wet_bulb_source": cond.wb_source,
         "chillers_outside_map": int(np.sum(rej["chiller_outside_map"])),
         "chillers_cop_capped": int(np.sum(rej["chiller_cop_capped"])),
         "halls_setpoint_lost": int(np.sum(~rej["setpoint_held"])),
         "loops_pump_limited": int(np.sum(hyd.pump_limited)),
         "stages": {s: int(np.sum(rej["stage"] == s)) for s in sorted(set(rej["stage"]))},
-        "air_heat_unserved_mw": float(air_unserved.sum()) / 1e6,
+        "air_heat_unserved_mw": float(air.unserved.sum()) / 1e6,
         "converged": bool(hyd.converged),
         "hydraulics_converged": bool(hyd.converged),
         "hydraulics_iterations": int(hyd.iterations),
         "failed": list(failed) if not isinstance(failed, str) else [failed],
     }
-    state = {
-        "p_rack": p_rack,
+
+
+def _transient_start(
+    cond: _Conditions,
+    p_liq: np.ndarray,
+    units: _Units,
+    fluid: _Coolant,
+    pumping: _Pumping,
+    fw: _FacilityWater,
+    rejection: _Rejection,
+    cdus: _Exchangers,
+    rt: _RackTemps,
+) -> SteadyState:
+    """The arrays ``transient.simulate_transient`` starts from (see ``ThermalResult.state``)."""
+    return {
+        "p_rack": cond.p_rack,
         "p_liq": p_liq,
-        "p_gpu": p_gpu,
-        "m_rack": m_rack,
-        "q_rack": q_rack,
-        "q_loop": q_loop,
-        "cp": cp,
-        "rho": rho,
-        "t_sup": t_sup,
-        "t_ret": t_ret,
-        "t_out": t_out,
-        "t_fs": t_fs,
-        "ua_loop": ua_loop,
-        "c_cold_loop": c_cold_loop,
-        "pump_power": pump_power,
-        "n_hx": n_hx,
-        "n_pump": n_pump,
-        "cat": cat,
-        "cooled_loop": cooled_loop,
+        "p_gpu": rt.p_gpu,
+        "m_rack": pumping.m_rack,
+        "q_rack": pumping.hyd.rack_flow_m3_s,
+        "q_loop": pumping.hyd.loop_flow_m3_s,
+        "cp": fluid.cp,
+        "rho": fluid.rho,
+        "t_sup": cdus.t_sup,
+        "t_ret": cdus.t_ret,
+        "t_out": rt.t_out,
+        "t_fs": rejection.t_fs,
+        "ua_loop": cdus.ua_loop,
+        "c_cold_loop": fw.c_cold_loop,
+        "pump_power": pumping.pump_power,
+        "n_hx": units.n_hx,
+        "n_pump": units.n_pump,
+        "cat": units.cat,
+        "cooled_loop": rejection.cooled_loop,
     }
+
+
+# ----------------------------------------------------------------------------------------------- chain
+def solve_thermal(
+    model: FacilityModel,
+    *,
+    rack_power_w=None,
+    ambient_c=None,
+    supply_c=None,
+    it_load: float = 1.0,
+    failed: Iterable[str] = (),
+    extra_air_heat_w_by_hall=None,
+    wet_bulb_c=None,
+) -> ThermalResult:
+    """Steady-state thermal-hydraulic solution of the facility (see module docstring).
+
+    Parameters
+    ----------
+    model : FacilityModel
+        Compiled facility (``twin.model.load_model``).
+    rack_power_w : array-like of float, shape (n_racks,), optional
+        IT power of every rack, W. Default ``it_load * power_maxp_w``.
+    ambient_c : float, optional
+        Outdoor dry bulb, C (-40..60). Default the site's design dry bulb.
+    supply_c : float, optional
+        Facility-water supply setpoint of every hall, C (5..70). Default each hall's layout setpoint.
+    it_load : float, default 1.0
+        Fraction of each rack's maximum power (0..10), used when ``rack_power_w`` is not given.
+    failed : iterable of str, default ()
+        Names of failed units: CDUs ('.../cdu-2'), a CDU's pump ('.../cdu-2/pump'), heat-rejection units
+        ('hall/dc-3', 'hall/ch-1'), facility-water pumps ('hall/fw-pump-1'), air-side units.
+    extra_air_heat_w_by_hall : array-like of float, shape (n_halls,), optional
+        Other heat on the air side of each hall (e.g. network switches), W.
+    wet_bulb_c : float, optional
+        Outdoor wet bulb, C. Default the site's design wet bulb, or with ``ambient_c`` given the wet bulb of air
+        at that dry bulb holding the site's design humidity ratio.
+
+    Returns
+    -------
+    ThermalResult
+        Tables ``res_racks``, ``res_loops``, ``res_cdus``, ``res_heat_rejection``, ``res_halls`` (units in the
+        column names: W, C, K, m3/s, kPa), ``kpis``, ``mech_power_w_by_hall`` (W) and the transient start state.
+
+    Raises
+    ------
+    InputError
+        An argument out of range or an unknown unit name.
+    """
+    cond = _conditions(
+        model, rack_power_w, ambient_c, supply_c, it_load, failed, extra_air_heat_w_by_hall, wet_bulb_c
+    )
+    p_liq = model.racks["liquid_fraction"].to_numpy() * cond.p_rack
+    units = _running_units(model, cond.fail)
+    fluid = _coolant_properties(model, cond.t_set)
+    pumping = _hydraulics(model, cond.p_rack, units, fluid)
+    fw = _facility_water(model, cond.t_set, cond.fail, units, fluid)
+    loop = _loop_heat(model, p_liq, units, pumping, fw.c_cold_loop)
+    air = _air_side(model, cond.p_rack - p_liq, cond)
+    plant = _plant(model, cond, fw)
+    rejection = _reject_heat(model, cond, loop, fw, air, plant)
+    cdus = _exchangers(model, units, pumping, fw, loop, rejection)
+    rt = _rack_temperatures(model, cond.p_rack, p_liq, fluid, pumping, rejection, cdus)
+    balance = _energy_balance(model, cond, fluid, pumping, fw, loop, air, plant, rejection, cdus, rt)
+    mech = _mech_power_by_hall(model, pumping, fw, air, rejection)
     return ThermalResult(
-        res_racks=res_racks,
-        res_loops=res_loops,
-        res_cdus=res_cdus,
-        res_heat_rejection=res_hr,
-        res_halls=res_halls,
-        kpis=kpis,
+        res_racks=_rack_table(model, cond.p_rack, p_liq, pumping, rt),
+        res_loops=_loop_table(model, units, fluid, pumping, fw, loop, rejection, cdus),
+        res_cdus=_cdu_table(model, cond, units, pumping, rejection, cdus),
+        res_heat_rejection=_heat_rejection_table(model, cond, plant, rejection),
+        res_halls=_hall_table(model, cond, p_liq, pumping, fw, air, plant, rejection, rt, mech),
+        kpis=_kpis(model, cond, failed, pumping, fw, air, rejection, rt, mech, balance),
         mech_power_w_by_hall=mech,
-        converged=bool(hyd.converged),
-        state=state,
+        converged=bool(pumping.hyd.converged),
+        state=_transient_start(cond, p_liq, units, fluid, pumping, fw, rejection, cdus, rt),
     )
