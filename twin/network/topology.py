@@ -29,12 +29,17 @@ node-link incidence and node-node adjacency matrices.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 from twin.network.sizing import leaf_ports
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+
+    from twin.model import FacilityModel
 
 TIER_NAMES = ("rack", "leaf", "spine", "core")
 
@@ -135,6 +140,8 @@ class Fabric:
     # sparse views --------------------------------------------------------------------------------------
     def incidence(self) -> sp.csr_matrix:
         """Node x link incidence (+1 at the upper end, -1 at the lower end) of usable links."""
+        import scipy.sparse as sp  # imported on use: building a fabric (and its power) needs numpy only
+
         u = self.usable.astype(float)
         rows = np.concatenate([self.hi, self.lo])
         cols = np.concatenate([np.arange(self.n_links)] * 2)
@@ -143,6 +150,8 @@ class Fabric:
 
     def adjacency(self) -> sp.csr_matrix:
         """Symmetric node x node capacity matrix (Gb/s) of usable links (parallel links summed)."""
+        import scipy.sparse as sp
+
         c = self.cap_gbps * self.usable
         a = sp.csr_matrix((c, (self.lo, self.hi)), shape=(self.n_nodes, self.n_nodes))
         return (a + a.T).tocsr()
@@ -203,54 +212,130 @@ def _rotation(n_from: np.ndarray, local: np.ndarray, n_to: np.ndarray, first_to:
     return src, tgt, ports
 
 
-def build_fabric(model) -> Fabric:
-    """Build the backend scale-out fabric of a compiled model (racks, leaves, spines, cores and their links)."""
+@dataclass
+class _Nodes:
+    """Node numbering of a model's backend fabric: racks 0..R-1, then the backend switches in row order.
+
+    Arrays ``s_*`` are over the backend switches (rows ``back`` of ``model.switches``); ``leaves``, ``spines``,
+    ``cores`` are node ids. ``leaf_first[p]`` is the node of the first leaf of pod p (leaves are contiguous per
+    pod); ``rack_pod`` is the pod of every rack.
+    """
+
+    n_racks: int
+    port_gbps: float  # Gb/s per switch port
+    down: int  # host-facing (down) ports per leaf
+    rails: int
+    topology: str
+    back: np.ndarray
+    node_tier: np.ndarray
+    switch_row: np.ndarray
+    s_pod: np.ndarray
+    s_hall: np.ndarray
+    s_up: np.ndarray  # uplink ports of every backend switch
+    leaves: np.ndarray
+    spines: np.ndarray
+    cores: np.ndarray
+    rack_pod: np.ndarray
+    leaf_first: np.ndarray
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.node_tier)
+
+
+_Links = tuple[np.ndarray, np.ndarray, np.ndarray]  # (lower node, upper node, ports) per link
+
+
+def build_fabric(model: FacilityModel) -> Fabric:
+    """Build the backend scale-out fabric of a compiled model: racks, leaves, spines, cores and their links.
+
+    The wiring rules are in the module docstring. Steps: number the nodes, wire racks to leaves (rail
+    groups), leaves to spines (rotation), spines to cores (dealt round-robin per pod), assemble.
+
+    Parameters
+    ----------
+    model : FacilityModel
+        Compiled facility; its backend rows of ``model.switches`` become the switch nodes, and the catalog
+        switch of ``layout.network.scale_out`` gives the port rate.
+
+    Returns
+    -------
+    Fabric
+        Rack-level fabric: ``model.n_racks`` rack nodes then the backend switches, links with ``ports``
+        parallel switch ports of ``port_gbps`` Gb/s each (capacity ``ports * port_gbps`` Gb/s per direction),
+        leaf rails, node names, and ``warnings`` for core links clamped to a core's radix.
+    """
+    nodes = _number_nodes(model)
+    racks = _wire_racks_to_leaves(model, nodes)
+    leaf_spine = _wire_leaves_to_spines(nodes, racks)
+    spine_core, warnings = _wire_spines_to_cores(model, nodes, [racks, leaf_spine])
+    links = [racks, leaf_spine] + ([spine_core] if spine_core is not None else [])
+    return _assemble_fabric(model, nodes, links, warnings)
+
+
+def _number_nodes(model: FacilityModel) -> _Nodes:
+    """Node ids, tiers, pods and halls of the racks and backend switches."""
     net = model.layout.network
     so = net.scale_out
     sw_cat = model.catalog.get("switches", so.switch)
-    port_gbps = float(sw_cat.port_gbps)
     down, _ = leaf_ports(sw_cat.ports, so.oversubscription)
-    rails = int(so.rails)
     R = model.n_racks
     sw = model.switches
     back = np.flatnonzero((sw["plane"] == "backend").to_numpy())
     tier_of = {"leaf": 1, "spine": 2, "core": 3}
     s_tier = np.array([tier_of[t] for t in sw["tier"].to_numpy()[back]], dtype=np.int64)
-    node_tier = np.concatenate([np.zeros(R, np.int64), s_tier])
-    switch_row = np.concatenate([np.full(R, -1, np.int64), back])
     s_pod = sw["pod"].to_numpy()[back].astype(np.int64)
-    s_hall = sw["hall"].to_numpy()[back].astype(np.int64)
-    s_up = sw["ports_up"].to_numpy()[back].astype(float)
     node_of = R + np.arange(len(back))  # node id of each backend switch
     leaves = node_of[s_tier == 1]
-    spines = node_of[s_tier == 2]
-    cores = node_of[s_tier == 3]
-
-    # racks -> leaves ---------------------------------------------------------------------------------------
-    pod = model.racks["pod"].to_numpy().astype(np.int64)
     n_pods = len(model.pods)
-    ports = rack_host_ports(model, port_gbps)
+    leaf_pod = s_pod[leaves - R]
+    return _Nodes(
+        n_racks=R,
+        port_gbps=float(sw_cat.port_gbps),
+        down=down,
+        rails=int(so.rails),
+        topology=so.topology,
+        back=back,
+        node_tier=np.concatenate([np.zeros(R, np.int64), s_tier]),
+        switch_row=np.concatenate([np.full(R, -1, np.int64), back]),
+        s_pod=s_pod,
+        s_hall=sw["hall"].to_numpy()[back].astype(np.int64),
+        s_up=sw["ports_up"].to_numpy()[back].astype(float),
+        leaves=leaves,
+        spines=node_of[s_tier == 2],
+        cores=node_of[s_tier == 3],
+        rack_pod=model.racks["pod"].to_numpy().astype(np.int64),
+        leaf_first=leaves[0] + np.searchsorted(leaf_pod, np.arange(n_pods)),  # leaves contiguous per pod
+    )
+
+
+def _wire_racks_to_leaves(model: FacilityModel, nodes: _Nodes) -> _Links:
+    """Rack -> leaf links: racks fill rail groups of ``rails`` leaves in host-port order, one leaf per rail."""
+    R, rails, pod = nodes.n_racks, nodes.rails, nodes.rack_pod
+    n_pods = len(model.pods)
+    ports = rack_host_ports(model, nodes.port_gbps)
     first_rack = np.searchsorted(pod, np.arange(n_pods))
     cum = np.cumsum(ports) - ports
     c0 = cum - cum[np.minimum(first_rack, R - 1)][pod]  # first host port of the rack within its pod
     c1 = c0 + ports
-    G = float(down * rails)  # host ports per rail group
+    G = float(nodes.down * rails)  # host ports per rail group
     g0 = np.floor(c0 / G).astype(np.int64)
     g1 = np.ceil(c1 / G - 1e-9).astype(np.int64) - 1
     span = g1 - g0 + 1
     rack = np.repeat(np.arange(R), span)
     g = np.repeat(g0, span) + (np.arange(int(span.sum())) - np.repeat(np.cumsum(span) - span, span))
     piece = np.minimum(c1[rack], (g + 1) * G) - np.maximum(c0[rack], g * G)
-    leaf_pod = s_pod[leaves - R]
-    leaf_first = leaves[0] + np.searchsorted(leaf_pod, np.arange(n_pods))  # leaves are contiguous per pod
     r_lo = np.repeat(rack, rails)
-    r_hi = np.repeat(leaf_first[pod[rack]] + g * rails, rails) + np.tile(np.arange(rails), len(rack))
+    r_hi = np.repeat(nodes.leaf_first[pod[rack]] + g * rails, rails) + np.tile(np.arange(rails), len(rack))
     r_ports = np.repeat(piece / rails, rails)
-    lo, hi, pp = [r_lo], [r_hi], [r_ports]
+    return r_lo, r_hi, r_ports
 
-    # leaves -> spines ------------------------------------------------------------------------------------
-    tiers = model.layout.network.scale_out.topology
-    group_key = s_pod if tiers == "fat-tree-3" else s_hall  # spines per pod (3 tiers) or per hall (2 tiers)
+
+def _wire_leaves_to_spines(nodes: _Nodes, racks: _Links) -> _Links:
+    """Leaf -> spine links: each leaf's used share of its uplinks, rotated over the spines of its pod or hall."""
+    R, leaves, spines = nodes.n_racks, nodes.leaves, nodes.spines
+    # spines per pod (3 tiers) or per hall (2 tiers)
+    group_key = nodes.s_pod if nodes.topology == "fat-tree-3" else nodes.s_hall
     lk = group_key[leaves - R]
     sk = group_key[spines - R]
     order = np.argsort(sk, kind="stable")
@@ -262,60 +347,75 @@ def build_fabric(model) -> Fabric:
     if np.any(np.diff(lk) < 0):
         raise ValueError("leaves must be ordered by pod/hall")
     # a partly filled leaf (the last of its pod) needs only its share of uplinks: up * used_down / down
-    leaf_down = np.bincount(r_hi, weights=r_ports, minlength=len(node_tier))[leaves]
-    leaf_up = np.minimum(s_up[leaves - R], leaf_down * s_up[leaves - R] / max(down, 1))
+    _, r_hi, r_ports = racks
+    leaf_down = np.bincount(r_hi, weights=r_ports, minlength=nodes.n_nodes)[leaves]
+    s_up = nodes.s_up[leaves - R]
+    leaf_up = np.minimum(s_up, leaf_down * s_up / max(nodes.down, 1))
     has = n_sp[lk] > 0
     s, t, p = _rotation(leaves[has], leaf_local[has], n_sp[lk[has]], first_sp[lk[has]], leaf_up[has])
-    lo.append(s)
-    hi.append(sp_sorted[t])
-    pp.append(p)
+    return s, sp_sorted[t], p
 
-    # spines -> cores -----------------------------------------------------------------------------------
+
+def _wire_spines_to_cores(
+    model: FacilityModel, nodes: _Nodes, below: list[_Links]
+) -> tuple[_Links | None, list[str]]:
+    """Spine -> core links (None without cores), dealt round-robin per pod; clamped to the cores' radix.
+
+    ``below``: the rack-leaf and leaf-spine links, whose ports into each spine set its used uplinks.
+    """
     warnings: list[str] = []
-    if len(cores):
-        n_c = len(cores)
-        sp_down = np.bincount(np.concatenate(hi), weights=np.concatenate(pp), minlength=len(node_tier))[
-            spines
-        ]
-        sp_dn_ports = sw["ports_down"].to_numpy()[back][spines - R]
-        sp_up = np.minimum(s_up[spines - R], sp_down * s_up[spines - R] / sp_dn_ports)
-        src, core_of, p_core = _deal_to_cores(spines, s_pod[spines - R], sp_up, n_c)
-        core_of = cores[core_of]
-        lo.append(src)
-        hi.append(core_of)
-        # a core cannot take more cables than it has ports: only when the spines' uplinks exceed the cores'
-        # ports are its links scaled to fit (the spines keep those uplinks dark), and that is reported
-        radix = sw["ports"].to_numpy()[back][core_of - R].astype(float)
-        load_c = np.bincount(core_of, weights=p_core, minlength=len(node_tier))[core_of]
-        over = load_c > radix * (1.0 + 1e-9)  # beyond float rounding of the port stream
-        scale = np.where(over, radix / load_c, 1.0)
-        pp.append(p_core * scale)
-        if over.any():
-            n_clamped = len(np.unique(core_of[over]))
-            dark = float(np.sum(p_core * (1.0 - scale)))
-            warnings.append(
-                f"{n_clamped} core switch(es) have more spine uplinks than ports: {dark:,.0f} spine uplink "
-                f"ports left dark ({sp_up.sum():,.0f} uplinks for {_radix_total(sw, back, cores - R):,.0f} "
-                "core ports); add cores or lower the spines' uplinks"
-            )
+    cores, spines, R = nodes.cores, nodes.spines, nodes.n_racks
+    if not len(cores):
+        return None, warnings
+    sw, back = model.switches, nodes.back
+    n_c = len(cores)
+    hi_below = np.concatenate([h for _, h, _ in below])
+    pp_below = np.concatenate([p for _, _, p in below])
+    sp_down = np.bincount(hi_below, weights=pp_below, minlength=nodes.n_nodes)[spines]
+    sp_dn_ports = sw["ports_down"].to_numpy()[back][spines - R]
+    s_up = nodes.s_up[spines - R]
+    sp_up = np.minimum(s_up, sp_down * s_up / sp_dn_ports)
+    src, core_of, p_core = _deal_to_cores(spines, nodes.s_pod[spines - R], sp_up, n_c)
+    core_of = cores[core_of]
+    # a core cannot take more cables than it has ports: only when the spines' uplinks exceed the cores'
+    # ports are its links scaled to fit (the spines keep those uplinks dark), and that is reported
+    radix = sw["ports"].to_numpy()[back][core_of - R].astype(float)
+    load_c = np.bincount(core_of, weights=p_core, minlength=nodes.n_nodes)[core_of]
+    over = load_c > radix * (1.0 + 1e-9)  # beyond float rounding of the port stream
+    scale = np.where(over, radix / load_c, 1.0)
+    if over.any():
+        n_clamped = len(np.unique(core_of[over]))
+        dark = float(np.sum(p_core * (1.0 - scale)))
+        warnings.append(
+            f"{n_clamped} core switch(es) have more spine uplinks than ports: {dark:,.0f} spine uplink "
+            f"ports left dark ({sp_up.sum():,.0f} uplinks for {_radix_total(sw, back, cores - R):,.0f} "
+            "core ports); add cores or lower the spines' uplinks"
+        )
+    return (src, core_of, p_core * scale), warnings
 
-    names = np.concatenate([np.full(R, None, dtype=object), sw["name"].to_numpy()[back].astype(object)])
+
+def _assemble_fabric(model: FacilityModel, nodes: _Nodes, links: list[_Links], warnings: list[str]) -> Fabric:
+    """The Fabric of the numbered nodes and wired links, with switch names, rails and a lazy rack namer."""
+    R, sw = nodes.n_racks, model.switches
+    names = np.concatenate([np.full(R, None, dtype=object), sw["name"].to_numpy()[nodes.back].astype(object)])
     fab = Fabric(
         n_racks=R,
-        node_tier=node_tier,
-        switch_row=switch_row,
-        lo=np.concatenate(lo),
-        hi=np.concatenate(hi),
-        ports=np.concatenate(pp),
-        port_gbps=port_gbps,
-        node_pod=np.concatenate([pod, s_pod]),
-        node_hall=np.concatenate([model.racks["hall"].to_numpy().astype(np.int64), s_hall]),
-        topology=tiers,
+        node_tier=nodes.node_tier,
+        switch_row=nodes.switch_row,
+        lo=np.concatenate([lo for lo, _, _ in links]),
+        hi=np.concatenate([hi for _, hi, _ in links]),
+        ports=np.concatenate([p for _, _, p in links]),
+        port_gbps=nodes.port_gbps,
+        node_pod=np.concatenate([nodes.rack_pod, nodes.s_pod]),
+        node_hall=np.concatenate([model.racks["hall"].to_numpy().astype(np.int64), nodes.s_hall]),
+        topology=nodes.topology,
     )
     fab.node_names = names
     fab.warnings = warnings
-    rail = np.full(len(node_tier), -1, dtype=np.int64)
-    rail[leaves] = (leaves - leaf_first[leaf_pod]) % rails  # leaf k of a pod serves rail k mod rails
+    leaves = nodes.leaves
+    rail = np.full(nodes.n_nodes, -1, dtype=np.int64)
+    # leaf k of a pod serves rail k mod rails
+    rail[leaves] = (leaves - nodes.leaf_first[nodes.s_pod[leaves - R]]) % nodes.rails
     fab.node_rail = rail
     fab.rack_namer = model.rack_names  # rack names are built only when needed
     return fab
