@@ -41,21 +41,29 @@ rack ``res_racks_final`` gives the time to throttle and to shutdown (inf: not re
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy.integrate import solve_ivp
 
 from twin.errors import InputError
 from twin.thermal import heat
 from twin.thermal.cdu import effectiveness_counterflow
-from twin.thermal.results import TransientResult
+from twin.thermal.results import Kpis, SteadyState, ThermalResult, TransientResult
 from twin.thermal.solve import _check_scalar, solve_thermal
+
+if TYPE_CHECKING:
+    from scipy.integrate._ivp.common import OdeSolution
+
+    from twin.model import FacilityModel
 
 SCENARIOS = ("pump-trip", "cdu-loss", "supply-step", "load-step")
 
 
-def _hall_index(model, hall) -> int:
+# ----------------------------------------------------------------------------------------- scenario
+def _hall_index(model: FacilityModel, hall) -> int:
     names = list(model.halls["name"])
     if hall is None:
         return 0
@@ -70,7 +78,7 @@ def _hall_index(model, hall) -> int:
     return names.index(hall)
 
 
-def _scenario_failures(model, scenario: str, h: int, target) -> list[str]:
+def _scenario_failures(model: FacilityModel, scenario: str, h: int, target) -> list[str]:
     loops = model.loops
     cdus = model.cdus
     in_hall = np.flatnonzero(loops["hall"].to_numpy() == h)
@@ -95,46 +103,54 @@ def _scenario_failures(model, scenario: str, h: int, target) -> list[str]:
     return []
 
 
-def simulate_transient(
-    model,
-    scenario: str,
-    *,
-    hall=None,
-    duration_s: float = 600.0,
-    dt_out_s: float = 1.0,
-    t_event_s: float = 30.0,
-    ambient_c=None,
-    supply_c=None,
-    it_load: float = 1.0,
-    load_from: float = 0.3,
-    load_to: float = 1.0,
-    step_k: float = 5.0,
-    target: str | None = None,
-    rtol: float = 1e-6,
-    atol: float = 1e-6,
-    throttle_band_k: float = 2.0,
-) -> TransientResult:
-    """Simulate one scenario on one hall (default the first) and return the series and the ride-through time.
+@dataclass(frozen=True)
+class _Timing:
+    """Validated time settings of a run, s (and the throttle band, K)."""
 
-    throttle_band_k: proportional band of the GPU thermal throttle, K (power falls from the command at
-    ``t_throttle_c`` to the GPU minimum power ``throttle_band_k`` above it; a control-model choice, keep it
-    below t_shutdown_c - t_throttle_c so a GPU at minimum power in a cooled rack stays on).
-    """
+    duration_s: float
+    dt_out_s: float
+    t_event_s: float
+    step_k: float
+    throttle_band_k: float
+
+
+def _check_settings(scenario: str, duration_s, dt_out_s, t_event_s, step_k, throttle_band_k) -> _Timing:
     if scenario not in SCENARIOS:
         raise InputError(f"unknown scenario '{scenario}' (choose from {', '.join(SCENARIOS)})")
     duration_s = _check_scalar("duration_s", duration_s, 1.0, 7 * 86400.0)
-    dt_out_s = _check_scalar("dt_out_s", dt_out_s, 1e-3, duration_s)
-    t_event_s = _check_scalar("t_event_s", t_event_s, 0.0, duration_s)
-    step_k = _check_scalar("step_k", step_k, -40.0, 40.0)
-    throttle_band_k = _check_scalar("throttle_band_k", throttle_band_k, 0.01, 20.0)
-    h = _hall_index(model, hall)
-    racks, loops = model.racks, model.loops
-    rsel = np.flatnonzero(racks["hall"].to_numpy() == h)
-    lsel = np.flatnonzero(loops["hall"].to_numpy() == h)
+    return _Timing(
+        duration_s=duration_s,
+        dt_out_s=_check_scalar("dt_out_s", dt_out_s, 1e-3, duration_s),
+        t_event_s=_check_scalar("t_event_s", t_event_s, 0.0, duration_s),
+        step_k=_check_scalar("step_k", step_k, -40.0, 40.0),
+        throttle_band_k=_check_scalar("throttle_band_k", throttle_band_k, 0.01, 20.0),
+    )
+
+
+def _hall_members(model: FacilityModel, h: int) -> tuple[np.ndarray, np.ndarray]:
+    """Model indices of the racks and the loops of hall ``h``."""
+    rsel = np.flatnonzero(model.racks["hall"].to_numpy() == h)
+    lsel = np.flatnonzero(model.loops["hall"].to_numpy() == h)
     if len(rsel) == 0:
         raise InputError(f"hall '{model.halls['name'].iat[h]}' has no racks")
+    return rsel, lsel
 
-    # steady states before and after the event
+
+def _steady_states(
+    model: FacilityModel,
+    scenario: str,
+    h: int,
+    rsel: np.ndarray,
+    timing: _Timing,
+    *,
+    ambient_c,
+    supply_c,
+    it_load: float,
+    load_from: float,
+    load_to: float,
+    target,
+) -> tuple[ThermalResult, ThermalResult, list[str]]:
+    """Steady states before and after the event, and the units the event fails."""
     load_pre, load_post = it_load, it_load
     if scenario == "load-step":
         load_pre = _check_scalar("load_from", load_from, 0.0, 10.0)
@@ -147,14 +163,61 @@ def simulate_transient(
         )
     sup_post = supply_c
     if scenario == "supply-step":
-        sup_post = float(pre.res_halls["fws_setpoint_c"].iat[h]) + step_k
+        sup_post = float(pre.res_halls["fws_setpoint_c"].iat[h]) + timing.step_k
     post = solve_thermal(model, it_load=load_post, ambient_c=ambient_c, supply_c=sup_post, failed=failed)
-    s0, s1 = pre.state, post.state
+    return pre, post, failed
 
-    # local indexing
-    n_r, n_l = len(rsel), len(lsel)
+
+# ------------------------------------------------------------------------------------- hall model
+@dataclass(frozen=True)
+class _Hall:
+    """Parameters of the hall's ODE (local indexing: racks 0..n_r-1, loops 0..n_l-1 of the hall).
+
+    Pairs ``(before, after)`` hold the boundary conditions before and after the event.
+    """
+
+    h: int
+    rsel: np.ndarray  # (n_r,) model index of each rack
+    lsel: np.ndarray  # (n_l,) model index of each loop
+    rl: np.ndarray  # (n_r,) local loop of each rack
+    cp: np.ndarray  # (n_l,) J/kg/K, frozen at the initial state
+    rho: np.ndarray  # (n_l,) kg/m3, frozen at the initial state
+    qd: np.ndarray  # (n_r,) design flow, m3/s
+    c_rack: np.ndarray  # (n_r,) rack coolant heat capacity, J/K
+    c_vol: np.ndarray  # (n_l,) heat capacity of each of the return and supply volumes, J/K
+    gpus: np.ndarray  # (n_r,) GPUs per rack
+    lf: np.ndarray  # (n_r,) liquid-cooled share of the rack heat
+    r_d: np.ndarray  # (n_r,) design cold-plate resistance, K/W
+    f_conv: np.ndarray  # (n_r,) convective share of it
+    c_die: np.ndarray  # (n_r,) die heat capacity per GPU, J/K
+    p_min: np.ndarray  # (n_r,) GPU minimum power, W
+    t_thr: np.ndarray  # (n_r,) throttle temperature, C
+    t_shut: np.ndarray  # (n_r,) shutdown temperature, C
+    p_cmd: tuple[np.ndarray, np.ndarray]  # (n_r,) commanded power per GPU, W
+    other: tuple[np.ndarray, np.ndarray]  # (n_r,) non-GPU rack power (CPUs, switches, fans), W
+    ua: tuple[np.ndarray, np.ndarray]  # (n_l,) CDU UA, W/K
+    cc: tuple[np.ndarray, np.ndarray]  # (n_l,) CDU primary capacity rate, W/K
+    t_fs: tuple[float, float]  # facility-water supply, C
+    n_r: int = field(init=False)
+    n_l: int = field(init=False)
+    c_gpus: np.ndarray = field(init=False)  # (n_r,) die heat capacity of the whole rack, J/K
+    c_sum: float = field(init=False)  # total heat capacity (scale of the energy counters), J/K
+
+    def __post_init__(self) -> None:
+        c_gpus = self.gpus * self.c_die
+        object.__setattr__(self, "n_r", len(self.rsel))
+        object.__setattr__(self, "n_l", len(self.lsel))
+        object.__setattr__(self, "c_gpus", c_gpus)
+        object.__setattr__(self, "c_sum", float(self.c_rack.sum() + c_gpus.sum() + 2.0 * self.c_vol.sum()))
+
+
+def _hall_parameters(
+    model: FacilityModel, h: int, rsel: np.ndarray, lsel: np.ndarray, s0: SteadyState, s1: SteadyState
+) -> _Hall:
+    """Heat capacities, cold plates and GPU limits of the hall's racks; boundary conditions before / after."""
+    racks, loops = model.racks, model.loops
     loc = np.full(len(loops), -1)
-    loc[lsel] = np.arange(n_l)
+    loc[lsel] = np.arange(len(lsel))
     rl = loc[racks["loop"].to_numpy()[rsel]]
     cp = s0["cp"][lsel]
     rho = s0["rho"][lsel]
@@ -163,45 +226,61 @@ def simulate_transient(
     rack_cat = [model.catalog.rack(n) for n in model.rack_types["name"]]  # a handful of rack types
     tau_r = np.array([c.thermal_time_constant_s for c in rack_cat], dtype=float)[rtype]
     tau_die = np.array([c.die_time_constant_s for c in rack_cat], dtype=float)[rtype]
-    c_rack = tau_r * qd * rho[rl] * cp[rl]
-    c_vol = 0.5 * loops["volume_m3"].to_numpy()[lsel] * rho * cp
     gpus = racks["gpus"].to_numpy()[rsel].astype(float)
-    lf = racks["liquid_fraction"].to_numpy()[rsel]
     r_d = racks["cold_plate_r_k_per_w"].to_numpy()[rsel]
-    f_conv = racks["cold_plate_r_conv_fraction"].to_numpy()[rsel]
-    c_die = tau_die / r_d  # J/K per GPU: tau = C R at design flow
-    p_min = racks["gpu_power_min_w"].to_numpy()[rsel]
-    t_thr = racks["t_throttle_c"].to_numpy()[rsel]
-    t_shut = racks["t_shutdown_c"].to_numpy()[rsel]
-    cat = s0["cat"]
-    tau_pump = cat["pump_ramp_s"][lsel]
-    failover = np.max(cat["failover_s"][lsel]) if scenario in ("cdu-loss", "pump-trip") else 0.0
-
-    # coolant properties frozen at the initial state (volumetric flows of both steady states x initial density)
-    m_pre, m_post = s0["q_rack"][rsel] * rho[rl], s1["q_rack"][rsel] * rho[rl]
-    w_pre, w_post = s0["pump_power"][lsel], s1["pump_power"][lsel]
-    np_pre, np_post = s0["n_pump"][lsel], s1["n_pump"][lsel]
-    share = np.where(np_pre > 0, np_post / np.maximum(np_pre, 1), 0.0)
-    if scenario in ("cdu-loss", "pump-trip"):
-        # remaining pumps hold speed and duty point until failover: flow and shaft power ~ running count
-        m_mid, w_mid = m_pre * share[rl], w_pre * share
-    else:
-        m_mid, w_mid = m_post, w_post
-    t_fo = t_event_s + failover
-    p_cmd = (s0["p_gpu"][rsel], s1["p_gpu"][rsel])  # commanded power per GPU before / after the event
-    # non-GPU rack power (CPUs, switches, fans), not throttled by the GPU
-    other = tuple(s["p_rack"][rsel] - gpus * s["p_gpu"][rsel] for s in (s0, s1))
-    ua = (s0["ua_loop"][lsel], s1["ua_loop"][lsel])
-    cc = (s0["c_cold_loop"][lsel], s1["c_cold_loop"][lsel])
     t_fs = (float(s0["t_fs"][h]), float(s1["t_fs"][h]))
     if not np.isfinite(t_fs[1]):
         raise InputError("the hall has no steady heat rejection after the event (all dry coolers lost)")
-    tau_rk = tau_pump[rl]
-    m_at_fo = m_mid + (m_pre - m_mid) * np.exp(-failover / tau_rk)
-    w_at_fo = w_mid + (w_pre - w_mid) * np.exp(-failover / tau_pump)
+    return _Hall(
+        h=h,
+        rsel=rsel,
+        lsel=lsel,
+        rl=rl,
+        cp=cp,
+        rho=rho,
+        qd=qd,
+        c_rack=tau_r * qd * rho[rl] * cp[rl],
+        c_vol=0.5 * loops["volume_m3"].to_numpy()[lsel] * rho * cp,
+        gpus=gpus,
+        lf=racks["liquid_fraction"].to_numpy()[rsel],
+        r_d=r_d,
+        f_conv=racks["cold_plate_r_conv_fraction"].to_numpy()[rsel],
+        c_die=tau_die / r_d,  # J/K per GPU: tau = C R at design flow
+        p_min=racks["gpu_power_min_w"].to_numpy()[rsel],
+        t_thr=racks["t_throttle_c"].to_numpy()[rsel],
+        t_shut=racks["t_shutdown_c"].to_numpy()[rsel],
+        p_cmd=(s0["p_gpu"][rsel], s1["p_gpu"][rsel]),
+        # non-GPU rack power (CPUs, switches, fans), not throttled by the GPU
+        other=tuple(s["p_rack"][rsel] - gpus * s["p_gpu"][rsel] for s in (s0, s1)),
+        ua=(s0["ua_loop"][lsel], s1["ua_loop"][lsel]),
+        cc=(s0["c_cold_loop"][lsel], s1["c_cold_loop"][lsel]),
+        t_fs=t_fs,
+    )
 
-    def flows(t):
+
+@dataclass(frozen=True)
+class _FlowSchedule:
+    """Rack mass flows and loop pump power over time: first-order lags (``pump_ramp_s``) from the initial state
+    to the state between the event and failover, then to the final state."""
+
+    t_event_s: float
+    t_fo: float  # end of failover, s
+    tau_rk: np.ndarray  # (n_r,) pump ramp of each rack's loop, s
+    tau_pump: np.ndarray  # (n_l,) pump ramp, s
+    m_pre: np.ndarray  # (n_r,) kg/s before the event
+    m_mid: np.ndarray  # until failover
+    m_post: np.ndarray  # after
+    m_at_fo: np.ndarray  # at failover
+    w_pre: np.ndarray  # (n_l,) pump power before the event, W
+    w_mid: np.ndarray
+    w_post: np.ndarray
+    w_at_fo: np.ndarray
+
+    def flows(self, t) -> tuple[np.ndarray, np.ndarray]:
         """Rack mass flows (n_t, n_r) and loop pump power (n_t, n_l) at times t (vectorised)."""
+        t_event_s, t_fo, tau_rk, tau_pump = self.t_event_s, self.t_fo, self.tau_rk, self.tau_pump
+        m_pre, m_mid, m_post, m_at_fo = self.m_pre, self.m_mid, self.m_post, self.m_at_fo
+        w_pre, w_mid, w_post, w_at_fo = self.w_pre, self.w_mid, self.w_post, self.w_at_fo
         t = np.atleast_1d(np.asarray(t, dtype=float))[:, None]
         a = np.exp(-np.maximum(t - t_event_s, 0.0) / tau_rk)
         b = np.exp(-np.maximum(t - t_fo, 0.0) / tau_rk)
@@ -219,81 +298,144 @@ def simulate_transient(
         )
         return m, w
 
-    # state vector: rack coolant T_r, hottest-GPU die T_j, loop return / supply volumes, and two energy
-    # counters (heat in, heat removed) in K-equivalents (J / c_sum) so the energy balance can be checked
-    i_r = np.arange(n_r)
-    i_j = n_r + i_r
-    i_ret = 2 * n_r + np.arange(n_l)
-    i_sup = 2 * n_r + n_l + np.arange(n_l)
-    n_y = 2 * n_r + 2 * n_l + 2
-    i_ein, i_eout = n_y - 2, n_y - 1
-    c_gpus = gpus * c_die  # die heat capacity of the whole rack
-    c_sum = float(c_rack.sum() + c_gpus.sum() + 2.0 * c_vol.sum())
-    e_in_row = np.full(n_r, i_ein)
-    e_out_row = np.full(n_r, i_eout)
-    jr = np.concatenate(
-        [
-            i_r,
-            i_r,
-            i_r,
-            i_j,
-            i_j,
-            i_ret[rl],
-            i_ret,
-            i_sup,
-            i_sup,
-            e_in_row,
-            [i_eout] * n_l,
-            e_out_row,
-            e_out_row,
-        ]
-    ).astype(np.int64)
-    jc = np.concatenate(
-        [i_r, i_j, i_sup[rl], i_j, i_r, i_r, i_ret, i_ret, i_sup, i_j, i_ret, i_j, i_r]
-    ).astype(np.int64)
-    alive = np.ones(n_r)  # 0 once a rack's GPU has reached its shutdown temperature: whole rack off, latched
 
-    def coeffs(t):
-        k = 1 if t >= t_event_s else 0
-        m, w = flows(t)
+def _flow_schedule(
+    scenario: str, hall: _Hall, s0: SteadyState, s1: SteadyState, t_event_s: float
+) -> _FlowSchedule:
+    """Flows follow the pump; a lost pump leaves the others at their duty point until failover."""
+    lsel, rl, rho = hall.lsel, hall.rl, hall.rho
+    cat = s0["cat"]
+    tau_pump = cat["pump_ramp_s"][lsel]
+    failover = np.max(cat["failover_s"][lsel]) if scenario in ("cdu-loss", "pump-trip") else 0.0
+    # coolant properties frozen at the initial state (volumetric flows of both steady states x initial density)
+    m_pre, m_post = s0["q_rack"][hall.rsel] * rho[rl], s1["q_rack"][hall.rsel] * rho[rl]
+    w_pre, w_post = s0["pump_power"][lsel], s1["pump_power"][lsel]
+    np_pre, np_post = s0["n_pump"][lsel], s1["n_pump"][lsel]
+    share = np.where(np_pre > 0, np_post / np.maximum(np_pre, 1), 0.0)
+    if scenario in ("cdu-loss", "pump-trip"):
+        # remaining pumps hold speed and duty point until failover: flow and shaft power ~ running count
+        m_mid, w_mid = m_pre * share[rl], w_pre * share
+    else:
+        m_mid, w_mid = m_post, w_post
+    tau_rk = tau_pump[rl]
+    return _FlowSchedule(
+        t_event_s=t_event_s,
+        t_fo=t_event_s + failover,
+        tau_rk=tau_rk,
+        tau_pump=tau_pump,
+        m_pre=m_pre,
+        m_mid=m_mid,
+        m_post=m_post,
+        m_at_fo=m_mid + (m_pre - m_mid) * np.exp(-failover / tau_rk),
+        w_pre=w_pre,
+        w_mid=w_mid,
+        w_post=w_post,
+        w_at_fo=w_mid + (w_pre - w_mid) * np.exp(-failover / tau_pump),
+    )
+
+
+# ------------------------------------------------------------------------------------------ the ODE
+class _HallODE:
+    """Right-hand side, sparse Jacobian and shutdown event of the hall's ODE.
+
+    State vector: rack coolant T_r, hottest-GPU die T_j, loop return / supply volumes, and two energy counters
+    (heat in, heat removed) in K-equivalents (J / c_sum) so the energy balance can be checked. ``alive`` is 0
+    once a rack's GPU has reached its shutdown temperature (whole rack off, latched; set by ``_integrate``).
+    """
+
+    def __init__(self, hall: _Hall, schedule: _FlowSchedule, throttle_band_k: float) -> None:
+        self.hall, self.schedule, self.band = hall, schedule, throttle_band_k
+        n_r, n_l, rl = hall.n_r, hall.n_l, hall.rl
+        self.n_y = n_y = 2 * n_r + 2 * n_l + 2
+        self.i_ein, self.i_eout = n_y - 2, n_y - 1
+        self.alive = np.ones(n_r)
+        i_r = np.arange(n_r)
+        i_j = n_r + i_r
+        i_ret = 2 * n_r + np.arange(n_l)
+        i_sup = 2 * n_r + n_l + np.arange(n_l)
+        e_in_row = np.full(n_r, self.i_ein)
+        e_out_row = np.full(n_r, self.i_eout)
+        self.jr = np.concatenate(
+            [
+                i_r,
+                i_r,
+                i_r,
+                i_j,
+                i_j,
+                i_ret[rl],
+                i_ret,
+                i_sup,
+                i_sup,
+                e_in_row,
+                [self.i_eout] * n_l,
+                e_out_row,
+                e_out_row,
+            ]
+        ).astype(np.int64)
+        self.jc = np.concatenate(
+            [i_r, i_j, i_sup[rl], i_j, i_r, i_r, i_ret, i_ret, i_sup, i_j, i_ret, i_j, i_r]
+        ).astype(np.int64)
+
+    def coeffs(self, t: float) -> tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Post-event flag, rack m c_p, loop C_hot, CDU eps C_min (W/K), pump power (W), cold-plate G (W/K)."""
+        hp = self.hall
+        rl = hp.rl
+        k = 1 if t >= self.schedule.t_event_s else 0
+        m, w = self.schedule.flows(t)
         m, w = m[0], w[0]
-        mc = m * cp[rl]
-        ml = np.bincount(rl, weights=mc, minlength=n_l)  # loop C_hot = m_loop c_p
-        c_min = np.minimum(ml, cc[k])
-        c_max = np.maximum(ml, cc[k])
+        mc = m * hp.cp[rl]
+        ml = np.bincount(rl, weights=mc, minlength=hp.n_l)  # loop C_hot = m_loop c_p
+        c_min = np.minimum(ml, hp.cc[k])
+        c_max = np.maximum(ml, hp.cc[k])
         ok = c_min > 0
         eps = np.where(
             ok,
-            effectiveness_counterflow(ua[k] / np.where(ok, c_min, 1.0), c_min / np.where(ok, c_max, 1.0)),
+            effectiveness_counterflow(hp.ua[k] / np.where(ok, c_min, 1.0), c_min / np.where(ok, c_max, 1.0)),
             0.0,
         )
-        g = heat.cold_plate_conductance_w_per_k(r_d, f_conv, m / rho[rl], qd)
+        g = heat.cold_plate_conductance_w_per_k(hp.r_d, hp.f_conv, m / hp.rho[rl], hp.qd)
         return k, mc, ml, eps * c_min, w, g
 
-    def rhs(t, y):
-        k, mc, ml, ecm, w, g = coeffs(t)
+    def rhs(self, t: float, y: np.ndarray) -> np.ndarray:
+        """dy/dt (module docstring)."""
+        hp, alive, n_y = self.hall, self.alive, self.n_y
+        n_r, n_l, rl = hp.n_r, hp.n_l, hp.rl
+        k, mc, ml, ecm, w, g = self.coeffs(t)
         tr, tj = y[:n_r], y[n_r : 2 * n_r]
         tret, tsup = y[2 * n_r : 2 * n_r + n_l], y[2 * n_r + n_l : n_y - 2]
-        pe = alive * heat.throttled_gpu_power_w(p_cmd[k], p_min, tj, t_thr, throttle_band_k)
+        pe = alive * heat.throttled_gpu_power_w(hp.p_cmd[k], hp.p_min, tj, hp.t_thr, self.band)
         q = g * (tj - tr)  # per GPU, die -> coolant
         rel = (
-            alive * other[k] + gpus * q
-        )  # rack heat released to coolant and air (other power off with the rack)
-        q_cdu = ecm * (tret - t_fs[k])
+            alive * hp.other[k] + hp.gpus * q
+        )  # rack heat to coolant and air (other power off with the rack)
+        q_cdu = ecm * (tret - hp.t_fs[k])
         d = np.empty(n_y)
-        d[:n_r] = (lf * rel - mc * (tr - tsup[rl])) / c_rack
-        d[n_r : 2 * n_r] = (pe - q) / c_die
-        d[2 * n_r : 2 * n_r + n_l] = (np.bincount(rl, weights=mc * tr, minlength=n_l) - ml * tret + w) / c_vol
-        d[2 * n_r + n_l : n_y - 2] = (ml * (tret - tsup) - q_cdu) / c_vol
-        d[i_ein] = (alive @ other[k] + gpus @ pe + w.sum()) / c_sum
-        d[i_eout] = (q_cdu.sum() + (1.0 - lf) @ rel) / c_sum
+        d[:n_r] = (hp.lf * rel - mc * (tr - tsup[rl])) / hp.c_rack
+        d[n_r : 2 * n_r] = (pe - q) / hp.c_die
+        d[2 * n_r : 2 * n_r + n_l] = (
+            np.bincount(rl, weights=mc * tr, minlength=n_l) - ml * tret + w
+        ) / hp.c_vol
+        d[2 * n_r + n_l : n_y - 2] = (ml * (tret - tsup) - q_cdu) / hp.c_vol
+        d[self.i_ein] = (alive @ hp.other[k] + hp.gpus @ pe + w.sum()) / hp.c_sum
+        d[self.i_eout] = (q_cdu.sum() + (1.0 - hp.lf) @ rel) / hp.c_sum
         return d
 
-    def jac(t, y):
-        k, mc, ml, ecm, _, g = coeffs(t)
+    def jac(self, t: float, y: np.ndarray) -> sp.csc_matrix:
+        """Sparse d(rhs)/dy (pattern ``jr``, ``jc``)."""
+        hp, alive, n_y = self.hall, self.alive, self.n_y
+        n_r, rl, c_rack, c_die, c_vol, c_sum, lf = (
+            hp.n_r,
+            hp.rl,
+            hp.c_rack,
+            hp.c_die,
+            hp.c_vol,
+            hp.c_sum,
+            hp.lf,
+        )
+        k, mc, ml, ecm, _, g = self.coeffs(t)
         tj = y[n_r : 2 * n_r]
-        dp = alive * heat.throttled_gpu_power_slope_w_per_k(p_cmd[k], p_min, tj, t_thr, throttle_band_k)
-        gg = gpus * g
+        dp = alive * heat.throttled_gpu_power_slope_w_per_k(hp.p_cmd[k], hp.p_min, tj, hp.t_thr, self.band)
+        gg = hp.gpus * g
         data = np.concatenate(
             [
                 (-lf * gg - mc) / c_rack,
@@ -305,61 +447,91 @@ def simulate_transient(
                 -ml / c_vol,
                 (ml - ecm) / c_vol,
                 -ml / c_vol,
-                gpus * dp / c_sum,
+                hp.gpus * dp / c_sum,
                 ecm / c_sum,
                 (1.0 - lf) * gg / c_sum,
                 -(1.0 - lf) * gg / c_sum,
             ]
         )
-        return sp.csc_matrix((data, (jr, jc)), shape=(n_y, n_y))
+        return sp.csc_matrix((data, (self.jr, self.jc)), shape=(n_y, n_y))
 
-    def shutdown_event(t, y):
+    def shutdown_event(self, t: float, y: np.ndarray) -> float:
         """max over running racks of T_j - T_shutdown: crosses zero when the next rack shuts down."""
-        v = np.where(alive > 0, y[n_r : 2 * n_r] - t_shut, -1e3)
+        n_r = self.hall.n_r
+        v = np.where(self.alive > 0, y[n_r : 2 * n_r] - self.hall.t_shut, -1e3)
         return float(v.max())
 
     shutdown_event.terminal = True
     shutdown_event.direction = 1.0
 
+
+def _initial_state(
+    hall: _Hall, s0: SteadyState, m_pre: np.ndarray, w_pre: np.ndarray, band: float
+) -> tuple[np.ndarray, int]:
+    """Initial state vector (from the steady state before the event) and the number of racks that start
+    throttled."""
+    n_r, n_l, rl, lsel = hall.n_r, hall.n_l, hall.rl, hall.lsel
+    n_y = 2 * n_r + 2 * n_l + 2
     y0 = np.zeros(n_y)
-    y0[:n_r] = s0["t_out"][rsel]
+    y0[:n_r] = s0["t_out"][hall.rsel]
     # die at steady state: T_j = T_out + P_gpu R (as the steady solver, hottest GPU at the rack outlet); where
     # that is above the throttle limit the GPUs run throttled: start from the throttled die equilibrium at the
     # same coolant temperature (the coolant settles during the t_event_s before the event)
-    g0 = heat.cold_plate_conductance_w_per_k(r_d, f_conv, m_pre / rho[rl], qd)
-    y0[n_r : 2 * n_r] = heat.throttled_junction_c(y0[:n_r], g0, p_cmd[0], p_min, t_thr, throttle_band_k)
-    throttled0 = int(np.sum(y0[:n_r] + p_cmd[0] / g0 > t_thr))
+    g0 = heat.cold_plate_conductance_w_per_k(hall.r_d, hall.f_conv, m_pre / hall.rho[rl], hall.qd)
+    y0[n_r : 2 * n_r] = heat.throttled_junction_c(y0[:n_r], g0, hall.p_cmd[0], hall.p_min, hall.t_thr, band)
+    throttled0 = int(np.sum(y0[:n_r] + hall.p_cmd[0] / g0 > hall.t_thr))
     y0[2 * n_r + n_l : n_y - 2] = s0["t_sup"][lsel]
     # return volume at steady state: rack mix plus pump heat = CDU hot inlet
-    c_hot0 = np.bincount(rl, weights=m_pre * cp[rl], minlength=n_l)
-    liq0 = np.bincount(rl, weights=s0["p_liq"][rsel], minlength=n_l)
+    c_hot0 = np.bincount(rl, weights=m_pre * hall.cp[rl], minlength=n_l)
+    liq0 = np.bincount(rl, weights=s0["p_liq"][hall.rsel], minlength=n_l)
     y0[2 * n_r : 2 * n_r + n_l] = s0["t_sup"][lsel] + (liq0 + w_pre) / c_hot0
+    return y0, throttled0
 
-    t_out = np.arange(0.0, duration_s + 1e-9, dt_out_s)
-    bounds = sorted({0.0, t_event_s, min(t_fo, duration_s), duration_s})
-    t_sd = np.full(n_r, np.inf)  # time each rack shut down (GPUs and other power)
-    pieces = []  # (start, end, dense solution)
+
+# ----------------------------------------------------------------------------------------- integrate
+@dataclass
+class _Integration:
+    pieces: list[tuple[float, float, OdeSolution]]  # (start, end, dense solution)
+    t_sd: np.ndarray  # (n_r,) time each rack shut down (GPUs and other power), s; inf: running
+    n_segments: int  # smooth segments between the event and failover
+    nfev: int = 0
+    njev: int = 0
+    ok: bool = True
+    message: str = ""
+
+
+def _integrate(ode: _HallODE, y0: np.ndarray, bounds: list[float], rtol: float, atol: float) -> _Integration:
+    """One integration per smooth segment (flows and boundary conditions jump at the event and at failover);
+    a segment is cut again at each shutdown (the rack's whole IT power drops to zero, latched)."""
+    from scipy.integrate import solve_ivp  # imported here: scipy.integrate is slow to import (CLI cold start)
+
+    n_r, t_shut, alive = ode.hall.n_r, ode.hall.t_shut, ode.alive
+    run = _Integration(pieces=[], t_sd=np.full(n_r, np.inf), n_segments=len(bounds) - 1)
+    t_sd = run.t_sd
     y = y0
-    nfev = njev = 0
-    ok_all = True
-    message = ""
-    # one integration per smooth segment (flows and boundary conditions jump at the event and at failover);
-    # a segment is cut again at each shutdown (the rack's whole IT power drops to zero, latched)
     for a, b in zip(bounds[:-1], bounds[1:], strict=True):
         t0 = a
-        while ok_all and b > t0:
+        while run.ok and b > t0:
             hot = (alive > 0) & (y[n_r : 2 * n_r] >= t_shut)
             alive[hot], t_sd[hot] = 0.0, t0
-            ev = shutdown_event if np.any(alive > 0) else None
+            ev = ode.shutdown_event if np.any(alive > 0) else None
             sol = solve_ivp(
-                rhs, (t0, b), y, method="BDF", jac=jac, rtol=rtol, atol=atol, dense_output=True, events=ev
+                ode.rhs,
+                (t0, b),
+                y,
+                method="BDF",
+                jac=ode.jac,
+                rtol=rtol,
+                atol=atol,
+                dense_output=True,
+                events=ev,
             )
-            nfev += sol.nfev
-            njev += sol.njev
+            run.nfev += sol.nfev
+            run.njev += sol.njev
             if sol.sol is not None and sol.t[-1] > t0:  # keep what was integrated, even on failure
-                pieces.append((t0, float(sol.t[-1]), sol.sol))
+                run.pieces.append((t0, float(sol.t[-1]), sol.sol))
             if sol.status < 0:
-                ok_all, message = False, sol.message
+                run.ok, run.message = False, sol.message
                 break
             y = sol.y[:, -1]
             if sol.status == 1:  # a rack reached its shutdown temperature
@@ -369,44 +541,97 @@ def simulate_transient(
                 alive[hit], t_sd[hit] = 0.0, t0
                 continue
             t0 = b
-        if not ok_all:
+        if not run.ok:
             break
-    if not pieces:
-        raise InputError(f"the transient ODE solver failed at the start: {message}")
+    if not run.pieces:
+        raise InputError(f"the transient ODE solver failed at the start: {run.message}")
+    return run
+
+
+def _sample(run: _Integration, t_out: np.ndarray, n_y: int) -> tuple[np.ndarray, np.ndarray]:
+    """Output times reached (n_t,) and the state at them (n_t, n_y): one dense evaluation per piece."""
+    pieces = run.pieces
     t_end = pieces[-1][1]
     tt = t_out[t_out <= t_end + 1e-9]
     starts = np.array([p[0] for p in pieces])
     which = np.clip(np.searchsorted(starts, tt, side="right") - 1, 0, len(pieces) - 1)
     yy = np.empty((len(tt), n_y))
-    for i in np.unique(which):  # one dense evaluation per piece (pieces: segments and shutdown events)
+    for i in np.unique(which):  # pieces: segments and shutdown events
         sel = which == i
         yy[sel] = pieces[i][2](tt[sel]).T
+    return tt, yy
 
-    # ---- series, evaluated at the output times without a loop over racks or times
-    m_t, w_t = flows(tt)
-    post = (tt >= t_event_s)[:, None]
+
+# -------------------------------------------------------------------------------------- post-process
+@dataclass(frozen=True)
+class _Trajectory:
+    """States and derived quantities at the output times, shape (n_t, n_r) or (n_t, n_l)."""
+
+    tt: np.ndarray  # (n_t,) s
+    m_t: np.ndarray  # rack mass flow, kg/s
+    w_t: np.ndarray  # loop pump power, W
+    tr_t: np.ndarray  # rack coolant (outlet), C
+    tj: np.ndarray  # hottest GPU junction, C
+    tret: np.ndarray  # loop return volume, C
+    tsup: np.ndarray  # loop supply volume, C
+    pc_t: np.ndarray  # commanded power per GPU, W
+    oth_t: np.ndarray  # non-GPU rack power commanded, W
+    run_t: np.ndarray  # rack running (not shut down)
+    pe_t: np.ndarray  # GPU power as run (throttled, 0 when shut down), W
+    rel_t: np.ndarray  # rack heat released to coolant and air, W
+    over: np.ndarray  # T_j - T_throttle, K
+    worst: np.ndarray  # (n_t,) max over racks of ``over``, K
+
+
+def _trajectory(
+    hall: _Hall, schedule: _FlowSchedule, tt: np.ndarray, yy: np.ndarray, t_sd: np.ndarray, band: float
+) -> _Trajectory:
+    """Evaluate the series at the output times without a loop over racks or times."""
+    n_r, n_l, rl = hall.n_r, hall.n_l, hall.rl
+    n_y = yy.shape[1]
+    m_t, w_t = schedule.flows(tt)
+    post = (tt >= schedule.t_event_s)[:, None]
     tr_t, tj = yy[:, :n_r], yy[:, n_r : 2 * n_r]
-    tret, tsup = yy[:, 2 * n_r : 2 * n_r + n_l], yy[:, 2 * n_r + n_l : n_y - 2]
-    pc_t = np.where(post, p_cmd[1], p_cmd[0])
-    oth_t = np.where(post, other[1], other[0])
+    pc_t = np.where(post, hall.p_cmd[1], hall.p_cmd[0])
+    oth_t = np.where(post, hall.other[1], hall.other[0])
     run_t = tt[:, None] < t_sd  # rack running (not shut down)
-    pe_t = run_t * heat.throttled_gpu_power_w(pc_t, p_min, tj, t_thr, throttle_band_k)
+    pe_t = run_t * heat.throttled_gpu_power_w(pc_t, hall.p_min, tj, hall.t_thr, band)
     oth_run = run_t * oth_t
-    g_t = heat.cold_plate_conductance_w_per_k(r_d, f_conv, m_t / rho[rl], qd)
-    rel_t = oth_run + gpus * g_t * (tj - tr_t)
-    it_p = oth_run.sum(axis=1) + pe_t @ gpus
-    over = tj - t_thr
-    worst = np.max(over, axis=1)
-    ride = None
-    if np.any(worst >= 0):
-        k = int(np.argmax(worst >= 0))
-        if k == 0 or tt[k] <= t_event_s:
-            ride = 0.0
-        else:
-            # linear interpolation of the crossing between output points
-            w0, w1 = worst[k - 1], worst[k]
-            ride = float(tt[k - 1] + (-w0 / (w1 - w0)) * (tt[k] - tt[k - 1]) - t_event_s)
-    # per rack: first crossing of the throttle limit, linearly interpolated between output points
+    g_t = heat.cold_plate_conductance_w_per_k(hall.r_d, hall.f_conv, m_t / hall.rho[rl], hall.qd)
+    over = tj - hall.t_thr
+    return _Trajectory(
+        tt=tt,
+        m_t=m_t,
+        w_t=w_t,
+        tr_t=tr_t,
+        tj=tj,
+        tret=yy[:, 2 * n_r : 2 * n_r + n_l],
+        tsup=yy[:, 2 * n_r + n_l : n_y - 2],
+        pc_t=pc_t,
+        oth_t=oth_t,
+        run_t=run_t,
+        pe_t=pe_t,
+        rel_t=oth_run + hall.gpus * g_t * (tj - tr_t),
+        over=over,
+        worst=np.max(over, axis=1),
+    )
+
+
+def _ride_through_s(tt: np.ndarray, worst: np.ndarray, t_event_s: float) -> float | None:
+    """Event to the first GPU at its throttle limit (linear interpolation between output points), s."""
+    if not np.any(worst >= 0):
+        return None
+    k = int(np.argmax(worst >= 0))
+    if k == 0 or tt[k] <= t_event_s:
+        return 0.0
+    w0, w1 = worst[k - 1], worst[k]
+    return float(tt[k - 1] + (-w0 / (w1 - w0)) * (tt[k] - tt[k - 1]) - t_event_s)
+
+
+def _time_to_throttle_s(tt: np.ndarray, over: np.ndarray, t_event_s: float) -> tuple[np.ndarray, np.ndarray]:
+    """Per rack: first crossing of the throttle limit after the event (s, inf: never), linearly interpolated
+    between output points, and whether it was reached."""
+    i_r = np.arange(over.shape[1])
     hit = over >= 0
     ever = hit.any(axis=0)
     kf = np.argmax(hit, axis=0)
@@ -414,12 +639,18 @@ def simulate_transient(
     o0, o1 = over[kb, i_r], over[kf, i_r]
     frac = np.where(kf > 0, -o0 / np.where(o1 > o0, o1 - o0, 1.0), 0.0)
     t_cross = tt[kb] + np.clip(frac, 0.0, 1.0) * (tt[kf] - tt[kb])
-    t_to_throttle = np.where(ever, np.maximum(t_cross - t_event_s, 0.0), np.inf)
-    t_to_shutdown = np.where(np.isfinite(t_sd), np.maximum(t_sd - t_event_s, 0.0), np.inf)
-    hottest = rsel[np.argmax(tj, axis=1)]
-    # loop C_hot over time without a Python loop over times: sum rack columns per loop
-    agg = sp.csr_matrix((np.ones(n_r), (rl, i_r)), shape=(n_l, n_r))
-    ml_t = (agg @ (m_t * cp[rl]).T).T  # (n_t, n_l)
+    return np.where(ever, np.maximum(t_cross - t_event_s, 0.0), np.inf), ever
+
+
+def _cdu_heat_series(
+    hall: _Hall, tr: _Trajectory, t_event_s: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Loop C_hot (n_t, n_l) W/K, CDU heat (n_t, n_l) W and facility-water supply (n_t,) C over time (quasi-static
+    eps-NTU, as in the ODE); loop C_hot without a Python loop over times: rack columns summed per loop."""
+    n_r, n_l, rl, ua, cc, t_fs = hall.n_r, hall.n_l, hall.rl, hall.ua, hall.cc, hall.t_fs
+    tt = tr.tt
+    agg = sp.csr_matrix((np.ones(n_r), (rl, np.arange(n_r))), shape=(n_l, n_r))
+    ml_t = (agg @ (tr.m_t * hall.cp[rl]).T).T  # (n_t, n_l)
     k_t = (tt >= t_event_s).astype(int)
     ua_t = np.where(k_t[:, None] == 1, ua[1], ua[0])
     cc_t = np.where(k_t[:, None] == 1, cc[1], cc[0])
@@ -430,82 +661,154 @@ def simulate_transient(
     eps_t = np.where(
         okc, effectiveness_counterflow(ua_t / np.where(okc, cmin, 1.0), cmin / np.where(okc, cmax, 1.0)), 0.0
     )
-    q_cdu = eps_t * cmin * (tret - tfs_t[:, None])
-    # energy: heat in (IT + pump work) = stored (racks, dies, loop volumes) + removed (CDUs + air side)
-    e_in = yy[:, i_ein] * c_sum
-    e_out = yy[:, i_eout] * c_sum
+    return ml_t, eps_t * cmin * (tr.tret - tfs_t[:, None]), tfs_t
+
+
+def _energy_series(
+    hall: _Hall, ode: _HallODE, y0: np.ndarray, yy: np.ndarray, tr: _Trajectory
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Heat in (IT + pump work), removed (CDUs + air side), stored (racks, dies, loop volumes) and the residual
+    in - removed - stored, J (n_t,)."""
+    n_r, n_l, n_y, c_sum = hall.n_r, hall.n_l, ode.n_y, hall.c_sum
+    e_in = yy[:, ode.i_ein] * c_sum
+    e_out = yy[:, ode.i_eout] * c_sum
     stored = (
-        (tr_t - y0[:n_r]) @ c_rack
-        + (tj - y0[n_r : 2 * n_r]) @ c_gpus
-        + (tret - y0[2 * n_r : 2 * n_r + n_l] + tsup - y0[2 * n_r + n_l : n_y - 2]) @ c_vol
+        (tr.tr_t - y0[:n_r]) @ hall.c_rack
+        + (tr.tj - y0[n_r : 2 * n_r]) @ hall.c_gpus
+        + (tr.tret - y0[2 * n_r : 2 * n_r + n_l] + tr.tsup - y0[2 * n_r + n_l : n_y - 2]) @ hall.c_vol
     )
-    resid = e_in - e_out - stored
-    series = pd.DataFrame(
+    return e_in, e_out, stored, e_in - e_out - stored
+
+
+def _series_table(
+    hall: _Hall,
+    tr: _Trajectory,
+    ml_t: np.ndarray,
+    q_cdu: np.ndarray,
+    tfs_t: np.ndarray,
+    energy: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> pd.DataFrame:
+    lf, gpus, tj, tr_t, run_t, pc_t = hall.lf, hall.gpus, tr.tj, tr.tr_t, tr.run_t, tr.pc_t
+    e_in, e_out, stored, resid = energy
+    return pd.DataFrame(
         {
-            "time_s": tt,
-            "it_power_w": it_p,
-            "gpu_power_w": pe_t @ gpus,
-            "gpu_power_throttled_w": (run_t * (pc_t - pe_t)) @ gpus,
+            "time_s": tr.tt,
+            "it_power_w": (run_t * tr.oth_t).sum(axis=1) + tr.pe_t @ gpus,
+            "gpu_power_w": tr.pe_t @ gpus,
+            "gpu_power_throttled_w": (run_t * (pc_t - tr.pe_t)) @ gpus,
             "gpu_power_shut_down_w": (~run_t * pc_t) @ gpus,
-            "other_power_shut_down_w": (~run_t * oth_t).sum(axis=1),
-            "liquid_heat_w": rel_t @ lf,
-            "air_heat_w": rel_t @ (1.0 - lf),
+            "other_power_shut_down_w": (~run_t * tr.oth_t).sum(axis=1),
+            "liquid_heat_w": tr.rel_t @ lf,
+            "air_heat_w": tr.rel_t @ (1.0 - lf),
             "heat_to_fws_w": q_cdu.sum(axis=1),
-            "pump_power_w": w_t.sum(axis=1),
+            "pump_power_w": tr.w_t.sum(axis=1),
             "fws_supply_c": tfs_t,
             "max_junction_c": np.max(tj, axis=1),
-            "min_margin_k": -worst,
-            "hottest_rack": hottest,
-            "racks_over_throttle": np.sum(hit, axis=1),
-            "racks_throttling": np.sum(run_t & (tj > t_thr) & (pc_t > p_min), axis=1),
+            "min_margin_k": -tr.worst,
+            "hottest_rack": hall.rsel[np.argmax(tj, axis=1)],
+            "racks_over_throttle": np.sum(tr.over >= 0, axis=1),
+            "racks_throttling": np.sum(run_t & (tj > hall.t_thr) & (pc_t > hall.p_min), axis=1),
             "racks_shut_down": np.sum(~run_t, axis=1),
             "max_rack_outlet_c": np.max(tr_t, axis=1),
-            "max_coolant_c": np.maximum(np.max(tr_t, axis=1), np.max(np.maximum(tret, tsup), axis=1)),
-            "min_loop_flow_m3_s": np.min(ml_t / cp, axis=1) / rho.mean() if n_l else 0.0,
+            "max_coolant_c": np.maximum(np.max(tr_t, axis=1), np.max(np.maximum(tr.tret, tr.tsup), axis=1)),
+            "min_loop_flow_m3_s": np.min(ml_t / hall.cp, axis=1) / hall.rho.mean() if hall.n_l else 0.0,
             "energy_in_j": e_in,
             "energy_removed_j": e_out,
             "energy_stored_j": stored,
             "energy_balance_residual_j": resid,
         }
     )
-    nt = len(tt)
-    res_loops_ts = pd.DataFrame(
+
+
+def _loop_series_table(
+    model: FacilityModel, hall: _Hall, tr: _Trajectory, ml_t: np.ndarray, q_cdu: np.ndarray
+) -> pd.DataFrame:
+    nt, n_l, lsel = len(tr.tt), hall.n_l, hall.lsel
+    return pd.DataFrame(
         {
-            "time_s": np.repeat(tt, n_l),
+            "time_s": np.repeat(tr.tt, n_l),
             "loop": np.tile(lsel, nt),
-            "name": np.tile(loops["name"].to_numpy()[lsel], nt),
-            "t_supply_c": tsup.ravel(),
-            "t_return_c": tret.ravel(),
-            "flow_m3_s": (ml_t / (cp * rho)).ravel(),
-            "pump_power_w": w_t.ravel(),
+            "name": np.tile(model.loops["name"].to_numpy()[lsel], nt),
+            "coolant_supply_c": tr.tsup.ravel(),
+            "coolant_return_c": tr.tret.ravel(),
+            "flow_m3_s": (ml_t / (hall.cp * hall.rho)).ravel(),
+            "pump_power_w": tr.w_t.ravel(),
             "heat_to_fws_w": q_cdu.ravel(),
         }
     )
-    final = pd.DataFrame(
+
+
+def _final_rack_table(
+    model: FacilityModel,
+    hall: _Hall,
+    tr: _Trajectory,
+    t_to_throttle: np.ndarray,
+    t_to_shutdown: np.ndarray,
+    t_sd: np.ndarray,
+) -> pd.DataFrame:
+    rsel = hall.rsel
+    return pd.DataFrame(
         {
             "rack": rsel,
-            "loop": racks["loop"].to_numpy()[rsel],
-            "t_outlet_c": tr_t[-1],
-            "flow_m3_s": m_t[-1] / rho[rl],
-            "t_junction_max_c": tj[-1],
-            "t_junction_peak_c": tj.max(axis=0),
-            "margin_k": -over[-1],
-            "gpu_power_w": pe_t[-1],
-            "gpu_power_min_w": pe_t.min(axis=0),
-            "gpu_power_command_w": pc_t[-1],
+            "loop": model.racks["loop"].to_numpy()[rsel],
+            "coolant_return_c": tr.tr_t[-1],
+            "flow_m3_s": tr.m_t[-1] / hall.rho[hall.rl],
+            "junction_c": tr.tj[-1],
+            "junction_peak_c": tr.tj.max(axis=0),
+            "margin_k": -tr.over[-1],
+            "gpu_power_w": tr.pe_t[-1],
+            "gpu_power_min_w": tr.pe_t.min(axis=0),
+            "gpu_power_command_w": tr.pc_t[-1],
             "time_to_throttle_s": t_to_throttle,
             "time_to_shutdown_s": t_to_shutdown,
             "shut_down": np.isfinite(t_sd),
         }
     )
-    n_shut = int(np.sum(np.isfinite(t_sd)))
+
+
+def _note(throttled0: int, n_shut: int) -> str:
+    return " ".join(
+        (
+            [f"{throttled0} racks start throttled (their unthrottled steady junction is above the limit)."]
+            if throttled0
+            else []
+        )
+        + (
+            [
+                "A rack whose GPU reached its shutdown temperature is off (GPUs and other power, as its "
+                "rack controller does) for the rest of the run."
+            ]
+            if n_shut
+            else []
+        )
+    )
+
+
+def _transient_kpis(
+    model: FacilityModel,
+    scenario: str,
+    failed: list[str],
+    timing: _Timing,
+    hall: _Hall,
+    run: _Integration,
+    tr: _Trajectory,
+    series: pd.DataFrame,
+    throttled0: int,
+    ever: np.ndarray,
+    t_to_shutdown: np.ndarray,
+    energy: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> Kpis:
+    e_in, e_out, stored, resid = energy
+    tt, worst = tr.tt, tr.worst
+    ride = _ride_through_s(tt, worst, timing.t_event_s)
+    n_shut = int(np.sum(np.isfinite(run.t_sd)))
     e_scale = max(float(np.max(np.abs(e_in))), 1.0)
-    kpis = {
+    return {
         "scenario": scenario,
-        "hall": str(model.halls["name"].iat[h]),
-        "racks": int(n_r),
+        "hall": str(model.halls["name"].iat[hall.h]),
+        "racks": int(hall.n_r),
         "failed": failed,
-        "t_event_s": t_event_s,
+        "t_event_s": timing.t_event_s,
         "duration_s": float(tt[-1]),
         "ride_through_s": ride,
         "throttle_reached": ride is not None,
@@ -513,45 +816,134 @@ def simulate_transient(
         "racks_throttled": int(np.sum(ever)),
         "racks_throttled_initially": throttled0,
         "racks_shut_down": n_shut,
-        "throttle_band_k": throttle_band_k,
+        "throttle_band_k": timing.throttle_band_k,
         "peak_gpu_power_throttled_mw": float(series["gpu_power_throttled_w"].max()) / 1e6,
         "it_power_shut_down_mw": float(
             series["gpu_power_shut_down_w"].iat[-1] + series["other_power_shut_down_w"].iat[-1]
         )
         / 1e6,
         "peak_coolant_c": float(series["max_coolant_c"].max()),
-        "note": " ".join(
-            (
-                [
-                    f"{throttled0} racks start throttled (their unthrottled steady junction is above the limit)."
-                ]
-                if throttled0
-                else []
-            )
-            + (
-                [
-                    "A rack whose GPU reached its shutdown temperature is off (GPUs and other power, as its "
-                    "rack controller does) for the rest of the run."
-                ]
-                if n_shut
-                else []
-            )
-        ),
-        "peak_junction_c": float(np.max(tj)),
+        "note": _note(throttled0, n_shut),
+        "peak_junction_c": float(np.max(tr.tj)),
         "min_margin_k": float(-np.max(worst)),
         "final_min_margin_k": float(-worst[-1]),
         "initial_min_margin_k": float(-worst[0]),
-        "racks_over_throttle_final": int(np.sum(over[-1] >= 0)),
+        "racks_over_throttle_final": int(np.sum(tr.over[-1] >= 0)),
         "energy_in_mj": float(e_in[-1]) / 1e6,
         "energy_removed_mj": float(e_out[-1]) / 1e6,
         "energy_stored_mj": float(stored[-1]) / 1e6,
         "energy_balance_rel_error": float(np.max(np.abs(resid))) / e_scale,
-        "solver_success": ok_all,
-        "solver_message": message,
-        "rhs_evaluations": int(nfev),
-        "jacobian_evaluations": int(njev),
-        "shutdown_events": int(max(len(pieces) - (len(bounds) - 1), 0)),
+        "solver_success": run.ok,
+        "solver_message": run.message,
+        "rhs_evaluations": int(run.nfev),
+        "jacobian_evaluations": int(run.njev),
+        "shutdown_events": int(max(len(run.pieces) - run.n_segments, 0)),
     }
+
+
+# ----------------------------------------------------------------------------------------------- chain
+def simulate_transient(
+    model: FacilityModel,
+    scenario: str,
+    *,
+    hall=None,
+    duration_s: float = 600.0,
+    dt_out_s: float = 1.0,
+    t_event_s: float = 30.0,
+    ambient_c=None,
+    supply_c=None,
+    it_load: float = 1.0,
+    load_from: float = 0.3,
+    load_to: float = 1.0,
+    step_k: float = 5.0,
+    target: str | None = None,
+    rtol: float = 1e-6,
+    atol: float = 1e-6,
+    throttle_band_k: float = 2.0,
+) -> TransientResult:
+    """Simulate one scenario on one hall and return the series and the ride-through time (module docstring).
+
+    Parameters
+    ----------
+    model : FacilityModel
+        Compiled facility (``twin.model.load_model``).
+    scenario : str
+        One of ``SCENARIOS``: 'pump-trip', 'cdu-loss', 'supply-step', 'load-step'.
+    hall : str or int, optional
+        Hall name or index. Default the first hall.
+    duration_s : float, default 600
+        Simulated time, s (1 s .. 7 days).
+    dt_out_s : float, default 1
+        Output interval, s.
+    t_event_s : float, default 30
+        Time of the event, s.
+    ambient_c : float, optional
+        Outdoor dry bulb, C (``solve_thermal``). Default the site's design dry bulb.
+    supply_c : float, optional
+        Facility-water supply setpoint, C. Default the layout's.
+    it_load : float, default 1.0
+        IT load (fraction of each rack's maximum power), except for 'load-step'.
+    load_from, load_to : float, default 0.3, 1.0
+        IT load before and after a 'load-step'.
+    step_k : float, default 5
+        Setpoint step of a 'supply-step', K.
+    target : str, optional
+        Loop or CDU name of a 'pump-trip', CDU name of a 'cdu-loss'. Default the hall's first loop / CDU.
+    rtol, atol : float, default 1e-6
+        Tolerances of the BDF integrator (atol in K).
+    throttle_band_k : float, default 2
+        Proportional band of the GPU thermal throttle, K: power falls from the command at ``t_throttle_c`` to
+        the GPU minimum power ``throttle_band_k`` above it (a control-model choice; keep it below
+        t_shutdown_c - t_throttle_c so a GPU at minimum power in a cooled rack stays on).
+
+    Returns
+    -------
+    TransientResult
+        ``series`` (one row per output time: W, C, K, J), ``res_loops_ts``, ``res_racks_final`` and ``kpis``
+        (ride_through_s, time_to_shutdown_s in s; energies in MJ).
+
+    Raises
+    ------
+    InputError
+        An argument out of range, an unknown hall or target, or a start without steady cooling.
+    """
+    timing = _check_settings(scenario, duration_s, dt_out_s, t_event_s, step_k, throttle_band_k)
+    h = _hall_index(model, hall)
+    rsel, lsel = _hall_members(model, h)
+    pre, post, failed = _steady_states(
+        model,
+        scenario,
+        h,
+        rsel,
+        timing,
+        ambient_c=ambient_c,
+        supply_c=supply_c,
+        it_load=it_load,
+        load_from=load_from,
+        load_to=load_to,
+        target=target,
+    )
+    s0, s1 = pre.state, post.state
+    hp = _hall_parameters(model, h, rsel, lsel, s0, s1)
+    schedule = _flow_schedule(scenario, hp, s0, s1, timing.t_event_s)
+    ode = _HallODE(hp, schedule, timing.throttle_band_k)
+    y0, throttled0 = _initial_state(hp, s0, schedule.m_pre, schedule.w_pre, timing.throttle_band_k)
+    t_out = np.arange(0.0, timing.duration_s + 1e-9, timing.dt_out_s)
+    bounds = sorted({0.0, timing.t_event_s, min(schedule.t_fo, timing.duration_s), timing.duration_s})
+    run = _integrate(ode, y0, bounds, rtol, atol)
+    tt, yy = _sample(run, t_out, ode.n_y)
+    tr = _trajectory(hp, schedule, tt, yy, run.t_sd, timing.throttle_band_k)
+    t_to_throttle, ever = _time_to_throttle_s(tt, tr.over, timing.t_event_s)
+    t_to_shutdown = np.where(np.isfinite(run.t_sd), np.maximum(run.t_sd - timing.t_event_s, 0.0), np.inf)
+    ml_t, q_cdu, tfs_t = _cdu_heat_series(hp, tr, timing.t_event_s)
+    energy = _energy_series(hp, ode, y0, yy, tr)
+    series = _series_table(hp, tr, ml_t, q_cdu, tfs_t, energy)
     return TransientResult(
-        scenario=scenario, series=series, res_loops_ts=res_loops_ts, kpis=kpis, res_racks_final=final
+        scenario=scenario,
+        series=series,
+        res_loops_ts=_loop_series_table(model, hp, tr, ml_t, q_cdu),
+        kpis=_transient_kpis(
+            model, scenario, failed, timing, hp, run, tr, series, throttled0, ever, t_to_shutdown, energy
+        ),
+        res_racks_final=_final_rack_table(model, hp, tr, t_to_throttle, t_to_shutdown, run.t_sd),
     )
