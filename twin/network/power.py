@@ -19,14 +19,19 @@ to rack count, so that ``power_w_by_pod`` sums to ``total_w`` and no single pod'
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from twin.errors import InputError
 from twin.network.sizing import leaf_ports
 from twin.network.topology import Fabric, build_fabric, rack_host_ports
 
+if TYPE_CHECKING:
+    from twin.model import FacilityModel
 
-def optic_for(model, kind: str, gbps: float):
+
+def optic_for(model: FacilityModel, kind: str, gbps: float):
     """Catalog optic of the given kind: the layout's ``network.optic`` if it is of that kind, else the entry of
     that kind whose rate is closest to the switch port rate (ties by name)."""
     if kind not in ("pluggable", "cpo"):
@@ -41,7 +46,7 @@ def optic_for(model, kind: str, gbps: float):
     return min(cands, key=lambda o: (abs(o.gbps - gbps), o.name))
 
 
-def _switch_ports_used(model, fab: Fabric) -> np.ndarray:
+def _switch_ports_used(model: FacilityModel, fab: Fabric) -> np.ndarray:
     """Used ports of every row of model.switches (backend from the fabric links, frontend from GPU demand)."""
     sw = model.switches
     used = np.zeros(len(sw))
@@ -65,65 +70,47 @@ def _switch_ports_used(model, fab: Fabric) -> np.ndarray:
     return used
 
 
-def fabric_power(model, optics: str | None = None, *, fabric: Fabric | None = None) -> dict:
-    """Power of switches and optics (W), per switch and per pod.
+def fabric_power(model: FacilityModel, optics: str | None = None, *, fabric: Fabric | None = None) -> dict:
+    """Power of the scale-out switches and optics, per switch and per pod (formulas in the module docstring).
 
-    Returns switch_power_w (n_switches,), power_w_by_pod (n_pods,), total_w, and the breakdown:
-    switch_system_w, switch_optics_w, host_optics_w, transceivers (optical port-ends), optics (kind),
-    optic_w_per_port, nic_power_w and nvlink_switch_trays (inside the racks' power; not in total_w).
+    Parameters
+    ----------
+    model : FacilityModel
+        Compiled facility (switches, racks and the catalog's switch, optic and NIC data).
+    optics : {"pluggable", "cpo"} or None, default None
+        Kind of the switch-side backend optics; None: the layout's ``network.optics``. NIC-side and frontend
+        optics are always pluggable.
+    fabric : Fabric or None, default None
+        The backend fabric of ``model`` if already built (its links give the used switch ports).
+
+    Returns
+    -------
+    dict
+        ``switch_power_w`` (n_switches,) W, system plus switch-side optics of each row of ``model.switches``;
+        ``power_w_by_pod`` (n_pods,) W, sums to ``total_w``; ``total_w`` W, switches plus host-side optics;
+        the breakdown ``switch_system_w``, ``switch_optics_w``, ``backend_switch_optics_w``,
+        ``host_optics_w`` (W); ``transceivers`` (optical port-ends, count); ``switch_ports_used``
+        (n_switches,); ``optics`` (kind), ``optic`` (catalog name), ``optic_w_per_port`` (W per switch port);
+        ``nic_power_w`` (W) and ``nvlink_switch_trays`` (count), which are inside the racks' power and not
+        in ``total_w``.
+
+    Raises
+    ------
+    InputError
+        Unknown optics kind, or no catalog optic of that kind.
     """
     kind = optics or model.layout.network.optics
     fab = fabric if fabric is not None else build_fabric(model)
     sw = model.switches
-    cat = model.catalog
-    equip, e_idx = np.unique(sw["equipment"].to_numpy().astype(str), return_inverse=True)
-    sys_w = np.array([cat.get("switches", e).power_w for e in equip], dtype=float)[e_idx]
-    gbps = np.array([cat.get("switches", e).port_gbps for e in equip], dtype=float)[e_idx]
-    used = _switch_ports_used(model, fab)
     backend = (sw["plane"] == "backend").to_numpy()
+    used = _switch_ports_used(model, fab)
     opt_b = optic_for(model, kind, fab.port_gbps)
     opt_p = optic_for(model, "pluggable", fab.port_gbps)
-    w_port = np.where(backend, opt_b.power_w / opt_b.gbps, opt_p.power_w / opt_p.gbps) * gbps
-    sw_optics = used * w_port
+    sys_w, sw_optics = _switch_system_and_optics_w(model, used, backend, opt_b, opt_p)
     switch_power = sys_w + sw_optics
-    # NIC-side modules (backend, and frontend host ports) sit in the racks' pods
-    n_pods = len(model.pods)
-    pod = model.racks["pod"].to_numpy()
     host_ports = rack_host_ports(model, fab.port_gbps)
-    fe_host = np.zeros(n_pods)
-    if (~backend).any():
-        fe = model.layout.network.frontend
-        fe_gbps = cat.get("switches", fe.switch).port_gbps
-        fe_host = np.bincount(pod, weights=model.racks["gpus"].to_numpy() * fe.gbps_per_gpu, minlength=n_pods)
-        fe_cat = cat.get("switches", fe.switch)
-        fdown, fup = leaf_ports(fe_cat.ports, 1.0)
-        # NIC-side ends of the frontend host ports, plus the far ends of the frontend leaves' uplinks (in the
-        # frontend aggregation, not modelled as switches); both in the pod
-        fe_host = fe_host / fe_gbps * (1.0 + fup / fdown)
-        fe_w = opt_p.power_w * fe_gbps / opt_p.gbps
-    else:
-        fe_w = 0.0
-    host_w_pod = (
-        np.bincount(pod, weights=host_ports, minlength=n_pods) * opt_p.power_w * fab.port_gbps / opt_p.gbps
-        + fe_host * fe_w
-    )
-    # Pod-less switches (spines of a leaf-spine hall, cores) are fed from the whole hall: their power is shared
-    # over the hall's pods in proportion to rack count, so no single pod's block carries a hall's fabric.
-    s_pod = sw["pod"].to_numpy().astype(np.int64)
-    pod_hall = model.pods["hall"].to_numpy()
-    n_halls = len(model.halls)
-    racks_pod = np.bincount(pod, minlength=n_pods).astype(float)
-    racks_hall = np.bincount(pod_hall, weights=racks_pod, minlength=n_halls)
-    in_pod = s_pod >= 0
-    hall_w = np.bincount(
-        sw["hall"].to_numpy()[~in_pod].astype(np.int64), weights=switch_power[~in_pod], minlength=n_halls
-    )
-    share = np.divide(racks_pod, racks_hall[pod_hall], out=np.zeros(n_pods), where=racks_hall[pod_hall] > 0)
-    by_pod = (
-        np.bincount(s_pod[in_pod], weights=switch_power[in_pod], minlength=n_pods)
-        + hall_w[pod_hall] * share
-        + host_w_pod
-    )
+    host_w_pod, fe_host = _host_optics_w_by_pod(model, fab, host_ports, backend, opt_p)
+    by_pod = _switch_w_by_pod(model, switch_power) + host_w_pod
     rt = model.rack_types
     t = model.racks["rack_type"].to_numpy()
     nic_w = float((rt["nic_ports"].to_numpy() * rt["nic_power_w"].to_numpy())[t].sum())
@@ -145,3 +132,66 @@ def fabric_power(model, optics: str | None = None, *, fabric: Fabric | None = No
         "nic_power_w": nic_w,
         "nvlink_switch_trays": trays,
     }
+
+
+def _switch_system_and_optics_w(model: FacilityModel, used: np.ndarray, backend: np.ndarray, opt_b, opt_p):
+    """(system W, switch-side optics W) of every switch: backend ports use ``opt_b``, frontend ``opt_p``."""
+    sw, cat = model.switches, model.catalog
+    equip, e_idx = np.unique(sw["equipment"].to_numpy().astype(str), return_inverse=True)
+    sys_w = np.array([cat.get("switches", e).power_w for e in equip], dtype=float)[e_idx]
+    gbps = np.array([cat.get("switches", e).port_gbps for e in equip], dtype=float)[e_idx]
+    w_port = np.where(backend, opt_b.power_w / opt_b.gbps, opt_p.power_w / opt_p.gbps) * gbps
+    return sys_w, used * w_port
+
+
+def _host_optics_w_by_pod(
+    model: FacilityModel, fab: Fabric, host_ports: np.ndarray, backend: np.ndarray, opt_p
+) -> tuple[np.ndarray, np.ndarray]:
+    """(W by pod, frontend port-ends by pod) of the pluggable modules outside the switches, all in the pods.
+
+    NIC-side ends of the backend host ports, and of the frontend host ports plus the far ends of the frontend
+    leaves' uplinks (in the frontend aggregation, not modelled as switches).
+    """
+    n_pods = len(model.pods)
+    pod = model.racks["pod"].to_numpy()
+    fe_host = np.zeros(n_pods)
+    if (~backend).any():
+        cat = model.catalog
+        fe = model.layout.network.frontend
+        fe_gbps = cat.get("switches", fe.switch).port_gbps
+        fe_host = np.bincount(pod, weights=model.racks["gpus"].to_numpy() * fe.gbps_per_gpu, minlength=n_pods)
+        fe_cat = cat.get("switches", fe.switch)
+        fdown, fup = leaf_ports(fe_cat.ports, 1.0)
+        fe_host = fe_host / fe_gbps * (1.0 + fup / fdown)
+        fe_w = opt_p.power_w * fe_gbps / opt_p.gbps
+    else:
+        fe_w = 0.0
+    host_w_pod = (
+        np.bincount(pod, weights=host_ports, minlength=n_pods) * opt_p.power_w * fab.port_gbps / opt_p.gbps
+        + fe_host * fe_w
+    )
+    return host_w_pod, fe_host
+
+
+def _switch_w_by_pod(model: FacilityModel, switch_power: np.ndarray) -> np.ndarray:
+    """Switch power by pod (W): a pod's own switches, plus its rack share of its hall's pod-less switches.
+
+    Pod-less switches (spines of a leaf-spine hall, cores) are fed from the whole hall: their power is shared
+    over the hall's pods in proportion to rack count, so no single pod's block carries a hall's fabric.
+    """
+    sw = model.switches
+    n_pods = len(model.pods)
+    pod = model.racks["pod"].to_numpy()
+    s_pod = sw["pod"].to_numpy().astype(np.int64)
+    pod_hall = model.pods["hall"].to_numpy()
+    n_halls = len(model.halls)
+    racks_pod = np.bincount(pod, minlength=n_pods).astype(float)
+    racks_hall = np.bincount(pod_hall, weights=racks_pod, minlength=n_halls)
+    in_pod = s_pod >= 0
+    hall_w = np.bincount(
+        sw["hall"].to_numpy()[~in_pod].astype(np.int64), weights=switch_power[~in_pod], minlength=n_halls
+    )
+    share = np.divide(racks_pod, racks_hall[pod_hall], out=np.zeros(n_pods), where=racks_hall[pod_hall] > 0)
+    return (
+        np.bincount(s_pod[in_pod], weights=switch_power[in_pod], minlength=n_pods) + hall_w[pod_hall] * share
+    )
