@@ -33,7 +33,18 @@ from twin.network.topology import Fabric
 
 @dataclass
 class Routing:
-    """matrix: (2 n_links, n_flows) CSR fractions; stranded: (n_flows,) share of each flow with no route."""
+    """ECMP routing of a set of flows.
+
+    Attributes
+    ----------
+    matrix : scipy.sparse.csr_matrix
+        (2 n_links, n_flows) fraction (dimensionless) of each flow on each arc: arc l is link l upward, arc
+        l + n_links downward. Arc loads are ``matrix @ rate`` (in the rate's unit, e.g. Gb/s).
+    stranded : numpy.ndarray
+        (n_flows,) share (0..1) of each flow with no valley-free path.
+    src, dst : numpy.ndarray
+        (n_flows,) source and destination rack of every flow.
+    """
 
     matrix: sp.csr_matrix
     stranded: np.ndarray
@@ -186,23 +197,59 @@ class Router:
         return parent, i[sub_src], j_s[dpos], w, first_hop, last_hop, stranded
 
     def route(self, src: np.ndarray, dst: np.ndarray) -> Routing:
-        """Route flows src[i] -> dst[i] (rack indices, src != dst)."""
+        """ECMP-route rack-to-rack flows over shortest valley-free paths (module docstring).
+
+        Steps: split every flow over (source leaf, destination leaf) pairs rail by rail, climb from the source
+        leaves until the destination leaf is reachable downward, descend to it, take pieces with no path off
+        their first and last hop (stranded), and assemble the routing matrix.
+
+        Parameters
+        ----------
+        src, dst : array_like of int
+            (n_flows,) source and destination rack of every flow (rack node ids, ``src != dst``).
+
+        Returns
+        -------
+        Routing
+            ``matrix`` (2 n_links, n_flows) CSR: fraction (dimensionless, 0..1) of each flow's traffic on each
+            arc (arc l: link l upward, arc l + n_links: downward); ``stranded`` (n_flows,) share of each flow
+            with no route; ``src``, ``dst`` as int64 arrays. Link loads (Gb/s) are ``matrix @ rate_gbps``.
+
+        Raises
+        ------
+        RuntimeError
+            A flow's stranded share outside [0, 1] (stranded mass counted twice: an internal error).
+        """
         src = np.asarray(src, dtype=np.int64)
         dst = np.asarray(dst, dtype=np.int64)
-        F, N, L = len(src), self.fab.n_nodes, self.n_links
-        parent, li, lj, w, first_hop, last_hop, stranded = self._pairs(src, dst)
+        N = self.fab.n_nodes
+        parent_sub, li_sub, lj_sub, w, first_hop, last_hop, stranded = self._pairs(src, dst)
         recs = [first_hop, last_hop]
         # groups are (flow, destination leaf); above the leaf tier, pieces from different source leaves merge
-        ukey, gid = np.unique(parent.astype(np.int64) * N + lj, return_inverse=True)
-        parent_sub, li_sub = parent, li
+        ukey, gid = np.unique(parent_sub.astype(np.int64) * N + lj_sub, return_inverse=True)
         parent, lj = ukey // N, ukey % N
+        down_state, piece_dead = self._climb(gid, li_sub, w, parent, lj, recs)
+        self._descend(down_state, parent, lj, recs)
+        self._unroute_stranded(piece_dead, parent_sub, li_sub, src, last_hop[0], stranded, recs)
+        return self._routing(recs, stranded, src, dst)
+
+    def _climb(
+        self, gid: np.ndarray, li: np.ndarray, w: np.ndarray, parent: np.ndarray, lj: np.ndarray, recs: list
+    ) -> tuple[dict[int, list], np.ndarray]:
+        """Up phase: from the source leaves, climb tier by tier until the destination leaf is reachable down.
+
+        ``gid``, ``li``, ``w``: group, source leaf and weight of every piece; ``parent``, ``lj``: flow and
+        destination leaf of every group. Appends the up-arc records to ``recs``; returns the states that turn
+        down at each tier and the mass of each piece stranded at its source leaf.
+        """
+        N = self.fab.n_nodes
         jloc = self.local[lj]
         # leaf-tier state: one entry per piece (flow, leaf i, leaf j), which is unique, so a piece that dies
         # at its source leaf is known exactly and taken off its own first and last hop
         piece = np.arange(len(gid))
         piece_dead = np.zeros(len(gid))
         down_state: dict[int, list] = {k: [] for k in range(1, self.T + 1)}
-        up_state = (gid, li_sub, w)
+        up_state = (gid, li, w)
         for k in range(1, self.T + 1):
             g, v, m = up_state
             if len(g) == 0:
@@ -237,6 +284,15 @@ class Router:
             recs.append((lk, parent[g[e]], mass))
             down_state[k + 1].append((g[e][ok1], u[ok1], mass[ok1]))
             up_state = _merge(g[e][~ok1], u[~ok1], mass[~ok1], N)
+        return down_state, piece_dead
+
+    def _descend(self, down_state: dict[int, list], parent: np.ndarray, lj: np.ndarray, recs: list) -> None:
+        """Down phase: from the turning points, descend tier by tier to the destination leaf of each group.
+
+        Appends the down-arc records to ``recs``.
+        """
+        N, L = self.fab.n_nodes, self.n_links
+        jloc = self.local[lj]
         carry: list = []
         for k in range(self.T, 1, -1):
             parts = down_state[k] + carry
@@ -259,18 +315,34 @@ class Router:
             mass = m[e] * c / norm[e]
             recs.append((lk + L, parent[g[e]], mass))
             carry = [(g[e], u, mass)] if k > 2 else []
+
+    def _unroute_stranded(
+        self,
+        piece_dead: np.ndarray,
+        parent_sub: np.ndarray,
+        li_sub: np.ndarray,
+        src: np.ndarray,
+        last_arc: np.ndarray,
+        stranded: np.ndarray,
+        recs: list,
+    ) -> None:
+        """Take pieces stranded at their source leaf off their first and last hop; add them to ``stranded``."""
         lost = np.flatnonzero(piece_dead > 0)
-        if len(lost):
-            # a stranded piece never leaves its source leaf i: take its mass off exactly its own rack -> i arc
-            # and its own j -> rack arc (other pieces of the flow towards the same leaf j are untouched)
-            share = -piece_dead[lost]
-            stranded += np.bincount(parent_sub[lost], weights=piece_dead[lost], minlength=F)
-            recs.append((last_hop[0][lost], parent_sub[lost], share))
-            recs.append((self._first_arc(src, parent_sub[lost], li_sub[lost]), parent_sub[lost], share))
+        if not len(lost):
+            return
+        # a stranded piece never leaves its source leaf i: take its mass off exactly its own rack -> i arc
+        # and its own j -> rack arc (other pieces of the flow towards the same leaf j are untouched)
+        share = -piece_dead[lost]
+        stranded += np.bincount(parent_sub[lost], weights=piece_dead[lost], minlength=len(src))
+        recs.append((last_arc[lost], parent_sub[lost], share))
+        recs.append((self._first_arc(src, parent_sub[lost], li_sub[lost]), parent_sub[lost], share))
+
+    def _routing(self, recs: list, stranded: np.ndarray, src: np.ndarray, dst: np.ndarray) -> Routing:
+        """Sum the (arc, flow, fraction) records into the routing matrix and check the stranded shares."""
         a = np.concatenate([r[0] for r in recs])
         fl = np.concatenate([r[1] for r in recs])
         ms = np.concatenate([r[2] for r in recs])
-        mat = sp.csr_matrix((ms, (a, fl)), shape=(2 * L, F))
+        mat = sp.csr_matrix((ms, (a, fl)), shape=(2 * self.n_links, len(src)))
         mat.sum_duplicates()
         mat.data[np.abs(mat.data) < 1e-12] = 0.0
         mat.eliminate_zeros()
@@ -334,7 +406,20 @@ class Router:
 
 
 def route_flows(fab: Fabric, src: np.ndarray, dst: np.ndarray) -> Routing:
-    """ECMP-route rack-to-rack flows on a fabric (see module docstring)."""
+    """ECMP-route rack-to-rack flows on a fabric: ``Router(fab).route(src, dst)`` (see ``Router.route``).
+
+    Parameters
+    ----------
+    fab : Fabric
+        Rack-level fabric (failed elements are avoided).
+    src, dst : array_like of int
+        (n_flows,) source and destination racks.
+
+    Returns
+    -------
+    Routing
+        Arc x flow fractions and the stranded share of every flow.
+    """
     return Router(fab).route(src, dst)
 
 
