@@ -9,17 +9,38 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from twin.errors import InputError
 from twin.network.topology import Fabric, node_names
 
+if TYPE_CHECKING:
+    from twin.model import FacilityModel
 
-def apply_failures(fab: Fabric, model, failed: tuple[str, ...] | list[str]) -> tuple[Fabric, dict]:
+
+def apply_failures(
+    fab: Fabric, model: FacilityModel | None, failed: tuple[str, ...] | list[str]
+) -> tuple[Fabric, dict]:
     """A copy of the fabric with the named switches / links failed, and a summary of what was removed.
 
     Frontend switches are accepted (they carry no backend traffic) and listed under ``frontend``.
+
+    Parameters
+    ----------
+    fab : Fabric
+        The fabric (not modified).
+    model : FacilityModel or None
+        The facility the fabric was built from (for frontend switch names); None for a bare fabric.
+    failed : sequence of str
+        Switch names, or links ``LOWER~UPPER`` named by their end nodes.
+
+    Returns
+    -------
+    (Fabric, dict)
+        The fabric with ``node_alive`` / ``link_alive`` cleared for the failed elements, and the names
+        failed by kind: ``switches``, ``links``, ``frontend``.
     """
     failed = [str(f).strip() for f in failed if str(f).strip()]
     out = replace(fab, node_alive=fab.node_alive.copy(), link_alive=fab.link_alive.copy())

@@ -27,6 +27,8 @@ from twin.errors import InputError
 
 @dataclass
 class MaxMinResult:
+    """Result of :func:`max_min_rates` (rates and loads in the unit of the capacities, e.g. Gb/s)."""
+
     rate: np.ndarray  # (n_flows,) Gb/s
     load: np.ndarray  # (n_arcs,) Gb/s
     iterations: int
@@ -40,10 +42,31 @@ def max_min_rates(
     *,
     rtol: float = 1e-9,
 ) -> MaxMinResult:
-    """Max-min fair rates of flows with fixed multipath fractions.
+    """Max-min fair rates of flows with fixed multipath fractions, by progressive filling (module docstring).
 
-    matrix: (n_arcs, n_flows) fractions a_af >= 0; cap: (n_arcs,) capacity; demand: (n_flows,) upper bound on
-    each rate (None: unbounded, then every flow must cross at least one arc of finite capacity).
+    Parameters
+    ----------
+    matrix : scipy.sparse matrix
+        (n_arcs, n_flows) fractions a_af >= 0 of flow f's rate on arc a (dimensionless).
+    cap : array_like
+        (n_arcs,) capacity of every arc, finite and >= 0 (any rate unit, e.g. Gb/s).
+    demand : array_like or None, default None
+        (n_flows,) upper bound on each rate, same unit as ``cap``; None: unbounded, then every flow must cross
+        at least one arc.
+    rtol : float, default 1e-9
+        Relative tolerance at which an arc counts as saturated and a flow as meeting its demand.
+
+    Returns
+    -------
+    MaxMinResult
+        ``rate`` (n_flows,) and ``load`` (n_arcs,) in the unit of ``cap``; ``iterations`` (filling rounds);
+        ``bottleneck`` (n_flows,) arc that froze each flow, -1 if it met its demand.
+
+    Raises
+    ------
+    InputError
+        Wrong capacity shape, negative or non-finite capacity, negative demand, or an unbounded flow that
+        crosses no arc.
     """
     A = sp.csr_matrix(matrix, dtype=float)
     AT = A.T.tocsr()
@@ -146,7 +169,22 @@ def max_min_rates_loop(
 def nonblocking_rates(
     src: np.ndarray, dst: np.ndarray, rack_cap_gbps: np.ndarray, demand: np.ndarray | None = None
 ) -> np.ndarray:
-    """Max-min rates on an ideal non-blocking fabric: only each rack's injection and ejection capacity limit."""
+    """Max-min rates on an ideal non-blocking fabric: only each rack's injection and ejection capacity limit.
+
+    Parameters
+    ----------
+    src, dst : array_like of int
+        (n_flows,) source and destination rack of every flow.
+    rack_cap_gbps : array_like
+        (n_racks,) injection (= ejection) capacity of every rack, Gb/s.
+    demand : array_like or None, default None
+        (n_flows,) demand of every flow, Gb/s; None: unbounded.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n_flows,) max-min fair rate of every flow, Gb/s (the "big switch" rates).
+    """
     src = np.asarray(src, dtype=np.int64)
     dst = np.asarray(dst, dtype=np.int64)
     R = len(rack_cap_gbps)

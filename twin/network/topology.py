@@ -190,7 +190,7 @@ class Fabric:
         return int(len(np.unique(lab[: self.n_racks])))
 
 
-def rack_host_ports(model, port_gbps: float) -> np.ndarray:
+def rack_host_ports(model: FacilityModel, port_gbps: float) -> np.ndarray:
     """Scale-out host ports of every rack in switch-port units (a 1.6T NIC fills two 800G ports)."""
     rt = model.rack_types
     t = model.racks["rack_type"].to_numpy()
@@ -548,7 +548,7 @@ def links_table(fab: Fabric) -> pd.DataFrame:
     )
 
 
-def nvlink_domains(model) -> pd.DataFrame:
+def nvlink_domains(model: FacilityModel) -> pd.DataFrame:
     """Scale-up (NVLink) domains by rack type, from the catalog: one row per rack type in use.
 
     nvlink_gbps_per_gpu = nvlink_tb_s * 8000 / gpus (TB/s of the rack's all-to-all NVLink bandwidth shared by

@@ -20,14 +20,18 @@ Every generator returns a DataFrame ``src, dst, demand_gbps`` (rack indices).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from twin.errors import InputError
 
+if TYPE_CHECKING:
+    from twin.model import FacilityModel
 
-def _nic_gbps(model) -> np.ndarray:
+
+def _nic_gbps(model: FacilityModel) -> np.ndarray:
     rt = model.rack_types
     t = model.racks["rack_type"].to_numpy()
     return (rt["nic_ports"].to_numpy() * rt["nic_gbps"].to_numpy())[t]
@@ -48,8 +52,23 @@ def _frame(src, dst, demand) -> pd.DataFrame:
     )
 
 
-def ring_allreduce(model, *, load: float = 1.0, scope: str = "site") -> pd.DataFrame:
-    """One ring per scope (site, hall or pod) over its racks in order; rack i sends load x NIC rate to i+1."""
+def ring_allreduce(model: FacilityModel, *, load: float = 1.0, scope: str = "site") -> pd.DataFrame:
+    """One ring per scope (site, hall or pod) over its racks in order; rack i sends load x NIC rate to i+1.
+
+    Parameters
+    ----------
+    model : FacilityModel
+        Compiled facility (racks in hall and pod order, NIC ports and rate of every rack type).
+    load : float, default 1.0
+        Fraction (0, 1] of each rack's scale-out NIC bandwidth that it sends.
+    scope : {"site", "hall", "pod"}, default "site"
+        One ring over the whole site, or one per hall or pod.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``src``, ``dst`` (rack indices), ``demand_gbps`` (Gb/s): one flow per rack of a ring of >= 2 racks.
+    """
     _check_load(load)
     if scope not in ("site", "hall", "pod"):
         raise InputError(f"ring scope must be site, hall or pod, got {scope!r}")
@@ -67,8 +86,24 @@ def ring_allreduce(model, *, load: float = 1.0, scope: str = "site") -> pd.DataF
     return _frame(idx[keep], nxt[keep], load * gbps[keep])
 
 
-def all_to_all(model, *, group_racks: int = 8, load: float = 1.0) -> pd.DataFrame:
-    """Expert-parallel all-to-all inside consecutive groups of `group_racks` racks (last group may be smaller)."""
+def all_to_all(model: FacilityModel, *, group_racks: int = 8, load: float = 1.0) -> pd.DataFrame:
+    """Expert-parallel all-to-all inside consecutive groups of `group_racks` racks (last group may be smaller).
+
+    Parameters
+    ----------
+    model : FacilityModel
+        Compiled facility.
+    group_racks : int, default 8
+        Racks per all-to-all group (>= 2), consecutive in rack order.
+    load : float, default 1.0
+        Fraction (0, 1] of each rack's scale-out NIC bandwidth, spread evenly over the other racks of its
+        group.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``src``, ``dst`` (rack indices), ``demand_gbps`` (Gb/s): one flow per ordered pair in a group.
+    """
     _check_load(load)
     if group_racks < 2:
         raise InputError("an all-to-all group needs at least 2 racks")
@@ -95,12 +130,24 @@ def kv_bytes_per_token(
 
     Defaults: Llama 3.1 70B (80 layers, 8 KV heads of dim 128 with grouped-query attention; Meta model card /
     config.json) with an FP8 cache: 163,840 B per token.
+
+    Parameters
+    ----------
+    layers, kv_heads, head_dim : int
+        Transformer layers, key/value heads per layer and head dimension.
+    bytes_per_value : float, default 1.0
+        Bytes per cached value (1 for FP8, 2 for FP16/BF16).
+
+    Returns
+    -------
+    float
+        Bytes of KV cache per token, B.
     """
     return 2.0 * layers * kv_heads * head_dim * bytes_per_value
 
 
 def disaggregated(
-    model,
+    model: FacilityModel,
     *,
     prefill_fraction: float = 0.25,
     isl_osl_ratio: float = 8.0,
@@ -111,7 +158,26 @@ def disaggregated(
 
     In every pod the first ceil(prefill_fraction x racks) racks are prefill, the rest decode; decode rack j
     receives from prefill rack j mod n_prefill. Decode tokens/s = GPUs x catalog tokens_per_s['inference']
-    unless tokens_per_s_per_gpu is given. isl_osl_ratio: prompt / output tokens (8k/1k by default).
+    unless tokens_per_s_per_gpu is given (module docstring: the KV stream formula).
+
+    Parameters
+    ----------
+    model : FacilityModel
+        Compiled facility (racks in pod order; GPU type and count of every rack).
+    prefill_fraction : float, default 0.25
+        Fraction (0, 1) of each pod's racks that run prefill (rounded up).
+    isl_osl_ratio : float, default 8.0
+        Prompt (input) over output tokens per request, > 0 (8k/1k by default).
+    kv_bytes : float or None, default None
+        KV-cache bytes per token, B; None: :func:`kv_bytes_per_token` defaults (Llama 3.1 70B, FP8).
+    tokens_per_s_per_gpu : float or None, default None
+        Decode output tokens/s of one GPU; None: the catalog's ``tokens_per_s['inference']`` of its GPU.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``src`` (prefill rack), ``dst`` (decode rack), ``demand_gbps`` (KV stream, Gb/s): one flow per decode
+        rack of a pod with >= 2 racks.
     """
     if not (0 < prefill_fraction < 1):
         raise InputError("prefill_fraction must be in (0, 1)")
@@ -142,8 +208,21 @@ def disaggregated(
     return _frame(src, dst, gbps)
 
 
-def read_traffic_csv(model, path: str | Path) -> pd.DataFrame:
-    """A user traffic matrix: CSV with columns src, dst, gbps (rack names or 0-based rack indices)."""
+def read_traffic_csv(model: FacilityModel, path: str | Path) -> pd.DataFrame:
+    """A user traffic matrix: CSV with columns src, dst, gbps (rack names or 0-based rack indices).
+
+    Parameters
+    ----------
+    model : FacilityModel
+        Compiled facility (rack names ``hall/pod/row/NN``).
+    path : str or pathlib.Path
+        CSV file with columns ``src``, ``dst`` (rack names or indices) and ``gbps`` (demand, Gb/s, >= 0).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``src``, ``dst`` (rack indices), ``demand_gbps`` (Gb/s), one row per CSV line.
+    """
     p = Path(path)
     if not p.is_file():
         raise InputError(f"traffic file not found: {p}")
@@ -180,8 +259,25 @@ def read_traffic_csv(model, path: str | Path) -> pd.DataFrame:
     return _frame(src, dst, gbps)
 
 
-def make_traffic(model, traffic: str | pd.DataFrame = "allreduce", **kw) -> pd.DataFrame:
-    """Traffic by name (allreduce, alltoall, disagg), a CSV path, or a ready src/dst/demand_gbps table."""
+def make_traffic(model: FacilityModel, traffic: str | pd.DataFrame = "allreduce", **kw) -> pd.DataFrame:
+    """Traffic by name (allreduce, alltoall, disagg), a CSV path, or a ready src/dst/demand_gbps table.
+
+    Parameters
+    ----------
+    model : FacilityModel
+        Compiled facility.
+    traffic : str or pandas.DataFrame, default "allreduce"
+        ``allreduce`` (:func:`ring_allreduce`), ``alltoall`` (:func:`all_to_all`), ``disagg``
+        (:func:`disaggregated`), a CSV path (:func:`read_traffic_csv`), or a table with columns ``src``,
+        ``dst``, ``demand_gbps``.
+    **kw
+        Keyword arguments of the named generator.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``src``, ``dst`` (rack indices), ``demand_gbps`` (Gb/s).
+    """
     if isinstance(traffic, pd.DataFrame):
         need = {"src", "dst", "demand_gbps"}
         if not need <= set(traffic.columns):
