@@ -29,11 +29,17 @@ neglecting it is slightly conservative).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from twin.errors import InputError
 from twin.thermal.cdu import effectiveness_counterflow, ntu_counterflow
 from twin.thermal.properties import air_properties, latent_heat_j_kg
+
+if TYPE_CHECKING:
+    from twin.catalog.schema import Chiller
 
 STAGES = ("off", "dry", "dry+adiabatic", "dry+chiller", "dry+adiabatic+chiller", "setpoint lost")
 
@@ -123,127 +129,231 @@ def chiller_cop(t_leaving_c, t_ambient_c, ch) -> np.ndarray:
     return chiller_operating_point(t_leaving_c, t_ambient_c, ch)["cop"]
 
 
-def solve_heat_rejection(
-    *,
-    heat_w: np.ndarray,
-    c_water_w_per_k: np.ndarray,
-    setpoint_c: np.ndarray,
-    ambient_c: float,
-    wet_bulb_c: float,
-    n_dry: np.ndarray,
-    ua_rated: np.ndarray,
-    c_air_rated: np.ndarray,
-    exponent: np.ndarray,
-    fan_power_rated_w: np.ndarray,
-    adiabatic_ok: np.ndarray,
-    adiabatic_eff: np.ndarray,
-    chiller_capacity_w: np.ndarray,
-    chillers: list,
-    air_mass_ratio=1.0,
-    air_cp_ratio=1.0,
-) -> dict:
-    """Per hall (arrays of length n_halls): fan speed, adiabatic use, chiller duty and the supply temperature.
+@dataclass(frozen=True)
+class _Halls:
+    """Inputs of ``solve_heat_rejection`` as arrays per hall, and what follows from them directly."""
 
-    air_mass_ratio / air_cp_ratio: density and c_p of the outdoor air over those at the dry cooler's rating
-    (see module docstring). Bisection on fan speed (60 halvings, vectorised over halls) gives the duty to
-    ~1e-18 of full speed.
-    """
+    heat_w: np.ndarray  # heat into the facility water, W
+    c_w: np.ndarray  # facility-water capacity rate, W/K
+    t_set: np.ndarray  # supply setpoint, C
+    t_ret: np.ndarray  # return at the setpoint, C
+    n_dry: np.ndarray  # dry coolers running
+    cw_unit: np.ndarray  # water capacity rate through one dry cooler, W/K
+    q_unit_need: np.ndarray  # heat one dry cooler must reject, W
+    ambient_c: float  # dry bulb, C
+    wet_bulb_c: float  # wet bulb, C
+    t_adiabatic: np.ndarray  # air behind fully wetted pads, C
+    adiabatic_ok: np.ndarray  # pads installed and usable (wet bulb > 1 C)
+    ua_rated: np.ndarray  # W/K per dry cooler
+    c_air_rated: np.ndarray  # W/K per dry cooler
+    exponent: np.ndarray  # UA airflow exponent
+    mass_r: np.ndarray  # air density / rating density
+    cp_r: np.ndarray  # air c_p / rating c_p
+    fan_power_rated_w: np.ndarray  # W per dry cooler at full speed
+    chiller_capacity_w: np.ndarray  # W
+
+    @property
+    def n(self) -> int:
+        return len(self.heat_w)
+
+    def unit_heat_w(self, speed, t_air_c, t_water_in_c) -> np.ndarray:
+        """Heat of one dry cooler of each hall (``dry_cooler_heat_w`` at the hall's water flow and air)."""
+        return dry_cooler_heat_w(
+            speed,
+            self.ua_rated,
+            self.c_air_rated,
+            self.exponent,
+            self.cw_unit,
+            t_water_in_c,
+            t_air_c,
+            self.mass_r,
+            self.cp_r,
+        )
+
+
+def _halls(
+    heat_w,
+    c_water_w_per_k,
+    setpoint_c,
+    ambient_c,
+    wet_bulb_c,
+    n_dry,
+    ua_rated,
+    c_air_rated,
+    exponent,
+    fan_power_rated_w,
+    adiabatic_ok,
+    adiabatic_eff,
+    chiller_capacity_w,
+    air_mass_ratio,
+    air_cp_ratio,
+) -> _Halls:
     mass_r = np.broadcast_to(np.asarray(air_mass_ratio, dtype=float), np.shape(heat_w))
     cp_r = np.broadcast_to(np.asarray(air_cp_ratio, dtype=float), np.shape(heat_w))
     # pads are drained near freezing (frost protection): no evaporative pre-cooling then
     adiabatic_ok = np.asarray(adiabatic_ok, dtype=bool) & (wet_bulb_c > 1.0)
     heat_w = np.asarray(heat_w, dtype=float)
-    n_h = len(heat_w)
     n_dry = np.asarray(n_dry)
     t_set = np.asarray(setpoint_c, dtype=float)
     c_w = np.asarray(c_water_w_per_k, dtype=float)
-    t_ret = t_set + np.where(c_w > 0, heat_w / np.where(c_w > 0, c_w, 1.0), 0.0)
-    cw_unit = np.where(n_dry > 0, c_w / np.maximum(n_dry, 1), 0.0)
-    q_unit_need = np.where(n_dry > 0, heat_w / np.maximum(n_dry, 1), 0.0)
-    t_adiabatic = ambient_c - adiabatic_eff * (ambient_c - wet_bulb_c)
+    return _Halls(
+        heat_w=heat_w,
+        c_w=c_w,
+        t_set=t_set,
+        t_ret=t_set + np.where(c_w > 0, heat_w / np.where(c_w > 0, c_w, 1.0), 0.0),
+        n_dry=n_dry,
+        cw_unit=np.where(n_dry > 0, c_w / np.maximum(n_dry, 1), 0.0),
+        q_unit_need=np.where(n_dry > 0, heat_w / np.maximum(n_dry, 1), 0.0),
+        ambient_c=ambient_c,
+        wet_bulb_c=wet_bulb_c,
+        t_adiabatic=ambient_c - adiabatic_eff * (ambient_c - wet_bulb_c),
+        adiabatic_ok=adiabatic_ok,
+        ua_rated=ua_rated,
+        c_air_rated=c_air_rated,
+        exponent=exponent,
+        mass_r=mass_r,
+        cp_r=cp_r,
+        fan_power_rated_w=fan_power_rated_w,
+        chiller_capacity_w=chiller_capacity_w,
+    )
 
-    def q_unit(s, t_air, t_in):
-        return dry_cooler_heat_w(s, ua_rated, c_air_rated, exponent, cw_unit, t_in, t_air, mass_r, cp_r)
 
-    t_db = np.full(n_h, float(ambient_c))
-    full_dry = q_unit(np.ones(n_h), t_db, t_ret)
-    full_adi = np.where(adiabatic_ok, q_unit(np.ones(n_h), t_adiabatic, t_ret), full_dry)
-    has_dry = (n_dry > 0) & (heat_w > 0)
-    dry_ok = has_dry & (full_dry >= q_unit_need)
-    adi_ok = has_dry & ~dry_ok & adiabatic_ok & (full_adi >= q_unit_need)
-    # fan speed for the halls that hold the setpoint dry
+@dataclass(frozen=True)
+class _DryStage:
+    """Fans first, then water: dry coolers alone, then with adiabatic pads."""
+
+    has_dry: np.ndarray  # heat and a running dry cooler
+    dry_ok: np.ndarray  # dry coolers hold the setpoint dry
+    adi_ok: np.ndarray  # ... with adiabatic pre-cooling (at full speed)
+    speed: np.ndarray  # fan speed (of rated)
+    t_air: np.ndarray  # air into the coils, C
+
+
+def _fan_speed_for_duty(halls: _Halls, t_db: np.ndarray, dry_ok: np.ndarray) -> np.ndarray:
+    """Upper end of the bisection bracket of the fan speed that rejects the duty dry (60 halvings, vectorised
+    over halls: ~1e-18 of full speed)."""
+    n_h = halls.n
     lo, hi = np.zeros(n_h), np.ones(n_h)
     if np.any(dry_ok):
         for _ in range(60):
             mid = 0.5 * (lo + hi)
-            more = q_unit(mid, t_db, t_ret) < q_unit_need
+            more = halls.unit_heat_w(mid, t_db, halls.t_ret) < halls.q_unit_need
             lo = np.where(more, mid, lo)
             hi = np.where(more, hi, mid)
+    return hi
+
+
+def _dry_stage(halls: _Halls) -> _DryStage:
+    n_h, t_ret, q_unit_need, heat_w = halls.n, halls.t_ret, halls.q_unit_need, halls.heat_w
+    adiabatic_ok, t_adiabatic = halls.adiabatic_ok, halls.t_adiabatic
+    t_db = np.full(n_h, float(halls.ambient_c))
+    full_dry = halls.unit_heat_w(np.ones(n_h), t_db, t_ret)
+    full_adi = np.where(adiabatic_ok, halls.unit_heat_w(np.ones(n_h), t_adiabatic, t_ret), full_dry)
+    has_dry = (halls.n_dry > 0) & (heat_w > 0)
+    dry_ok = has_dry & (full_dry >= q_unit_need)
+    adi_ok = has_dry & ~dry_ok & adiabatic_ok & (full_adi >= q_unit_need)
+    hi = _fan_speed_for_duty(halls, t_db, dry_ok)
     speed = np.where(dry_ok, hi, np.where(has_dry, 1.0, 0.0))
     # fans first, then water: at full speed the pads are wetted just enough (partial effectiveness) to hold the
     # setpoint; Q = eps_1 C_min (T_ret - T_air) is linear in T_air, so the needed air inlet is closed-form
-    q_full_per_k = q_unit(np.ones(n_h), np.zeros(n_h), np.ones(n_h))  # eps_1 C_min, W/K
+    q_full_per_k = halls.unit_heat_w(np.ones(n_h), np.zeros(n_h), np.ones(n_h))  # eps_1 C_min, W/K
     with np.errstate(divide="ignore", invalid="ignore"):
         t_air_need = t_ret - q_unit_need / np.where(q_full_per_k > 0, q_full_per_k, 1.0)
     t_air = np.where(adi_ok, t_air_need, np.where(has_dry & ~dry_ok & adiabatic_ok, t_adiabatic, t_db))
-    solve = dry_ok | adi_ok
-    speed = np.where(heat_w > 0, speed, 0.0)
-    q_dry_unit = q_unit(speed, t_air, t_ret)
-    q_dry = q_dry_unit * n_dry
-    # chillers for the rest
-    need_ch = (heat_w > 0) & ~solve
+    return _DryStage(
+        has_dry=has_dry, dry_ok=dry_ok, adi_ok=adi_ok, speed=np.where(heat_w > 0, speed, 0.0), t_air=t_air
+    )
+
+
+@dataclass(frozen=True)
+class _ChillerStage:
+    """Trim chillers for the rest; where they are short too the supply floats."""
+
+    q_dry: np.ndarray  # heat of all running dry coolers, W
+    q_ch: np.ndarray  # chiller heat, W
+    lost: np.ndarray  # setpoint lost
+    t_supply: np.ndarray  # facility-water supply, C (inf: no steady state)
+    t_ret: np.ndarray  # facility-water return, C
+
+
+def _floating_supply_c(halls: _Halls, q_ch: np.ndarray, t_air: np.ndarray) -> np.ndarray:
+    """Supply where the heat balance closes with dry coolers at full speed and chillers at capacity:
+    Q = n eps C_min (T_s + Q/C_w - T_air) + Q_ch,max, with eps at full speed (linear in T_s); inf without dry
+    coolers."""
+    mass_r, cw_unit, c_w, heat_w = halls.mass_r, halls.cw_unit, halls.c_w, halls.heat_w
+    c_a = halls.c_air_rated * mass_r * halls.cp_r
+    c_min = np.minimum(c_a, cw_unit)
+    c_max = np.maximum(c_a, cw_unit)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        eps = np.where(
+            c_min > 0,
+            effectiveness_counterflow(
+                halls.ua_rated * mass_r**halls.exponent / np.where(c_min > 0, c_min, 1),
+                c_min / np.where(c_max > 0, c_max, 1),
+            ),
+            0.0,
+        )
+    k = halls.n_dry * eps * c_min  # W/K of all running dry coolers at full speed
+    rise = np.where(c_w > 0, heat_w / np.where(c_w > 0, c_w, 1.0), 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(k > 0, (heat_w - q_ch) / np.where(k > 0, k, 1.0) - rise + t_air, np.inf)
+
+
+def _chiller_stage(halls: _Halls, dry: _DryStage) -> _ChillerStage:
+    heat_w, n_dry, t_set, t_ret = halls.heat_w, halls.n_dry, halls.t_set, halls.t_ret
+    cap = halls.chiller_capacity_w
+    q_dry = halls.unit_heat_w(dry.speed, dry.t_air, t_ret) * n_dry
+    need_ch = (heat_w > 0) & ~(dry.dry_ok | dry.adi_ok)
     q_ch_need = np.where(need_ch, heat_w - q_dry, 0.0)
-    q_ch = np.minimum(q_ch_need, chiller_capacity_w)
-    lost = need_ch & (q_ch_need > chiller_capacity_w * (1 + 1e-12))
+    q_ch = np.minimum(q_ch_need, cap)
+    lost = need_ch & (q_ch_need > cap * (1 + 1e-12))
     t_supply = t_set.copy()
     if np.any(lost):
-        # supply floats: Q = n eps C_min (T_s + Q/C_w - T_air) + Q_ch,max, with eps at full speed (linear in T_s)
-        c_a = c_air_rated * mass_r * cp_r
-        c_min = np.minimum(c_a, cw_unit)
-        c_max = np.maximum(c_a, cw_unit)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            eps = np.where(
-                c_min > 0,
-                effectiveness_counterflow(
-                    ua_rated * mass_r**exponent / np.where(c_min > 0, c_min, 1),
-                    c_min / np.where(c_max > 0, c_max, 1),
-                ),
-                0.0,
-            )
-        k = n_dry * eps * c_min  # W/K of all running dry coolers at full speed
-        rise = np.where(c_w > 0, heat_w / np.where(c_w > 0, c_w, 1.0), 0.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t_float = np.where(k > 0, (heat_w - q_ch) / np.where(k > 0, k, 1.0) - rise + t_air, np.inf)
+        t_float = _floating_supply_c(halls, q_ch, dry.t_air)
+        rise = np.where(halls.c_w > 0, heat_w / np.where(halls.c_w > 0, halls.c_w, 1.0), 0.0)
         t_supply = np.where(lost, np.maximum(t_float, t_set), t_set)
         t_ret = np.where(lost, t_supply + rise, t_ret)
-        q_dry = np.where(
-            lost,
-            q_unit(np.ones(n_h), t_air, t_ret) * n_dry,
-            q_dry,
-        )
+        q_dry = np.where(lost, halls.unit_heat_w(np.ones(halls.n), dry.t_air, t_ret) * n_dry, q_dry)
+    return _ChillerStage(q_dry=q_dry, q_ch=q_ch, lost=lost, t_supply=t_supply, t_ret=t_ret)
+
+
+def _chiller_operation(
+    halls: _Halls, ch: _ChillerStage, chillers: list[Chiller | None]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """COP, capped and outside-map flags of the chillers running in each hall (COP 1 where none runs)."""
+    n_h = halls.n
     cop = np.ones(n_h)
     ch_capped = np.zeros(n_h, bool)
     ch_outside = np.zeros(n_h, bool)
     for h in range(n_h):  # a handful of halls; each may use another chiller model
-        if chillers[h] is not None and q_ch[h] > 0:
+        if chillers[h] is not None and ch.q_ch[h] > 0:
             # with no steady state (supply unbounded) the chillers are rated at the setpoint
-            t_leave = t_supply[h] if np.isfinite(t_supply[h]) else t_set[h]
-            op = chiller_operating_point(t_leave, ambient_c, chillers[h])
+            t_leave = ch.t_supply[h] if np.isfinite(ch.t_supply[h]) else halls.t_set[h]
+            op = chiller_operating_point(t_leave, halls.ambient_c, chillers[h])
             cop[h] = float(op["cop"])
             ch_capped[h], ch_outside[h] = bool(op["capped"]), bool(op["outside_map"])
-    chiller_power = np.where(q_ch > 0, q_ch / cop, 0.0)
-    ch_note = np.where(
-        ch_outside,
-        f"chiller outside its operating map (ambient {ambient_c:g} C)",
-        np.where(ch_capped, "chiller COP at its catalog maximum (minimum lift)", ""),
-    ).astype(object)
-    adiabatic_on = (t_air < ambient_c) & (heat_w > 0) & has_dry
-    c_air_unit = c_air_rated * mass_r * cp_r * speed  # W/K of the air one dry cooler moves
-    water_kg_s = np.zeros(n_h)
-    if np.any(adiabatic_on):  # m_w = m_a c_p (T_db - T_in) / h_fg (wet bulb > 1 C here, see above)
-        h_fg = latent_heat_j_kg(wet_bulb_c)
-        water_kg_s = np.where(adiabatic_on, c_air_unit * (ambient_c - t_air) / h_fg * n_dry, 0.0)
-    fan_power = fan_power_rated_w * speed**3 * n_dry
+    return cop, ch_capped, ch_outside
+
+
+def _pad_water_kg_s(halls: _Halls, dry: _DryStage) -> tuple[np.ndarray, np.ndarray]:
+    """Pads in use per hall and the water they evaporate, m_w = m_a c_p (T_db - T_in) / h_fg, kg/s."""
+    ambient_c = halls.ambient_c
+    adiabatic_on = (dry.t_air < ambient_c) & (halls.heat_w > 0) & dry.has_dry
+    c_air_unit = (
+        halls.c_air_rated * halls.mass_r * halls.cp_r * dry.speed
+    )  # W/K of the air one dry cooler moves
+    water_kg_s = np.zeros(halls.n)
+    if np.any(adiabatic_on):  # wet bulb > 1 C here (pads drained below)
+        h_fg = latent_heat_j_kg(halls.wet_bulb_c)
+        water_kg_s = np.where(adiabatic_on, c_air_unit * (ambient_c - dry.t_air) / h_fg * halls.n_dry, 0.0)
+    return adiabatic_on, water_kg_s
+
+
+def _stage_and_reason(
+    heat_w: np.ndarray, dry: _DryStage, lost: np.ndarray, adiabatic_on: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Stage name (one of ``STAGES``) and its reason per hall."""
+    dry_ok, adi_ok = dry.dry_ok, dry.adi_ok
     stage = np.where(
         heat_w <= 0,
         "off",
@@ -278,20 +388,115 @@ def solve_heat_rejection(
             ),
         ),
     ).astype(object)
+    return stage, reason
+
+
+def solve_heat_rejection(
+    *,
+    heat_w: np.ndarray,
+    c_water_w_per_k: np.ndarray,
+    setpoint_c: np.ndarray,
+    ambient_c: float,
+    wet_bulb_c: float,
+    n_dry: np.ndarray,
+    ua_rated: np.ndarray,
+    c_air_rated: np.ndarray,
+    exponent: np.ndarray,
+    fan_power_rated_w: np.ndarray,
+    adiabatic_ok: np.ndarray,
+    adiabatic_eff: np.ndarray,
+    chiller_capacity_w: np.ndarray,
+    chillers: list[Chiller | None],
+    air_mass_ratio=1.0,
+    air_cp_ratio=1.0,
+) -> dict[str, np.ndarray]:
+    """Fan speed, adiabatic use, chiller duty and supply temperature of every hall (module docstring).
+
+    All arrays have one value per hall (n_halls,).
+
+    Parameters
+    ----------
+    heat_w : numpy.ndarray
+        Heat into the facility water, W.
+    c_water_w_per_k : numpy.ndarray
+        Facility-water capacity rate m c_p, W/K.
+    setpoint_c : numpy.ndarray
+        Facility-water supply setpoint, C.
+    ambient_c, wet_bulb_c : float
+        Outdoor dry and wet bulb, C.
+    n_dry : numpy.ndarray of int
+        Dry coolers running.
+    ua_rated, c_air_rated : numpy.ndarray
+        Rated UA and air capacity rate of one dry cooler (``dry_cooler_rating``), W/K.
+    exponent : numpy.ndarray
+        UA airflow exponent x (UA = UA_r (m_a / m_a,r)^x).
+    fan_power_rated_w : numpy.ndarray
+        Fan power of one dry cooler at full speed, W.
+    adiabatic_ok : numpy.ndarray of bool
+        Adiabatic pads installed (not used at a wet bulb <= 1 C: drained for frost protection).
+    adiabatic_eff : numpy.ndarray
+        Direct evaporative effectiveness of the pads.
+    chiller_capacity_w : numpy.ndarray
+        Capacity of the running trim chillers, W.
+    chillers : list
+        Catalog chiller model of each hall, None without chillers.
+    air_mass_ratio, air_cp_ratio : float or numpy.ndarray, default 1.0
+        Density and c_p of the outdoor air over those at the dry cooler's rating.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        fan_speed (of rated), fan_power_w, dry_heat_w, chiller_heat_w, chiller_power_w, chiller_cop (0: off),
+        air_in_c (C), adiabatic_on, water_kg_s (evaporated, kg/s), supply_c and return_c (facility water, C;
+        supply inf: no steady state), dry_out_c (C), setpoint_held, chiller_cop_capped, chiller_outside_map,
+        chiller_note, stage (one of ``STAGES``), reason.
+
+    Notes
+    -----
+    The fan speed is found by bisection (60 halvings, vectorised over halls) to ~1e-18 of full speed.
+    """
+    halls = _halls(
+        heat_w,
+        c_water_w_per_k,
+        setpoint_c,
+        ambient_c,
+        wet_bulb_c,
+        n_dry,
+        ua_rated,
+        c_air_rated,
+        exponent,
+        fan_power_rated_w,
+        adiabatic_ok,
+        adiabatic_eff,
+        chiller_capacity_w,
+        air_mass_ratio,
+        air_cp_ratio,
+    )
+    dry = _dry_stage(halls)
+    ch = _chiller_stage(halls, dry)
+    cop, ch_capped, ch_outside = _chiller_operation(halls, ch, chillers)
+    ch_note = np.where(
+        ch_outside,
+        f"chiller outside its operating map (ambient {ambient_c:g} C)",
+        np.where(ch_capped, "chiller COP at its catalog maximum (minimum lift)", ""),
+    ).astype(object)
+    adiabatic_on, water_kg_s = _pad_water_kg_s(halls, dry)
+    stage, reason = _stage_and_reason(halls.heat_w, dry, ch.lost, adiabatic_on)
+    c_w, q_ch = halls.c_w, ch.q_ch
     return {
-        "fan_speed": speed,
-        "fan_power_w": fan_power,
-        "dry_heat_w": q_dry,
+        "fan_speed": dry.speed,
+        "fan_power_w": halls.fan_power_rated_w * dry.speed**3 * halls.n_dry,
+        "dry_heat_w": ch.q_dry,
         "chiller_heat_w": q_ch,
-        "chiller_power_w": chiller_power,
+        "chiller_power_w": np.where(q_ch > 0, q_ch / cop, 0.0),
         "chiller_cop": np.where(q_ch > 0, cop, 0.0),
-        "air_in_c": t_air,
+        "air_in_c": dry.t_air,
         "adiabatic_on": adiabatic_on,
         "water_kg_s": water_kg_s,
-        "supply_c": t_supply,
-        "return_c": t_ret,
-        "dry_out_c": t_ret - np.where(c_w > 0, q_dry / np.where(c_w > 0, c_w, 1.0), 0.0),
-        "setpoint_held": ~lost,
+        "supply_c": ch.t_supply,
+        "return_c": ch.t_ret,
+        "dry_out_c": ch.t_ret - np.where(c_w > 0, ch.q_dry / np.where(c_w > 0, c_w, 1.0), 0.0),
+        "setpoint_held": ~ch.lost,
         "chiller_cop_capped": ch_capped,
         "chiller_outside_map": ch_outside,
         "chiller_note": ch_note,
