@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from twin.catalog import load_catalog
+from twin.info import summarize
 from twin.layout import Layout
 from twin.model import compile_layout
 
@@ -20,7 +21,7 @@ def test_reference_layouts_validate(layouts_dir, name):
 
 def test_campus_is_a_max_q_site(campus_model):
     m = campus_model
-    s = m.summary()
+    s = summarize(m)
     assert s["racks"] >= 5000
     assert s["grid_limit_mw"] == 1000
     assert s["nameplate_it_mw"] > 1000  # more racks than the grid could feed at Max-P

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from tests.layout_edit import base
 from twin.errors import LayoutError
+from twin.info import summarize
 from twin.model import load_model
 
 BASE = base()
@@ -97,5 +98,5 @@ def test_mutated_layout_is_valid_or_clean_error(tmp_path, data):
             assert p.message and isinstance(p.path, str)
         return
     assert m.n_racks > 0 and _finite(m)
-    s = m.summary()
+    s = summarize(m)
     assert math.isfinite(s["nameplate_it_mw"])

@@ -1,4 +1,7 @@
-"""Counts and nameplate figures of a compiled model, overall and by hall (``twin info``)."""
+"""Counts and nameplate figures of a compiled model, overall and by hall (``twin info``).
+
+A report over a model: this module imports ``twin.model``, never the other way round.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from twin.model import FacilityModel
+from twin.network.power import fabric_power
 
 
 def transceivers(model: FacilityModel) -> dict[str, int]:
@@ -14,8 +18,6 @@ def transceivers(model: FacilityModel) -> dict[str, int]:
     Counted from the wired fabric (``twin.network.fabric_power``), so ``twin info`` and ``twin network`` agree:
     every used switch port (a pluggable module, or a co-packaged port on a CPO switch) plus the NIC-side modules.
     """
-    from twin.network.power import fabric_power
-
     p = fabric_power(model)
     backend = (model.switches["plane"] == "backend").to_numpy()
     used = np.asarray(p["switch_ports_used"], dtype=float)
@@ -59,6 +61,7 @@ def _by_hall(model: FacilityModel) -> pd.DataFrame:
 
 
 def summarize(model: FacilityModel) -> dict:
+    """Counts (halls ... switches), nameplate / Max-Q / floor IT power in MW, optics, warnings, per-hall table."""
     r = model.racks
     el = model.elec
     lay = model.layout
