@@ -17,7 +17,7 @@ def test_json_n1_compare(layouts_dir):
     assert res.exit_code == 0, res.output
     d = json.loads(res.stdout)
     k = d["kpis"]
-    assert k["converged"] and 3.6 < k["grid_power_mw"] < 5.0 and k["n_violations"] == 0
+    assert k["converged"] and 3.6 < k["facility_power_mw"] < 5.0 and k["electrical_violations"] == 0
     assert d["n_minus_1"]["cases"] == 6 and d["n_minus_1"]["failing_cases"] == 0
     assert d["compare"]["summary"]["efficiency_gain_points"] > 0
 

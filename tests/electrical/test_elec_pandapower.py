@@ -30,7 +30,7 @@ def test_ac_network_against_pandapower(layout):
     k = r.kpis["losses_mw_by_stage"]
     ours = sum(v for s, v in k.items() if s != "rack_conversion")
     assert ours == pytest.approx(losses_mw(pn), rel=5e-3)
-    assert r.kpis["grid_power_mw"] == pytest.approx(float(pn.res_ext_grid.p_mw.sum()), rel=5e-4)
+    assert r.kpis["facility_power_mw"] == pytest.approx(float(pn.res_ext_grid.p_mw.sum()), rel=5e-4)
     # bus voltages within 0.1 % of nominal: every rack, every transformer secondary
     vr = pn.res_bus.vm_pu.to_numpy()[rack_bus]
     assert np.max(np.abs(vr - r.res_racks["voltage_pu"].to_numpy())) < 1e-3

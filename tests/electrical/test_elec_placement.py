@@ -47,7 +47,7 @@ def test_pod_network_power_spread_over_its_converters_by_rack_load(fixture, requ
     assert d_out.sum() == pytest.approx(extra[pod], rel=1e-12)
     # more than one converter of the pod takes a share (the whole pod on one unit was the defect)
     assert (d_out > 0).sum() == (src_share[net.is_conv] > 0).sum() >= 1
-    assert r.kpis["extra_it_power_mw"] == pytest.approx(2.0)
+    assert r.kpis["network_power_mw"] == pytest.approx(2.0)
 
 
 def test_hall_network_power_spread_over_the_hall_and_idle_pod_uses_max_p(campus_model):
@@ -68,7 +68,7 @@ def test_hall_network_power_spread_over_the_hall_and_idle_pod_uses_max_p(campus_
     extra = np.zeros(len(m.pods))
     extra[2] = 1e6
     r0 = solve_electrical(m, it_load=0.0, extra_it_power_w_by_pod=extra)
-    assert r0.kpis["extra_it_power_mw"] == pytest.approx(1.0)
+    assert r0.kpis["network_power_mw"] == pytest.approx(1.0)
     assert abs(r0.kpis["balance_error_w"]) < 1e-9 * r0.grid_power_w
 
 

@@ -34,7 +34,7 @@ from twin.electrical.losses import converter_input_w, curve_arrays
 from twin.electrical.solve import SQRT3, prepare, solve_electrical
 from twin.errors import InputError, LayoutError
 from twin.layout import Layout
-from twin.model import compile_layout
+from twin.model import FacilityModel, compile_layout
 
 
 def _pick(cat, section: str, want, what: str) -> str:
@@ -83,7 +83,7 @@ def _block_sizing(cat, arch: str, p_w: float, s_va: float, src: str, ups: str | 
     return max(1, math.ceil(p_w / (cat.get("rectifiers", src).rating_kw * 1e3) - 1e-9)), 0
 
 
-def _variant(model, arch: str, hall: str | None, ac_voltage_v: int) -> object:
+def _variant(model: FacilityModel, arch: str, hall: str | None, ac_voltage_v: int) -> FacilityModel:
     """The model's layout re-built in architecture ``arch`` (see module doc); compiled with the same catalog."""
     cat = model.catalog
     data = model.layout.model_dump(mode="python")
@@ -151,7 +151,7 @@ def design_current_density_a_mm2(cat) -> float:
     return c.ampacity_a / c.cross_section_mm2
 
 
-def _metal(model, res, j_a_mm2: float) -> dict:
+def _metal(model: FacilityModel, res, j_a_mm2: float) -> dict:
     """Busway copper (installed, and sized to the Max-P current at j_a_mm2) and MV feeder metal, kg."""
     net = prepare(model)
     e = net.bw_idx
@@ -183,14 +183,45 @@ def _metal(model, res, j_a_mm2: float) -> dict:
 
 
 def compare_ac_dc(
-    model,
+    model: FacilityModel,
     *,
     it_load: float = 1.0,
     hall: str | None = None,
     ac_voltage_v: int = 415,
     conductor_temp_c: float | None = None,
 ) -> tuple[pd.DataFrame, dict]:
-    """Solve the layout as AC and as 800 VDC; returns (table metric x [ac, dc800, change_pct], summary)."""
+    """Solve the layout as AC and as 800 VDC at the same rack power; see the module docstring.
+
+    Parameters
+    ----------
+    model : FacilityModel
+        Compiled facility (either architecture). Not modified: both variants are compiled anew.
+    it_load : float, default 1.0
+        Fraction of Max-P drawn by every rack.
+    hall : str, optional
+        Compare one hall template (one copy of it) instead of the whole site.
+    ac_voltage_v : {415, 480}, default 415
+        LV voltage of the AC variant, V.
+    conductor_temp_c : float, optional
+        Fixed conductor temperature, degC. Default None: from each conductor's loading.
+
+    Returns
+    -------
+    table : DataFrame
+        Rows: it_power_mw, facility_power_mw, electrical_loss_mw, efficiency_it_pct, loss_<stage>_mw for
+        every stage, busway_copper_installed_kg, busway_copper_sized_kg, busway_current_maxp_ka,
+        mv_feeder_metal_kg, busway_copper_sized_kg_per_mw, converged (1.0 / 0.0). Columns: ac, dc800,
+        change_pct (dc800 against ac, %).
+    summary : dict
+        hall, it_load, efficiency_gain_points, grid_power_saving_pct, busway_copper_change_pct,
+        copper_sizing, nvidia_claim, drivers (sentences, largest saving first).
+
+    Raises
+    ------
+    InputError
+        For an unknown hall, a rack type without an input of the other system, or a catalog without the
+        equipment the variant needs.
+    """
     if ac_voltage_v not in (415, 480):
         raise InputError("ac_voltage_v must be 415 or 480")
     out = {}
@@ -201,8 +232,8 @@ def compare_ac_dc(
         k = r.kpis
         row = {
             "it_power_mw": k["it_power_mw"],
-            "grid_power_mw": k["grid_power_mw"],
-            "loss_mw": k["loss_mw"],
+            "facility_power_mw": k["facility_power_mw"],
+            "electrical_loss_mw": k["electrical_loss_mw"],
             "efficiency_it_pct": k["efficiency_it_pct"],
         }
         row.update({f"loss_{s}_mw": v for s, v in k["losses_mw_by_stage"].items()})
@@ -217,7 +248,9 @@ def compare_ac_dc(
         "hall": hall or "all",
         "it_load": it_load,
         "efficiency_gain_points": d["efficiency_it_pct"] - a["efficiency_it_pct"],
-        "grid_power_saving_pct": (a["grid_power_mw"] - d["grid_power_mw"]) / a["grid_power_mw"] * 100.0,
+        "grid_power_saving_pct": (a["facility_power_mw"] - d["facility_power_mw"])
+        / a["facility_power_mw"]
+        * 100.0,
         "busway_copper_change_pct": (d["busway_copper_sized_kg"] - a["busway_copper_sized_kg"])
         / a["busway_copper_sized_kg"]
         * 100.0,
@@ -230,7 +263,7 @@ def compare_ac_dc(
 
 def _drivers(out: dict) -> list[str]:
     a, d = out["ac"], out["dc800"]
-    stages = [k for k in a if k.startswith("loss_") and k.endswith("_mw") and k != "loss_mw"]
+    stages = [k for k in a if k.startswith("loss_") and k.endswith("_mw")]
     diffs = sorted(((a[k] - d[k], k[5:-3]) for k in stages), reverse=True)
     txt = [
         f"{name}: {'saves' if dv > 0 else 'costs'} {abs(dv):.3f} MW with 800 VDC"

@@ -19,6 +19,7 @@ import pandas as pd
 
 from twin.electrical.solve import _vector, failed_counts, prepare, solve_arrays
 from twin.errors import InputError
+from twin.model import FacilityModel
 
 KINDS = ("busway", "ups", "block", "mech_feed", "substation")
 
@@ -50,8 +51,21 @@ def _key(v: dict) -> tuple:
     return (v["component"], v["kind"])
 
 
+COLUMNS = [
+    "failed",
+    "kind",
+    "units",
+    "units_after",
+    "ok",
+    "n_new_violations",
+    "racks_unpowered",
+    "worst_loading_pct",
+    "violations",
+]
+
+
 def n_minus_1(
-    model,
+    model: FacilityModel,
     *,
     rack_power_w=None,
     mech_power_w_by_hall=None,
@@ -61,11 +75,36 @@ def n_minus_1(
     conductor_temp_c: float | None = None,
     exact: bool = False,
 ) -> tuple[pd.DataFrame, dict]:
-    """Run every N-1 case; returns (res_contingencies, kpis).
+    """Run every N-1 case (one unit of each node out in turn); see the module docstring for the method.
 
-    res_contingencies: one row per case - failed (node name), kind, units, units_after, ok, n_new_violations,
-    racks_unpowered, worst_loading_pct (the failed node's survivors), violations (messages, '; ' joined).
-    A violation present already in the base case is not charged to a contingency (kpis list them).
+    Parameters
+    ----------
+    model : FacilityModel
+        Compiled facility. Not modified.
+    rack_power_w : array_like, shape (n_racks,), optional
+        IT power of each rack at 54 VDC, W. Default ``it_load * power_maxp_w``.
+    mech_power_w_by_hall : array_like, shape (n_halls,), optional
+        Pumps, fans and chillers of each hall, W. Default 0.
+    extra_it_power_w_by_pod : array_like, shape (n_pods,), optional
+        Network power of each pod, W. Default 0.
+    it_load : float, default 1.0
+        Fraction of Max-P drawn by every rack when ``rack_power_w`` is not given.
+    failed : iterable of str, default ()
+        Units already out of service in the base case (as in ``solve_electrical``).
+    conductor_temp_c : float, optional
+        Fixed conductor temperature, degC. Default None: from each conductor's loading.
+    exact : bool, default False
+        Solve every contingency on its own instead of one solve per kind of node.
+
+    Returns
+    -------
+    res_contingencies : DataFrame
+        One row per case: failed (node name), kind, units, units_after, ok, n_new_violations,
+        racks_unpowered (racks that lose power, beyond the base case), worst_loading_pct (the failed node's
+        survivors, %), violations (messages, '; ' joined). A violation present already in the base case is
+        not charged to a contingency.
+    kpis : dict
+        cases, failing_cases, solves, exact, base_violations (messages), base_converged, seconds (wall time).
     """
     t0 = time.perf_counter()
     net = prepare(model)
@@ -80,63 +119,13 @@ def n_minus_1(
         return solve_arrays(net, rack, mech, extra, fcnt, conductor_temp_c)
 
     base = solve(base_f)
-    base_keys = {_key(v) for v in base.violations}
-    rows = []
+    rows: list[dict] = []
     n_solves = 1
     for kind in KINDS:
-        cand = np.flatnonzero(
-            (net.kind == kind) & (net.units - base_f > 0) & base.res_nodes["powered"].to_numpy()
-        )
-        if len(cand) == 0:
-            continue
-        f = base_f.copy()
-        f[cand] += 1
-        grp = solve(f)
-        n_solves += 1
-        new = [v for v in grp.violations if _key(v) not in base_keys]
-        comp = np.array([net.name_index.get(v["component"], 0) for v in new], dtype=np.int64)
-        own = _owner(net, comp, cand) if len(new) else np.zeros(0, dtype=np.int64)
-        upstream_new = bool(len(new)) and bool(np.any(own < 0))
-        if exact or upstream_new:
-            for c in cand:  # one solve per contingency of this kind (the bound was not conclusive)
-                f1 = base_f.copy()
-                f1[c] += 1
-                r1 = solve(f1)
-                n_solves += 1
-                nv = [v for v in r1.violations if _key(v) not in base_keys]
-                rows.append(_row(net, c, r1, nv, base))
-            continue
-        load = grp.res_nodes["loading_pct"].to_numpy()
-        dead_cnt = _dead_racks_by_owner(net, grp, cand) - _dead_racks_by_owner(net, base, cand)
-        for c in cand:
-            nv = [v for v, o in zip(new, own, strict=True) if o == c]
-            rows.append(
-                dict(
-                    failed=net.names[c],
-                    kind=kind,
-                    units=int(net.units[c]),
-                    units_after=int(net.units[c] - base_f[c] - 1),
-                    ok=not nv,
-                    n_new_violations=len(nv),
-                    racks_unpowered=int(dead_cnt[c]),
-                    worst_loading_pct=float(load[c]),
-                    violations="; ".join(v["message"] for v in nv),
-                )
-            )
-    res = pd.DataFrame(
-        rows,
-        columns=[
-            "failed",
-            "kind",
-            "units",
-            "units_after",
-            "ok",
-            "n_new_violations",
-            "racks_unpowered",
-            "worst_loading_pct",
-            "violations",
-        ],
-    )
+        kind_rows, solves = _kind_cases(net, solve, kind, base, base_f, exact)
+        rows += kind_rows
+        n_solves += solves
+    res = pd.DataFrame(rows, columns=COLUMNS)
     kpis = {
         "cases": len(res),
         "failing_cases": int((~res["ok"]).sum()) if len(res) else 0,
@@ -147,6 +136,56 @@ def n_minus_1(
         "seconds": time.perf_counter() - t0,
     }
     return res, kpis
+
+
+def _kind_cases(net, solve, kind: str, base, base_f: np.ndarray, exact: bool) -> tuple[list[dict], int]:
+    """The N-1 cases of every powered node of one kind: (rows, number of solves).
+
+    One solve with every candidate short of one unit; the violations it adds are charged to the candidate
+    above them. A new violation above every candidate (upstream) makes the bound inconclusive: then (or
+    with ``exact``) each candidate is solved on its own.
+    """
+    base_keys = {_key(v) for v in base.violations}
+    cand = np.flatnonzero(
+        (net.kind == kind) & (net.units - base_f > 0) & base.res_nodes["powered"].to_numpy()
+    )
+    if len(cand) == 0:
+        return [], 0
+    f = base_f.copy()
+    f[cand] += 1
+    grp = solve(f)
+    new = [v for v in grp.violations if _key(v) not in base_keys]
+    comp = np.array([net.name_index.get(v["component"], 0) for v in new], dtype=np.int64)
+    own = _owner(net, comp, cand) if len(new) else np.zeros(0, dtype=np.int64)
+    upstream_new = bool(len(new)) and bool(np.any(own < 0))
+    if exact or upstream_new:
+        rows = []
+        for c in cand:  # one solve per contingency of this kind (the bound was not conclusive)
+            f1 = base_f.copy()
+            f1[c] += 1
+            r1 = solve(f1)
+            nv = [v for v in r1.violations if _key(v) not in base_keys]
+            rows.append(_row(net, c, r1, nv, base))
+        return rows, 1 + len(cand)
+    load = grp.res_nodes["loading_pct"].to_numpy()
+    dead_cnt = _dead_racks_by_owner(net, grp, cand) - _dead_racks_by_owner(net, base, cand)
+    rows = []
+    for c in cand:
+        nv = [v for v, o in zip(new, own, strict=True) if o == c]
+        rows.append(
+            dict(
+                failed=net.names[c],
+                kind=kind,
+                units=int(net.units[c]),
+                units_after=int(net.units[c] - base_f[c] - 1),
+                ok=not nv,
+                n_new_violations=len(nv),
+                racks_unpowered=int(dead_cnt[c]),
+                worst_loading_pct=float(load[c]),
+                violations="; ".join(v["message"] for v in nv),
+            )
+        )
+    return rows, 1
 
 
 def _row(net, c, r1, nv, base) -> dict:

@@ -23,14 +23,27 @@ STAGES = (
 class ElectricalResult:
     """Tables and KPIs of one electrical solve.
 
-    res_nodes: one row per ``model.elec`` node (same index): units in service, power in / out, losses,
-      loading %, voltage, conductor current and temperature, powered.
-    res_racks: one row per rack (same index as ``model.racks``): IT power, input power at the busway tap,
-      conversion loss, voltage (V and per unit of nominal), drop along the busway %, powered.
-    kpis: grid_power_mw, it_power_mw, mech_power_mw, extra_it_power_mw, loss_mw, loss_pct,
-      losses_mw_by_stage, losses_pct_by_stage, efficiency_it_pct, converged, iterations, violations (list of
-      dicts: component, kind, value, limit, message), n_violations, racks_unpowered, min_rack_voltage_pu.
-    grid_power_w: power drawn from the utility, W.
+    Attributes
+    ----------
+    res_nodes : DataFrame
+        One row per ``model.elec`` node (same index): name, kind, units, units_in_service, powered,
+        power_in_w, loss_w, feeder_loss_w, loading_pct, feeder_loading_pct, voltage_pu, current_a,
+        conductor_temp_c.
+    res_racks : DataFrame
+        One row per rack (same index as ``model.racks``): rack_power_w (IT power at 54 VDC),
+        input_power_w and input_reactive_power_var at the busway tap, conversion_loss_w,
+        conversion_load_pct, voltage_v, voltage_pu, busway_drop_pct, powered.
+    kpis : dict
+        facility_power_mw (drawn from the grid), grid_limit_mw, it_power_mw (racks), network_power_mw
+        (switches fed on the busways), cooling_power_mw (pumps, fans, chillers), electrical_loss_mw,
+        electrical_loss_pct (of facility power), losses_mw_by_stage, losses_pct_by_stage (``STAGES``),
+        efficiency_it_pct, balance_error_w, converged, iterations, min_rack_voltage_pu, racks_unpowered,
+        electrical_violations (count), violations (list of dicts: component, kind, value, limit, message).
+        The same names as the coupled solve's KPIs for the same quantities.
+    grid_power_w : float
+        Power drawn from the utility, W (``kpis["facility_power_mw"]`` in W).
+    violations : list of dict
+        As ``kpis["violations"]``.
     """
 
     res_nodes: pd.DataFrame

@@ -18,12 +18,26 @@ converters (800 VDC). Transformers: series impedance from Pk and u_k and a magne
 (``losses``); conductors: R(T) with the temperature following the loading (``conductors``) unless
 ``conductor_temp_c`` fixes it. Parallel units share load equally; a failed unit is taken out of service.
 Per-unit system: S_base = 1 MVA, each bus on its nominal voltage (transformers at nominal ratio).
+
+``solve_arrays`` is the chain of steps, in the order above (each a function of this module)::
+
+    _service            units in service, which nodes and racks are supplied
+    _rack_inputs        rack power -> input power through power shelves / DC-DC
+    _network_power      pod / hall network power spread over the busways' sources
+    _solve_ups_ladders  step 1, AC busways below a UPS (radial sweep)
+    _solve_dc_ladders   step 1, 800 VDC busducts below rectifiers (nodal Newton)
+    _converter_inputs   step 2
+    _solve_grid         step 3 (radial sweep from the grid), then _grid_ladder_results for AC busways on it
+    _node_results, _rack_results, _stage_losses, _violations, _kpis   result tables and KPIs
+
+The static network (topology, catalog data, ladder order) is built once per model by ``prepare`` and kept
+with ``model.derived`` (the model is immutable, so it is shared safely between threads).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,13 +45,14 @@ import pandas as pd
 
 from twin.electrical.conductors import loop_factor, operating_temp_c, resistance_ohm
 from twin.electrical.losses import converter_input_w, curve_arrays, transformer_z_pu
-from twin.electrical.powerflow import ac_radial_sweep, dc_nodal, subtree_matrix
+from twin.electrical.powerflow import AcSweepResult, ac_radial_sweep, dc_nodal, subtree_matrix
 from twin.electrical.results import STAGES, ElectricalResult
 from twin.errors import InputError
+from twin.model import FacilityModel
 
 S_BASE_VA = 1e6
 SQRT3 = math.sqrt(3.0)
-_CACHE_ATTR = "_twin_electrical_net"
+NET_KEY = "electrical.network"  # key of the static network in ``model.derived``
 MECH_LOAD = "mechanical-vfd"  # catalog electrical_loads entry of the mechanical plant
 
 
@@ -57,13 +72,29 @@ class _Ladder:
 
 
 class _Net:
-    def __init__(self, model):
-        cat = model.catalog
-        e = model.elec
-        self.model = model
+    """Static electrical network of a model: node and rack arrays, catalog data, the networks' topology.
+
+    Built once per model (``prepare``) and read-only afterwards: every solve shares it.
+    """
+
+    def __init__(self, model: FacilityModel):
         self.arch = model.layout.electrical.architecture
-        self.v_limits = tuple(model.layout.electrical.voltage_limits_pu)
-        self.n_e = n_e = len(e)
+        self._nodes(model)
+        self._conductors(model.catalog)
+        self._transformers(model.catalog)
+        self._converters(model.catalog)
+        self._racks(model)
+        self._ladder_order()
+        self._load_points(model)
+        self._build_ac_networks()
+        self._build_dc_network()
+
+    def _nodes(self, model: FacilityModel) -> None:
+        """Per elec node: name, kind, parent, place, units, rating, voltage, length; depth in the tree."""
+        e = model.elec
+        el = model.layout.electrical
+        self.v_limits = tuple(el.voltage_limits_pu)
+        self.n_e = len(e)
         self.names = e["name"].to_numpy(dtype=object)
         self.kind = e["kind"].to_numpy(dtype=object)
         self.parent = e["parent"].to_numpy().astype(np.int64)
@@ -75,19 +106,26 @@ class _Net:
         self.voltage_v = e["voltage_v"].to_numpy().astype(float)
         self.length_m = e["length_m"].to_numpy().astype(float)
         self.equipment = e["equipment"].to_numpy(dtype=object)
-        cond = e["conductor"].to_numpy(dtype=object)
+        self.conductor = e["conductor"].to_numpy(dtype=object)
         self.name_index = {n: i for i, n in enumerate(self.names)}
         k = self.kind
         self.is_bw = k == "busway"
         self.is_blk = k == "block"
         self.is_ups = k == "ups"
         self.is_mech = k == "mech_feed"
-        mv_v = model.layout.electrical.mv_kv * 1e3
-        self.mv_v = mv_v
-        self.utility_v = model.layout.electrical.utility_kv * 1e3
+        self.mv_v = el.mv_kv * 1e3
+        self.utility_v = el.utility_kv * 1e3
         self.grid_limit_w = float(self.rating_w[0])
+        # depth order of elec nodes (to propagate 'alive' and subtree membership)
+        self.e_depth = np.zeros(self.n_e, dtype=np.int64)
+        cur = self.parent.copy()
+        while (cur >= 0).any():
+            self.e_depth += cur >= 0
+            cur = np.where(cur >= 0, self.parent[np.maximum(cur, 0)], -1)
 
-        # conductor data per elec node (feeder cable of a block, conductor of a busway)
+    def _conductors(self, cat) -> None:
+        """Conductor data per elec node (feeder cable of a block, conductor of a busway)."""
+        n_e = self.n_e
         self.c_area = np.ones(n_e)
         self.c_rho20 = np.zeros(n_e)
         self.c_alpha = np.zeros(n_e)
@@ -100,8 +138,8 @@ class _Net:
         self.c_ncond = np.zeros(n_e)
         self.c_density = np.zeros(n_e)
         self.c_material = np.full(n_e, "", dtype=object)
-        for i in np.flatnonzero(cond != ""):  # one per block / busway (hundreds), not per rack
-            c = cat.get("conductors", cond[i])
+        for i in np.flatnonzero(self.conductor != ""):  # one per block / busway (hundreds), not per rack
+            c = cat.get("conductors", self.conductor[i])
             mat = cat.get("materials", c.material)
             self.c_area[i] = c.cross_section_mm2
             self.c_rho20[i] = mat.resistivity_20c_ohm_m
@@ -116,11 +154,13 @@ class _Net:
             self.c_density[i] = mat.density_kg_m3
             self.c_material[i] = c.material
 
-        # transformers (substation, mech feeds, AC blocks): unit impedance on S_base, P0, Pk, rating
+    def _transformers(self, cat) -> None:
+        """Substation, mech feeds, AC blocks: unit impedance on S_base, P0, rating."""
+        n_e = self.n_e
         self.t_z1 = np.zeros(n_e, dtype=complex)
         self.t_p0 = np.zeros(n_e)
         self.t_sn = np.ones(n_e)
-        is_tr = (k == "substation") | self.is_mech | (self.is_blk & (self.arch == "ac"))
+        is_tr = (self.kind == "substation") | self.is_mech | (self.is_blk & (self.arch == "ac"))
         self.is_tr = is_tr
         for eq in set(self.equipment[is_tr]):
             t = cat.get("transformers", eq)
@@ -130,9 +170,11 @@ class _Net:
             self.t_p0[sel] = t.no_load_loss_kw * 1e3
             self.t_sn[sel] = sn
 
-        # converters at node level (UPS; rectifiers / SSTs of 800 VDC blocks)
+    def _converters(self, cat) -> None:
+        """Converters at node level (UPS; rectifiers / SSTs of 800 VDC blocks): curves, pf, DC voltage."""
+        n_e = self.n_e
         self.is_conv = self.is_ups | (self.is_blk & (self.arch == "dc800"))
-        self.conv_groups = []  # (mask, curve_x, curve_eta, pf)
+        self.conv_groups = []  # (mask, curve_x, curve_eta)
         self.conv_pf = np.ones(n_e)
         self.dc_v = np.zeros(n_e)
         for eq in set(self.equipment[self.is_conv]):
@@ -145,25 +187,19 @@ class _Net:
             self.conv_groups.append((sel, cx, ce))
             self.conv_pf[sel] = entry.power_factor
 
-        # depth order of elec nodes (to propagate 'alive' and subtree membership)
-        self.e_depth = np.zeros(n_e, dtype=np.int64)
-        cur = self.parent.copy()
-        while (cur >= 0).any():
-            self.e_depth += cur >= 0
-            cur = np.where(cur >= 0, self.parent[np.maximum(cur, 0)], -1)
-
-        # racks: type data and ladder order on their busway
+    def _racks(self, model: FacilityModel) -> None:
+        """Per rack: busway, pod, hall, Max-P; per rack type the conversion stage (shelves or DC/DC)."""
+        cat = model.catalog
         r = model.racks
         self.n_r = n_r = len(r)
         self.r_bw = r["busway_node"].to_numpy().astype(np.int64)
         self.r_pod = r["pod"].to_numpy().astype(np.int64)
         self.r_hall = r["hall"].to_numpy().astype(np.int64)
         self.r_maxp = r["power_maxp_w"].to_numpy().astype(float)
-        rt = model.rack_types
         r_type = r["rack_type"].to_numpy().astype(np.int64)
         self.r_type = r_type
         self.rt_groups = []  # per rack type: (type index, curve_x, curve_eta, module rating W, modules, pf)
-        for ti, name in enumerate(rt["name"]):
+        for ti, name in enumerate(model.rack_types["name"]):
             rack = cat.rack(name)
             if self.arch == "ac":
                 if "ac" not in rack.power_inputs:
@@ -182,6 +218,9 @@ class _Net:
         for ti, _cx, _ce, rating, modules, _pf in self.rt_groups:
             self.r_cap_w[r_type == ti] = rating * modules
 
+    def _ladder_order(self) -> None:
+        """Racks sorted by busway (then index): position on the busway and segment length from the previous tap."""
+        n_r, n_e = self.n_r, self.n_e
         order = np.lexsort((np.arange(n_r), self.r_bw))
         bw_sorted = self.r_bw[order]
         first = np.r_[True, bw_sorted[1:] != bw_sorted[:-1]]
@@ -197,20 +236,19 @@ class _Net:
         self.bw_src_kind = np.where(
             self.is_bw, np.where(self.is_ups[np.maximum(self.parent, 0)], "ups", self.arch), ""
         )
-        # busways with their pod and hall: network power of a pod (hall) is spread over them
+
+    def _load_points(self, model: FacilityModel) -> None:
+        """Where network power (busways of a pod / hall) and the mechanical plant (mech feed of a hall) enter."""
         self.bw_idx = np.flatnonzero(self.is_bw)
         self.bw_pod = self.pod[self.bw_idx]
         self.bw_hall = self.hall[self.bw_idx]
         self.n_pods = len(model.pods)
         # pumps, fans and chillers: one input power factor from the catalog (VFD-driven motors)
-        self.mech_pf = cat.get("electrical_loads", MECH_LOAD).power_factor
+        self.mech_pf = model.catalog.get("electrical_loads", MECH_LOAD).power_factor
         self.n_halls = len(model.halls)
         mech_idx = np.flatnonzero(self.is_mech)
         self.hall_mech = np.full(self.n_halls, -1, dtype=np.int64)
         self.hall_mech[self.hall[mech_idx]] = mech_idx
-
-        self._build_ac_networks()
-        self._build_dc_network()
 
     # ---- AC networks -------------------------------------------------------------------------------------
     def _ladder(self, racks_mask_sorted: np.ndarray, src_bus_of_bw: np.ndarray, bus0: int) -> _Ladder:
@@ -223,10 +261,14 @@ class _Net:
         parent_bus = np.where(first, src_bus_of_bw[bw], bus - 1)
         return _Ladder(racks, bus, parent_bus, bw, self.l_seg[sel])
 
-    def _build_ac_networks(self):
+    def _build_ac_networks(self) -> None:
+        self._build_ups_network()
+        self._build_grid_network()
+
+    def _build_ups_network(self) -> None:
+        """Pass 1: LV networks below a UPS (roots = UPS output buses)."""
         n_e = self.n_e
         bw_sorted = self.r_bw[self.l_order]
-        # pass 1: LV networks below a UPS (roots = UPS output buses)
         ups = np.flatnonzero(self.is_ups)
         self.p1_ups = ups
         src = np.full(n_e, -1, dtype=np.int64)
@@ -243,7 +285,10 @@ class _Net:
         if n1:
             self.p1_m, self.p1_root, _ = subtree_matrix(parent1)
 
-        # pass 2: grid -> substation -> MV bus -> mech / blocks (-> LV bus (AC)) (-> racks without UPS)
+    def _build_grid_network(self) -> None:
+        """Pass 2: grid -> substation -> MV bus -> mech / blocks (-> LV bus (AC)) (-> racks without UPS)."""
+        n_e = self.n_e
+        bw_sorted = self.r_bw[self.l_order]
         buses_e = [0, 1]  # elec node owning the branch into the bus
         br = [0, 1]  # branch kind: 0 root, 1 transformer, 2 feeder cable, 3 busway segment
         par = [-1, 0]
@@ -290,7 +335,8 @@ class _Net:
         # shunt (magnetising) of each transformer branch sits on its HV (parent) bus
         self.p2_is_tr = self.p2_br == 1
 
-    def _build_dc_network(self):
+    def _build_dc_network(self) -> None:
+        """800 VDC busducts: one branch per rack tap, the head branch leaving the block's rectifier output."""
         bw_sorted = self.r_bw[self.l_order]
         in_dc = self.bw_src_kind[bw_sorted] == "dc800"
         sel = np.flatnonzero(in_dc)
@@ -305,13 +351,9 @@ class _Net:
         self.dc_vsrc = self.dc_v[self.dc_blk]
 
 
-def prepare(model) -> _Net:
-    """Static network of a model (cached on the model object: topology and catalog data do not change)."""
-    net = model.__dict__.get(_CACHE_ATTR)
-    if net is None or net.model is not model:
-        net = _Net(model)
-        model.__dict__[_CACHE_ATTR] = net
-    return net
+def prepare(model: FacilityModel) -> _Net:
+    """Static network of a model, built once and kept with ``model.derived`` (shared, read-only)."""
+    return model.derived(NET_KEY, lambda: _Net(model))
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -353,7 +395,7 @@ def failed_counts(net: _Net, failed: Iterable[str]) -> np.ndarray:
 
 
 def solve_electrical(
-    model,
+    model: FacilityModel,
     *,
     rack_power_w=None,
     mech_power_w_by_hall=None,
@@ -365,17 +407,49 @@ def solve_electrical(
     tol: float = 1e-11,
     max_iter: int = 100,
 ) -> ElectricalResult:
-    """Electrical power flow of the facility; see the module docstring for the model.
+    """Electrical power flow of the facility, from the racks to the grid; see the module docstring.
 
-    rack_power_w: (n_racks,) IT power at 54 VDC, W; default it_load * power_maxp_w.
-    mech_power_w_by_hall: (n_halls,) pumps, fans, chillers (thermal solver), W; default 0.
-    extra_it_power_w_by_pod: (n_pods,) network switches etc., W; default 0. Spread over the pod's busways in
-        proportion to their rack power (rack Max-P if the pod's racks draw nothing) and fed at the busways'
-        source (UPS, rectifier or LV bus), so it loads the pod's converters the way its racks do.
-    extra_it_power_w_by_hall: (n_halls,) hall-level network power (spine / core switches), W; default 0.
-        Spread over all busways of the hall in the same way.
-    failed: elec node names; each entry takes one unit (or one busway feed) out of service.
-    conductor_temp_c: fixed conductor temperature, C; default None = from each conductor's loading.
+    Parameters
+    ----------
+    model : FacilityModel
+        Compiled facility (``twin.model.load_model``). Not modified.
+    rack_power_w : array_like, shape (n_racks,), optional
+        IT power of each rack at 54 VDC, W. Default ``it_load * power_maxp_w``.
+    mech_power_w_by_hall : array_like, shape (n_halls,), optional
+        Pumps, fans and chillers of each hall (from the thermal solver), W; drawn through the hall's
+        mechanical-feed transformers at the catalog power factor. Default 0. Reported as
+        ``kpis["cooling_power_mw"]``.
+    extra_it_power_w_by_pod : array_like, shape (n_pods,), optional
+        Network switches etc. of each pod, W; default 0. Spread over the pod's busways in proportion to their
+        rack power (rack Max-P if the pod's racks draw nothing) and fed at the busways' source (UPS,
+        rectifier or LV bus), so it loads the pod's converters the way its racks do. Reported, with the hall
+        part, as ``kpis["network_power_mw"]``.
+    extra_it_power_w_by_hall : array_like, shape (n_halls,), optional
+        Hall-level network power (spine / core switches), W; default 0. Spread over all busways of the hall
+        in the same way.
+    it_load : float, default 1.0
+        Fraction of Max-P drawn by every rack when ``rack_power_w`` is not given.
+    failed : iterable of str, default ()
+        Elec node names; each entry takes one unit (or one busway feed) out of service.
+    conductor_temp_c : float, optional
+        Fixed conductor temperature, degC (-50 to 250). Default None: from each conductor's loading.
+    tol : float, default 1e-11
+        Convergence tolerance of the power flows (per unit voltage on AC, relative on DC).
+    max_iter : int, default 100
+        Iteration limit of each power flow.
+
+    Returns
+    -------
+    ElectricalResult
+        ``res_nodes`` (one row per ``model.elec`` node), ``res_racks`` (one row per rack), ``kpis``
+        (facility_power_mw, it_power_mw, network_power_mw, cooling_power_mw, electrical_loss_mw,
+        electrical_loss_pct, losses by stage, efficiency, electrical_violations ...; see
+        :class:`~twin.electrical.results.ElectricalResult`) and ``violations``.
+
+    Raises
+    ------
+    InputError
+        For an input of the wrong shape, negative or non-finite, or an unknown failed component.
     """
     net = prepare(model)
     if not (isinstance(it_load, (int, float)) and math.isfinite(it_load) and it_load >= 0):
@@ -393,7 +467,66 @@ def solve_electrical(
 
 
 # --------------------------------------------------------------------------------------------------------
-# the solve
+# the solve: state of one case, passed from step to step
+
+
+@dataclass
+class _Service:
+    """Units in service and supply of one case."""
+
+    active: np.ndarray  # units in service per elec node
+    alive: np.ndarray  # every node on the path from the grid keeps at least one unit in service
+    n_act: np.ndarray  # units sharing the load (max(active, 1)), float
+    r_alive: np.ndarray  # rack supplied
+
+
+@dataclass
+class _RackLoads:
+    """Racks' power (0 when unpowered) and what they draw through their shelves / DC-DC."""
+
+    power_w: np.ndarray  # IT power at 54 VDC
+    input_w: np.ndarray  # at the busway tap
+    input_var: np.ndarray  # reactive power at the tap (AC shelves)
+    conversion_loss_w: np.ndarray
+
+
+@dataclass
+class _LvState:
+    """Results of the LV ladders (busways), filled by each ladder solve."""
+
+    r_v_pu: np.ndarray  # rack voltage, per unit of the busway's nominal
+    r_src_v_pu: np.ndarray  # voltage at the rack's busway source
+    bw_i_a: np.ndarray  # busway head current, A (per elec node)
+    bw_loss: np.ndarray  # busway I^2 R loss, W
+    bw_temp: np.ndarray  # busway conductor temperature, C
+    conv_out: np.ndarray  # converter output power, W (UPS, rectifier)
+    iterations: int = 0
+    converged: bool = True
+
+
+@dataclass
+class _GridFlow:
+    """Pass 2 (the AC network from the grid) and the quantities the node results need from it."""
+
+    res: AcSweepResult
+    loss: np.ndarray  # series loss of each branch, W
+    shunt_loss: np.ndarray  # magnetising loss on each transformer branch, W
+    s_send: np.ndarray  # apparent power entering each branch at its sending end, VA
+    grid_w: float
+    g_tr: np.ndarray  # magnetising conductance of each transformer branch, pu
+    tr_bus: np.ndarray  # transformer branches (their bus) and their elec nodes
+    tr_e: np.ndarray
+    cab_bus: np.ndarray  # MV feeder cable branches and their elec nodes (blocks)
+    cab_e: np.ndarray
+    ib_mv: float  # base current on the MV bus, A
+    mech_on: np.ndarray  # mechanical load of each hall with a live mech feed, W
+
+
+def _conductor_temp_c(net: _Net, e, current_a, fixed_t: float | None):
+    """Operating temperature of conductors e at current_a (or the fixed temperature)."""
+    if fixed_t is not None:
+        return fixed_t
+    return operating_temp_c(current_a, net.c_amp[e], net.c_tmax[e], net.c_tamb[e])
 
 
 def _cond_r_ohm(net: _Net, e, length_m, temp_c):
@@ -404,6 +537,19 @@ def _cond_r_ohm(net: _Net, e, length_m, temp_c):
     """
     r_dc = resistance_ohm(length_m, net.c_area[e], net.c_rho20[e], net.c_alpha[e], temp_c)
     return net.c_loop[e] * net.c_acr[e] * r_dc
+
+
+def _segment_z_pu(net: _Net, e_seg, len_seg, base_v, npar, fixed_t) -> Callable[[np.ndarray], np.ndarray]:
+    """Busway segment impedance in pu as a function of |J| (pu): R at the loading-dependent temperature."""
+    zb = base_v * base_v / S_BASE_VA
+    ib = S_BASE_VA / (SQRT3 * base_v)
+    x = net.c_x_ohm_m[e_seg] * len_seg / zb / npar
+
+    def f(j_abs):
+        t = _conductor_temp_c(net, e_seg, j_abs * ib / npar, fixed_t)
+        return _cond_r_ohm(net, e_seg, len_seg, t) / zb / npar + 1j * x
+
+    return f
 
 
 def spread_over_busways(net: _Net, rack_w, r_alive, amount_w, group_of_bw, n_groups):
@@ -424,19 +570,56 @@ def spread_over_busways(net: _Net, rack_w, r_alive, amount_w, group_of_bw, n_gro
 
 def solve_arrays(
     net: _Net, rack, mech, extra, fcnt, conductor_temp_c, tol=1e-11, max_iter=100, *, extra_hall=None
-):
-    """Solve with validated arrays (used by N-1 to skip name parsing)."""
-    n_e = net.n_e
+) -> ElectricalResult:
+    """Solve one case with validated arrays (N-1 calls it directly to skip name parsing).
+
+    rack (n_racks,), mech (n_halls,), extra (n_pods,), extra_hall (n_halls,) in W; fcnt: failed units per
+    elec node; conductor_temp_c: fixed conductor temperature or None. The steps, in order, are listed in
+    the module docstring.
+    """
+    fixed_t = conductor_temp_c
+    sv = _service(net, fcnt)
+    rk = _rack_inputs(net, sv, rack)
+    extra_e, extra_src = _network_power(net, sv, rk, extra, extra_hall)
+    lv = _LvState(
+        r_v_pu=np.ones(net.n_r),
+        r_src_v_pu=np.ones(net.n_r),
+        bw_i_a=np.zeros(net.n_e),
+        bw_loss=np.zeros(net.n_e),
+        bw_temp=np.full(net.n_e, np.nan),
+        conv_out=np.zeros(net.n_e),
+    )
+    if net.p1_n:
+        _solve_ups_ladders(net, sv, rk, lv, fixed_t, tol, max_iter)
+    if len(net.dc_racks):
+        _solve_dc_ladders(net, sv, rk, lv, fixed_t, tol, max_iter)
+    conv_out, conv_in, conv_q = _converter_inputs(net, sv, lv.conv_out, extra_src)
+    gf = _solve_grid(net, sv, rk, conv_in, conv_q, mech, extra_src, fixed_t, tol, max_iter, lv)
+    if net.arch == "ac" and len(net.p2.bus):
+        _grid_ladder_results(net, sv, gf, lv, fixed_t)
+    lv.r_v_pu = np.where(sv.r_alive, lv.r_v_pu, 0.0)  # unpowered racks: 0 V
+    res_nodes, feeder_loss = _node_results(net, sv, rk, gf, conv_out, conv_in, lv, fixed_t)
+    res_racks = _rack_results(net, sv, rk, lv)
+    stage = _stage_losses(net, rk, res_nodes["loss_w"].to_numpy(), feeder_loss)
+    violations = _violations(net, res_nodes, res_racks, sv.alive, gf.grid_w)
+    kpis = _kpis(net, rk, res_racks, gf, stage, extra_e, lv, violations)
+    return ElectricalResult(res_nodes, res_racks, kpis, gf.grid_w, violations)
+
+
+def _service(net: _Net, fcnt: np.ndarray) -> _Service:
+    """Units in service per node; a node is alive when every node from the grid to it keeps a unit."""
     active = net.units - fcnt
-    # alive: every node on the path from the grid keeps at least one unit in service
     alive = active > 0
     for _ in range(int(net.e_depth.max()) + 1):
         alive = alive & np.where(net.parent >= 0, alive[np.maximum(net.parent, 0)], True)
     n_act = np.maximum(active, 1).astype(float)
-    r_alive = alive[net.r_bw]
-    rack_eff = np.where(r_alive, rack, 0.0)
+    return _Service(active, alive, n_act, alive[net.r_bw])
 
-    # rack conversion (power shelves / DC-DC), per rack type
+
+def _rack_inputs(net: _Net, sv: _Service, rack: np.ndarray) -> _RackLoads:
+    """Rack conversion (power shelves / DC-DC), per rack type, at each rack's load fraction."""
+    r_alive = sv.r_alive
+    rack_eff = np.where(r_alive, rack, 0.0)
     r_in = np.zeros(net.n_r)
     r_q = np.zeros(net.n_r)
     for ti, cx, ce, rating, modules, pf in net.rt_groups:
@@ -445,158 +628,138 @@ def solve_arrays(
         r_q[sel] = r_in[sel] * math.tan(math.acos(pf))
     r_in = np.where(r_alive, r_in, 0.0)
     r_q = np.where(r_alive, r_q, 0.0)
-    r_conv_loss = r_in - rack_eff
+    return _RackLoads(rack_eff, r_in, r_q, r_in - rack_eff)
 
-    # network power of each pod (and hall) spread over its busways like the racks' load, so no single
-    # converter carries a whole pod's (or hall's) switches; fed at the node feeding each busway
-    extra_e = np.zeros(n_e)
+
+def _network_power(net: _Net, sv: _Service, rk: _RackLoads, extra, extra_hall):
+    """Network power of each pod (and hall) per busway, and per node feeding the busways (W, W).
+
+    Spread over the busways like the racks' load, so no single converter carries a whole pod's (or hall's)
+    switches; fed at the node feeding each busway.
+    """
+    extra_e = np.zeros(net.n_e)
     bw = net.bw_idx
-    extra_e[bw] = spread_over_busways(net, rack_eff, r_alive, extra, net.bw_pod, net.n_pods)
+    extra_e[bw] = spread_over_busways(net, rk.power_w, sv.r_alive, extra, net.bw_pod, net.n_pods)
     if extra_hall is not None:
-        extra_e[bw] += spread_over_busways(net, rack_eff, r_alive, extra_hall, net.bw_hall, net.n_halls)
-    extra_e = np.where(alive, extra_e, 0.0)
-    extra_src = np.zeros(n_e)  # at the node feeding the busway
+        extra_e[bw] += spread_over_busways(net, rk.power_w, sv.r_alive, extra_hall, net.bw_hall, net.n_halls)
+    extra_e = np.where(sv.alive, extra_e, 0.0)
+    extra_src = np.zeros(net.n_e)  # at the node feeding the busway
     np.add.at(extra_src, net.parent[bw], extra_e[bw])
+    return extra_e, extra_src
 
-    fixed_t = conductor_temp_c
-    iters = 0
-    converged = True
-    r_v_pu = np.ones(net.n_r)
-    r_src_v_pu = np.ones(net.n_r)
-    bw_i_a = np.zeros(n_e)
-    bw_loss = np.zeros(n_e)
-    bw_temp = np.full(n_e, np.nan)
-    conv_out = np.zeros(n_e)  # converter output power W (UPS, rectifier)
 
-    def seg_z_fn(e_seg, len_seg, base_v, npar):
-        """Busway segment impedance in pu, R at the loading-dependent temperature."""
-        zb = base_v * base_v / S_BASE_VA
-        ib = S_BASE_VA / (SQRT3 * base_v)
-        x = net.c_x_ohm_m[e_seg] * len_seg / zb / npar
+def _solve_ups_ladders(net: _Net, sv: _Service, rk: _RackLoads, lv: _LvState, fixed_t, tol, max_iter) -> None:
+    """Pass 1: AC busways below a UPS, each UPS output a 1 pu root (radial sweep)."""
+    p1 = net.p1
+    n1 = net.p1_n
+    s1 = np.zeros(n1, dtype=complex)
+    s1[p1.bus] = (rk.input_w[p1.racks] + 1j * rk.input_var[p1.racks]) / S_BASE_VA
+    npar = sv.n_act[p1.busway]
+    zf_seg = _segment_z_pu(net, p1.busway, p1.seg_len_m, net.voltage_v[p1.busway], npar, fixed_t)
 
-        def f(j_abs):
-            if fixed_t is not None:
-                t = fixed_t
-            else:
-                t = operating_temp_c(
-                    j_abs * ib / npar, net.c_amp[e_seg], net.c_tmax[e_seg], net.c_tamb[e_seg]
-                )
-            return _cond_r_ohm(net, e_seg, len_seg, t) / zb / npar + 1j * x
+    def z1(j_abs):
+        z = np.zeros(n1, dtype=complex)
+        z[p1.bus] = zf_seg(j_abs[p1.bus])
+        return z
 
-        return f
+    v_root = np.ones(n1, dtype=complex)
+    res1 = ac_radial_sweep(net.p1_m, net.p1_root, v_root, s1, np.zeros(n1), z1, tol=tol, max_iter=max_iter)
+    lv.iterations += res1.iterations
+    lv.converged &= res1.converged
+    # power delivered by each UPS = sum of V conj(I) over its tree + branch losses
+    p_load = (res1.v_pu * np.conj(res1.i_pu)).real
+    loss_b = (res1.z_pu * np.abs(res1.j_pu) ** 2).real
+    root_idx = np.arange(len(net.p1_ups))
+    out_pu = np.bincount(net.p1_root, weights=p_load + loss_b, minlength=n1)[root_idx]
+    lv.conv_out[net.p1_ups] = out_pu * S_BASE_VA
+    lv.r_v_pu[p1.racks] = np.abs(res1.v_pu[p1.bus])
+    lv.r_src_v_pu[p1.racks] = 1.0
+    ib = S_BASE_VA / (SQRT3 * net.voltage_v[p1.busway])
+    first = p1.parent_bus < len(net.p1_ups)
+    lv.bw_i_a[p1.busway[first]] = np.abs(res1.j_pu[p1.bus[first]]) * ib[first]
+    np.add.at(lv.bw_loss, p1.busway, loss_b[p1.bus] * S_BASE_VA)
+    lv.bw_temp[p1.busway] = _conductor_temp_c(net, p1.busway, lv.bw_i_a[p1.busway] / npar, fixed_t)
 
-    # ---- pass 1: AC below UPS
-    if net.p1_n:
-        p1 = net.p1
-        n1 = net.p1_n
-        s1 = np.zeros(n1, dtype=complex)
-        s1[p1.bus] = (r_in[p1.racks] + 1j * r_q[p1.racks]) / S_BASE_VA
-        npar = n_act[p1.busway]
-        zf_seg = seg_z_fn(p1.busway, p1.seg_len_m, net.voltage_v[p1.busway], npar)
 
-        def z1(j_abs):
-            z = np.zeros(n1, dtype=complex)
-            z[p1.bus] = zf_seg(j_abs[p1.bus])
-            return z
+def _solve_dc_ladders(net: _Net, sv: _Service, rk: _RackLoads, lv: _LvState, fixed_t, tol, max_iter) -> None:
+    """800 VDC busducts below rectifiers / SSTs, each at its rectifier's DC voltage (nodal Newton)."""
+    e_s = net.dc_bw
+    npar = sv.n_act[e_s]
 
-        v_root = np.ones(n1, dtype=complex)
-        res1 = ac_radial_sweep(
-            net.p1_m, net.p1_root, v_root, s1, np.zeros(n1), z1, tol=tol, max_iter=max_iter
-        )
-        iters += res1.iterations
-        converged &= res1.converged
-        # power delivered by each UPS = sum of V conj(I) over its tree + branch losses
-        p_load = (res1.v_pu * np.conj(res1.i_pu)).real
-        loss_b = (res1.z_pu * np.abs(res1.j_pu) ** 2).real
-        root_idx = np.arange(len(net.p1_ups))
-        out_pu = np.bincount(net.p1_root, weights=p_load + loss_b, minlength=n1)[root_idx]
-        conv_out[net.p1_ups] = out_pu * S_BASE_VA
-        r_v_pu[p1.racks] = np.abs(res1.v_pu[p1.bus])
-        r_src_v_pu[p1.racks] = 1.0
-        ib = S_BASE_VA / (SQRT3 * net.voltage_v[p1.busway])
-        first = p1.parent_bus < len(net.p1_ups)
-        bw_i_a[p1.busway[first]] = np.abs(res1.j_pu[p1.bus[first]]) * ib[first]
-        np.add.at(bw_loss, p1.busway, loss_b[p1.bus] * S_BASE_VA)
-        if fixed_t is None:
-            bw_temp[p1.busway] = operating_temp_c(
-                bw_i_a[p1.busway] / npar, net.c_amp[p1.busway], net.c_tmax[p1.busway], net.c_tamb[p1.busway]
-            )
-        else:
-            bw_temp[p1.busway] = fixed_t
+    def g_fn(i_abs):
+        t = _conductor_temp_c(net, e_s, i_abs / npar, fixed_t)
+        return npar / _cond_r_ohm(net, e_s, net.dc_seg, t)
 
-    # ---- DC ladders below rectifiers / SSTs
-    nd = len(net.dc_racks)
-    if nd:
-        e_s = net.dc_bw
-        npar = n_act[e_s]
+    load = rk.input_w[net.dc_racks]
+    resd = dc_nodal(
+        net.dc_frm, net.dc_to, net.dc_vsrc, load, g_fn, net.dc_vsrc.copy(), tol_rel=tol, max_iter=max_iter
+    )
+    lv.iterations += resd.iterations
+    lv.converged &= resd.converged
+    lv.r_v_pu[net.dc_racks] = resd.v_v / net.dc_vsrc
+    lv.r_src_v_pu[net.dc_racks] = 1.0
+    head = net.dc_frm < 0
+    i_head = resd.i_branch_a[head]
+    lv.bw_i_a[e_s[head]] = np.abs(i_head)
+    seg_loss = resd.i_branch_a**2 / resd.g_s
+    np.add.at(lv.bw_loss, e_s, seg_loss)
+    np.add.at(lv.conv_out, net.dc_blk[head], net.dc_vsrc[head] * i_head)
+    lv.bw_temp[e_s] = _conductor_temp_c(net, e_s, lv.bw_i_a[e_s] / npar, fixed_t)
 
-        def g_fn(i_abs):
-            if fixed_t is not None:
-                t = fixed_t
-            else:
-                t = operating_temp_c(i_abs / npar, net.c_amp[e_s], net.c_tmax[e_s], net.c_tamb[e_s])
-            return npar / _cond_r_ohm(net, e_s, net.dc_seg, t)
 
-        load = r_in[net.dc_racks]
-        resd = dc_nodal(
-            net.dc_frm, net.dc_to, net.dc_vsrc, load, g_fn, net.dc_vsrc.copy(), tol_rel=tol, max_iter=max_iter
-        )
-        iters += resd.iterations
-        converged &= resd.converged
-        r_v_pu[net.dc_racks] = resd.v_v / net.dc_vsrc
-        r_src_v_pu[net.dc_racks] = 1.0
-        head = net.dc_frm < 0
-        i_head = resd.i_branch_a[head]
-        bw_i_a[e_s[head]] = np.abs(i_head)
-        seg_loss = resd.i_branch_a**2 / resd.g_s
-        np.add.at(bw_loss, e_s, seg_loss)
-        np.add.at(conv_out, net.dc_blk[head], net.dc_vsrc[head] * i_head)
-        if fixed_t is None:
-            bw_temp[e_s] = operating_temp_c(
-                bw_i_a[e_s] / npar, net.c_amp[e_s], net.c_tmax[e_s], net.c_tamb[e_s]
-            )
-        else:
-            bw_temp[e_s] = fixed_t
+def _converter_inputs(net: _Net, sv: _Service, conv_out, extra_src):
+    """Converters: output -> input through the efficiency curve at the units' load fraction.
 
-    # ---- converters: output -> input through the efficiency curve at the units' load fraction
-    # (power fed at a converter's output bus, e.g. network switches, adds to its output)
+    Power fed at a converter's output bus (network switches) adds to its output. Returns (output W,
+    input W, input reactive power var) per elec node.
+    """
     conv_out = conv_out + np.where(net.is_conv, extra_src, 0.0)
-    conv_out = np.where(alive, conv_out, 0.0)
-    conv_in = np.zeros(n_e)
+    conv_out = np.where(sv.alive, conv_out, 0.0)
+    conv_in = np.zeros(net.n_e)
     for sel, cx, ce in net.conv_groups:
-        conv_in[sel] = converter_input_w(conv_out[sel], net.rating_w[sel], cx, ce, n_act[sel])
-    conv_in = np.where(alive & net.is_conv, conv_in, 0.0)
+        conv_in[sel] = converter_input_w(conv_out[sel], net.rating_w[sel], cx, ce, sv.n_act[sel])
+    conv_in = np.where(sv.alive & net.is_conv, conv_in, 0.0)
     conv_q = conv_in * np.tan(np.arccos(net.conv_pf))
+    return conv_out, conv_in, conv_q
 
-    # ---- pass 2: the AC network from the grid
-    n2 = net.p2_n
-    s2 = np.zeros(n2, dtype=complex)
+
+def _grid_loads(net: _Net, sv: _Service, rk: _RackLoads, conv_in, conv_q, mech, extra_src):
+    """Constant-power loads on the pass-2 buses (pu) and the mechanical load of each hall that is fed (W)."""
+    s2 = np.zeros(net.p2_n, dtype=complex)
     hm = net.hall_mech >= 0
     mech_bus = net.e_bus_out[net.hall_mech[hm]]
-    mech_alive = alive[net.hall_mech[hm]]
+    mech_alive = sv.alive[net.hall_mech[hm]]
     mech_on = np.where(mech_alive, mech[hm], 0.0)
     # constant-power motor loads at the catalog power factor: S = P (1 + j tan(acos pf))
     np.add.at(s2, mech_bus, mech_on * (1.0 + 1j * math.tan(math.acos(net.mech_pf))) / S_BASE_VA)
     ups = np.flatnonzero(net.is_ups)
     np.add.at(s2, net.e_bus_out[net.parent[ups]], (conv_in[ups] + 1j * conv_q[ups]) / S_BASE_VA)
+    blk = np.flatnonzero(net.is_blk)
     if net.arch == "dc800":
-        blk = np.flatnonzero(net.is_blk)
         s2[net.e_bus_out[blk]] += (conv_in[blk] + 1j * conv_q[blk]) / S_BASE_VA
     else:
-        blk = np.flatnonzero(net.is_blk)
         no_ups_extra = np.where(net.is_blk, extra_src, 0.0)
         s2[net.e_bus_out[blk]] += no_ups_extra[blk] / S_BASE_VA
         p2 = net.p2
-        s2[p2.bus] += (r_in[p2.racks] + 1j * r_q[p2.racks]) / S_BASE_VA
+        s2[p2.bus] += (rk.input_w[p2.racks] + 1j * rk.input_var[p2.racks]) / S_BASE_VA
+    return s2, mech_on
+
+
+def _solve_grid(
+    net: _Net, sv: _Service, rk: _RackLoads, conv_in, conv_q, mech, extra_src, fixed_t, tol, max_iter, lv
+) -> _GridFlow:
+    """Pass 2: the AC network from the grid (1 pu slack) down to converters, mech loads, AC busways."""
+    n2 = net.p2_n
+    s2, mech_on = _grid_loads(net, sv, rk, conv_in, conv_q, mech, extra_src)
     # magnetising conductance of in-service transformer units on the HV bus
     tr_bus = np.flatnonzero(net.p2_is_tr)
     tr_e = net.p2_e[tr_bus]
-    g_tr = np.where(alive[tr_e], active[tr_e] * net.t_p0[tr_e] / S_BASE_VA, 0.0)
+    g_tr = np.where(sv.alive[tr_e], sv.active[tr_e] * net.t_p0[tr_e] / S_BASE_VA, 0.0)
     y2 = np.zeros(n2, dtype=complex)
     np.add.at(y2, net.p2_parent[tr_bus], g_tr)
 
     z_tr = np.zeros(n2, dtype=complex)
-    z_tr[tr_bus] = net.t_z1[tr_e] / n_act[tr_e]
+    z_tr[tr_bus] = net.t_z1[tr_e] / sv.n_act[tr_e]
     cab_bus = np.flatnonzero(net.p2_br == 2)
     cab_e = net.p2_e[cab_bus]
     zb_mv = net.mv_v**2 / S_BASE_VA
@@ -605,17 +768,14 @@ def solve_arrays(
     seg_bus = net.p2.bus
     zf_seg2 = None
     if len(seg_bus):
-        npar2 = n_act[net.p2.busway]
-        zf_seg2 = seg_z_fn(net.p2.busway, net.p2.seg_len_m, net.voltage_v[net.p2.busway], npar2)
+        npar2 = sv.n_act[net.p2.busway]
+        zf_seg2 = _segment_z_pu(
+            net, net.p2.busway, net.p2.seg_len_m, net.voltage_v[net.p2.busway], npar2, fixed_t
+        )
 
     def z2(j_abs):
         z = z_tr.copy()
-        if fixed_t is not None:
-            t = fixed_t
-        else:
-            t = operating_temp_c(
-                j_abs[cab_bus] * ib_mv, net.c_amp[cab_e], net.c_tmax[cab_e], net.c_tamb[cab_e]
-            )
+        t = _conductor_temp_c(net, cab_e, j_abs[cab_bus] * ib_mv, fixed_t)
         z[cab_bus] = _cond_r_ohm(net, cab_e, net.length_m[cab_e], t) / zb_mv + 1j * x_cab
         if zf_seg2 is not None:
             z[seg_bus] = zf_seg2(j_abs[seg_bus])
@@ -623,21 +783,57 @@ def solve_arrays(
 
     v_root2 = np.ones(n2, dtype=complex)
     res2 = ac_radial_sweep(net.p2_m, net.p2_root, v_root2, s2, y2, z2, tol=tol, max_iter=max_iter)
-    iters += res2.iterations
-    converged &= res2.converged
+    lv.iterations += res2.iterations
+    lv.converged &= res2.converged
     v2 = res2.v_pu
     loss2 = (res2.z_pu * np.abs(res2.j_pu) ** 2).real * S_BASE_VA
     shunt_loss = np.zeros(n2)
     shunt_loss[tr_bus] = g_tr * np.abs(v2[net.p2_parent[tr_bus]]) ** 2 * S_BASE_VA
     p_bus = (v2 * np.conj(res2.i_pu)).real
     grid_pu = float(np.sum(p_bus) + np.sum((res2.z_pu * np.abs(res2.j_pu) ** 2).real))
-    grid_w = grid_pu * S_BASE_VA
     # apparent power entering each branch (sending end) = V_parent conj(J)
     s_send = np.zeros(n2, dtype=complex)
     nr = net.p2_parent >= 0
     s_send[nr] = v2[net.p2_parent[nr]] * np.conj(res2.j_pu[nr]) * S_BASE_VA
+    return _GridFlow(
+        res2,
+        loss2,
+        shunt_loss,
+        s_send,
+        grid_pu * S_BASE_VA,
+        g_tr,
+        tr_bus,
+        tr_e,
+        cab_bus,
+        cab_e,
+        ib_mv,
+        mech_on,
+    )
 
-    # ---- per-node results
+
+def _grid_ladder_results(net: _Net, sv: _Service, gf: _GridFlow, lv: _LvState, fixed_t) -> None:
+    """AC busways fed straight from a block's LV bus (no UPS): their segments are pass-2 branches."""
+    p2 = net.p2
+    res2 = gf.res
+    v2 = res2.v_pu
+    ib = S_BASE_VA / (SQRT3 * net.voltage_v[p2.busway])
+    first = p2.parent_bus < p2.bus[0]
+    lv.bw_i_a[p2.busway[first]] = np.abs(res2.j_pu[p2.bus[first]]) * ib[first]
+    np.add.at(lv.bw_loss, p2.busway, gf.loss[p2.bus])
+    lv.r_v_pu[p2.racks] = np.abs(v2[p2.bus])
+    lv.r_src_v_pu[p2.racks] = np.abs(v2[net.e_bus_out[net.parent[p2.busway]]])
+    npar2 = sv.n_act[p2.busway]
+    lv.bw_temp[p2.busway] = _conductor_temp_c(net, p2.busway, lv.bw_i_a[p2.busway] / npar2, fixed_t)
+
+
+def _node_results(
+    net: _Net, sv: _Service, rk: _RackLoads, gf: _GridFlow, conv_out, conv_in, lv: _LvState, fixed_t
+):
+    """``res_nodes`` table (see ``ElectricalResult``) and the MV feeder loss of each node (W)."""
+    n_e = net.n_e
+    alive, n_act = sv.alive, sv.n_act
+    res2, v2 = gf.res, gf.res.v_pu
+    tr_bus, tr_e, cab_bus, cab_e = gf.tr_bus, gf.tr_e, gf.cab_bus, gf.cab_e
     loss = np.zeros(n_e)
     feeder_loss = np.zeros(n_e)
     p_in = np.zeros(n_e)
@@ -647,24 +843,21 @@ def solve_arrays(
     i_a = np.full(n_e, np.nan)
     temp = np.full(n_e, np.nan)
     # transformers (substation, mech, AC block): series + magnetising loss, loading on |S| at the HV side
-    np.add.at(loss, tr_e, loss2[tr_bus] + shunt_loss[tr_bus])
-    s_tr = np.abs(s_send[tr_bus]) + 0.0
+    np.add.at(loss, tr_e, gf.loss[tr_bus] + gf.shunt_loss[tr_bus])
+    s_tr = np.abs(gf.s_send[tr_bus]) + 0.0
     loading[tr_e] = s_tr / (n_act[tr_e] * net.t_sn[tr_e]) * 100.0
     v_out[tr_e] = np.abs(v2[tr_bus])
     # feeders
-    feeder_loss[cab_e] = loss2[cab_bus]
-    i_cab = np.abs(res2.j_pu[cab_bus]) * ib_mv
+    feeder_loss[cab_e] = gf.loss[cab_bus]
+    i_cab = np.abs(res2.j_pu[cab_bus]) * gf.ib_mv
     feeder_loading[cab_e] = i_cab / net.c_amp[cab_e] * 100.0
-    p_in[cab_e] = s_send[cab_bus].real
-    if fixed_t is None:
-        temp[cab_e] = operating_temp_c(i_cab, net.c_amp[cab_e], net.c_tmax[cab_e], net.c_tamb[cab_e])
-    else:
-        temp[cab_e] = fixed_t
-    p_in[0] = grid_w
-    p_in[1] = s_send[1].real + shunt_loss[1]  # substation: into its HV side incl. magnetising
-    p_in[net.is_mech] = s_send[net.p2_mech_bus].real + shunt_loss[net.p2_mech_bus]
+    p_in[cab_e] = gf.s_send[cab_bus].real
+    temp[cab_e] = _conductor_temp_c(net, cab_e, i_cab, fixed_t)
+    p_in[0] = gf.grid_w
+    p_in[1] = gf.s_send[1].real + gf.shunt_loss[1]  # substation: into its HV side incl. magnetising
+    p_in[net.is_mech] = gf.s_send[net.p2_mech_bus].real + gf.shunt_loss[net.p2_mech_bus]
     v_out[0] = abs(v2[0])
-    loading[0] = grid_w / net.grid_limit_w * 100.0
+    loading[0] = gf.grid_w / net.grid_limit_w * 100.0
     # converters
     conv = net.is_conv
     loss[conv] = (conv_in - conv_out)[conv]
@@ -673,66 +866,24 @@ def solve_arrays(
     v_out[net.is_ups] = 1.0
     if net.arch == "dc800":
         v_out[net.is_blk] = 1.0
-    # busways: segment losses (the busway's ladder also gives the rack voltages)
-    if net.arch == "ac" and len(seg_bus):
-        p2 = net.p2
-        ib = S_BASE_VA / (SQRT3 * net.voltage_v[p2.busway])
-        first = p2.parent_bus < p2.bus[0]
-        bw_i_a[p2.busway[first]] = np.abs(res2.j_pu[p2.bus[first]]) * ib[first]
-        np.add.at(bw_loss, p2.busway, loss2[p2.bus])
-        r_v_pu[p2.racks] = np.abs(v2[p2.bus])
-        r_src_v_pu[p2.racks] = np.abs(v2[net.e_bus_out[net.parent[p2.busway]]])
-        npar2 = n_act[p2.busway]
-        bw_temp[p2.busway] = (
-            operating_temp_c(
-                bw_i_a[p2.busway] / npar2, net.c_amp[p2.busway], net.c_tmax[p2.busway], net.c_tamb[p2.busway]
-            )
-            if fixed_t is None
-            else fixed_t
-        )
+    # busways (the ladders also gave the rack voltages)
     isb = net.is_bw
-    loss[isb] = bw_loss[isb]
-    i_a[isb] = bw_i_a[isb]
-    temp[isb] = bw_temp[isb]
-    loading[isb] = bw_i_a[isb] / (n_act[isb] * net.c_amp[isb]) * 100.0
-    r_in_bw = np.bincount(net.r_bw, weights=r_in, minlength=n_e)
-    p_in[isb] = (r_in_bw + bw_loss)[isb]
+    loss[isb] = lv.bw_loss[isb]
+    i_a[isb] = lv.bw_i_a[isb]
+    temp[isb] = lv.bw_temp[isb]
+    loading[isb] = lv.bw_i_a[isb] / (n_act[isb] * net.c_amp[isb]) * 100.0
+    r_in_bw = np.bincount(net.r_bw, weights=rk.input_w, minlength=n_e)
+    p_in[isb] = (r_in_bw + lv.bw_loss)[isb]
     i_a[cab_e] = i_cab
-    # rack voltages of unpowered racks are 0
-    r_v_pu = np.where(r_alive, r_v_pu, 0.0)
-    v_min_bw = np.full(n_e, np.nan)
-    if net.n_r:
-        v_min_bw_tmp = np.full(n_e, np.inf)
-        np.minimum.at(v_min_bw_tmp, net.r_bw, r_v_pu)
-        v_min_bw = np.where(np.isfinite(v_min_bw_tmp), v_min_bw_tmp, np.nan)
-    v_out[isb] = v_min_bw[isb]
+    v_out[isb] = _lowest_rack_voltage_by_busway(net, lv.r_v_pu)[isb]
     loss = np.where(alive, loss, 0.0)
     loading = np.where(alive | (np.arange(n_e) == 0), loading, 0.0)
-
-    # ---- stage losses
-    stage = dict.fromkeys(STAGES, 0.0)
-    stage["rack_conversion"] = float(r_conv_loss.sum())
-    stage["busways"] = float(loss[isb].sum())
-    stage["ups"] = float(loss[net.is_ups].sum())
-    if net.arch == "ac":
-        stage["lv_transformers"] = float(loss[net.is_blk].sum())
-    else:
-        stage["rectifiers"] = float(loss[net.is_blk].sum())
-    stage["mv_feeders"] = float(feeder_loss.sum())
-    stage["mech_transformers"] = float(loss[net.is_mech].sum())
-    stage["substation"] = float(loss[1])
-    loss_total = sum(stage.values())
-    it_w = float(rack_eff.sum())
-    mech_w = float(mech_on.sum())
-    extra_w = float(extra_e.sum())
-    it_path_w = grid_w - mech_w - stage["mech_transformers"]
-
     res_nodes = pd.DataFrame(
         {
             "name": net.names,
             "kind": net.kind,
             "units": net.units,
-            "units_in_service": np.where(np.arange(n_e) == 0, 1, active),
+            "units_in_service": np.where(np.arange(n_e) == 0, 1, sv.active),
             "powered": alive,
             "power_in_w": np.where(alive, p_in, 0.0),
             "loss_w": loss,
@@ -744,145 +895,190 @@ def solve_arrays(
             "conductor_temp_c": temp,
         }
     )
-    drop = np.where(r_alive, (r_src_v_pu - r_v_pu) * 100.0, 0.0)
-    res_racks = pd.DataFrame(
+    return res_nodes, feeder_loss
+
+
+def _lowest_rack_voltage_by_busway(net: _Net, r_v_pu: np.ndarray) -> np.ndarray:
+    """Lowest rack voltage (pu) on each elec node's busway; NaN for nodes without racks."""
+    v_min_bw = np.full(net.n_e, np.nan)
+    if net.n_r:
+        v_min_bw_tmp = np.full(net.n_e, np.inf)
+        np.minimum.at(v_min_bw_tmp, net.r_bw, r_v_pu)
+        v_min_bw = np.where(np.isfinite(v_min_bw_tmp), v_min_bw_tmp, np.nan)
+    return v_min_bw
+
+
+def _rack_results(net: _Net, sv: _Service, rk: _RackLoads, lv: _LvState) -> pd.DataFrame:
+    """``res_racks`` table (see ``ElectricalResult``); rack voltages are 0 when unpowered."""
+    r_alive = sv.r_alive
+    drop = np.where(r_alive, (lv.r_src_v_pu - lv.r_v_pu) * 100.0, 0.0)
+    return pd.DataFrame(
         {
-            "power_w": rack_eff,
-            "input_power_w": r_in,
-            "input_reactive_power_var": r_q,
-            "conversion_loss_w": r_conv_loss,
-            "conversion_load_pct": rack_eff / net.r_cap_w * 100.0,
-            "voltage_v": r_v_pu * net.voltage_v[net.r_bw],
-            "voltage_pu": r_v_pu,
+            "rack_power_w": rk.power_w,
+            "input_power_w": rk.input_w,
+            "input_reactive_power_var": rk.input_var,
+            "conversion_loss_w": rk.conversion_loss_w,
+            "conversion_load_pct": rk.power_w / net.r_cap_w * 100.0,
+            "voltage_v": lv.r_v_pu * net.voltage_v[net.r_bw],
+            "voltage_pu": lv.r_v_pu,
             "busway_drop_pct": drop,
             "powered": r_alive,
         }
     )
-    lo, hi = net.v_limits
-    violations = _violations(net, res_nodes, res_racks, alive, grid_w, mech, lo, hi)
+
+
+def _stage_losses(net: _Net, rk: _RackLoads, loss: np.ndarray, feeder_loss: np.ndarray) -> dict[str, float]:
+    """Losses by conversion / distribution stage (``STAGES``), W."""
+    stage = dict.fromkeys(STAGES, 0.0)
+    stage["rack_conversion"] = float(rk.conversion_loss_w.sum())
+    stage["busways"] = float(loss[net.is_bw].sum())
+    stage["ups"] = float(loss[net.is_ups].sum())
+    if net.arch == "ac":
+        stage["lv_transformers"] = float(loss[net.is_blk].sum())
+    else:
+        stage["rectifiers"] = float(loss[net.is_blk].sum())
+    stage["mv_feeders"] = float(feeder_loss.sum())
+    stage["mech_transformers"] = float(loss[net.is_mech].sum())
+    stage["substation"] = float(loss[1])
+    return stage
+
+
+def _kpis(net, rk, res_racks, gf, stage, extra_e, lv, violations) -> dict:
+    """Facility-level figures of one solve (see ``ElectricalResult``)."""
+    grid_w = gf.grid_w
+    loss_total = sum(stage.values())
+    it_w = float(rk.power_w.sum())
+    mech_w = float(gf.mech_on.sum())
+    extra_w = float(extra_e.sum())
+    it_path_w = grid_w - mech_w - stage["mech_transformers"]
+    r_alive = res_racks["powered"].to_numpy()
+    r_v_pu = res_racks["voltage_pu"].to_numpy()
     min_v = float(r_v_pu[r_alive].min()) if r_alive.any() else float("nan")
-    kpis = {
+    return {
         "architecture": net.arch,
-        "grid_power_mw": grid_w / 1e6,
+        "facility_power_mw": grid_w / 1e6,
         "grid_limit_mw": net.grid_limit_w / 1e6,
         "it_power_mw": it_w / 1e6,
-        "extra_it_power_mw": extra_w / 1e6,
-        "mech_power_mw": mech_w / 1e6,
-        "loss_mw": loss_total / 1e6,
-        "loss_pct": loss_total / grid_w * 100.0 if grid_w > 0 else 0.0,
+        "network_power_mw": extra_w / 1e6,
+        "cooling_power_mw": mech_w / 1e6,
+        "electrical_loss_mw": loss_total / 1e6,
+        "electrical_loss_pct": loss_total / grid_w * 100.0 if grid_w > 0 else 0.0,
         "losses_mw_by_stage": {k: v / 1e6 for k, v in stage.items()},
         "losses_pct_by_stage": {k: (v / grid_w * 100.0 if grid_w > 0 else 0.0) for k, v in stage.items()},
         # IT delivery: IT power over the grid power of the IT path (cooling and its transformers left out)
         "efficiency_it_pct": (it_w + extra_w) / it_path_w * 100.0 if it_path_w > 0 else 0.0,
         "balance_error_w": grid_w - (it_w + extra_w + mech_w + loss_total),
-        "converged": bool(converged),
-        "iterations": int(iters),
+        "converged": bool(lv.converged),
+        "iterations": int(lv.iterations),
         "min_rack_voltage_pu": min_v,
         "racks_unpowered": int((~r_alive).sum()),
-        "n_violations": len(violations),
+        "electrical_violations": len(violations),
         "violations": violations,
     }
-    return ElectricalResult(res_nodes, res_racks, kpis, grid_w, violations)
 
 
-def _violations(net, rn, rr, alive, grid_w, mech, lo, hi) -> list[dict]:
+# --------------------------------------------------------------------------------------------------------
+# violations
+
+
+def _violations(
+    net: _Net, rn: pd.DataFrame, rr: pd.DataFrame, alive: np.ndarray, grid_w: float
+) -> list[dict]:
     """Overloads (> 100 % of in-service units), voltages outside the layout's limits, lost supply."""
-    out: list[dict] = []
+    return (
+        _grid_limit(net, grid_w)
+        + _node_overloads(net, rn, alive)
+        + _transformer_voltages(net, rn, alive)
+        + _rack_violations(net, rr)
+        + _lost_supply(net, rr, alive)
+    )
+
+
+def _violation(component: str, kind: str, value: float, limit: float, message: str) -> dict:
+    return dict(component=component, kind=kind, value=value, limit=limit, message=message)
+
+
+def _grid_limit(net: _Net, grid_w: float) -> list[dict]:
+    if grid_w <= net.grid_limit_w:
+        return []
+    lim = net.grid_limit_w / 1e6
+    msg = f"grid power {grid_w / 1e6:.2f} MW exceeds the {lim:.2f} MW limit"
+    return [_violation("grid", "grid_limit", grid_w / 1e6, lim, msg)]
+
+
+def _node_overloads(net: _Net, rn: pd.DataFrame, alive: np.ndarray) -> list[dict]:
+    """Nodes loaded above 100 % of their units in service, then MV feeders above their ampacity."""
+    out = []
     names, kind = net.names, net.kind
-    if grid_w > net.grid_limit_w:
-        out.append(
-            dict(
-                component="grid",
-                kind="grid_limit",
-                value=grid_w / 1e6,
-                limit=net.grid_limit_w / 1e6,
-                message=f"grid power {grid_w / 1e6:.2f} MW exceeds the {net.grid_limit_w / 1e6:.2f} MW limit",
-            )
-        )
     load = rn["loading_pct"].to_numpy()
     for i in np.flatnonzero((load > 100.0 + 1e-9) & (np.arange(net.n_e) > 0) & alive):
-        out.append(
-            dict(
-                component=names[i],
-                kind="overload",
-                value=float(load[i]),
-                limit=100.0,
-                message=f"{kind[i]} '{names[i]}' loaded {load[i]:.1f} % of its {int(rn['units_in_service'][i])} "
-                f"unit(s) in service",
-            )
+        msg = (
+            f"{kind[i]} '{names[i]}' loaded {load[i]:.1f} % of its {int(rn['units_in_service'][i])} "
+            f"unit(s) in service"
         )
+        out.append(_violation(names[i], "overload", float(load[i]), 100.0, msg))
     fl = rn["feeder_loading_pct"].to_numpy()
     for i in np.flatnonzero((fl > 100.0 + 1e-9) & alive):
-        out.append(
-            dict(
-                component=names[i],
-                kind="overload",
-                value=float(fl[i]),
-                limit=100.0,
-                message=f"MV feeder of '{names[i]}' loaded {fl[i]:.1f} % of its ampacity",
-            )
-        )
-    # bus voltages of transformer secondaries
+        msg = f"MV feeder of '{names[i]}' loaded {fl[i]:.1f} % of its ampacity"
+        out.append(_violation(names[i], "overload", float(fl[i]), 100.0, msg))
+    return out
+
+
+def _transformer_voltages(net: _Net, rn: pd.DataFrame, alive: np.ndarray) -> list[dict]:
+    """Bus voltages of transformer secondaries outside the layout's limits."""
+    lo, hi = net.v_limits
+    names = net.names
     v = rn["voltage_pu"].to_numpy()
-    trs = net.is_tr & alive
-    for i in np.flatnonzero(trs & ((v < lo) | (v > hi))):
-        out.append(
-            dict(
-                component=names[i],
-                kind="voltage",
-                value=float(v[i]),
-                limit=lo if v[i] < lo else hi,
-                message=f"voltage at '{names[i]}' is {v[i]:.4f} pu (limits {lo}-{hi})",
-            )
-        )
-    # rack voltages, grouped per busway
+    out = []
+    for i in np.flatnonzero(net.is_tr & alive & ((v < lo) | (v > hi))):
+        msg = f"voltage at '{names[i]}' is {v[i]:.4f} pu (limits {lo}-{hi})"
+        out.append(_violation(names[i], "voltage", float(v[i]), lo if v[i] < lo else hi, msg))
+    return out
+
+
+def _rack_violations(net: _Net, rr: pd.DataFrame) -> list[dict]:
+    """Rack voltages outside the limits, then racks above their shelf / DC-DC rating; one entry per busway."""
+    lo, hi = net.v_limits
+    names = net.names
+    out = []
     rv = rr["voltage_pu"].to_numpy()
     bad = rr["powered"].to_numpy() & ((rv < lo) | (rv > hi))
     if bad.any():
         cnt = np.bincount(net.r_bw[bad], minlength=net.n_e)
         for i in np.flatnonzero(cnt):
             vmin = float(rv[bad & (net.r_bw == i)].min())
-            out.append(
-                dict(
-                    component=names[i],
-                    kind="voltage",
-                    value=vmin,
-                    limit=lo,
-                    message=f"{cnt[i]} rack(s) on '{names[i]}' outside {lo}-{hi} pu (lowest {vmin:.4f} pu)",
-                )
-            )
-    # rack power shelves / DC-DC above their rating
+            msg = f"{cnt[i]} rack(s) on '{names[i]}' outside {lo}-{hi} pu (lowest {vmin:.4f} pu)"
+            out.append(_violation(names[i], "voltage", vmin, lo, msg))
     over = rr["conversion_load_pct"].to_numpy() > 100.0 + 1e-9
     if over.any():
         cnt = np.bincount(net.r_bw[over], minlength=net.n_e)
         for i in np.flatnonzero(cnt):
-            out.append(
-                dict(
-                    component=names[i],
-                    kind="overload",
-                    value=float(rr["conversion_load_pct"].to_numpy()[over & (net.r_bw == i)].max()),
-                    limit=100.0,
-                    message=f"{cnt[i]} rack(s) on '{names[i]}' above their power shelf / DC-DC rating",
-                )
-            )
-    # lost supply: report the top-most dead node of each dead subtree
+            worst = float(rr["conversion_load_pct"].to_numpy()[over & (net.r_bw == i)].max())
+            msg = f"{cnt[i]} rack(s) on '{names[i]}' above their power shelf / DC-DC rating"
+            out.append(_violation(names[i], "overload", worst, 100.0, msg))
+    return out
+
+
+def _lost_supply(net: _Net, rr: pd.DataFrame, alive: np.ndarray) -> list[dict]:
+    """The top-most dead node of each dead subtree, with the racks below it."""
     dead = ~alive
     top = dead & np.where(net.parent >= 0, alive[np.maximum(net.parent, 0)], True)
+    if not top.any():
+        return []
+    names, kind = net.names, net.kind
     r_dead = ~rr["powered"].to_numpy()
-    if top.any():
-        # racks below each top dead node: walk each dead rack's busway up to its top dead ancestor
-        anc = net.r_bw.copy()
-        top_of = np.full(net.n_r, -1, dtype=np.int64)
-        for _ in range(int(net.e_depth.max()) + 1):
-            hit = top[anc] & (top_of < 0)
-            top_of[hit] = anc[hit]
-            anc = np.where(net.parent[anc] >= 0, net.parent[anc], anc)
-        cnt = np.bincount(top_of[r_dead & (top_of >= 0)], minlength=net.n_e)
-        for i in np.flatnonzero(top):
-            msg = f"all units of {kind[i]} '{names[i]}' out of service: {cnt[i]} rack(s) lose power"
-            if kind[i] in ("mech_feed", "substation"):
-                msg += "; pumps, fans and chillers lose power"
-            out.append(
-                dict(component=names[i], kind="lost_supply", value=float(cnt[i]), limit=0.0, message=msg)
-            )
+    # racks below each top dead node: walk each dead rack's busway up to its top dead ancestor
+    anc = net.r_bw.copy()
+    top_of = np.full(net.n_r, -1, dtype=np.int64)
+    for _ in range(int(net.e_depth.max()) + 1):
+        hit = top[anc] & (top_of < 0)
+        top_of[hit] = anc[hit]
+        anc = np.where(net.parent[anc] >= 0, net.parent[anc], anc)
+    cnt = np.bincount(top_of[r_dead & (top_of >= 0)], minlength=net.n_e)
+    out = []
+    for i in np.flatnonzero(top):
+        msg = f"all units of {kind[i]} '{names[i]}' out of service: {cnt[i]} rack(s) lose power"
+        if kind[i] in ("mech_feed", "substation"):
+            msg += "; pumps, fans and chillers lose power"
+        out.append(_violation(names[i], "lost_supply", float(cnt[i]), 0.0, msg))
     return out
