@@ -29,10 +29,16 @@ sigma, from a seed (reproducible): tokens/s of GPU k = m_k * T * f(p_k / P_max).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from twin.errors import InputError
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from twin.model import FacilityModel
 
 __all__ = [
     "ConcaveCurve",
@@ -173,8 +179,27 @@ class PerfModel:
         return out
 
 
-def perf_model(model) -> PerfModel:
-    """Performance data of every rack of a compiled FacilityModel (catalog curves, tokens/s, power limits)."""
+def perf_model(model: FacilityModel) -> PerfModel:
+    """Performance data of every rack of a compiled FacilityModel (catalog curves, tokens/s, power limits).
+
+    Parameters
+    ----------
+    model : FacilityModel
+        Compiled facility: GPU type, workload tier and GPU power limits of every rack; the catalog's
+        throughput curves and tokens/s per (GPU type, workload kind).
+
+    Returns
+    -------
+    PerfModel
+        One concave curve per (GPU type, workload kind) in use (``curves``, ``curve_names``) and arrays over
+        racks: ``curve_id``, ``tokens_full_per_gpu`` (tokens/s of one GPU at ``power_max_w``),
+        ``gpu_power_max_w`` and ``gpu_power_min_w`` (W per GPU), ``gpus`` (GPUs per rack).
+
+    Raises
+    ------
+    InputError
+        A GPU type without a throughput curve for its rack's workload kind.
+    """
     racks = model.racks
     gpu_names = model.gpu_types["name"].to_numpy()[racks["gpu_type"].to_numpy()]
     kinds = model.tiers["kind"].to_numpy()[racks["tier"].to_numpy()]
@@ -209,11 +234,32 @@ def _check_power(perf: PerfModel, gpu_power_w: np.ndarray, n: int) -> np.ndarray
     return p
 
 
-def relative_throughput(model, gpu_power_w, perf: PerfModel | None = None) -> np.ndarray:
-    """Relative throughput (1.0 at power_max_w) of one GPU of each rack at GPU power ``gpu_power_w`` (n_racks,).
+def relative_throughput(
+    model: FacilityModel, gpu_power_w: ArrayLike, perf: PerfModel | None = None
+) -> np.ndarray:
+    """Relative throughput (1.0 at power_max_w) of one GPU of each rack at GPU power ``gpu_power_w``.
 
     Power below the GPU's minimum power limit is an error (a GPU cannot be capped there); power above
     power_max_w gives 1.0 (the GPU does not draw more than its maximum).
+
+    Parameters
+    ----------
+    model : FacilityModel
+        Compiled facility (used only when ``perf`` is None).
+    gpu_power_w : array_like
+        (n_racks,) power of one GPU of each rack, W.
+    perf : PerfModel or None, default None
+        ``perf_model(model)`` if already built.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n_racks,) relative throughput f(p / power_max_w), dimensionless, 1.0 at full power.
+
+    Raises
+    ------
+    InputError
+        Wrong shape, non-finite power, or power below a GPU's minimum power limit.
     """
     perf = perf or perf_model(model)
     p = _check_power(perf, gpu_power_w, len(perf.curve_id))
@@ -228,11 +274,35 @@ def relative_throughput(model, gpu_power_w, perf: PerfModel | None = None) -> np
     return perf.fraction_value(x)
 
 
-def tokens_per_s(model, gpu_power_w, perf: PerfModel | None = None, variation=None) -> np.ndarray:
-    """Tokens/s of each rack (n_racks,) with every GPU of the rack at ``gpu_power_w``.
+def tokens_per_s(
+    model: FacilityModel,
+    gpu_power_w: ArrayLike,
+    perf: PerfModel | None = None,
+    variation: ArrayLike | None = None,
+) -> np.ndarray:
+    """Tokens/s of each rack with every GPU of the rack at ``gpu_power_w``.
 
-    variation: optional per-GPU throughput multipliers (n_gpus,) from ``gpu_variation``; the rack's figure is
-    then the sum over its GPUs (GPUs are numbered rack by rack).
+    Parameters
+    ----------
+    model : FacilityModel
+        Compiled facility (used only when ``perf`` is None).
+    gpu_power_w : array_like
+        (n_racks,) power of one GPU of each rack, W.
+    perf : PerfModel or None, default None
+        ``perf_model(model)`` if already built.
+    variation : array_like or None, default None
+        (n_gpus,) per-GPU throughput multipliers (dimensionless, from :func:`gpu_variation`), GPUs numbered
+        rack by rack; the rack's figure is then the sum over its GPUs.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n_racks,) tokens/s of each rack: GPUs x tokens/s of one GPU at full power x relative throughput.
+
+    Raises
+    ------
+    InputError
+        As :func:`relative_throughput`, or ``variation`` not one value per GPU.
     """
     perf = perf or perf_model(model)
     r = relative_throughput(model, gpu_power_w, perf)
