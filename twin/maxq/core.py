@@ -158,11 +158,74 @@ def solve_caps(
     n_bcd: int = 1,
     mu0: list[np.ndarray] | None = None,
 ) -> CapSolution:
-    """Solve the cap problem by dual block-coordinate ascent (see module docstring)."""
+    """Solve the cap problem by dual block-coordinate ascent and projected Newton steps (module docstring).
+
+    Steps: check that every constraint holds with every unit at its minimum power (else infeasible), start
+    the multipliers (zero, or ``mu0``), run ``n_bcd`` block-coordinate sweeps, refine with projected Newton
+    steps on the dual, take every unit's best response to its price, repair round-off overs, and report.
+
+    Parameters
+    ----------
+    pb : CapProblem
+        Units (weights in tokens/s per GPU at ``p_max``, GPU counts, power bounds in W, curves) and linear
+        constraint groups (limits in the unit of ``coef`` x W, e.g. W at the meter).
+    tol : float, default 1e-9
+        Largest relative constraint violation accepted as converged.
+    max_sweeps : int, default 100
+        Most projected Newton steps.
+    n_bcd : int, default 1
+        Block-coordinate sweeps before the Newton steps (ignored with ``mu0``).
+    mu0 : list of numpy.ndarray or None, default None
+        Warm start: one array of multipliers per group (tokens/s per unit of the constrained quantity), e.g.
+        those of a previous linearisation; the solve goes straight to the Newton steps.
+
+    Returns
+    -------
+    CapSolution
+        ``p`` (m,) W per GPU, ``tokens_per_s`` (total), ``multipliers`` (per group, tokens/s per unit of the
+        constrained quantity: the shadow prices), ``loads`` (per group, at ``p``), ``box_multiplier`` (m,)
+        tokens/s per W of each unit's upper bound, ``converged``, ``sweeps``, ``max_violation`` (relative,
+        before repair); ``feasible`` False with ``reason`` and ``p = p_min`` if the limits cannot be met.
+
+    Raises
+    ------
+    InputError
+        Inconsistent problem arrays, negative coefficients, or ``mu0`` of the wrong shape.
+    """
     _validate(pb)
     U = _Units(pb)
+    cnt = pb.count[U.order].astype(float)
+    groups = _sorted_groups(pb, U.order, cnt)
+    infeasible = _floor_check(pb, U, groups)
+    if infeasible is not None:
+        return infeasible
+    mu, price = _start_multipliers(groups, mu0, len(U.order))
+    if mu0 is None:
+        _bcd_sweeps(U, groups, mu, price, n_bcd)
+    mu, price, converged, sweep, viol = _projected_newton(U, groups, mu, cnt, tol, max_sweeps)
+    p = U.response(price)
+    _repair_overs(U, groups, p)
+    loads = [np.bincount(G["memi"], weights=G["acnt"] * p[G["idx"]], minlength=G["n"]) for G in groups]
+    # junction / upper-bound multiplier: marginal value not priced by the linear constraints
+    box = np.where(p >= U.p_up * (1 - 1e-9), np.maximum(U.marginal(p) - price, 0.0), 0.0)
     o = U.order
-    cnt = pb.count[o].astype(float)
+    inv = np.empty_like(o)
+    inv[o] = np.arange(len(o))
+    tokens = float(np.sum(cnt * pb.weight[o] * U.value(p)))
+    return CapSolution(
+        p=p[inv],
+        tokens_per_s=tokens,
+        multipliers=mu,
+        loads=loads,
+        box_multiplier=box[inv],
+        converged=converged,
+        sweeps=sweep,
+        max_violation=viol,
+    )
+
+
+def _sorted_groups(pb: CapProblem, o: np.ndarray, cnt: np.ndarray) -> list[dict]:
+    """The constraint groups over the units in curve order ``o``: members, coefficients and limits."""
     groups = []
     for g in pb.groups:
         mem = g.member[o].astype(np.int64)
@@ -179,7 +242,12 @@ def solve_caps(
                 limit=np.asarray(g.limit, dtype=float),
             )
         )
-    # floor check: every constraint must hold with every unit at p_min
+    return groups
+
+
+def _floor_check(pb: CapProblem, U: _Units, groups: list[dict]) -> CapSolution | None:
+    """The infeasible solution if some constraint fails with every unit at p_min (or p_up < p_min), else None."""
+    o = U.order
     if np.any(U.p_min > U.p_up * (1 + 1e-12)):
         k = int(o[np.flatnonzero(U.p_min > U.p_up)[0]])
         return _infeasible(
@@ -197,8 +265,15 @@ def solve_caps(
                 f"limit {G['limit'][c]:.6g}",
                 floor=floor[c],
             )
+    return None
+
+
+def _start_multipliers(
+    groups: list[dict], mu0: list[np.ndarray] | None, m: int
+) -> tuple[list[np.ndarray], np.ndarray]:
+    """Initial multipliers (zero, or the warm start ``mu0``) and the unit prices (m,) they give."""
     mu = [np.zeros(G["n"]) for G in groups]
-    price = np.zeros(len(o))
+    price = np.zeros(m)
     if mu0 is not None:
         # warm start (e.g. the multipliers of the previous linearisation): straight to the Newton steps
         if [len(x) for x in mu0] != [G["n"] for G in groups]:
@@ -206,10 +281,16 @@ def solve_caps(
         mu = [np.maximum(np.asarray(x, dtype=float), 0.0).copy() for x in mu0]
         for G, m_k in zip(groups, mu, strict=True):
             price[G["idx"]] += m_k[G["memi"]] * G["a"][G["idx"]]
-        n_bcd = 0
+    return mu, price
+
+
+def _bcd_sweeps(U: _Units, groups: list[dict], mu: list[np.ndarray], price: np.ndarray, n_bcd: int) -> None:
+    """Block-coordinate ascent over the groups, in place on ``mu`` and ``price``.
+
+    A sweep finds the binding set and a good start for the projected Newton steps.
+    """
     # price that drives each unit down to p_min (upper end of every bracket)
     price_floor = U.marginal(U.p_min)
-    # a block-coordinate sweep finds the binding set and a good start for the projected Newton steps
     for _ in range(n_bcd):
         for G, m_k in zip(groups, mu, strict=True):
             idx, memi, a = G["idx"], G["memi"], G["a"][G["idx"]]
@@ -219,9 +300,10 @@ def solve_caps(
             new = _group_multipliers(U, idx, memi, a, G["acnt"], G["limit"], G["n"], base, price_floor[idx])
             price[idx] = base + new[memi] * a
             m_k[:] = new
-    mu, price, converged, sweep, viol = _projected_newton(U, groups, mu, cnt, tol, max_sweeps)
-    p = U.response(price)
-    # monotone repair of round-off overs: lower towards p_min inside any constraint still over its limit
+
+
+def _repair_overs(U: _Units, groups: list[dict], p: np.ndarray) -> None:
+    """Monotone repair of round-off overs, in place: lower towards p_min inside any constraint still over."""
     for _ in range(3):
         for G in groups:
             pi = p[G["idx"]]
@@ -236,22 +318,6 @@ def solve_caps(
                 )
                 r[over] *= 1 - 1e-12
                 p[G["idx"]] = pm + r[G["memi"]] * (pi - pm)
-    loads = [np.bincount(G["memi"], weights=G["acnt"] * p[G["idx"]], minlength=G["n"]) for G in groups]
-    # junction / upper-bound multiplier: marginal value not priced by the linear constraints
-    box = np.where(p >= U.p_up * (1 - 1e-9), np.maximum(U.marginal(p) - price, 0.0), 0.0)
-    inv = np.empty_like(o)
-    inv[o] = np.arange(len(o))
-    tokens = float(np.sum(cnt * pb.weight[o] * U.value(p)))
-    return CapSolution(
-        p=p[inv],
-        tokens_per_s=tokens,
-        multipliers=mu,
-        loads=loads,
-        box_multiplier=box[inv],
-        converged=converged,
-        sweeps=sweep,
-        max_violation=viol,
-    )
 
 
 def _group_multipliers(U, idx, memi, a, acnt, limit, n, base, price_floor) -> np.ndarray:
@@ -328,29 +394,10 @@ def _projected_newton(U, groups, mu_list, cnt, tol, max_iter):
     A = A~ diag(count)). The Hessian is sparse (a unit touches one constraint per group) and small (one row per
     constraint), so each step is one sparse solve.
     """
-    import scipy.sparse as sp
-    import scipy.sparse.linalg as spla
-
     m = len(U.order)
-    offs = np.cumsum([0] + [G["n"] for G in groups])
-    n = int(offs[-1])
-    # units -> patterns (identical constraint rows); without a pattern every unit is its own
-    if U.pb.pattern is None:
-        pat, rep = np.arange(m), np.arange(m)
-    else:
-        _, rep, pat = np.unique(U.pb.pattern[U.order], return_index=True, return_inverse=True)
-    n_pat = len(rep)
-    rows, cols, vals = [], [], []
-    for k, G in enumerate(groups):
-        mem = G["mem"][rep]
-        inside = mem >= 0
-        rows.append(offs[k] + mem[inside])
-        cols.append(np.flatnonzero(inside))
-        vals.append(G["a"][rep][inside])
-    if n:
-        rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
-    At = sp.csr_matrix((vals, (rows, cols)), shape=(n, n_pat))  # coefs per pattern: price = (At.T mu)[pat]
+    At, pat, n_pat = _pattern_matrix(U, groups)
     AtT = At.T.tocsr()
+    n = At.shape[0]
     limit = np.concatenate([G["limit"] for G in groups]) if n else np.zeros(0)
     wcnt = cnt / U.scale * U.p_max  # count * weight
     mu = np.concatenate(mu_list) if n else np.zeros(0)
@@ -376,40 +423,80 @@ def _projected_newton(U, groups, mu_list, cnt, tol, max_iter):
         if viol <= tol and abs(gap) <= 1e-9 * max(abs(primal), 1e-300):
             converged = True
             break
-        # |dp/dpi| of units strictly inside their bounds
-        x = p / U.p_max
-        curv = np.zeros(m)
-        for c, lo, hi in U.slices:
-            curv[lo:hi] = U.pb.curves[c].curvature(x[lo:hi])
-        inside = (p > U.p_min * (1 + 1e-12)) & (p < U.p_up * (1 - 1e-12)) & (curv < 0)
-        dpdpi = np.where(inside, U.p_max * U.scale / np.where(curv < 0, -curv, 1.0), 0.0)
-        eps = 1e-12 * np.maximum(mu, 1e-300)
-        fixed = (mu <= eps) & (grad > 0)  # at the bound and pushed against it
-        free = np.flatnonzero(~fixed)
-        d = np.zeros(n)
-        if len(free):
-            w_pat = np.bincount(pat, weights=dpdpi * cnt, minlength=n_pat)
-            H = (At @ sp.diags(w_pat) @ AtT).tocsc()[free][:, free]
-            hd = H.diagonal()
-            reg = 1e-10 * (hd.max() if len(hd) and hd.max() > 0 else 1.0)
-            H = H + sp.diags(
-                np.where(hd > 0, reg, reg + 1.0)
-            )  # a constraint with no free unit: gradient step
-            d[free] = spla.spsolve(H.tocsc(), grad[free]) if len(free) > 1 else grad[free] / H.toarray()[0, 0]
-        alpha, accepted = 1.0, False
-        for _ in range(60):
-            mu_new = np.maximum(mu - alpha * d, 0.0)
-            r = evaluate(mu_new)
-            if r[3] <= q - 1e-4 * float(grad @ (mu - mu_new)) + 1e-15 * abs(q):
-                accepted = True
-                break
-            alpha *= 0.5
-        if not accepted:
+        d = _newton_direction(U, At, AtT, pat, n_pat, cnt, p, mu, grad, m)
+        r = _armijo(evaluate, mu, d, q, grad)
+        if r is None:
             break  # no descent possible at machine precision: stationary
-        mu = mu_new
-        price, p, load, q, primal = r
+        mu, (price, p, load, q, primal) = r
     out, k0 = [], 0
     for G in groups:
         out.append(mu[k0 : k0 + G["n"]].copy())
         k0 += G["n"]
     return out, (AtT @ mu)[pat], converged, it, viol
+
+
+def _pattern_matrix(U, groups):
+    """(At, pat, n_pat): constraint x pattern coefficients (price = (At.T mu)[pat]) and the unit -> pattern map.
+
+    Units with the same pattern id sit in the same constraints with the same coefficients; without a pattern
+    every unit is its own. Constraint rows are the groups' constraints, group after group.
+    """
+    import scipy.sparse as sp
+
+    m = len(U.order)
+    offs = np.cumsum([0] + [G["n"] for G in groups])
+    n = int(offs[-1])
+    if U.pb.pattern is None:
+        pat, rep = np.arange(m), np.arange(m)
+    else:
+        _, rep, pat = np.unique(U.pb.pattern[U.order], return_index=True, return_inverse=True)
+    n_pat = len(rep)
+    rows, cols, vals = [], [], []
+    for k, G in enumerate(groups):
+        mem = G["mem"][rep]
+        inside = mem >= 0
+        rows.append(offs[k] + mem[inside])
+        cols.append(np.flatnonzero(inside))
+        vals.append(G["a"][rep][inside])
+    if n:
+        rows, cols, vals = np.concatenate(rows), np.concatenate(cols), np.concatenate(vals)
+    return sp.csr_matrix((vals, (rows, cols)), shape=(n, n_pat)), pat, n_pat
+
+
+def _newton_direction(U, At, AtT, pat, n_pat, cnt, p, mu, grad, m) -> np.ndarray:
+    """Newton direction on the multipliers not held at zero: H d = grad over the free ones (regularised)."""
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
+    n = len(mu)
+    # |dp/dpi| of units strictly inside their bounds
+    x = p / U.p_max
+    curv = np.zeros(m)
+    for c, lo, hi in U.slices:
+        curv[lo:hi] = U.pb.curves[c].curvature(x[lo:hi])
+    inside = (p > U.p_min * (1 + 1e-12)) & (p < U.p_up * (1 - 1e-12)) & (curv < 0)
+    dpdpi = np.where(inside, U.p_max * U.scale / np.where(curv < 0, -curv, 1.0), 0.0)
+    eps = 1e-12 * np.maximum(mu, 1e-300)
+    fixed = (mu <= eps) & (grad > 0)  # at the bound and pushed against it
+    free = np.flatnonzero(~fixed)
+    d = np.zeros(n)
+    if len(free):
+        w_pat = np.bincount(pat, weights=dpdpi * cnt, minlength=n_pat)
+        H = (At @ sp.diags(w_pat) @ AtT).tocsc()[free][:, free]
+        hd = H.diagonal()
+        reg = 1e-10 * (hd.max() if len(hd) and hd.max() > 0 else 1.0)
+        H = H + sp.diags(np.where(hd > 0, reg, reg + 1.0))  # a constraint with no free unit: gradient step
+        d[free] = spla.spsolve(H.tocsc(), grad[free]) if len(free) > 1 else grad[free] / H.toarray()[0, 0]
+    return d
+
+
+def _armijo(evaluate, mu: np.ndarray, d: np.ndarray, q: float, grad: np.ndarray):
+    """Projected Armijo backtracking along ``-d``: (mu_new, evaluate(mu_new)), or None if no step descends."""
+    alpha = 1.0
+    for _ in range(60):
+        mu_new = np.maximum(mu - alpha * d, 0.0)
+        r = evaluate(mu_new)
+        if r[3] <= q - 1e-4 * float(grad @ (mu - mu_new)) + 1e-15 * abs(q):
+            return mu_new, r
+        alpha *= 0.5
+    return None

@@ -14,7 +14,28 @@ from twin.maxq.core import CapProblem
 
 
 def solve_caps_cvxpy(pb: CapProblem, n_tangents: int = 300, solver: str | None = None) -> dict:
-    """Solve ``pb`` with cvxpy. Returns {'p': (m,), 'lp_value': tokens/s of the tangent LP, 'status'}."""
+    """Solve ``pb`` with cvxpy on the tangent (outer) linearisation of the throughput curves.
+
+    Parameters
+    ----------
+    pb : CapProblem
+        The cap problem, as for :func:`twin.maxq.core.solve_caps`.
+    n_tangents : int, default 300
+        Tangents per curve, evenly spaced in power fraction over [x_min, 1].
+    solver : str or None, default None
+        cvxpy solver name; None: cvxpy's default for a linear program.
+
+    Returns
+    -------
+    dict
+        ``p`` (m,) W per GPU (None unless solved), ``lp_value`` (tokens/s of the tangent LP, an upper bound
+        of the true optimum; NaN unless solved), ``status`` (cvxpy's).
+
+    Raises
+    ------
+    InputError
+        cvxpy is not installed.
+    """
     try:
         import cvxpy as cp
         import scipy.sparse as sp
