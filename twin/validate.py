@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from twin.catalog import Catalog
 from twin.errors import Problem, format_loc
@@ -59,7 +60,44 @@ MAX_RACKS = 2_000_000  # ~10 GW of Oberon racks: far beyond any campus, small en
 
 
 def check_layout(layout: Layout, catalog: Catalog, lines: dict, file: str = "") -> list[Problem]:
+    """Every problem of a schema-valid layout against the catalog and itself (errors, warnings, notes).
+
+    Parameters
+    ----------
+    layout : Layout
+        Schema-validated layout.
+    catalog : Catalog
+        Equipment catalog the layout refers to.
+    lines : dict
+        YAML line numbers by location (``{}`` when unknown).
+    file : str, default ""
+        Layout file name for the problems.
+
+    Returns
+    -------
+    list of Problem
+        In layout order; empty when the layout is sound. Nothing is raised.
+    """
     ctx = Ctx(layout, catalog, lines, file)
+    _check_size(ctx)
+    if ctx.problems:
+        return ctx.problems
+    el = layout.electrical
+    ctx.ref(
+        ("electrical", "substation", "transformer"), "transformers", el.substation.transformer, "transformer"
+    )
+    _check_network(ctx)
+    tiers = _check_tiers(ctx)
+    _dupes(ctx, ("halls",), layout.halls, what="hall name")
+    for h, hall in enumerate(layout.halls):
+        _check_hall(ctx, ("halls", h), hall, tiers)
+    _check_grid(ctx)
+    return ctx.problems
+
+
+def _check_size(ctx: Ctx) -> None:
+    """Racks, pods, rows and cooling units the layout expands to, against fixed limits (repeat typos)."""
+    layout = ctx.layout
     total = sum(
         r.racks * r.repeat * p.repeat * h.repeat for h in layout.halls for p in h.pods for r in p.rows
     )
@@ -85,12 +123,11 @@ def check_layout(layout: Layout, catalog: Catalog, lines: dict, file: str = "") 
             ctx.add(
                 ("halls",), f"the layout expands to {n:,} {what} (limit {limit:,}): check the repeat counts"
             )
-    if ctx.problems:
-        return ctx.problems
-    el = layout.electrical
-    ctx.ref(
-        ("electrical", "substation", "transformer"), "transformers", el.substation.transformer, "transformer"
-    )
+
+
+def _check_network(ctx: Ctx) -> None:
+    """Scale-out / frontend switches and the optic exist and match the site's kind of optics."""
+    layout, catalog = ctx.layout, ctx.catalog
     sw = layout.network.scale_out
     if ctx.ref(("network", "scale_out", "switch"), "switches", sw.switch, "switch"):
         kind = catalog.get("switches", sw.switch).optics
@@ -116,40 +153,42 @@ def check_layout(layout: Layout, catalog: Catalog, lines: dict, file: str = "") 
                 ("network", "optic"),
                 f"optic '{layout.network.optic}' is not of kind '{layout.network.optics}'",
             )
-    tiers = {t.name for t in layout.workload.tiers}
-    _dupes(ctx, ("workload", "tiers"), layout.workload.tiers, what="tier name")
-    if layout.workload.default_tier not in tiers:
+
+
+def _check_tiers(ctx: Ctx) -> set[str]:
+    """Workload tier names unique, the default tier known; returns the tier names."""
+    workload = ctx.layout.workload
+    tiers = {t.name for t in workload.tiers}
+    _dupes(ctx, ("workload", "tiers"), workload.tiers, what="tier name")
+    if workload.default_tier not in tiers:
         ctx.add(
             ("workload", "default_tier"),
-            f"unknown tier '{layout.workload.default_tier}' (known: {', '.join(sorted(tiers))})",
+            f"unknown tier '{workload.default_tier}' (known: {', '.join(sorted(tiers))})",
         )
-    _dupes(ctx, ("halls",), layout.halls, what="hall name")
-    for h, hall in enumerate(layout.halls):
-        hl = ("halls", h)
-        _tier(ctx, hl, hall.workload, tiers)
-        fw = hall.facility_water
-        ctx.ref(hl + ("facility_water", "dry_cooler"), "dry_coolers", fw.dry_cooler, "dry cooler")
-        ctx.ref(hl + ("facility_water", "chiller"), "chillers", fw.chiller, "chiller")
-        ctx.ref(hl + ("facility_water", "pump"), "pumps", fw.pump, "pump")
-        if (
-            fw.adiabatic
-            and catalog.has("dry_coolers", fw.dry_cooler)
-            and not catalog.get("dry_coolers", fw.dry_cooler).adiabatic
-        ):
-            ctx.add(
-                hl + ("facility_water", "adiabatic"), f"dry cooler '{fw.dry_cooler}' has no adiabatic option"
-            )
-        if hall.air_side.units:
-            ctx.ref(hl + ("air_side", "unit"), "air_units", hall.air_side.unit, "air unit")
-        ctx.ref(
-            hl + ("mechanical", "transformer"), "transformers", hall.mechanical.transformer, "transformer"
-        )
-        _dupes(ctx, hl + ("pods",), hall.pods, what="pod name")
-        for p, pod in enumerate(hall.pods):
-            _check_pod(ctx, hl + ("pods", p), pod, tiers)
-        _check_hall_heat(ctx, hl, hall)
-    _check_grid(ctx)
-    return ctx.problems
+    return tiers
+
+
+def _check_hall(ctx: Ctx, hl: tuple, hall, tiers: set[str]) -> None:
+    """A hall template: its plant references, its pods, its heat against heat rejection and air side."""
+    catalog = ctx.catalog
+    _tier(ctx, hl, hall.workload, tiers)
+    fw = hall.facility_water
+    ctx.ref(hl + ("facility_water", "dry_cooler"), "dry_coolers", fw.dry_cooler, "dry cooler")
+    ctx.ref(hl + ("facility_water", "chiller"), "chillers", fw.chiller, "chiller")
+    ctx.ref(hl + ("facility_water", "pump"), "pumps", fw.pump, "pump")
+    if (
+        fw.adiabatic
+        and catalog.has("dry_coolers", fw.dry_cooler)
+        and not catalog.get("dry_coolers", fw.dry_cooler).adiabatic
+    ):
+        ctx.add(hl + ("facility_water", "adiabatic"), f"dry cooler '{fw.dry_cooler}' has no adiabatic option")
+    if hall.air_side.units:
+        ctx.ref(hl + ("air_side", "unit"), "air_units", hall.air_side.unit, "air unit")
+    ctx.ref(hl + ("mechanical", "transformer"), "transformers", hall.mechanical.transformer, "transformer")
+    _dupes(ctx, hl + ("pods",), hall.pods, what="pod name")
+    for p, pod in enumerate(hall.pods):
+        _check_pod(ctx, hl + ("pods", p), pod, tiers)
+    _check_hall_heat(ctx, hl, hall)
 
 
 def _tier(ctx: Ctx, loc: tuple, tier: str | None, tiers: set[str]) -> None:
@@ -158,12 +197,25 @@ def _tier(ctx: Ctx, loc: tuple, tier: str | None, tiers: set[str]) -> None:
 
 
 def _check_pod(ctx: Ctx, pl: tuple, pod: Pod, tiers: set[str]) -> None:
-    cat, el = ctx.catalog, ctx.layout.electrical
+    """A pod template: names, equipment references, rows, then loop / busway / block / UPS capacity."""
     _tier(ctx, pl, pod.workload, tiers)
     _dupes(ctx, pl + ("cooling_loops",), pod.cooling_loops, what="cooling loop name")
     _dupes(ctx, pl + ("power_blocks",), pod.power_blocks, what="power block name")
     _dupes(ctx, pl + ("rows",), pod.rows, what="row name")
     loops = {lp.name: i for i, lp in enumerate(pod.cooling_loops)}
+    busways = _busway_names(ctx, pl, pod)
+    for i, lp in enumerate(pod.cooling_loops):
+        ctx.ref(pl + ("cooling_loops", i, "cdu"), "cdus", lp.cdu, "CDU")
+    for b, blk in enumerate(pod.power_blocks):
+        _check_block_refs(ctx, pl + ("power_blocks", b), blk)
+    load = _row_loads(ctx, pl, pod, tiers, loops, busways)
+    _check_loops_capacity(ctx, pl, pod, load)
+    for b, blk in enumerate(pod.power_blocks):
+        _check_block_capacity(ctx, pl + ("power_blocks", b), blk, load)
+
+
+def _busway_names(ctx: Ctx, pl: tuple, pod: Pod) -> dict[str, tuple[int, int]]:
+    """(block, busway) index of each busway name; a name used twice in the pod is an error."""
     busways: dict[str, tuple[int, int]] = {}
     for b, blk in enumerate(pod.power_blocks):
         bl = pl + ("power_blocks", b)
@@ -171,38 +223,52 @@ def _check_pod(ctx: Ctx, pl: tuple, pod: Pod, tiers: set[str]) -> None:
             if bw.name in busways:
                 ctx.add(bl + ("busways", w, "name"), f"duplicate busway name '{bw.name}' in this pod")
             busways.setdefault(bw.name, (b, w))
-    for i, lp in enumerate(pod.cooling_loops):
-        ctx.ref(pl + ("cooling_loops", i, "cdu"), "cdus", lp.cdu, "CDU")
-    for b, blk in enumerate(pod.power_blocks):
-        bl = pl + ("power_blocks", b)
-        if el.architecture == "ac":
-            if ctx.ref(bl + ("source",), "transformers", blk.source, "transformer (AC architecture)"):
-                t = cat.get("transformers", blk.source)
-                if abs(t.lv_kv * 1000 - el.ac_voltage_v) > 1:
-                    ctx.add(
-                        bl + ("source",),
-                        f"transformer '{blk.source}' secondary is {t.lv_kv * 1000:g} V but "
-                        f"electrical.ac_voltage_v is {el.ac_voltage_v} V",
-                    )
-            ctx.ref(bl + ("ups",), "ups", blk.ups, "UPS")
-        else:
-            ctx.ref(bl + ("source",), "rectifiers", blk.source, "rectifier / SST (800 VDC architecture)")
-            if blk.ups is not None:
-                ctx.add(bl + ("ups",), "a UPS belongs to the AC architecture; 800 VDC uses DC-side storage")
-        ctx.ref(bl + ("feeder_conductor",), "conductors", blk.feeder_conductor, "conductor")
-        for w, bw in enumerate(blk.busways):
-            if ctx.ref(bl + ("busways", w, "conductor"), "conductors", bw.conductor, "conductor"):
-                want = "ac" if el.architecture == "ac" else "dc"
-                if cat.get("conductors", bw.conductor).system != want:
-                    ctx.add(
-                        bl + ("busways", w, "conductor"),
-                        f"conductor '{bw.conductor}' is for {cat.get('conductors', bw.conductor).system.upper()}"
-                        f" but the site is {el.architecture}",
-                    )
-    # rows: references, architecture, and the loads they put on loops / busways
-    loop_load = [[0.0, 0.0, 0.0] for _ in pod.cooling_loops]  # floor heat, maxp heat, maxp power
-    bus_load: dict[str, list[float]] = {n: [0.0, 0.0] for n in busways}  # floor power, maxp power
-    used_loops, used_busways = set(), set()
+    return busways
+
+
+def _check_block_refs(ctx: Ctx, bl: tuple, blk) -> None:
+    """A power block's source, UPS, feeder and busway conductors exist and suit the site's architecture."""
+    cat, el = ctx.catalog, ctx.layout.electrical
+    if el.architecture == "ac":
+        if ctx.ref(bl + ("source",), "transformers", blk.source, "transformer (AC architecture)"):
+            t = cat.get("transformers", blk.source)
+            if abs(t.lv_kv * 1000 - el.ac_voltage_v) > 1:
+                ctx.add(
+                    bl + ("source",),
+                    f"transformer '{blk.source}' secondary is {t.lv_kv * 1000:g} V but "
+                    f"electrical.ac_voltage_v is {el.ac_voltage_v} V",
+                )
+        ctx.ref(bl + ("ups",), "ups", blk.ups, "UPS")
+    else:
+        ctx.ref(bl + ("source",), "rectifiers", blk.source, "rectifier / SST (800 VDC architecture)")
+        if blk.ups is not None:
+            ctx.add(bl + ("ups",), "a UPS belongs to the AC architecture; 800 VDC uses DC-side storage")
+    ctx.ref(bl + ("feeder_conductor",), "conductors", blk.feeder_conductor, "conductor")
+    for w, bw in enumerate(blk.busways):
+        if ctx.ref(bl + ("busways", w, "conductor"), "conductors", bw.conductor, "conductor"):
+            want = "ac" if el.architecture == "ac" else "dc"
+            if cat.get("conductors", bw.conductor).system != want:
+                ctx.add(
+                    bl + ("busways", w, "conductor"),
+                    f"conductor '{bw.conductor}' is for {cat.get('conductors', bw.conductor).system.upper()}"
+                    f" but the site is {el.architecture}",
+                )
+
+
+@dataclass
+class _PodLoads:
+    """What a pod template's rows put on its loops and busways (W), and which of them rows use."""
+
+    loop: list[list[float]]  # per cooling loop: floor heat, Max-P heat, Max-P power
+    bus: dict[str, list[float]]  # per busway name: floor power, Max-P power
+    used_loops: set[str] = field(default_factory=set)
+    used_busways: set[str] = field(default_factory=set)
+
+
+def _row_loads(ctx: Ctx, pl: tuple, pod: Pod, tiers: set[str], loops: dict, busways: dict) -> _PodLoads:
+    """Rows: references and architecture checked, their floor / Max-P loads summed per loop and busway."""
+    cat, el = ctx.catalog, ctx.layout.electrical
+    load = _PodLoads([[0.0, 0.0, 0.0] for _ in pod.cooling_loops], {n: [0.0, 0.0] for n in busways})
     for r, row in enumerate(pod.rows):
         rl = pl + ("rows", r)
         _tier(ctx, rl, row.workload, tiers)
@@ -230,17 +296,23 @@ def _check_pod(ctx: Ctx, pl: tuple, pod: Pod, tiers: set[str]) -> None:
         floor_w = rack_floor_w(cat, row.rack_type) * n
         maxp_w = rack.power_maxp_kw * 1e3 * n
         if row.cooling_loop in loops:
-            used_loops.add(row.cooling_loop)
-            acc = loop_load[loops[row.cooling_loop]]
+            load.used_loops.add(row.cooling_loop)
+            acc = load.loop[loops[row.cooling_loop]]
             acc[0] += floor_w * rack.liquid_fraction
             acc[1] += maxp_w * rack.liquid_fraction
         if row.busway in busways:
-            used_busways.add(row.busway)
-            bus_load[row.busway][0] += floor_w
-            bus_load[row.busway][1] += maxp_w
+            load.used_busways.add(row.busway)
+            load.bus[row.busway][0] += floor_w
+            load.bus[row.busway][1] += maxp_w
+    return load
+
+
+def _check_loops_capacity(ctx: Ctx, pl: tuple, pod: Pod, load: _PodLoads) -> None:
+    """Each cooling loop serves a row, and its CDUs carry the rows' liquid heat."""
+    cat = ctx.catalog
     for i, lp in enumerate(pod.cooling_loops):
         ll = pl + ("cooling_loops", i)
-        if lp.name not in used_loops:
+        if lp.name not in load.used_loops:
             ctx.add(ll + ("name",), f"cooling loop '{lp.name}' serves no row", "warning")
         if not cat.has("cdus", lp.cdu):
             continue
@@ -249,65 +321,68 @@ def _check_pod(ctx: Ctx, pl: tuple, pod: Pod, tiers: set[str]) -> None:
             ctx,
             ll,
             f"cooling loop '{lp.name}' ({lp.units} x {lp.cdu}, {lp.redundancy})",
-            loop_load[i][0],
-            loop_load[i][1],
+            load.loop[i][0],
+            load.loop[i][1],
             cap * lp.units,
             cap * (lp.units - spare_units(lp.redundancy, lp.units)),
             "liquid heat",
         )
+
+
+def _check_block_capacity(ctx: Ctx, bl: tuple, blk, load: _PodLoads) -> None:
+    """A block's busways (each feed carries the whole load alone), its source units and UPS carry its rows."""
+    cat, el = ctx.catalog, ctx.layout.electrical
     v_lv = el.ac_voltage_v if el.architecture == "ac" else 800.0
-    for b, blk in enumerate(pod.power_blocks):
-        bl = pl + ("power_blocks", b)
-        blk_floor = blk_maxp = 0.0
-        for w, bw in enumerate(blk.busways):
-            floor_w, maxp_w = bus_load.get(bw.name, [0.0, 0.0])
-            blk_floor += floor_w
-            blk_maxp += maxp_w
-            if bw.name not in used_busways:
-                ctx.add(bl + ("busways", w, "name"), f"busway '{bw.name}' feeds no row", "warning")
-            if not cat.has("conductors", bw.conductor):
-                continue
-            c = cat.get("conductors", bw.conductor)
-            rating = (SQRT3 if c.system == "ac" else 1.0) * v_lv * c.ampacity_a
-            # with A+B feeds each feed must carry the whole load alone (2N); installed = both feeds sharing
-            _capacity(
-                ctx,
-                bl + ("busways", w),
-                f"busway '{bw.name}' ({bw.feeds} feed(s) of {rating / 1e6:.2f} MW)",
-                floor_w,
-                maxp_w,
-                rating * bw.feeds,
-                rating,
-                "power",
-            )
-        if el.architecture == "ac" and cat.has("transformers", blk.source):
-            unit = cat.get("transformers", blk.source).rating_kva * 1e3  # at unity power factor
-        elif el.architecture == "dc800" and cat.has("rectifiers", blk.source):
-            unit = cat.get("rectifiers", blk.source).rating_kw * 1e3
-        else:
+    blk_floor = blk_maxp = 0.0
+    for w, bw in enumerate(blk.busways):
+        floor_w, maxp_w = load.bus.get(bw.name, [0.0, 0.0])
+        blk_floor += floor_w
+        blk_maxp += maxp_w
+        if bw.name not in load.used_busways:
+            ctx.add(bl + ("busways", w, "name"), f"busway '{bw.name}' feeds no row", "warning")
+        if not cat.has("conductors", bw.conductor):
             continue
+        c = cat.get("conductors", bw.conductor)
+        rating = (SQRT3 if c.system == "ac" else 1.0) * v_lv * c.ampacity_a
+        # with A+B feeds each feed must carry the whole load alone (2N); installed = both feeds sharing
         _capacity(
             ctx,
-            bl,
-            f"power block '{blk.name}' ({blk.units} x {blk.source}, {blk.redundancy})",
-            blk_floor,
-            blk_maxp,
-            unit * blk.units,
-            unit * (blk.units - spare_units(blk.redundancy, blk.units)),
+            bl + ("busways", w),
+            f"busway '{bw.name}' ({bw.feeds} feed(s) of {rating / 1e6:.2f} MW)",
+            floor_w,
+            maxp_w,
+            rating * bw.feeds,
+            rating,
             "power",
         )
-        if blk.ups is not None and cat.has("ups", blk.ups):
-            u = cat.get("ups", blk.ups).rating_kw * 1e3
-            _capacity(
-                ctx,
-                bl + ("ups",),
-                f"UPS of block '{blk.name}' ({blk.ups_units} x {blk.ups}, {blk.ups_redundancy})",
-                blk_floor,
-                blk_maxp,
-                u * blk.ups_units,
-                u * (blk.ups_units - spare_units(blk.ups_redundancy, blk.ups_units)),
-                "power",
-            )
+    if el.architecture == "ac" and cat.has("transformers", blk.source):
+        unit = cat.get("transformers", blk.source).rating_kva * 1e3  # at unity power factor
+    elif el.architecture == "dc800" and cat.has("rectifiers", blk.source):
+        unit = cat.get("rectifiers", blk.source).rating_kw * 1e3
+    else:
+        return
+    _capacity(
+        ctx,
+        bl,
+        f"power block '{blk.name}' ({blk.units} x {blk.source}, {blk.redundancy})",
+        blk_floor,
+        blk_maxp,
+        unit * blk.units,
+        unit * (blk.units - spare_units(blk.redundancy, blk.units)),
+        "power",
+    )
+    if blk.ups is not None and cat.has("ups", blk.ups):
+        u = cat.get("ups", blk.ups).rating_kw * 1e3
+        _capacity(
+            ctx,
+            bl + ("ups",),
+            f"UPS of block '{blk.name}' ({blk.ups_units} x {blk.ups}, {blk.ups_redundancy})",
+            blk_floor,
+            blk_maxp,
+            u * blk.ups_units,
+            u * (blk.ups_units - spare_units(blk.ups_redundancy, blk.ups_units)),
+            "power",
+        )
 
 
 def _capacity(
