@@ -1,12 +1,21 @@
 """The compiled model: counts, relations, positions and nameplate agree with the layout and catalog."""
 
+import dataclasses
+import pickle
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
+import pandas as pd
 import pytest
 
+from tests.layout_edit import base, write
 from twin.catalog import load_catalog
+from twin.electrical import compare_ac_dc, n_minus_1, solve_electrical
 from twin.info import summarize
 from twin.layout import Layout
-from twin.model import compile_layout
+from twin.model import TABLES, compile_layout, load_model
 
 
 @pytest.mark.parametrize(
@@ -103,3 +112,85 @@ def test_fat_tree_counts_reduce_to_k_ary_closed_form():
     assert max_hosts(k, 2) == k * k // 2 and max_hosts(k, 3) == k**3 // 4
     c = fabric_switch_counts(k**3 // 4, k, 3)
     assert c == {"leaf": k * k // 2, "spine": k * k // 2, "core": k * k // 4}
+
+
+# ---- a compiled model is immutable and safe to share between threads
+
+
+def _table_columns(m):
+    return {name: list(getattr(m, name).columns) for name in TABLES}
+
+
+def test_model_tables_are_read_only(pod_model):
+    m = pod_model
+    for name in TABLES:
+        df = getattr(m, name)
+        for col in df.columns:
+            assert not df[col].to_numpy().flags.writeable, (name, col)
+    with pytest.raises(ValueError, match="read-only"):
+        m.racks.loc[0, "power_maxp_w"] = 1.0
+    with pytest.raises(ValueError, match="read-only"):
+        m.racks["power_maxp_w"].to_numpy()[0] = 1.0
+    with pytest.raises(ValueError, match="read-only"):
+        m.elec.iloc[0, 0] = "x"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        m.racks = m.racks.copy()
+    # a copy of a table is the user's to edit
+    r = m.racks.copy()
+    r.loc[0, "power_maxp_w"] = 1.0
+    assert m.racks["power_maxp_w"].iloc[0] == pytest.approx(227e3)
+
+
+def test_derived_is_built_once_across_threads(layouts_dir):
+    m = load_model(layouts_dir / "pod_small.yaml")
+    calls = []
+    start = threading.Barrier(8)
+
+    def build():
+        calls.append(1)
+        time.sleep(0.05)  # long enough for every other thread to ask meanwhile
+        return object()
+
+    def ask():
+        start.wait()
+        return m.derived("test.value", build)
+
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(lambda _: ask(), range(8)))
+    assert len(calls) == 1 and all(g is got[0] for g in got)
+    assert m.derived("test.value", build) is got[0] and len(calls) == 1
+    # another key builds its own value; a copy of the model starts with an empty cache
+    assert m.derived("test.other", lambda: 42) == 42
+    assert pickle.loads(pickle.dumps(m)).derived("test.value", lambda: "fresh") == "fresh"
+
+
+def test_unpickled_model_is_read_only_too(pod_model):
+    m = pickle.loads(pickle.dumps(pod_model))
+    assert m.racks.equals(pod_model.racks) and m.content_hash == pod_model.content_hash
+    with pytest.raises(ValueError, match="read-only"):
+        m.racks.loc[0, "power_maxp_w"] = 1.0
+
+
+def test_content_hash_same_content_same_hash(tmp_path, layouts_dir):
+    a = load_model(layouts_dir / "pod_small.yaml")
+    b = load_model(layouts_dir / "pod_small.yaml")
+    c = load_model(write(tmp_path, base("pod_small.yaml"), "elsewhere.yaml"))  # same content, other file
+    assert len(a.content_hash) == 64
+    assert a.content_hash == b.content_hash == c.content_hash
+    data = base("pod_small.yaml")
+    data["halls"][0]["pods"][0]["power_blocks"][0]["busways"][0]["length_m"] += 1.0
+    d = load_model(write(tmp_path, data, "longer.yaml"))
+    assert d.content_hash != a.content_hash
+    assert load_model(layouts_dir / "hall_100mw_ac.yaml").content_hash != a.content_hash
+
+
+def test_solvers_leave_the_model_unchanged(layouts_dir):
+    m = load_model(layouts_dir / "hall_100mw_ac.yaml")
+    before = {name: getattr(m, name).copy() for name in TABLES}
+    cols = _table_columns(m)
+    solve_electrical(m, it_load=0.7, failed=(m.elec["name"][m.elec["kind"] == "busway"].iloc[0],))
+    n_minus_1(m, it_load=0.8)
+    compare_ac_dc(m)
+    assert _table_columns(m) == cols
+    for name in TABLES:
+        pd.testing.assert_frame_equal(getattr(m, name), before[name], check_exact=True)
