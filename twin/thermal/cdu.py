@@ -24,7 +24,23 @@ import numpy as np
 
 
 def effectiveness_counterflow(ntu, cr):
-    """eps(NTU, Cr) of a counterflow exchanger (the Cr -> 1 limit NTU/(1+NTU) handled exactly)."""
+    """Effectiveness of a counterflow exchanger (Incropera & DeWitt Table 11.3).
+
+    eps = (1 - exp(-NTU (1 - Cr))) / (1 - Cr exp(-NTU (1 - Cr))); the Cr -> 1 limit NTU / (1 + NTU) is taken
+    exactly.
+
+    Parameters
+    ----------
+    ntu : float or numpy.ndarray
+        Number of transfer units UA / C_min.
+    cr : float or numpy.ndarray
+        Capacity-rate ratio C_min / C_max (0..1).
+
+    Returns
+    -------
+    numpy.ndarray
+        eps, 0..1.
+    """
     ntu = np.asarray(ntu, dtype=float)
     cr = np.asarray(cr, dtype=float)
     x = np.exp(-ntu * (1.0 - cr))
@@ -35,7 +51,21 @@ def effectiveness_counterflow(ntu, cr):
 
 
 def ntu_counterflow(eps, cr):
-    """Inverse: NTU = ln((1 - eps Cr) / (1 - eps)) / (1 - Cr);  eps / (1 - eps) for Cr = 1. Needs eps < 1."""
+    """Inverse of ``effectiveness_counterflow``: NTU = ln((1 - eps Cr) / (1 - eps)) / (1 - Cr), eps / (1 - eps)
+    for Cr = 1.
+
+    Parameters
+    ----------
+    eps : float or numpy.ndarray
+        Effectiveness (< 1).
+    cr : float or numpy.ndarray
+        Capacity-rate ratio C_min / C_max.
+
+    Returns
+    -------
+    numpy.ndarray
+        NTU.
+    """
     eps = np.asarray(eps, dtype=float)
     cr = np.asarray(cr, dtype=float)
     balanced = np.abs(1.0 - cr) < 1e-9
@@ -48,12 +78,40 @@ def ntu_counterflow(eps, cr):
 
 
 def rated_ua_w_per_k(capacity_w, approach_k):
-    """UA_r = Q_r / dT_a (balanced counterflow: LMTD = approach)."""
+    """Rated UA of a CDU, UA_r = Q_r / dT_a (balanced counterflow: LMTD = approach).
+
+    Parameters
+    ----------
+    capacity_w : float or numpy.ndarray
+        Rated capacity Q_r, W.
+    approach_k : float or numpy.ndarray
+        Rated approach dT_a = T_tcs,supply - T_fws,supply, K.
+
+    Returns
+    -------
+    numpy.ndarray
+        UA_r, W/K.
+    """
     return np.asarray(capacity_w, dtype=float) / approach_k
 
 
 def ua_at_flow_w_per_k(ua_rated_w_per_k, flow_ratio_hot, flow_ratio_cold, exponent):
-    """UA = UA_r / (0.5 x_h^-n + 0.5 x_c^-n), x = m / m_rated on each side; 0 where either side has no flow."""
+    """UA at off-rating flows, UA = UA_r / (0.5 x_h^-n + 0.5 x_c^-n), x = m / m_rated on each side.
+
+    Parameters
+    ----------
+    ua_rated_w_per_k : float or numpy.ndarray
+        Rated UA, W/K.
+    flow_ratio_hot, flow_ratio_cold : float or numpy.ndarray
+        Flow over rated flow on the hot (TCS) and cold (facility-water) side.
+    exponent : float or numpy.ndarray
+        Film-coefficient flow exponent n (catalog ``ua_flow_exponent``).
+
+    Returns
+    -------
+    numpy.ndarray
+        UA, W/K; 0 where either side has no flow.
+    """
     xh = np.asarray(flow_ratio_hot, dtype=float)
     xc = np.asarray(flow_ratio_cold, dtype=float)
     ok = (xh > 0) & (xc > 0)
@@ -63,7 +121,22 @@ def ua_at_flow_w_per_k(ua_rated_w_per_k, flow_ratio_hot, flow_ratio_cold, expone
 
 
 def hx_heat_w(ua_w_per_k, c_hot_w_per_k, c_cold_w_per_k, t_hot_in_c, t_cold_in_c):
-    """Q = eps C_min (T_hot,in - T_cold,in) of a counterflow exchanger."""
+    """Heat of a counterflow exchanger, Q = eps C_min (T_hot,in - T_cold,in).
+
+    Parameters
+    ----------
+    ua_w_per_k : float or numpy.ndarray
+        UA, W/K.
+    c_hot_w_per_k, c_cold_w_per_k : float or numpy.ndarray
+        Capacity rates m c_p of the hot and cold streams, W/K.
+    t_hot_in_c, t_cold_in_c : float or numpy.ndarray
+        Inlet temperatures, C.
+
+    Returns
+    -------
+    numpy.ndarray
+        Q, W (0 where either stream has no flow).
+    """
     c_min = np.minimum(c_hot_w_per_k, c_cold_w_per_k)
     c_max = np.maximum(c_hot_w_per_k, c_cold_w_per_k)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -74,7 +147,26 @@ def hx_heat_w(ua_w_per_k, c_hot_w_per_k, c_cold_w_per_k, t_hot_in_c, t_cold_in_c
 
 
 def hot_inlet_for_duty_c(heat_w, ua_w_per_k, c_hot_w_per_k, c_cold_w_per_k, t_cold_in_c):
-    """Hot-side inlet temperature at which the exchanger carries ``heat_w``: T_h,in = T_c,in + Q / (eps C_min)."""
+    """Hot-side inlet temperature at which the exchanger carries ``heat_w``: T_h,in = T_c,in + Q / (eps C_min).
+
+    Parameters
+    ----------
+    heat_w : float or numpy.ndarray
+        Duty Q, W.
+    ua_w_per_k : float or numpy.ndarray
+        UA, W/K.
+    c_hot_w_per_k, c_cold_w_per_k : float or numpy.ndarray
+        Capacity rates of the hot and cold streams, W/K (> 0).
+    t_cold_in_c : float or numpy.ndarray
+        Cold-side inlet temperature, C.
+
+    Returns
+    -------
+    t_hot_in_c : numpy.ndarray
+        Hot-side inlet temperature, C.
+    eps : numpy.ndarray
+        Effectiveness.
+    """
     c_min = np.minimum(c_hot_w_per_k, c_cold_w_per_k)
     c_max = np.maximum(c_hot_w_per_k, c_cold_w_per_k)
     eps = effectiveness_counterflow(ua_w_per_k / c_min, c_min / c_max)

@@ -39,13 +39,32 @@ from twin.thermal.cdu import effectiveness_counterflow, ntu_counterflow
 from twin.thermal.properties import air_properties, latent_heat_j_kg
 
 if TYPE_CHECKING:
-    from twin.catalog.schema import Chiller
+    from twin.catalog.schema import Chiller, DryCooler
 
 STAGES = ("off", "dry", "dry+adiabatic", "dry+chiller", "dry+adiabatic+chiller", "setpoint lost")
 
 
-def dry_cooler_rating(dc, cp_water_j_kg_k: float) -> dict:
-    """UA_r, C_a,r and C_w,r (W/K) of one dry cooler from its catalog rating point."""
+def dry_cooler_rating(dc: DryCooler, cp_water_j_kg_k: float) -> dict[str, float]:
+    """Rating of one dry cooler from its catalog rating point (module docstring).
+
+    Parameters
+    ----------
+    dc : DryCooler
+        Catalog dry cooler (capacity, rating water in / out and ambient, airflow, fan power).
+    cp_water_j_kg_k : float
+        Heat capacity of the facility water, J/kg/K (unused: the water capacity rate follows from the rating).
+
+    Returns
+    -------
+    dict of float
+        ua_w_per_k, c_air_w_per_k, c_water_w_per_k (W/K), fan_power_w (W), air_rho_kg_m3 (kg/m3) and
+        air_cp_j_kg_k (J/kg/K) of the rating air.
+
+    Raises
+    ------
+    InputError
+        A rating point with an effectiveness outside 0..1.
+    """
     q = dc.capacity_kw * 1e3
     air = air_properties(dc.rating_ambient_c)
     c_a = float(air["rho_kg_m3"] * dc.airflow_m3_s * air["cp_j_kg_k"])
@@ -73,8 +92,27 @@ def dry_cooler_heat_w(
 ):
     """Heat of one dry cooler at fan speed s: Q = eps(UA, C) C_min (T_w,in - T_a,in) (0 if air is hotter).
 
-    mass_ratio = rho_air / rho_air,rating and cp_ratio = c_p / c_p,rating of the air actually moved:
     C_a = C_a,r s mass_ratio cp_ratio, UA = UA_r (s mass_ratio)^x.
+
+    Parameters
+    ----------
+    speed : float or numpy.ndarray
+        Fan speed s (of rated airflow).
+    ua_rated, c_air_rated : float or numpy.ndarray
+        Rated UA and air capacity rate (``dry_cooler_rating``), W/K.
+    exponent : float or numpy.ndarray
+        UA airflow exponent x.
+    c_water : float or numpy.ndarray
+        Water capacity rate through the cooler, W/K.
+    t_water_in_c, t_air_in_c : float or numpy.ndarray
+        Water and air inlet temperatures, C.
+    mass_ratio, cp_ratio : float or numpy.ndarray, default 1.0
+        rho_air / rho_air,rating and c_p / c_p,rating of the air actually moved.
+
+    Returns
+    -------
+    numpy.ndarray
+        Q, W.
     """
     s = np.asarray(speed, dtype=float)
     c_a = c_air_rated * s * mass_ratio * cp_ratio
@@ -91,8 +129,24 @@ def dry_cooler_heat_w(
     return np.where(ok, q, 0.0)
 
 
-def chiller_condenser_approach_k(ch) -> float:
-    """dT_cond calibrated so that COP(rating leaving, rating ambient) = cop_rated (see module docstring)."""
+def chiller_condenser_approach_k(ch: Chiller) -> float:
+    """Condenser approach dT_cond, K, calibrated so that COP(rating leaving, rating ambient) = cop_rated.
+
+    Parameters
+    ----------
+    ch : Chiller
+        Catalog chiller.
+
+    Returns
+    -------
+    float
+        dT_cond, K.
+
+    Raises
+    ------
+    InputError
+        A rating inconsistent with the Carnot fraction, evaporator approach or maximum COP.
+    """
     te_r = ch.rating_leaving_c - ch.evaporator_approach_k + 273.15
     lift_r = ch.carnot_fraction * te_r / ch.cop_rated  # T_c - T_e at the rating point
     d_cond = lift_r - (max(ch.rating_ambient_c, ch.rating_leaving_c) + 273.15 - te_r)
@@ -104,11 +158,23 @@ def chiller_condenser_approach_k(ch) -> float:
     return d_cond
 
 
-def chiller_operating_point(t_leaving_c, t_ambient_c, ch) -> dict:
-    """COP and map status of a chiller (vectorised): cop, cop_carnot_model (before the cap), capped, outside_map.
+def chiller_operating_point(t_leaving_c, t_ambient_c, ch: Chiller) -> dict[str, np.ndarray]:
+    """COP and map status of a chiller (vectorised; module docstring).
 
-    capped: the Carnot-fraction COP exceeds the catalog COP_max (minimum lift); outside_map: ambient outside the
-    catalog operating map (ambient_min_c..ambient_max_c).
+    Parameters
+    ----------
+    t_leaving_c : float or numpy.ndarray
+        Chilled (facility) water leaving temperature, C.
+    t_ambient_c : float or numpy.ndarray
+        Ambient dry bulb at the condenser, C.
+    ch : Chiller
+        Catalog chiller.
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        cop (capped at COP_max), cop_model (Carnot-fraction COP before the cap), capped (the model exceeds
+        COP_max: minimum lift), outside_map (ambient outside ambient_min_c..ambient_max_c).
     """
     d_cond = chiller_condenser_approach_k(ch)
     t_leave = np.asarray(t_leaving_c, dtype=float)
@@ -124,8 +190,21 @@ def chiller_operating_point(t_leaving_c, t_ambient_c, ch) -> dict:
     }
 
 
-def chiller_cop(t_leaving_c, t_ambient_c, ch) -> np.ndarray:
-    """COP = min(eta_c T_e / (T_c - T_e), COP_max) (see module docstring)."""
+def chiller_cop(t_leaving_c, t_ambient_c, ch: Chiller) -> np.ndarray:
+    """Chiller COP = min(eta_c T_e / (T_c - T_e), COP_max) (``chiller_operating_point``).
+
+    Parameters
+    ----------
+    t_leaving_c, t_ambient_c : float or numpy.ndarray
+        Leaving water and ambient temperatures, C.
+    ch : Chiller
+        Catalog chiller.
+
+    Returns
+    -------
+    numpy.ndarray
+        COP, dimensionless.
+    """
     return chiller_operating_point(t_leaving_c, t_ambient_c, ch)["cop"]
 
 

@@ -79,9 +79,25 @@ def _lookup(fluid: str, temp_c) -> dict[str, np.ndarray]:
 
 
 def coolant_properties(coolant: str, temp_c) -> dict[str, np.ndarray]:
-    """Density rho (kg/m3), isobaric heat capacity cp (J/kg/K), viscosity mu (Pa s), conductivity k (W/m/K).
+    """Liquid coolant properties: exact CoolProp values at 3 bar.
 
-    ``temp_c`` may be a scalar or an array (e.g. one temperature per loop); exact CoolProp values at 3 bar.
+    Parameters
+    ----------
+    coolant : str
+        'PG25' (25 % propylene glycol, ``INCOMP::MPG[0.25]``) or 'water' (IAPWS-95).
+    temp_c : float or array-like
+        Temperature(s), C (PG25 -10..100, water 0.5..120), e.g. one per loop.
+
+    Returns
+    -------
+    dict of numpy.ndarray (the shape of ``temp_c``)
+        rho_kg_m3 (kg/m3), cp_j_kg_k (isobaric heat capacity, J/kg/K), mu_pa_s (viscosity, Pa s),
+        k_w_m_k (conductivity, W/m/K).
+
+    Raises
+    ------
+    InputError
+        Unknown coolant or a temperature outside the valid range.
     """
     if coolant not in ("PG25", "water"):
         raise InputError(
@@ -91,24 +107,72 @@ def coolant_properties(coolant: str, temp_c) -> dict[str, np.ndarray]:
 
 
 def air_pressure_pa(altitude_m: float) -> float:
-    """Standard-atmosphere pressure p = 101325 (1 - 2.25577e-5 z)^5.2559 Pa (ASHRAE Fundamentals 2017, ch. 1 eq. 3)."""
+    """Standard-atmosphere pressure p = 101325 (1 - 2.25577e-5 z)^5.2559 (ASHRAE Fundamentals 2017, ch. 1 eq. 3).
+
+    Parameters
+    ----------
+    altitude_m : float
+        Site altitude z, m.
+
+    Returns
+    -------
+    float
+        Pressure, Pa.
+    """
     return ATM_PA * (1.0 - 2.25577e-5 * float(altitude_m)) ** 5.2559
 
 
 def air_properties(temp_c, pressure_pa: float = ATM_PA) -> dict[str, np.ndarray]:
-    """Dry air: rho (kg/m3) and cp (J/kg/K) from CoolProp ``Air`` at 1 atm, rho scaled by p / 1 atm (ideal gas)."""
+    """Dry air from CoolProp ``Air`` (Lemmon 2000) at 1 atm, density scaled by p / 1 atm (ideal gas).
+
+    Parameters
+    ----------
+    temp_c : float or array-like
+        Temperature(s), C (-50..120).
+    pressure_pa : float, default 101325
+        Air pressure, Pa (``air_pressure_pa``).
+
+    Returns
+    -------
+    dict of numpy.ndarray
+        rho_kg_m3 (kg/m3) and cp_j_kg_k (J/kg/K).
+    """
     out = _lookup("air", temp_c)
     out["rho_kg_m3"] = out["rho_kg_m3"] * (pressure_pa / ATM_PA)
     return out
 
 
 def latent_heat_j_kg(temp_c) -> np.ndarray:
-    """Latent heat of vaporisation of water h_fg = h(Q=1) - h(Q=0) at the saturation temperature (IAPWS-95)."""
+    """Latent heat of vaporisation of water, h_fg = h(Q=1) - h(Q=0) at saturation (IAPWS-95).
+
+    Parameters
+    ----------
+    temp_c : float or array-like
+        Saturation temperature(s), C (0.01..100).
+
+    Returns
+    -------
+    numpy.ndarray
+        h_fg, J/kg.
+    """
     return _lookup("latent", temp_c)["h_fg_j_kg"]
 
 
 def humidity_ratio(dry_bulb_c: float, wet_bulb_c: float, pressure_pa: float = ATM_PA) -> float:
-    """Humidity ratio W (kg water / kg dry air) of moist air from its dry and wet bulb (CoolProp HAPropsSI)."""
+    """Humidity ratio of moist air from its dry and wet bulb (CoolProp HAPropsSI, ASHRAE RP-1485).
+
+    Parameters
+    ----------
+    dry_bulb_c, wet_bulb_c : float
+        Dry and wet bulb, C.
+    pressure_pa : float, default 101325
+        Air pressure, Pa.
+
+    Returns
+    -------
+    float
+        W, kg water per kg dry air.
+    """
     cp_mod = _coolprop()
     return float(cp_mod.HAPropsSI("W", "T", dry_bulb_c + 273.15, "B", wet_bulb_c + 273.15, "P", pressure_pa))
 
@@ -116,11 +180,26 @@ def humidity_ratio(dry_bulb_c: float, wet_bulb_c: float, pressure_pa: float = AT
 def wet_bulb_at_humidity_ratio_c(
     dry_bulb_c: float, w: float, pressure_pa: float = ATM_PA
 ) -> tuple[float, bool]:
-    """Wet bulb (C) of air at dry bulb ``dry_bulb_c`` holding humidity ratio ``w`` (CoolProp HAPropsSI).
+    """Wet bulb of air at dry bulb ``dry_bulb_c`` holding humidity ratio ``w`` (CoolProp HAPropsSI).
 
-    Returns (wet bulb, saturated). When ``w`` exceeds the saturation humidity ratio at this dry bulb the air
-    cannot hold it: the excess condenses (fog), the air is saturated and the wet bulb equals the dry bulb;
-    ``saturated`` says so.
+    When ``w`` exceeds the saturation humidity ratio at this dry bulb the air cannot hold it: the excess
+    condenses (fog), the air is saturated and the wet bulb equals the dry bulb.
+
+    Parameters
+    ----------
+    dry_bulb_c : float
+        Dry bulb, C.
+    w : float
+        Humidity ratio, kg water per kg dry air.
+    pressure_pa : float, default 101325
+        Air pressure, Pa.
+
+    Returns
+    -------
+    wet_bulb_c : float
+        Wet bulb, C.
+    saturated : bool
+        The air is saturated (wet bulb = dry bulb).
     """
     cp_mod = _coolprop()
     tk = dry_bulb_c + 273.15
