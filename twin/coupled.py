@@ -21,6 +21,7 @@ Energy balance reported: grid = IT + fabric + cooling + losses (``balance_error_
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,11 @@ import pandas as pd
 from twin.errors import InputError
 from twin.perf import PerfModel, perf_model
 from twin.perf import tokens_per_s as rack_tokens_per_s
+
+if TYPE_CHECKING:
+    from twin.electrical.results import ElectricalResult
+    from twin.model import FacilityModel
+    from twin.thermal.results import ThermalResult
 
 __all__ = ["CoupledResult", "gpu_caps_per_rack", "solve_coupled"]
 
@@ -39,8 +45,8 @@ class CoupledResult:
 
     res_racks: pd.DataFrame
     kpis: dict
-    thermal: object
-    electrical: object
+    thermal: ThermalResult
+    electrical: ElectricalResult
     network_power_w_by_pod: np.ndarray
     converged: bool
     iterations: int
@@ -50,13 +56,6 @@ class CoupledResult:
     @property
     def facility_power_w(self) -> float:
         return float(self.electrical.grid_power_w)
-
-
-def _col(df: pd.DataFrame, *names: str) -> np.ndarray:
-    for n in names:
-        if n in df.columns:
-            return df[n].to_numpy(dtype=float)
-    raise KeyError(f"none of the columns {names} in result table (has {list(df.columns)})")
 
 
 def gpu_caps_per_rack(
@@ -105,7 +104,7 @@ def gpu_caps_per_rack(
 
 
 def solve_coupled(
-    model,
+    model: FacilityModel,
     *,
     gpu_cap_w=None,
     ambient_c: float | None = None,
@@ -120,57 +119,116 @@ def solve_coupled(
 ) -> CoupledResult:
     """Coupled thermal-electrical-network steady state of the facility at the given GPU caps.
 
-    gpu_cap_w: None (no caps: every GPU at power_max_w), scalar W, (n_racks,) or (n_gpus,) W.
-    racks_on: optional bool (n_racks,): racks switched off draw nothing and make no tokens (Max-P sizing).
-    variation: optional per-GPU throughput multipliers (``twin.perf.gpu_variation``).
-    failed: unit names; electrical node names go to the electrical solve, the rest to the thermal solve.
-    wet_bulb_c: outdoor wet bulb (default: derived by the thermal solver from the site's design humidity).
+    Parameters
+    ----------
+    model : FacilityModel
+    gpu_cap_w : None, float or array
+        GPU power caps, W: None (no caps: every GPU at power_max_w), one for all, (n_racks,) or (n_gpus,).
+    ambient_c, wet_bulb_c : float, optional
+        Outdoor dry and wet bulb, C (default: the site's design values; the wet bulb is derived by the thermal
+        solver from the site's design humidity ratio when only the dry bulb is given).
+    supply_c : float, optional
+        Facility-water supply setpoint of every hall, C.
+    failed : iterable of str
+        Unit names; electrical node names go to the electrical solve, the rest to the thermal solve.
+    racks_on : numpy.ndarray of bool, shape (n_racks,), optional
+        Racks switched off draw nothing and make no tokens (Max-P sizing, shedding).
+    variation : numpy.ndarray, optional
+        Per-GPU throughput multipliers (``twin.perf.gpu_variation``).
+    perf : PerfModel, optional
+        The throughput model (built from the model when not given).
+    tol : float
+        Relative change of GPU powers and grid power between passes that ends the fixed point.
+    max_iter : int
+        Most passes.
 
-    kpis: facility_power_mw, it_power_mw (racks), network_power_mw (fabric switches), cooling_power_mw,
-    electrical_loss_mw, pue = facility / (IT + network), max_junction_c, min_margin_k (throttle temperature
-    minus junction), throttled_racks, tokens_per_s, tokens_per_joule, converged, iterations, tolerance,
-    balance_error_w.
+    Returns
+    -------
+    CoupledResult
+        ``res_racks`` (on, powered, gpu_cap_w [W], gpu_power_w [W], throttled, over_temperature,
+        rack_power_w [W], junction_c [C], margin_k [K], relative_throughput [-], tokens_per_s) and ``kpis``:
+        facility_power_mw, it_power_mw (racks), network_power_mw (fabric switches), cooling_power_mw,
+        electrical_loss_mw, pue = facility / (IT + network), max_junction_c, min_margin_k (throttle temperature
+        minus junction), throttled_racks, over_temperature_racks, racks_on, racks_unpowered, gpus_on,
+        tokens_per_s, tokens_per_joule [tokens/J], converged, iterations, tolerance, balance_error_w
+        (grid - IT - fabric - cooling - losses), thermal_converged, electrical_converged.
     """
+    perf = perf or perf_model(model)
+    cap, per_gpu = gpu_caps_per_rack(model, gpu_cap_w, perf)
+    n_r = model.n_racks
+    on_user = np.ones(n_r, bool) if racks_on is None else np.asarray(racks_on, dtype=bool)
+    if on_user.shape != (n_r,):
+        raise InputError(f"racks_on must have one value per rack ({n_r})")
+    elec_names = set(model.elec["name"])
+    failed = tuple(failed)
+    f_el = tuple(f for f in failed if f in elec_names)
+    f_th = tuple(f for f in failed if f not in elec_names)
+    net_pod, net_hall, net_total = _fabric_heat(model)
+    it = _iterate(
+        model,
+        perf,
+        cap,
+        on_user,
+        f_th,
+        f_el,
+        net_pod,
+        net_hall,
+        ambient_c,
+        wet_bulb_c,
+        supply_c,
+        tol,
+        max_iter,
+    )
+    th, el, rack_power = it["thermal"], it["electrical"], it["rack_power"]
+    res = _rack_table(model, perf, cap, per_gpu, on_user, rack_power, th, variation)
+    kpis = _kpis(res, th, el, on_user, perf, net_total, it, tol)
+    return CoupledResult(
+        res_racks=res,
+        kpis=kpis,
+        thermal=th,
+        electrical=el,
+        network_power_w_by_pod=net_pod,
+        converged=it["converged"],
+        iterations=it["iterations"],
+        tolerance=tol,
+        history=it["history"],
+    )
+
+
+def _fabric_heat(model: FacilityModel) -> tuple[np.ndarray, np.ndarray, float]:
+    """Fabric power per pod (W, fed from the pod's busways), its heat per hall (W, into the hall air), total W.
+
+    Fabric power does not depend on the load: computed once per model (``model.derived``)."""
+    from twin.network.power import fabric_power
+
+    fab = model.derived("coupled.fabric_power", lambda: fabric_power(model))
+    net_pod = np.asarray(fab["power_w_by_pod"], dtype=float)
+    net_hall = np.bincount(model.pods["hall"].to_numpy(), weights=net_pod, minlength=len(model.halls))
+    return net_pod, net_hall, float(fab["total_w"])
+
+
+def _iterate(
+    model, perf, cap, on_user, f_th, f_el, net_pod, net_hall, ambient_c, wet_bulb_c, supply_c, tol, max_iter
+):
+    """The fixed point: thermal -> throttling -> electrical -> in-hall losses, until powers stop changing."""
     from twin.electrical import solve_electrical
     from twin.thermal import solve_thermal
 
-    try:
-        from twin.network import fabric_power
-    except ImportError:  # the package may not re-export it
-        from twin.network.power import fabric_power
-
-    perf = perf or perf_model(model)
-    cap, per_gpu = gpu_caps_per_rack(model, gpu_cap_w, perf)
     racks = model.racks
-    n_r = model.n_racks
-    on = np.ones(n_r, bool) if racks_on is None else np.asarray(racks_on, dtype=bool)
-    if on.shape != (n_r,):
-        raise InputError(f"racks_on must have one value per rack ({n_r})")
     other = racks["other_power_w"].to_numpy(dtype=float)
     gpus = perf.gpus.astype(float)
     r_cp = racks["cold_plate_r_k_per_w"].to_numpy(dtype=float)
     t_thr = racks["t_throttle_c"].to_numpy(dtype=float)
     pmin = perf.gpu_power_min_w
-    elec_names = set(model.elec["name"])
-    failed = tuple(failed)
-    f_el = tuple(f for f in failed if f in elec_names)
-    f_th = tuple(f for f in failed if f not in elec_names)
     n_halls = len(model.halls)
-
-    fab = _fabric(model, fabric_power)
-    net_pod = np.asarray(fab["power_w_by_pod"], dtype=float)
-    # fabric heat (switches and optics) goes to the hall air of each pod
-    net_hall = np.bincount(model.pods["hall"].to_numpy(), weights=net_pod, minlength=n_halls)
-    net_total = float(fab["total_w"])
-
+    on = on_user
     p = np.where(on, cap, 0.0)
     loss_hall = np.zeros(n_halls)
     grid_prev = np.nan
     hist: list[float] = []
     converged = False
-    th = el = None
+    th = el = rack_power = None
     it = 0
-    on_user = on
     for it in range(1, max_iter + 1):  # noqa: B007 (reported as the iteration count)
         rack_power = np.where(on, other + gpus * p, 0.0)
         th = solve_thermal(
@@ -182,11 +240,10 @@ def solve_coupled(
             failed=f_th,
             extra_air_heat_w_by_hall=net_hall + loss_hall,
         )
-        tj = _col(th.res_racks, "t_junction_max_c", "junction_c", "t_junction_c")
-        # throttling (Newton step on T_j = T_coolant + R p), never above the cap nor below the minimum limit;
-        # R is the cold-plate resistance at the solved flow when the thermal result gives it
-        if "r_cold_plate_k_per_w" in th.res_racks.columns:
-            r_cp = np.where(on, th.res_racks["r_cold_plate_k_per_w"].to_numpy(dtype=float), r_cp)
+        tj = th.res_racks["junction_c"].to_numpy(dtype=float)
+        # throttling: Newton step on T_j = T_coolant + R p with R the cold-plate resistance at the solved flow,
+        # never above the cap nor below the minimum limit
+        r_cp = np.where(on, th.res_racks["r_cold_plate_k_per_w"].to_numpy(dtype=float), r_cp)
         p_new = np.where(on, np.clip(np.minimum(cap, p + (t_thr - tj) / r_cp), pmin, cap), 0.0)
         el = solve_electrical(
             model,
@@ -197,7 +254,7 @@ def solve_coupled(
         )
         loss_hall = _in_hall_losses(model, el, n_halls)
         # racks the electrical solve leaves without supply (failed feeds) draw nothing, make no heat nor tokens
-        live = on_user & el.res_racks["powered"].to_numpy(dtype=bool) if "powered" in el.res_racks else on
+        live = on_user & el.res_racks["powered"].to_numpy(dtype=bool)
         lost = bool(np.any(live != on))
         on = live
         grid = float(el.grid_power_w)
@@ -210,14 +267,21 @@ def solve_coupled(
             converged = True
             break
         grid_prev = grid
-    # the tables describe the last solved state (the GPU powers that produced it); a rack that lost its supply
-    # in the last pass is off
-    on = rack_power > 0
-    p_solved = np.where(on, (rack_power - other) / gpus, 0.0)
-    tj = _col(th.res_racks, "t_junction_max_c", "junction_c", "t_junction_c")
-    margin = np.where(on, t_thr - tj, np.inf)
-    # a GPU pinned at its minimum limit and still above its throttle temperature: over temperature
-    over = on & (margin < -1e-6) & (p_solved <= pmin * (1 + 1e-9))
+    return {
+        "thermal": th,
+        "electrical": el,
+        "rack_power": rack_power,
+        "converged": converged,
+        "iterations": it,
+        "history": hist,
+    }
+
+
+def _rack_throughput(model, perf, cap, per_gpu, on, p_solved, variation):
+    """Relative throughput per GPU (mean per rack) and tokens/s per rack at the solved GPU powers."""
+    n_r = model.n_racks
+    gpus = perf.gpus.astype(float)
+    pmin = perf.gpu_power_min_w
     rel = np.zeros(n_r)
     tok = np.zeros(n_r)
     if on.any() and per_gpu is not None:
@@ -244,7 +308,24 @@ def solve_coupled(
             tok = np.where(on, rack_tokens_per_s(model, p_eval, perf, variation), 0.0)
         else:
             tok = np.where(on, rack_tokens_per_s(model, p_eval, perf), 0.0)
-    res = pd.DataFrame(
+    return rel, tok
+
+
+def _rack_table(model, perf, cap, per_gpu, on_user, rack_power, th, variation) -> pd.DataFrame:
+    """The last solved state per rack (the GPU powers that produced it); a rack that lost its supply is off."""
+    racks = model.racks
+    other = racks["other_power_w"].to_numpy(dtype=float)
+    gpus = perf.gpus.astype(float)
+    t_thr = racks["t_throttle_c"].to_numpy(dtype=float)
+    pmin = perf.gpu_power_min_w
+    on = rack_power > 0
+    p_solved = np.where(on, (rack_power - other) / gpus, 0.0)
+    tj = th.res_racks["junction_c"].to_numpy(dtype=float)
+    margin = np.where(on, t_thr - tj, np.inf)
+    # a GPU pinned at its minimum limit and still above its throttle temperature: over temperature
+    over = on & (margin < -1e-6) & (p_solved <= pmin * (1 + 1e-9))
+    rel, tok = _rack_throughput(model, perf, cap, per_gpu, on, p_solved, variation)
+    return pd.DataFrame(
         {
             "on": on,
             "powered": ~(on_user & ~on),
@@ -259,12 +340,19 @@ def solve_coupled(
             "tokens_per_s": tok,
         }
     )
+
+
+def _kpis(res, th, el, on_user, perf, net_total, it, tol) -> dict:
+    on = res["on"].to_numpy()
+    rack_power = res["rack_power_w"].to_numpy()
+    tj = res["junction_c"].to_numpy()
+    margin = res["margin_k"].to_numpy()
     it_w = float(rack_power.sum())
     mech_w = float(np.sum(th.mech_power_w_by_hall))
-    loss_w = float(el.kpis["loss_mw"]) * 1e6
+    loss_w = float(el.kpis["electrical_loss_mw"]) * 1e6
     grid = float(el.grid_power_w)
-    tokens = float(tok.sum())
-    kpis = {
+    tokens = float(res["tokens_per_s"].sum())
+    return {
         "facility_power_mw": grid / 1e6,
         "it_power_mw": it_w / 1e6,
         "network_power_mw": net_total / 1e6,
@@ -274,62 +362,32 @@ def solve_coupled(
         "max_junction_c": float(np.max(tj[on])) if on.any() else float("nan"),
         "min_margin_k": float(np.min(margin[on])) if on.any() else float("nan"),
         "throttled_racks": int(res["throttled"].sum()),
-        "over_temperature_racks": int(over.sum()),
+        "over_temperature_racks": int(res["over_temperature"].sum()),
         "racks_on": int(on.sum()),
         "racks_unpowered": int(np.count_nonzero(on_user & ~on)),
-        "gpus_on": int(gpus[on].sum()),
+        "gpus_on": int(perf.gpus[on].sum()),
         "tokens_per_s": tokens,
         "tokens_per_joule": tokens / grid if grid > 0 else 0.0,
-        "converged": bool(converged),
-        "iterations": it,
+        "converged": bool(it["converged"]),
+        "iterations": it["iterations"],
         "tolerance": tol,
         "balance_error_w": grid - (it_w + net_total + mech_w + loss_w),
-        "thermal_converged": bool(th.kpis.get("converged", True)),
-        "electrical_converged": bool(el.kpis.get("converged", True)),
+        "thermal_converged": bool(th.kpis["converged"]),
+        "electrical_converged": bool(el.kpis["converged"]),
     }
-    return CoupledResult(
-        res_racks=res,
-        kpis=kpis,
-        thermal=th,
-        electrical=el,
-        network_power_w_by_pod=net_pod,
-        converged=converged,
-        iterations=it,
-        tolerance=tol,
-        history=hist,
-    )
 
 
-def _fabric(model, fabric_power) -> dict:
-    """Fabric power does not depend on the load: computed once per model and kept on it."""
-    cache = getattr(model, "_coupled_fabric_cache", None)
-    if cache is None:
-        cache = fabric_power(model)
-        try:
-            model._coupled_fabric_cache = cache
-        except AttributeError:  # pragma: no cover - a frozen model: recompute each time
-            pass
-    return cache
-
-
-def _in_hall_losses(model, el, n_halls: int) -> np.ndarray:
+def _in_hall_losses(model: FacilityModel, el: ElectricalResult, n_halls: int) -> np.ndarray:
     """Electrical losses released as heat inside each hall: rack conversion, busways, UPS (W per hall)."""
-    out = np.zeros(n_halls)
     rr = el.res_racks
-    for name in ("conversion_loss_w", "loss_w", "rack_conversion_loss_w"):
-        if name in rr.columns:
-            out += np.bincount(
-                model.racks["hall"].to_numpy(), weights=rr[name].to_numpy(dtype=float), minlength=n_halls
-            )
-            break
-    rn = el.res_nodes
+    out = np.bincount(
+        model.racks["hall"].to_numpy(),
+        weights=rr["conversion_loss_w"].to_numpy(dtype=float),
+        minlength=n_halls,
+    )
     kind = model.elec["kind"].to_numpy()
     hall = model.elec["hall"].to_numpy()
-    for name in ("loss_w", "losses_w"):
-        if name in rn.columns:
-            inside = np.isin(kind, ("busway", "ups")) & (hall >= 0)
-            out += np.bincount(
-                hall[inside], weights=rn[name].to_numpy(dtype=float)[inside], minlength=n_halls
-            )
-            break
-    return out
+    inside = np.isin(kind, ("busway", "ups")) & (hall >= 0)
+    return out + np.bincount(
+        hall[inside], weights=el.res_nodes["loss_w"].to_numpy(dtype=float)[inside], minlength=n_halls
+    )

@@ -171,7 +171,9 @@ def _thermal_tables(th) -> dict[str, pd.DataFrame]:
 
 
 def _model_warnings(model: FacilityModel) -> list[str]:
-    return [p.format() for p in model.warnings if p.severity == "warning"]
+    from dataclasses import replace
+
+    return [replace(p, severity="error").format() for p in model.warnings if p.severity == "warning"]
 
 
 # --- analyses ---------------------------------------------------------------------------------------------------
@@ -369,6 +371,7 @@ def _run_maxq(s: Scenario) -> RunResult:
         max_outer=s.maxq.max_outer,
     )
     k = dict(res.kpis)
+    optimizer_warnings = k.pop("warnings", [])
     if not res.feasible:
         return RunResult(s, "infeasible", res.reason, {}, k, _model_warnings(model))
     caps = np.asarray(res.gpu_cap_w, dtype=float) if res.gpu_cap_w is not None else None
@@ -381,7 +384,7 @@ def _run_maxq(s: Scenario) -> RunResult:
     tables = {"racks": _join(_ids(model), res.res_racks), "constraints": res.res_constraints}
     if caps is not None and len(caps) != model.n_racks:
         tables["gpus"] = pd.DataFrame({"gpu_cap_w": caps})
-    w = _model_warnings(model) + [x for x in k.get("warnings", []) if "did not converge" not in x]
+    w = _model_warnings(model) + [x for x in optimizer_warnings if "did not converge" not in x]
     if k.get("outer_converged") is False:
         w.append(
             "the optimizer did not converge; the caps returned are the best verified feasible ones found (outer_converged = false)"

@@ -8,19 +8,25 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from twin.cli.common import app, err, guarded, out, print_json, report_problems
-from twin.layout import Layout
-from twin.model import load_model
-
-LayoutArg = typer.Argument(..., help="facility layout YAML file", show_default=False)
-JsonOpt = typer.Option(False, "--json", help="print one JSON object (for scripts)")
-CatalogOpt = typer.Option(None, "--catalog", help="extra catalog file(s), later files win")
+from twin.cli.common import (
+    CatalogOpt,
+    JsonOpt,
+    LayoutArg,
+    app,
+    err,
+    guarded,
+    out,
+    print_json,
+    report_problems,
+)
 
 
 @app.command()
 @guarded
 def validate(layout: Path = LayoutArg, json_out: bool = JsonOpt, catalog: list[Path] = CatalogOpt) -> None:
     """Check a layout: schema, catalog references, names, architecture and capacities."""
+    from twin.model import load_model
+
     model = load_model(layout, tuple(catalog or ()))
     if json_out:
         print_json(
@@ -42,11 +48,27 @@ def validate(layout: Path = LayoutArg, json_out: bool = JsonOpt, catalog: list[P
 
 @app.command()
 @guarded
-def schema() -> None:
-    """Print the layout JSON Schema (for editor completion and checking)."""
-    s = Layout.model_json_schema()
+def schema(
+    scenario: bool = typer.Option(False, "--scenario", help="the scenario file's JSON Schema (twin run)"),
+    results: bool = typer.Option(False, "--results", help="the result schema: tables, columns, KPIs, units"),
+) -> None:
+    """Print the layout JSON Schema (for editor completion and checking), or the scenario / result schema."""
+    if results:
+        from twin.resultschema import load_schema
+
+        print(json.dumps(load_schema(), indent=2))
+        return
+    if scenario:
+        from twin.scenario import Scenario
+
+        s = Scenario.model_json_schema()
+        s["title"] = "AI-factory twin scenario (twin run)"
+    else:
+        from twin.layout import Layout
+
+        s = Layout.model_json_schema()
+        s["title"] = "AI-factory twin facility layout"
     s["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-    s["title"] = "AI-factory twin facility layout"
     print(json.dumps(s, indent=2))
 
 
@@ -54,8 +76,12 @@ def schema() -> None:
 @guarded
 def info(layout: Path = LayoutArg, json_out: bool = JsonOpt, catalog: list[Path] = CatalogOpt) -> None:
     """Counts and nameplate of a layout: racks, GPUs, IT MW, CDUs, heat rejection, electrical, network."""
+    from twin.model import load_model
+
     model = load_model(layout, tuple(catalog or ()))
-    s = model.summary()
+    from twin.info import summarize
+
+    s = summarize(model)
     if json_out:
         print_json(s)
         return

@@ -8,20 +8,20 @@ import typer
 from rich.table import Table
 
 from twin.cli.common import (
+    CatalogOpt,
+    FailOpt,
+    ForceOpt,
+    JsonOpt,
+    LayoutArg,
+    OutOpt,
     app,
-    err,
+    catalogs,
+    finish,
     guarded,
+    kv_table,
     out,
-    prepare_out_dir,
-    print_json,
-    report_problems,
-    write_kpis,
-    write_table,
+    prepare_out,
 )
-from twin.errors import InputError
-from twin.model import load_model
-
-LayoutArg = typer.Argument(..., help="facility layout YAML file", show_default=False)
 
 
 @app.command()
@@ -31,57 +31,30 @@ def network(
     traffic: str = typer.Option(
         "allreduce", "--traffic", help="allreduce | alltoall | disagg | FILE.csv (columns src, dst, gbps)"
     ),
-    fail: list[str] = typer.Option(
-        None, "--fail", help="switch name or LOWER~UPPER link to fail (repeatable)"
-    ),
+    fail: list[str] = FailOpt,
     optics: str = typer.Option(None, "--optics", help="pluggable | cpo (default: the layout's)"),
     load: float = typer.Option(1.0, "--load", help="allreduce/alltoall injection as a fraction of NIC rate"),
-    json_out: bool = typer.Option(False, "--json", help="print one JSON object (for scripts)"),
-    out_dir: Path = typer.Option(
-        None, "--out", help="write res_flows/res_links/res_switches + kpis.json to DIR"
-    ),
-    force: bool = typer.Option(False, "--force", help="allow writing into a non-empty --out DIR"),
+    json_out: bool = JsonOpt,
+    out_dir: Path = OutOpt,
+    force: bool = ForceOpt,
+    catalog: list[Path] = CatalogOpt,
 ) -> None:
     """Route a traffic pattern over the scale-out fabric: utilisation, max-min rates, slowdown, failures, power."""
-    if optics is not None and optics not in ("pluggable", "cpo"):
-        raise InputError(f"--optics must be pluggable or cpo, got {optics!r}")
-    if not (0 < load <= 1):
-        raise InputError(f"--load must be in (0, 1], got {load}")
-    if out_dir is not None:  # refuse a used --out before any work is done
-        prepare_out_dir(out_dir, force)
-    from twin.network import solve_network
+    from twin import Scenario, run
 
-    model = load_model(layout)
-    if load != 1.0 and traffic not in ("allreduce", "alltoall"):
-        raise InputError(
-            "--load applies to allreduce and alltoall only (disagg follows tokens/s; a CSV gives Gb/s)"
-        )
-    opts = {"load": load} if traffic in ("allreduce", "alltoall") else {}
-    if traffic not in ("allreduce", "alltoall", "disagg") and not Path(traffic).is_file():
-        raise InputError(f"--traffic {traffic!r}: not allreduce, alltoall, disagg or an existing CSV file")
-    res = solve_network(model, traffic=traffic, failed=tuple(fail or ()), optics=optics, traffic_options=opts)
-    k = res.kpis
-    if out_dir is not None:
-        for name, df in (
-            ("res_flows", res.res_flows),
-            ("res_links", res.res_links),
-            ("res_switches", res.res_switches),
-        ):
-            write_table(df, out_dir, name)
-        write_kpis(out_dir, k)
-    if json_out:
-        print_json(k)
-        return
-    report_problems(model.warnings)
-    for w in k.get("fabric_warnings", []):
-        err.print(f"warning: network: {w}", style="yellow", markup=False, highlight=False)
-    t = Table(
-        title=f"network: {model.name} ({layout}), traffic {k['traffic']}",
-        show_header=False,
-        title_justify="left",
+    prepare_out(out_dir, force)
+    s = Scenario(
+        layout=layout,
+        catalogs=catalogs(catalog),
+        failures=tuple(fail or ()),
+        analysis="network",
+        network={"traffic": traffic, "load": load, "optics": optics},
     )
-    t.add_column(style="bold")
-    t.add_column(justify="right")
+    finish(run(s), json_out, out_dir, _render)
+
+
+def _render(res) -> None:
+    k = res.kpis
     rows = [
         (
             "topology / rails / oversubscription",
@@ -120,9 +93,7 @@ def network(
     f = k["failed"]
     if f["switches"] or f["links"] or f["frontend"]:
         rows.append(("failed", ", ".join(f["switches"] + f["links"] + f["frontend"])))
-    for a, b in rows:
-        t.add_row(a, b)
-    out.print(t)
+    out.print(kv_table(f"network: {res.meta['layout']}, traffic {k['traffic']}", rows))
     if k["hottest_links"]:
         h = Table(title="hottest links", title_justify="left")
         h.add_column("link")
@@ -130,5 +101,3 @@ def network(
         for rec in k["hottest_links"]:
             h.add_row(rec["link"], f"{rec['utilization']:.3f}")
         out.print(h)
-    if out_dir is not None:
-        out.print(f"wrote res_flows, res_links, res_switches (.parquet, .csv) and kpis.json to {out_dir}")

@@ -1,16 +1,16 @@
-"""Shared CLI plumbing: the Typer app, clean failure (exit 2, one line per problem), JSON output."""
+"""Shared CLI plumbing: the Typer app, options defined once, clean failure (exit 2), output of a RunResult.
+
+A command parses its options into a :class:`~twin.scenario.Scenario`, calls :func:`twin.run`, and renders.
+"""
 
 from __future__ import annotations
 
 import functools
-import json
-import math
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
 import typer
 from rich.console import Console
 
@@ -27,32 +27,32 @@ err = Console(stderr=True, soft_wrap=True)
 
 EXIT_BAD_INPUT = 2
 
-
-def _default(o):
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.floating):
-        return float(o)
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    if isinstance(o, Path):
-        return str(o)
-    raise TypeError(f"not JSON serialisable: {type(o)}")
-
-
-def _clean(o):
-    """JSON has no NaN/inf: a non-finite number becomes null rather than invalid JSON."""
-    if isinstance(o, float) and not math.isfinite(o):
-        return None
-    if isinstance(o, dict):
-        return {k: _clean(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_clean(v) for v in o]
-    return o
+# --- options shared by the commands (one definition each) ---------------------------------------------------
+LayoutArg = typer.Argument(..., help="facility layout YAML file", show_default=False)
+JsonOpt = typer.Option(False, "--json", help="print one JSON object on stdout (for scripts), also on failure")
+OutOpt = typer.Option(
+    None,
+    "--out",
+    help="directory for the result: tables (Parquet + CSV), kpis.json, meta.json, scenario.yaml",
+)
+ForceOpt = typer.Option(False, "--force", help="allow writing into a non-empty --out directory")
+CatalogOpt = typer.Option(None, "--catalog", help="extra catalog file(s), later files win")
+AmbOpt = typer.Option(None, "--ambient-c", help="outdoor dry bulb, C (default: the site's design value)")
+WbOpt = typer.Option(None, "--wet-bulb-c", help="outdoor wet bulb, C (default: the site's design value)")
+SupOpt = typer.Option(None, "--supply-c", help="facility-water supply setpoint for every hall, C")
+LoadOpt = typer.Option(None, "--it-load", help="IT load as a fraction of every rack's Max-P power, in (0, 1]")
+FailOpt = typer.Option(
+    None,
+    "--fail",
+    help="unit to take out of service (repeatable): CDU, '<cdu>/pump', dry cooler, chiller, '<hall>/fw-pump-N', "
+    "air unit, electrical node, switch, or link 'LOWER~UPPER'",
+)
 
 
-def print_json(obj: dict) -> None:
-    sys.stdout.write(json.dumps(_clean(obj), default=_default, indent=2) + "\n")
+def print_json(obj) -> None:
+    from twin.io import dumps
+
+    sys.stdout.write(dumps(obj) + "\n")
 
 
 def report_problems(problems: list[Problem]) -> None:
@@ -61,19 +61,48 @@ def report_problems(problems: list[Problem]) -> None:
         err.print(p.format(), style=style, markup=False, highlight=False)
 
 
+def warn(message: str) -> None:
+    err.print(f"warning: {message}", style="yellow", markup=False, highlight=False)
+
+
+def _fail(problems: list[Problem], summary: str, json_mode: bool) -> None:
+    if json_mode:
+        print_json({"ok": False, "problems": [p.to_dict() for p in problems], "message": summary})
+    else:
+        report_problems(problems)
+        err.print(summary, style="bold red", markup=False, highlight=False)
+    raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def _scenario_problems(exc) -> list[Problem]:
+    """A pydantic ValidationError from building a Scenario: one Problem per option, named by its field."""
+    from twin.errors import format_loc
+
+    return [
+        Problem(format_loc(tuple(e["loc"])), e["msg"].removeprefix("Value error, ")) for e in exc.errors()
+    ]
+
+
 def guarded(fn: Callable) -> Callable:
-    """Turn user-facing failures into a clear message and exit code 2; never a traceback for bad input."""
+    """Turn user-facing failures into a clear message and exit code 2; never a traceback for bad input.
+
+    With ``--json`` the failure is one JSON object on stdout too: ``{"ok": false, "problems": [...]}``.
+    """
+    from pydantic import ValidationError
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
+        json_mode = bool(kwargs.get("json_out"))
         try:
             return fn(*args, **kwargs)
         except LayoutError as exc:
-            report_problems(exc.problems)
             n = len(exc.errors)
-            err.print(f"{n} error{'s' if n != 1 else ''}: the layout cannot be used", style="bold red")
-            raise typer.Exit(EXIT_BAD_INPUT) from None
+            _fail(exc.problems, f"{n} error{'s' if n != 1 else ''}: the layout cannot be used", json_mode)
+        except ValidationError as exc:
+            _fail(_scenario_problems(exc), "bad option(s)", json_mode)
         except InputError as exc:
+            if json_mode:
+                _fail([Problem("", str(exc))], f"error: {exc}", True)
             err.print(f"error: {exc}", style="bold red", markup=False, highlight=False)
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
@@ -82,8 +111,7 @@ def guarded(fn: Callable) -> Callable:
             if os.environ.get("TWIN_DEBUG"):
                 raise
             err.print(
-                f"internal error: {type(exc).__name__}: {exc} (set TWIN_DEBUG=1 for a traceback and "
-                "please report it)",
+                f"internal error: {type(exc).__name__}: {exc} (set TWIN_DEBUG=1 for a traceback and please report it)",
                 style="bold red",
                 markup=False,
                 highlight=False,
@@ -93,32 +121,57 @@ def guarded(fn: Callable) -> Callable:
     return wrapper
 
 
-def prepare_out_dir(out_dir: Path, force: bool) -> Path:
-    """Check ``--out`` before any work is done: a new or empty directory, or ``--force`` to write into a used one.
+def prepare_out(out_dir: Path | None, force: bool) -> None:
+    """Refuse a used or unwritable ``--out`` before any work is done."""
+    if out_dir is not None:
+        from twin.io import prepare_out_dir
 
-    Nothing a user wrote is overwritten without asking: a non-empty directory is refused (exit 2) unless forced.
-    """
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"--out {out_dir} exists and is not a directory")
-    if out_dir.exists() and any(out_dir.iterdir()) and not force:
-        raise InputError(f"--out {out_dir} exists and is not empty (use --force to overwrite, or a new DIR)")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    return out_dir
+        prepare_out_dir(out_dir, force)
 
 
-def write_table(df, out_dir: Path, name: str, index: bool = False) -> list[str]:
-    """Write one result table as Parquet and CSV; infinities become missing values (what readers expect)."""
-    df = df.replace([np.inf, -np.inf], np.nan)
-    paths = [out_dir / f"{name}.parquet", out_dir / f"{name}.csv"]
-    df.to_parquet(paths[0], index=index)
-    df.to_csv(paths[1], index=index)
-    return [str(p) for p in paths]
+def save_result(res, out_dir: Path | None) -> list[str]:
+    """Write a RunResult into ``--out`` (already checked by ``prepare_out``): tables as Parquet and CSV."""
+    if out_dir is None:
+        return []
+    return res.save(out_dir, force=True, csv=True)
 
 
-def write_kpis(out_dir: Path, kpis: dict) -> str:
-    path = out_dir / "kpis.json"
-    path.write_text(json.dumps(_clean(kpis), default=_default, indent=2) + "\n")
-    return str(path)
+def finish(res, json_out: bool, out_dir: Path | None, render: Callable[[object], None]) -> None:
+    """Save, print (JSON or the command's table), warnings on stderr, and exit 2 when the request is infeasible."""
+    files = save_result(res, out_dir)
+    if json_out:
+        print_json({**res.to_dict(), **({"files": files} if files else {})})
+    else:
+        render(res)
+        for w in res.warnings:
+            warn(w)
+        if files:
+            out.print(f"result written to {out_dir}/", markup=False, highlight=False)
+    if res.status == "not_converged":
+        err.print(f"warning: {res.reason}", style="bold red", markup=False, highlight=False)
+    if res.status == "infeasible":
+        if not json_out:
+            err.print(f"error: {res.reason}", style="bold red", markup=False, highlight=False)
+        raise typer.Exit(EXIT_BAD_INPUT)
+
+
+def fmt(v, unit: str = "", nd: int = 2) -> str:
+    import math
+
+    if v is None or (isinstance(v, float) and not math.isfinite(v)):
+        return "n/a"
+    return f"{v:,.{nd}f}{unit}"
+
+
+def kv_table(title: str, rows: list[tuple[str, str]]):
+    from rich.table import Table
+
+    t = Table(title=title, show_header=False, title_justify="left")
+    t.add_column(style="bold")
+    t.add_column(justify="right")
+    for label, value in rows:
+        t.add_row(label, value)
+    return t
 
 
 def working(message: str, quiet: bool = False):
@@ -128,3 +181,24 @@ def working(message: str, quiet: bool = False):
     if quiet or not err.is_terminal:
         return contextlib.nullcontext()
     return err.status(message, spinner="dots")
+
+
+def catalogs(files: list[Path] | None) -> tuple[str, ...]:
+    return tuple(str(f) for f in files or ())
+
+
+def _version(value: bool) -> None:
+    if value:
+        from twin import __version__
+
+        print(f"twin {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="print the version and exit"
+    ),
+) -> None:
+    """Digital twin of a liquid-cooled AI factory: layouts, thermal, electrical, network, Max-Q."""
