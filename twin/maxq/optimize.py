@@ -97,10 +97,7 @@ def _s_over_p(elec: pd.DataFrame, res_nodes: pd.DataFrame) -> np.ndarray:
 
 
 def _node_input_w(res_nodes: pd.DataFrame) -> np.ndarray:
-    for name in ("power_in_w", "p_in_w", "input_w", "power_w", "load_w"):
-        if name in res_nodes.columns:
-            return res_nodes[name].to_numpy(dtype=float)
-    raise KeyError(f"electrical res_nodes has no node input power column ({list(res_nodes.columns)})")
+    return res_nodes["power_in_w"].to_numpy(dtype=float)
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -199,7 +196,7 @@ class _Facility:
         r = self.r_cp.copy()
         th = cp.thermal.res_racks
         if "r_cold_plate_k_per_w" in th.columns:
-            r = np.where(th["power_w"].to_numpy() > 0, th["r_cold_plate_k_per_w"].to_numpy(dtype=float), r)
+            r = np.where(th["rack_power_w"].to_numpy() > 0, th["r_cold_plate_k_per_w"].to_numpy(dtype=float), r)
         if prev is not None:
             dp = p_now - prev.res_racks["gpu_power_w"].to_numpy(dtype=float)
             dt = tj - prev.res_racks["junction_c"].to_numpy(dtype=float)
@@ -312,6 +309,7 @@ def optimize_maxq(
     policy: str = "maxq",
     ambient_c: float | None = None,
     supply_c: float | None = None,
+    wet_bulb_c: float | None = None,
     failed=(),
     variation_sigma: float = 0.0,
     seed: int = 0,
@@ -326,7 +324,7 @@ def optimize_maxq(
     _check(model, budget_mw, policy)
     perf = perf_model(model)
     variation = gpu_variation(model.n_gpus, variation_sigma, seed) if variation_sigma > 0 else None
-    kw = dict(ambient_c=ambient_c, supply_c=supply_c, failed=failed, perf=perf, variation=variation)
+    kw = dict(ambient_c=ambient_c, wet_bulb_c=wet_bulb_c, supply_c=supply_c, failed=failed, perf=perf, variation=variation)
     budget_w = budget_mw * 1e6
     grid_w = float(model.layout.site.grid_limit_mw) * 1e6
     meter = {"grid budget": budget_w, "grid connection": grid_w}
@@ -407,7 +405,7 @@ def _local_violations(fac: _Facility, cp: CoupledResult) -> list[dict]:
             seen.add(str(names[i]))
             out.append({"kind": kind, "name": str(names[i]), "load_w": load[i], "limit_w": fac.firm[i]})
     idx = {str(n): i for i, n in enumerate(names)}
-    for v in getattr(cp.electrical, "violations", None) or []:
+    for v in cp.electrical.violations:
         if v.get("kind") == "overload" and str(v.get("component")) not in seen:
             # over 100 % of the units in service (a UPS, a feeder, a node whose spares are used up)
             i = idx.get(str(v.get("component")))
