@@ -27,14 +27,57 @@ import numpy as np
 
 
 def transformer_loss_w(s_va, rating_va, no_load_loss_w, load_loss_w, units=1):
-    """P = n P0 + Pk (S / (n S_n))^2 n  for n paralleled identical units (IEC 60076-1)."""
+    """Losses of n paralleled identical transformers sharing S equally (IEC 60076-1).
+
+    P = n P0 + n Pk (S / (n S_n))^2
+
+    Parameters
+    ----------
+    s_va : array_like
+        Apparent power through the n units together, VA.
+    rating_va : array_like
+        Rated power S_n of one unit, VA.
+    no_load_loss_w : array_like
+        No-load (iron) loss P0 of one unit, W.
+    load_loss_w : array_like
+        Load (copper) loss Pk of one unit at rated power, W.
+    units : array_like, default 1
+        Number n of units in service.
+
+    Returns
+    -------
+    ndarray
+        Total loss, W. Arrays broadcast.
+    """
     n = np.asarray(units, dtype=float)
     x = np.asarray(s_va) / (n * np.asarray(rating_va))
     return n * np.asarray(no_load_loss_w) + n * np.asarray(load_loss_w) * x * x
 
 
 def transformer_z_pu(rating_va, load_loss_w, impedance_percent, s_base_va):
-    """Series impedance of ONE unit on the system base S_base: (r_k + j x_k) * S_base / S_n."""
+    """Series impedance of ONE unit on the system base: (r_k + j x_k) S_base / S_n.
+
+    Parameters
+    ----------
+    rating_va : array_like
+        Rated power S_n, VA.
+    load_loss_w : array_like
+        Load loss Pk at rated power, W (r_k = Pk / S_n).
+    impedance_percent : array_like
+        Short-circuit impedance u_k, % (z_k = u_k / 100, x_k = sqrt(z_k^2 - r_k^2)).
+    s_base_va : float
+        System base power, VA.
+
+    Returns
+    -------
+    ndarray of complex
+        Impedance, per unit of the system base.
+
+    Raises
+    ------
+    ValueError
+        When r_k > z_k (a load loss too large for the impedance voltage).
+    """
     r = np.asarray(load_loss_w) / np.asarray(rating_va)
     z = np.asarray(impedance_percent) / 100.0
     if np.any(r > z):
@@ -44,7 +87,20 @@ def transformer_z_pu(rating_va, load_loss_w, impedance_percent, s_base_va):
 
 
 def efficiency(load_fraction, curve_x, curve_eta):
-    """eta(x) by linear interpolation of the table; held flat beyond the last point (see module doc)."""
+    """eta(x) by linear interpolation of the table; held flat beyond the last point (see module doc).
+
+    Parameters
+    ----------
+    load_fraction : array_like
+        x = P_out / (n P_rated), dimensionless.
+    curve_x, curve_eta : ndarray
+        The table: load fractions (increasing) and efficiencies (0-1), from ``curve_arrays``.
+
+    Returns
+    -------
+    ndarray
+        Efficiency, 0-1 (held at eta(x0) below the first point: use ``converter_input_w`` for losses).
+    """
     x = np.asarray(load_fraction, dtype=float)
     return np.interp(np.maximum(x, curve_x[0]), curve_x, curve_eta)
 
@@ -54,6 +110,22 @@ def converter_input_w(p_out_w, rating_w, curve_x, curve_eta, units=1):
 
     Above the first table point: P_in = P_out / eta(x). Below it: P_in = P_out + loss(x0), with
     loss(x0) = x0 * n * P_rated * (1/eta(x0) - 1), so zero output still costs the fixed loss.
+
+    Parameters
+    ----------
+    p_out_w : array_like
+        Output power of the n units together, W.
+    rating_w : array_like
+        Rated output power of one unit, W.
+    curve_x, curve_eta : ndarray
+        Efficiency table (``curve_arrays``): load fractions and efficiencies (0-1).
+    units : array_like, default 1
+        Number n of units sharing the load.
+
+    Returns
+    -------
+    ndarray
+        Input power, W (loss = input - output).
     """
     p = np.asarray(p_out_w, dtype=float)
     cap = np.asarray(units, dtype=float) * np.asarray(rating_w, dtype=float)

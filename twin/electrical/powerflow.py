@@ -36,9 +36,29 @@ from scipy.sparse.linalg import spsolve
 
 
 def subtree_matrix(parent: np.ndarray) -> tuple[sp.csr_matrix, np.ndarray, np.ndarray]:
-    """M[b, n] = 1 when branch b (the branch INTO bus b) lies on the path root -> n; roots have no branch.
+    """Bus-injection to branch-current matrix of a radial network (forest), Teng (2003).
 
-    Returns (M, root_of, depth). Walks all buses up one level per step (a loop over tree depth only).
+    M[b, n] = 1 when branch b (the branch INTO bus b) lies on the path root -> n; roots have no branch.
+    Walks all buses up one level per step (a loop over tree depth only).
+
+    Parameters
+    ----------
+    parent : array_like of int, shape (n,)
+        Parent bus of each bus, -1 for a root.
+
+    Returns
+    -------
+    m : scipy.sparse.csr_matrix, shape (n, n)
+        The 0/1 matrix M.
+    root_of : ndarray of int, shape (n,)
+        Root bus of each bus's tree.
+    depth : ndarray of int, shape (n,)
+        Branches between each bus and its root.
+
+    Raises
+    ------
+    ValueError
+        When ``parent`` has a cycle.
     """
     parent = np.asarray(parent, dtype=np.int64)
     n = len(parent)
@@ -88,9 +108,31 @@ def ac_radial_sweep(
     tol: float = 1e-11,
     max_iter: int = 100,
 ) -> AcSweepResult:
-    """Backward/forward sweep (Teng 2003). v_root_pu: voltage for every bus that is a root (others ignored).
+    """AC radial power flow with constant-power loads: backward/forward sweep (Teng 2003), per unit.
 
-    z_pu: branch impedance per bus (ignored at roots), or a function of |J| returning it (temperature).
+    Parameters
+    ----------
+    m, root_of : from ``subtree_matrix``
+        Network topology (several roots may share one call).
+    v_root_pu : array_like of complex, shape (n,)
+        Voltage of every root bus, pu (entries of other buses ignored).
+    s_load_pu : array_like of complex, shape (n,)
+        Constant-power load at each bus, P + jQ in pu of S_base.
+    y_shunt_pu : array_like of complex, shape (n,)
+        Shunt admittance at each bus (transformer magnetising), pu.
+    z_pu : array_like of complex, shape (n,), or callable
+        Impedance of the branch into each bus (ignored at roots), pu; or a function of |J| (pu, shape
+        (n,)) returning it, re-evaluated every iteration (conductor temperature).
+    tol : float, default 1e-11
+        Stop when the largest voltage change of an iteration is below tol, pu.
+    max_iter : int, default 100
+        Iteration limit.
+
+    Returns
+    -------
+    AcSweepResult
+        Bus voltages v_pu, branch currents j_pu, bus injections i_pu, final branch impedances z_pu (all
+        complex pu), iterations, converged, max_dv_pu. Not converged on voltage collapse (|V| < 0.2 pu).
     """
     n = len(root_of)
     v0 = np.asarray(v_root_pu, dtype=complex)[root_of]
@@ -143,8 +185,29 @@ def dc_nodal(
 ) -> DcNodalResult:
     """Newton-Raphson nodal analysis of a DC network with constant-power loads (see module doc).
 
-    frm/to: branch end nodes (frm = -1: the branch leaves a source at v_source_v[b]); load_w per node;
-    g_s: branch conductance, or a function of |I_branch| returning it (conductor temperature).
+    Parameters
+    ----------
+    frm, to : ndarray of int, shape (n_branches,)
+        Branch end nodes (sending, receiving); frm = -1: the branch leaves a fixed source.
+    v_source_v : ndarray, shape (n_branches,)
+        Source voltage of each branch with frm = -1, V (others ignored).
+    load_w : ndarray, shape (n_nodes,)
+        Constant-power load at each node, W.
+    g_s : ndarray, shape (n_branches,), or callable
+        Branch conductance, S; or a function of |I_branch| (A) returning it (conductor temperature).
+    v_init_v : ndarray, shape (n_nodes,)
+        Starting node voltages, V.
+    tol_rel : float, default 1e-12
+        Stop when the largest Newton step is below tol_rel times the largest source voltage.
+    max_iter : int, default 50
+        Iteration limit.
+
+    Returns
+    -------
+    DcNodalResult
+        Node voltages v_v (V), branch currents i_branch_a (A, sending -> receiving), conductances g_s used
+        last (S), iterations, converged, max_dv_v. Not converged when a voltage falls below 0.2 of the
+        source voltage (collapse).
     """
     nb, nn = len(frm), len(load_w)
     b = np.arange(nb)

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from twin.electrical.conductors import loop_factor, operating_temp_c, resistance_ohm
+from twin.electrical.conductors import ac_resistance_ohm, loop_factor, operating_temp_c, resistance_ohm
 from twin.electrical.losses import converter_input_w, curve_arrays, transformer_z_pu
 from twin.electrical.powerflow import AcSweepResult, ac_radial_sweep, dc_nodal, subtree_matrix
 from twin.electrical.results import STAGES, ElectricalResult
@@ -536,7 +536,7 @@ def _cond_r_ohm(net: _Net, e, length_m, temp_c):
     IEC 60287-1-1 sec. 2.1: R_ac = R_dc (1 + y_s + y_p)); k_ac = 1 on DC.
     """
     r_dc = resistance_ohm(length_m, net.c_area[e], net.c_rho20[e], net.c_alpha[e], temp_c)
-    return net.c_loop[e] * net.c_acr[e] * r_dc
+    return net.c_loop[e] * ac_resistance_ohm(r_dc, net.c_acr[e])
 
 
 def _segment_z_pu(net: _Net, e_seg, len_seg, base_v, npar, fixed_t) -> Callable[[np.ndarray], np.ndarray]:
