@@ -1,12 +1,9 @@
-"""Pure loss / conductor models against their equations and the catalog tables."""
-
-import math
+"""Loss kernels (``twin.electrical.losses``) against their equations, hand calculations and the catalog tables."""
 
 import numpy as np
 import pytest
 
 from twin.catalog import load_catalog
-from twin.electrical.conductors import conductor_mass_kg, operating_temp_c, resistance_ohm
 from twin.electrical.losses import (
     converter_input_w,
     curve_arrays,
@@ -59,26 +56,3 @@ def test_transformer_loss_formula_and_impedance():
     # on its own base: r = Pk/Sn = 0.00867, |z| = 0.06
     assert z.real * 3.0 == pytest.approx(26.0 / 3000.0)
     assert abs(z) * 3.0 == pytest.approx(0.06)
-
-
-def test_conductor_resistance_hand_values():
-    cu = CAT.get("materials", "copper")
-    # 1 km of 100 mm2 annealed copper at 20 C: 1.7241e-8 * 1000 / 1e-4 = 0.17241 ohm
-    r20 = resistance_ohm(1000.0, 100.0, cu.resistivity_20c_ohm_m, cu.temp_coeff_per_k, 20.0)
-    assert r20 == pytest.approx(0.17241)
-    r90 = resistance_ohm(1000.0, 100.0, cu.resistivity_20c_ohm_m, cu.temp_coeff_per_k, 90.0)
-    assert r90 / r20 == pytest.approx(1 + 0.00393 * 70)
-    al = CAT.get("materials", "aluminium")
-    # catalog MV cable: 630 mm2 Al at 90 C ~ 0.0565 ohm/km (datasheets ~0.063 AC incl. skin effect)
-    r = resistance_ohm(1000.0, 630.0, al.resistivity_20c_ohm_m, al.temp_coeff_per_k, 90.0)
-    assert 0.05 < r < 0.065
-
-
-def test_operating_temperature_and_mass():
-    assert operating_temp_c(5000.0, 5000.0, 95.0, 40.0) == pytest.approx(95.0)
-    assert operating_temp_c(2500.0, 5000.0, 95.0, 40.0) == pytest.approx(40.0 + 55.0 / 4)
-    assert operating_temp_c(0.0, 5000.0, 95.0, 40.0) == pytest.approx(40.0)
-    # 3 conductors x 3000 mm2 x 25 m x 8890 kg/m3 = 2000.25 kg per run
-    assert conductor_mass_kg(25.0, 3000.0, 3, 8890.0) == pytest.approx(2000.25)
-    assert conductor_mass_kg(25.0, 3000.0, 3, 8890.0, runs=2) == pytest.approx(4000.5)
-    assert math.isclose(float(conductor_mass_kg(0.0, 1.0, 2, 1.0)), 0.0)
