@@ -1,5 +1,8 @@
-"""Max-Q review fixes: failed units in the limits, solver loading, uniform floor case, convergence reporting,
-metered facility row, rack-mean weights in shedding."""
+"""``twin.maxq.optimize``: failed units in the limits, uniform floor case, convergence required and reported
+(also by ``twin maxq``), metered facility row, rack-mean weights in shedding.
+
+Policy ordering, budgets, shadow prices and junction/loop limits are in ``test_optimize_policies.py``; the
+array-level optimizer (``twin.maxq.core``) is in ``test_core.py``."""
 
 from __future__ import annotations
 
@@ -10,7 +13,6 @@ import pytest
 from typer.testing import CliRunner
 
 import twin.maxq.optimize as opt
-from twin.cli import app
 from twin.coupled import solve_coupled
 from twin.errors import InputError
 from twin.maxq.optimize import optimize_maxq
@@ -79,6 +81,8 @@ def test_non_converged_inner_solve_is_never_accepted(pod_model, monkeypatch):
 
 
 def test_cli_warns_on_non_convergence(layouts_dir, monkeypatch):
+    from twin.cli import app  # here, so the other tests of this module do not depend on the CLI importing
+
     real = opt.optimize_maxq
     monkeypatch.setattr(opt, "optimize_maxq", lambda m, **kw: real(m, **{**kw, "tol": 1e-9}))
     args = ["maxq", str(layouts_dir / "pod_small.yaml"), "--budget-mw", "3.5", "--max-outer", "1", "--json"]

@@ -1,5 +1,5 @@
-"""Max-Q policies on compiled layouts: ordering, budget held (re-checked by the coupled solve), shadow prices,
-infeasible budgets, junction limits."""
+"""``twin.maxq.optimize`` policies on compiled layouts: ordering, budget held (re-checked by the coupled
+solve), shadow prices, infeasible budgets, junction limits."""
 
 from __future__ import annotations
 
