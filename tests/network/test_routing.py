@@ -5,6 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.layout_edit import base, write
+from twin.model import load_model
+from twin.network import solve_network
 from twin.network.failures import apply_failures
 from twin.network.rates import max_min_rates
 from twin.network.routing import Router, node_balance
@@ -127,15 +130,6 @@ def test_rail_fallback_when_destination_rail_is_down():
 def test_leaf_spine_across_halls_is_stranded(tmp_path):
     # two copies of the small hall with a leaf-spine fabric: spines serve one hall, so a site-wide ring
     # strands the two hall-crossing hops and the fabric has no site-wide bisection
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from layout_edit import base, write
-
-    from twin.model import load_model
-    from twin.network import solve_network
-
     d = base()
     d["halls"][0]["repeat"] = 2
     d["halls"][0]["pitch_m"] = [100, 0]

@@ -8,11 +8,20 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from twin.cli import app
+from tests.layout_edit import base, write
 from twin.errors import InputError
+from twin.model import load_model
 from twin.network import fabric_power, solve_network
 
 runner = CliRunner()
+
+
+@pytest.fixture
+def app():
+    """The ``twin`` CLI app, imported by the CLI tests only (the solver tests do not depend on the CLI)."""
+    from twin.cli import app
+
+    return app
 
 
 def test_solve_pod(pod_model):
@@ -49,7 +58,7 @@ def test_unknown_failure_name(pod_model):
         solve_network(pod_model, failed=["spine-x-1"])
 
 
-def test_cli_json(layouts_dir):
+def test_cli_json(app, layouts_dir):
     res = runner.invoke(
         app, ["network", str(layouts_dir / "pod_small.yaml"), "--json", "--traffic", "disagg"]
     )
@@ -60,7 +69,7 @@ def test_cli_json(layouts_dir):
     assert d["switches"] == 117 and d["transceivers"] == 10368  # as `twin info` counts them
 
 
-def test_cli_out_and_refusal(layouts_dir, tmp_path):
+def test_cli_out_and_refusal(app, layouts_dir, tmp_path):
     out = tmp_path / "net"
     args = ["network", str(layouts_dir / "pod_small.yaml"), "--out", str(out), "--optics", "cpo"]
     res = runner.invoke(app, args)
@@ -83,21 +92,13 @@ def test_cli_out_and_refusal(layouts_dir, tmp_path):
         ["--traffic", "disagg", "--load", "0.5"],
     ],
 )
-def test_cli_bad_input_exit_2(layouts_dir, extra):
+def test_cli_bad_input_exit_2(app, layouts_dir, extra):
     res = runner.invoke(app, ["network", str(layouts_dir / "pod_small.yaml"), *extra])
     assert res.exit_code == 2, res.output
     assert "Traceback" not in res.output
 
 
 def test_oversubscribed_leaves(tmp_path, pod_model):
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from layout_edit import base, write
-
-    from twin.model import load_model
-
     d = base()
     d["network"]["scale_out"]["oversubscription"] = 3.0
     m = load_model(write(tmp_path, d))

@@ -152,16 +152,15 @@ def test_core_deal_is_al_fares_wiring_for_k_ary_fat_tree():
 
 
 def test_core_clamp_is_reported_when_core_ports_are_short(hall_ac_model):
-    import copy
+    import dataclasses
 
-    m = copy.copy(hall_ac_model)
-    sw = m.switches.copy()
+    sw = hall_ac_model.switches.copy()
     core = (sw["plane"] == "backend") & (sw["tier"] == "core")
     fab0 = build_fabric(hall_ac_model)
     sc = fab0.node_tier[fab0.lo] == 2
     need = fab0.ports[sc].sum() / int(core.sum())  # ports each core gets
     sw.loc[core, "ports"] = int(np.floor(need * 0.9))
-    m.switches = sw
+    m = dataclasses.replace(hall_ac_model, switches=sw)  # a compiled model is immutable: derive a changed one
     fab = build_fabric(m)
     sc = fab.node_tier[fab.lo] == 2
     cores = np.flatnonzero(fab.node_tier == 3)
