@@ -1,7 +1,10 @@
-"""Facility-level checks of solve_thermal: conservation, trends, OCP design points, failures."""
+"""twin.thermal.solve (solve_thermal): conservation, trends, OCP design points, failures, and the solve's use
+of the CDU, facility-water and heat-rejection models (chiller at cold ambient, part-load approach, system
+curve, independent energy balance, wet bulb at the design humidity ratio)."""
 
 from __future__ import annotations
 
+import CoolProp.CoolProp as CP
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -11,7 +14,8 @@ from tests.layout_edit import base, write
 from twin.catalog import load_catalog
 from twin.errors import InputError
 from twin.model import load_model
-from twin.thermal import solve_thermal
+from twin.thermal import cdu, solve_thermal
+from twin.thermal import solve as solve_mod
 
 REF = ["pod_small_model", "hall_ac_model", "kyber_model", "campus_model"]
 
@@ -234,3 +238,100 @@ def test_cold_winter_day(pod_model):
     assert res.kpis["stages"] == {"dry": 1}
     assert res.res_halls["fan_speed"].iat[0] < 0.2
     assert res.kpis["energy_balance_rel_error"] <= 1e-6
+
+
+def _dcs(m):
+    hr = m.heat_rejection
+    return list(hr["name"][hr["kind"] == "dry_cooler"])
+
+
+def test_chiller_at_cold_ambient_with_dry_coolers_lost(pod_model):
+    # the reviewer's case: all dry coolers failed at -10 C; the chiller must cost real power (was 0.014 W)
+    res = solve_thermal(pod_model, ambient_c=-10.0, failed=_dcs(pod_model))
+    h = res.res_halls.iloc[0]
+    ch = load_catalog().get("chillers", "trim-chiller-2mw")
+    assert h["chiller_heat_w"] > 1e6
+    assert h["chiller_power_w"] >= h["chiller_heat_w"] / ch.cop_max
+    assert res.kpis["energy_balance_rel_error"] <= 1e-6
+    cold = solve_thermal(pod_model, ambient_c=-15.0, failed=_dcs(pod_model))
+    assert "outside its operating map" in cold.res_halls["stage_reason"].iat[0]
+    assert cold.kpis["chillers_outside_map"] == 1 and res.kpis["chillers_outside_map"] == 0
+
+
+def test_cdu_part_load_approach_stays_physical(pod_model):
+    full = solve_thermal(pod_model).res_loops.iloc[0]
+    part = solve_thermal(pod_model, it_load=0.3).res_loops.iloc[0]
+    c = load_catalog().get("cdus", "coolit-chx2000")
+    ua_r = c.capacity_kw * 1e3 / c.approach_k
+    # UA per exchanger at the solved flows, by hand
+    c_r = c.flow_lpm / 60000 * part["rho_kg_m3"] * part["cp_j_kg_k"]
+    xh = part["flow_m3_s"] * part["rho_kg_m3"] * part["cp_j_kg_k"] / (part["units_hx_running"] * c_r)
+    xc = part["fws_capacity_rate_w_per_k"] / (part["units_hx_running"] * c_r)
+    ua = part["units_hx_running"] * ua_r / (0.5 * xh**-c.ua_flow_exponent + 0.5 * xc**-c.ua_flow_exponent)
+    assert part["ua_w_per_k"] == pytest.approx(ua, rel=1e-12)
+    assert part["ua_w_per_k"] < full["ua_w_per_k"]
+    # with a flow-independent UA the effectiveness was 0.999 and the approach 0.008 K
+    assert part["effectiveness"] < 0.99
+    assert part["coolant_supply_c"] - part["fws_supply_c"] > 0.05
+
+
+# ---- facility-water system curve anchored at the design flow and loop head
+def test_facility_water_pump_power_at_design_flow(pod_model):
+    res = solve_thermal(pod_model)
+    h = res.res_halls.iloc[0]
+    pm = load_catalog().get("pumps", pod_model.fws["pump"].iat[0])
+    # no failures: every installed CDU draws its rated primary flow = the design flow -> dp = design head
+    assert h["fws_flow_m3_s"] == pytest.approx(h["fws_design_flow_m3_s"], rel=1e-12)
+    assert h["fws_pump_power_w"] == pytest.approx(
+        pm.system_head_kpa * 1e3 * h["fws_flow_m3_s"] / pm.efficiency, rel=1e-12
+    )
+    # ~1 % of the heat, not 745 W for 3.6 MW
+    assert 15e3 < h["fws_pump_power_w"] < 60e3
+    # a failed CDU takes its primary flow away: the quadratic system curve by hand
+    one = solve_thermal(pod_model, failed=[pod_model.cdus["name"].iat[0]]).res_halls.iloc[0]
+    r = one["fws_flow_m3_s"] / one["fws_design_flow_m3_s"]
+    assert r == pytest.approx(2 / 3, rel=1e-12)
+    assert one["fws_pump_power_w"] == pytest.approx(h["fws_pump_power_w"] * r**3, rel=1e-12)
+
+
+# ---- the energy balance is an independent check: it catches a wrong solution
+@pytest.mark.parametrize("defect", ["cdu", "fan"])
+def test_energy_balance_catches_a_wrong_solution(pod_model, monkeypatch, defect):
+    assert solve_thermal(pod_model).kpis["energy_balance_rel_error"] <= 1e-6
+    if defect == "cdu":  # CDU inversion off by 0.5 K
+        real = cdu.hot_inlet_for_duty_c
+
+        def wrong(*a, **k):
+            t, e = real(*a, **k)
+            return t + 0.5, e
+
+        monkeypatch.setattr(solve_mod.cdu_mod, "hot_inlet_for_duty_c", wrong)
+    else:  # dry-cooler fans 5 % off the speed that holds the setpoint
+        real = solve_mod.solve_heat_rejection
+
+        def wrong(**k):
+            out = real(**k)
+            out["fan_speed"] = out["fan_speed"] * 1.05
+            return out
+
+        monkeypatch.setattr(solve_mod, "solve_heat_rejection", wrong)
+    assert solve_thermal(pod_model).kpis["energy_balance_rel_error"] > 1e-4
+
+
+# ---- wet bulb follows the dry bulb at the design humidity ratio
+def test_wet_bulb_from_design_humidity_ratio(pod_model):
+    site = pod_model.layout.site
+    w = CP.HAPropsSI(
+        "W", "T", site.design_ambient_c + 273.15, "B", site.design_wet_bulb_c + 273.15, "P", 101325
+    )
+    hot = solve_thermal(pod_model, ambient_c=50.0).kpis
+    ref = CP.HAPropsSI("B", "T", 50.0 + 273.15, "W", w, "P", 101325) - 273.15
+    assert (
+        hot["wet_bulb_c"] == pytest.approx(ref, abs=1e-9) and hot["wet_bulb_c"] > site.design_wet_bulb_c + 2
+    )
+    assert "humidity ratio" in hot["wet_bulb_source"]
+    # the design moisture cannot stay in 10 C air: saturated, wet bulb = dry bulb
+    cold = solve_thermal(pod_model, ambient_c=10.0).kpis
+    assert cold["wet_bulb_c"] == 10.0 and "saturated" in cold["wet_bulb_source"]
+    assert solve_thermal(pod_model).kpis["wet_bulb_c"] == site.design_wet_bulb_c
+    assert solve_thermal(pod_model, ambient_c=40.0, wet_bulb_c=21.0).kpis["wet_bulb_c"] == 21.0

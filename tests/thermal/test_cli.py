@@ -82,3 +82,24 @@ def test_transient_json_and_out(layouts_dir, tmp_path):
     assert len(s) == 61 and s["time_s"].iat[-1] == 60.0
     bad = runner.invoke(app, ["transient", str(layouts_dir / "pod_small.yaml"), "--scenario", "meteor"])
     assert bad.exit_code == 2 and "unknown scenario" in bad.output
+
+
+def test_transient_cli_table_shows_throttle_and_shutdown(layouts_dir):
+    from typer.testing import CliRunner
+
+    from twin.cli import app
+
+    res = CliRunner().invoke(
+        app,
+        ["transient", str(layouts_dir / "pod_small.yaml"), "--scenario", "pump-trip", "--duration-s", "60"],
+    )
+    assert res.exit_code == 0, res.output
+    for label in (
+        "time to throttle",
+        "time to shutdown",
+        "racks throttled",
+        "racks shut down",
+        "peak GPU junction",
+    ):
+        assert label in res.output
+    assert "energy balance" in res.output and "failed: " in res.output

@@ -1,4 +1,5 @@
-"""Transients: equilibrium at rest, convergence to the new steady state, energy storage, ride-through."""
+"""twin.thermal.transient (simulate_transient): equilibrium at rest, convergence to the new steady state, energy
+storage, ride-through, throttling and shutdown."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 
 from twin.errors import InputError
-from twin.thermal import heat, simulate_transient, solve_thermal
+from twin.thermal import simulate_transient, solve_thermal
 
 
 def test_steady_start_stays_steady(pod_model):
@@ -222,27 +223,6 @@ def test_lost_pump_power_scales_with_running_count(pod_model):
     assert r.kpis["energy_balance_rel_error"] < 1e-9
 
 
-def test_transient_cli_table_shows_throttle_and_shutdown(layouts_dir):
-    from typer.testing import CliRunner
-
-    from twin.cli import app
-
-    res = CliRunner().invoke(
-        app,
-        ["transient", str(layouts_dir / "pod_small.yaml"), "--scenario", "pump-trip", "--duration-s", "60"],
-    )
-    assert res.exit_code == 0, res.output
-    for label in (
-        "time to throttle",
-        "time to shutdown",
-        "racks throttled",
-        "racks shut down",
-        "peak GPU junction",
-    ):
-        assert label in res.output
-    assert "energy balance" in res.output and "failed: " in res.output
-
-
 def test_throttled_steady_state_matches_hand_calculation(pod_model):
     # a 6 K warmer facility water pushes the junctions into the throttle band; at the end
     # P = P_cmd - (P_cmd - P_min) (T_j - T_throttle) / band  and  T_j = T_out + P R(V)
@@ -272,28 +252,6 @@ def test_throttled_steady_state_matches_hand_calculation(pod_model):
     )
     assert runs[1.0].kpis["racks_shut_down"] == 0
     assert runs[1.0].kpis["energy_balance_rel_error"] < 1e-9
-
-
-def test_die_and_throttle_functions():
-    r_d, f, qd = 0.02, 0.6, 1e-3
-    q = np.array([0.25e-3, 1e-3, 3e-3])
-    g = heat.cold_plate_conductance_w_per_k(r_d, f, q, qd)
-    assert g == pytest.approx(1.0 / heat.cold_plate_resistance_k_per_w(r_d, f, q, qd), rel=1e-12)
-    assert heat.cold_plate_conductance_w_per_k(r_d, f, 0.0, qd) == 0.0
-    assert heat.cold_plate_conductance_w_per_k(r_d, 0.0, 0.0, qd) == pytest.approx(1 / r_d)
-    tj = np.array([80.0, 89.0, 90.0, 91.0, 95.0])
-    p = heat.throttled_gpu_power_w(1400.0, 400.0, tj, 89.0, 2.0)
-    assert p == pytest.approx([1400.0, 1400.0, 900.0, 400.0, 400.0])
-    assert heat.throttled_gpu_power_w(300.0, 400.0, 95.0, 89.0, 2.0) == 300.0  # already below P_min
-    slope = heat.throttled_gpu_power_slope_w_per_k(1400.0, 400.0, tj, 89.0, 2.0)
-    assert slope == pytest.approx([0.0, 0.0, -500.0, 0.0, 0.0])
-    # throttled die equilibrium: the root of T_j = T_c + P(T_j) / G in each of the three regimes
-    t_c = np.array([40.0, 70.0, 85.0])
-    g = np.array([50.0, 50.0, 50.0])
-    t_eq = heat.throttled_junction_c(t_c, g, 1400.0, 400.0, 89.0, 2.0)
-    p_eq = heat.throttled_gpu_power_w(1400.0, 400.0, t_eq, 89.0, 2.0)
-    assert t_eq == pytest.approx(t_c + p_eq / g, abs=1e-9)
-    assert p_eq[0] == 1400.0 and 400.0 < p_eq[1] < 1400.0 and p_eq[2] == 400.0
 
 
 def test_hot_start_begins_throttled_not_shut_down(pod_model):
