@@ -11,8 +11,9 @@ Times (median of N fresh subprocesses, wall clock, interpreter start included):
 
 The commands run ``twin.cli.main`` in-process (``python -c "...; main()"``) rather than the ``twin`` console
 script, so that ``PYTHONPATH`` decides which checkout is measured: this one by default, and with ``--base DIR``
-also the checkout in DIR (e.g. a ``git worktree`` of an older commit), side by side. One extra run of each
-command lists which heavy dependencies ended up in ``sys.modules`` (not timed).
+also the checkout in DIR (e.g. a ``git worktree`` of an older commit), side by side; the two checkouts' runs
+alternate, so a change in machine load affects both alike. One extra run of each command lists which heavy
+dependencies ended up in ``sys.modules`` (not timed).
 
 Bare ``python -c pass`` is timed too: the interpreter's own start-up, the floor of every figure.
 """
@@ -83,16 +84,14 @@ def _run(code: str, pythonpath: Path) -> subprocess.CompletedProcess:
     )
 
 
-def time_case(code: str, pythonpath: Path, n: int) -> float:
-    """Median wall time (s) of ``n`` fresh ``python -c code`` processes with ``PYTHONPATH=pythonpath``."""
-    ts = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        p = _run(code, pythonpath)
-        ts.append(time.perf_counter() - t0)
-        if p.returncode != 0:
-            raise SystemExit(f"failed ({p.returncode}) under {pythonpath}: {code}\n{p.stderr[-2000:]}")
-    return statistics.median(ts)
+def time_once(code: str, pythonpath: Path) -> float:
+    """Wall time (s) of one fresh ``python -c code`` process with ``PYTHONPATH=pythonpath``."""
+    t0 = time.perf_counter()
+    p = _run(code, pythonpath)
+    dt = time.perf_counter() - t0
+    if p.returncode != 0:
+        raise SystemExit(f"failed ({p.returncode}) under {pythonpath}: {code}\n{p.stderr[-2000:]}")
+    return dt
 
 
 def heavy_modules(code: str, pythonpath: Path) -> list[str]:
@@ -104,10 +103,19 @@ def heavy_modules(code: str, pythonpath: Path) -> list[str]:
     return ["?"]
 
 
-def measure(pythonpath: Path, n: int) -> dict[str, dict]:
+def measure(paths: dict[str, Path], n: int) -> dict[str, dict[str, dict]]:
+    """{checkout: {case: {median_s, heavy}}}; the checkouts' runs alternate, so load drift hits them alike."""
+    times: dict[str, dict[str, list[float]]] = {k: {c: [] for c in CASES} for k in paths}
+    for name, code in CASES.items():
+        for _ in range(n):
+            for k, path in paths.items():
+                times[k][name].append(time_once(code, path))
     return {
-        name: {"median_s": time_case(code, pythonpath, n), "heavy": heavy_modules(code, pythonpath)}
-        for name, code in CASES.items()
+        k: {
+            name: {"median_s": statistics.median(times[k][name]), "heavy": heavy_modules(code, path)}
+            for name, code in CASES.items()
+        }
+        for k, path in paths.items()
     }
 
 
@@ -124,9 +132,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", action="store_true", help="print the figures as JSON")
     a = ap.parse_args(argv)
 
-    runs = {"this": measure(ROOT, a.repeat)}
-    if a.base is not None:
-        runs = {"base": measure(a.base.resolve(), a.repeat), **runs}
+    paths = {"this": ROOT} if a.base is None else {"base": a.base.resolve(), "this": ROOT}
+    runs = measure(paths, a.repeat)
     if a.json:
         print(
             json.dumps(
@@ -135,7 +142,8 @@ def main(argv: list[str] | None = None) -> None:
         )
         return
 
-    print(f"cold start, median of {a.repeat} fresh processes (s); python {sys.version.split()[0]}")
+    load = f"; load average {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else ""
+    print(f"cold start, median of {a.repeat} fresh processes (s); python {sys.version.split()[0]}{load}")
     if a.base is None:
         print(f"{'case':<22}{'this':>8}  heavy modules loaded")
         for name, r in runs["this"].items():
