@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from twin.cli import app
-from twin.cli.cmd_solve import gpu_caps_from_load
+from twin.runner import gpu_caps_from_load
 
 runner = CliRunner()
 KEYS = [
@@ -66,7 +66,7 @@ def test_out_writes_tables_and_refuses_overwrite(tmp_path, layouts_dir):
     f = str(layouts_dir / "pod_small.yaml")
     res = runner.invoke(app, ["solve", f, "--out", str(tmp_path / "o")])
     assert res.exit_code == 0, res.output
-    assert (tmp_path / "o" / "racks.parquet").exists() and (tmp_path / "o" / "electrical_nodes.csv").exists()
+    assert (tmp_path / "o" / "racks.parquet").exists() and (tmp_path / "o" / "elec_nodes.csv").exists()
     assert json.loads((tmp_path / "o" / "kpis.json").read_text())["facility_power_mw"] > 0
     again = runner.invoke(app, ["solve", f, "--out", str(tmp_path / "o")])
     assert again.exit_code == 2 and "--force" in again.stderr

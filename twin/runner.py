@@ -244,12 +244,7 @@ def _run_coupled(s: Scenario) -> RunResult:
 
 
 def _violations_table(violations: list[dict]) -> pd.DataFrame:
-    cols = ["kind", "name", "value", "limit", "message"]
-    if not violations:
-        return pd.DataFrame(
-            {c: pd.Series(dtype=object if c in ("kind", "name", "message") else float) for c in cols}
-        )
-    return pd.DataFrame(violations)
+    return pd.DataFrame(violations, columns=["component", "kind", "value", "limit", "message"])
 
 
 def _run_thermal(s: Scenario) -> RunResult:

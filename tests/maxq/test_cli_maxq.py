@@ -65,7 +65,7 @@ def test_out_writes_tables_and_refuses_to_overwrite(layouts_dir, tmp_path):
     args = ["maxq", str(layouts_dir / "pod_small.yaml"), "--budget-mw", "4", "--out", str(out)]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
-    for f in ("res_racks.parquet", "res_racks.csv", "res_constraints.csv", "kpis.json"):
+    for f in ("racks.parquet", "racks.csv", "constraints.csv", "kpis.json", "scenario.yaml"):
         assert (out / f).is_file()
     assert json.loads((out / "kpis.json").read_text())["policy"] == "maxq"
     again = runner.invoke(app, args)

@@ -74,7 +74,7 @@ def test_cli_out_and_refusal(app, layouts_dir, tmp_path):
     args = ["network", str(layouts_dir / "pod_small.yaml"), "--out", str(out), "--optics", "cpo"]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
-    for name in ("res_flows", "res_links", "res_switches"):
+    for name in ("flows", "links", "switches"):
         assert (out / f"{name}.parquet").is_file() and (out / f"{name}.csv").is_file()
     k = json.loads((out / "kpis.json").read_text())
     assert k["optics"] == "cpo"

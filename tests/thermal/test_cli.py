@@ -81,7 +81,7 @@ def test_transient_json_and_out(layouts_dir, tmp_path):
     s = pd.read_csv(tmp_path / "tr" / "series.csv")
     assert len(s) == 61 and s["time_s"].iat[-1] == 60.0
     bad = runner.invoke(app, ["transient", str(layouts_dir / "pod_small.yaml"), "--scenario", "meteor"])
-    assert bad.exit_code == 2 and "unknown scenario" in bad.output
+    assert bad.exit_code == 2 and "transient.kind" in bad.output and "pump-trip" in bad.output
 
 
 def test_transient_cli_table_shows_throttle_and_shutdown(layouts_dir):

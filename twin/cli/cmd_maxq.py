@@ -114,14 +114,13 @@ def maxq(
         )
     else:
         _render(results)
-        for r in results:
-            for w in r.warnings:
-                warn(f"{r.scenario.policy}: {w}")
         if files:
             out.print(f"results written to {out_dir}/<policy>/", markup=False, highlight=False)
+    for r in results:
+        for w in r.warnings:
+            warn(f"{r.scenario.policy}: {w}")
     if infeasible:
-        if not json_out:
-            err.print(f"error: {infeasible[0].reason}", style="bold red", markup=False, highlight=False)
+        err.print(f"error: {infeasible[0].reason}", style="bold red", markup=False, highlight=False)
         raise typer.Exit(2)
 
 

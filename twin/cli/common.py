@@ -137,21 +137,20 @@ def save_result(res, out_dir: Path | None) -> list[str]:
 
 
 def finish(res, json_out: bool, out_dir: Path | None, render: Callable[[object], None]) -> None:
-    """Save, print (JSON or the command's table), warnings on stderr, and exit 2 when the request is infeasible."""
+    """Save, print (JSON on stdout, or the command's table), warnings on stderr, exit 2 when infeasible."""
     files = save_result(res, out_dir)
     if json_out:
         print_json({**res.to_dict(), **({"files": files} if files else {})})
     else:
         render(res)
-        for w in res.warnings:
-            warn(w)
         if files:
             out.print(f"result written to {out_dir}/", markup=False, highlight=False)
+    for w in res.warnings:
+        warn(w)
     if res.status == "not_converged":
         err.print(f"warning: {res.reason}", style="bold red", markup=False, highlight=False)
     if res.status == "infeasible":
-        if not json_out:
-            err.print(f"error: {res.reason}", style="bold red", markup=False, highlight=False)
+        err.print(f"error: {res.reason}", style="bold red", markup=False, highlight=False)
         raise typer.Exit(EXIT_BAD_INPUT)
 
 
