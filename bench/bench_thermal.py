@@ -298,9 +298,9 @@ def main() -> None:
     t_design, r_design = _time(lambda: solve_thermal(model), args.repeat)
     t_part, r_part = _time(lambda: solve_thermal(model, it_load=0.7, ambient_c=25.0), args.repeat)
     t_naive, n_design = _time(lambda: naive_solve(model), args.naive_repeat)
-    agree = float(np.max(np.abs(n_design["tj"] - r_design.res_racks["t_junction_max_c"].to_numpy())))
+    agree = float(np.max(np.abs(n_design["tj"] - r_design.res_racks["junction_c"].to_numpy())))
     t_naive_part, n_part = _time(lambda: naive_solve(model, it_load=0.7, ambient_c=25.0), args.naive_repeat)
-    agree_part = float(np.max(np.abs(n_part["tj"] - r_part.res_racks["t_junction_max_c"].to_numpy())))
+    agree_part = float(np.max(np.abs(n_part["tj"] - r_part.res_racks["junction_c"].to_numpy())))
 
     def tr():
         return simulate_transient(model, "load-step", hall=hall_name, duration_s=600.0, dt_out_s=1.0)
@@ -308,7 +308,7 @@ def main() -> None:
     t_tr, r_tr = _time(tr, max(3, args.repeat // 2))
     t_tr_naive, y_naive = _time(lambda: naive_transient(model, 0, 600.0, 0.3, 1.0, 30.0), args.naive_repeat)
     n_r = int((model.racks["hall"] == 0).sum())
-    tr_agree = float(np.max(np.abs(y_naive[:n_r, -1] - r_tr.res_racks_final["t_outlet_c"].to_numpy())))
+    tr_agree = float(np.max(np.abs(y_naive[:n_r, -1] - r_tr.res_racks_final["coolant_return_c"].to_numpy())))
     res = {
         "layout": args.layout,
         "racks": model.n_racks,

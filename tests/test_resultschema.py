@@ -86,7 +86,8 @@ def test_every_entry_has_a_unit_and_a_description():
 
 
 def test_unit_suffix_agrees_with_the_unit():
-    """A name ending in _mw is in MW, _w in W, _c in C ... (units in names, pandapower style)."""
+    """A name ending in _mw is in MW, _w in W, _c in C ... (units in names, pandapower style). The longest
+    matching suffix decides (``_m3_s`` is m3/s, not s); ratios named ``x_per_y`` are exempt."""
     suffix = {
         "_mw": "MW",
         "_w": "W",
@@ -95,17 +96,22 @@ def test_unit_suffix_agrees_with_the_unit():
         "_kpa": "kPa",
         "_pct": "%",
         "_m3_s": "m3/s",
+        "_kg_s": "kg/s",
+        "_tb_s": "TB/s",
+        "_j_kg_k": "J/(kg K)",
         "_s": "s",
     }
     schema = load_schema()
     entries = [(c, e) for spec in schema["tables"].values() for c, e in spec["columns"].items()]
     entries += list(schema["kpis"].items())
-    bad = [
-        f"{n}: {e['unit']}"
-        for n, e in entries
-        for suf, u in suffix.items()
-        if n.endswith(suf) and e["unit"] != u and not n.endswith("_per" + suf)
-    ]
+    bad = []
+    for n, e in entries:
+        hits = [suf for suf in suffix if n.endswith(suf)]
+        if not hits or "_per_" in n:
+            continue
+        want = suffix[max(hits, key=len)]
+        if e["unit"] != want:
+            bad.append(f"{n}: {e['unit']} (expected {want})")
     assert not bad, ", ".join(bad)
 
 
