@@ -20,10 +20,18 @@ import threading
 from collections import OrderedDict
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
 
 from twin.errors import InputError, LayoutError, Problem, format_loc
 from twin.layout import Layout
@@ -320,7 +328,9 @@ class Scenario(BaseModel):
     relative_humidity: float | None = Field(None, ge=0, le=1)
     supply_c: float | None = Field(None, ge=5, le=70)
     it_load: float | None = Field(None, gt=0, le=1)
-    gpu_cap_w: float | np.ndarray | None = None
+    gpu_cap_w: (
+        float | Annotated[np.ndarray, WithJsonSchema({"type": "array", "items": {"type": "number"}})] | None
+    ) = Field(None, description="GPU power cap, W: one for all, one per rack or one per GPU")
     budget_mw: float | None = Field(None, gt=0, le=1e6)
     policy: Literal["maxq", "uniform", "maxp"] = "maxq"
     failures: tuple[str, ...] = ()
