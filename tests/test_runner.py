@@ -148,3 +148,11 @@ def test_json_failure_is_one_object_on_stdout(tmp_path):
 def test_version():
     res = runner.invoke(app, ["--version"])
     assert res.exit_code == 0 and res.stdout.startswith("twin ")
+
+
+def test_shipped_scenario_file_runs(layouts_dir):
+    f = layouts_dir.parent / "docs" / "scenarios" / "hall_hot_day_maxq.yaml"
+    res = runner.invoke(app, ["run", str(f), "--json"])
+    assert res.exit_code == 0, res.output
+    d = json.loads(res.stdout)
+    assert d["status"] == "ok" and d["facility_power_mw"] <= 100.0 * (1 + 1e-6)

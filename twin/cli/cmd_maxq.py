@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import typer
@@ -151,7 +152,8 @@ def _render(results) -> None:
         if r.status == "infeasible":
             t.add_row(pol, "-", "-", "-", "-", "-", "-", "-", f"infeasible (floor {k['floor_mw']:,.3f} MW)")
             continue
-        bind = ", ".join(b["kind"] for b in k.get("binding_constraints", [])) or "none"
+        kinds = Counter(b["kind"] for b in k.get("binding_constraints", []))
+        bind = ", ".join(kind if n == 1 else f"{kind} x{n}" for kind, n in kinds.items()) or "none"
         t.add_row(
             pol,
             f"{k['facility_power_mw']:,.2f}",
