@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pandas as pd
 import pytest
+from pydantic import ValidationError
 
 from tests.layout_edit import base, write
 from twin.catalog import load_catalog
@@ -135,6 +136,8 @@ def test_model_tables_are_read_only(pod_model):
         m.elec.iloc[0, 0] = "x"
     with pytest.raises(dataclasses.FrozenInstanceError):
         m.racks = m.racks.copy()
+    with pytest.raises(ValidationError, match="frozen"):  # the layout it was compiled from too
+        m.layout.site.grid_limit_mw = 1.0
     # a copy of a table is the user's to edit
     r = m.racks.copy()
     r.loc[0, "power_maxp_w"] = 1.0

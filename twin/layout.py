@@ -52,7 +52,7 @@ def spare_units(redundancy: str, units: int) -> int:
 
 class Strict(BaseModel):
     # NaN / inf are never a meaningful layout value: reject them at the door
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
 
 XY = tuple[float, float]

@@ -7,9 +7,11 @@ node -> substation; rack -> leaf switch). Tables are pandas DataFrames (PyPSA-st
 are numpy arrays; solvers read ``model.racks["power_maxp_w"].to_numpy()`` and never walk the YAML.
 
 A compiled model is immutable, so one model can be shared by many threads (a web server's users):
-the dataclass is frozen, and the numpy array behind every column of every table is read-only (writing into
-one raises ``ValueError: assignment destination is read-only``; take ``.copy()`` of a table to edit it, and
-``dataclasses.replace(model, switches=...)`` to derive a changed model). Data derived from a model
+the dataclass is frozen, its layout and catalog entries are frozen pydantic models, and the numpy array
+behind every column of every table is read-only (writing into one raises ``ValueError: assignment
+destination is read-only``; take ``.copy()`` of a table to edit it, and ``dataclasses.replace(model,
+switches=...)`` to derive a changed model). Adding a column to a model table is not prevented by numpy:
+solvers build their own tables instead (``tests/test_model.py`` checks they leave the model unchanged). Data derived from a model
 (a solver's static network, fabric wiring) is kept with ``model.derived(key, build)``: built once, under a
 lock, and shared. ``model.content_hash`` identifies the inputs (layout and catalog) for result caches.
 """
