@@ -500,8 +500,20 @@ class _LvState:
     bw_loss: np.ndarray  # busway I^2 R loss, W
     bw_temp: np.ndarray  # busway conductor temperature, C
     conv_out: np.ndarray  # converter output power, W (UPS, rectifier)
-    iterations: int = 0
+    iterations: int = 0  # of every power flow of the case (pass 2 included)
     converged: bool = True
+
+    @classmethod
+    def start(cls, net: _Net) -> _LvState:
+        """Before any ladder is solved: racks at 1 pu, no busway current, loss or output."""
+        return cls(
+            r_v_pu=np.ones(net.n_r),
+            r_src_v_pu=np.ones(net.n_r),
+            bw_i_a=np.zeros(net.n_e),
+            bw_loss=np.zeros(net.n_e),
+            bw_temp=np.full(net.n_e, np.nan),
+            conv_out=np.zeros(net.n_e),
+        )
 
 
 @dataclass
@@ -581,14 +593,7 @@ def solve_arrays(
     sv = _service(net, fcnt)
     rk = _rack_inputs(net, sv, rack)
     extra_e, extra_src = _network_power(net, sv, rk, extra, extra_hall)
-    lv = _LvState(
-        r_v_pu=np.ones(net.n_r),
-        r_src_v_pu=np.ones(net.n_r),
-        bw_i_a=np.zeros(net.n_e),
-        bw_loss=np.zeros(net.n_e),
-        bw_temp=np.full(net.n_e, np.nan),
-        conv_out=np.zeros(net.n_e),
-    )
+    lv = _LvState.start(net)
     if net.p1_n:
         _solve_ups_ladders(net, sv, rk, lv, fixed_t, tol, max_iter)
     if len(net.dc_racks):
@@ -748,7 +753,10 @@ def _grid_loads(net: _Net, sv: _Service, rk: _RackLoads, conv_in, conv_q, mech, 
 def _solve_grid(
     net: _Net, sv: _Service, rk: _RackLoads, conv_in, conv_q, mech, extra_src, fixed_t, tol, max_iter, lv
 ) -> _GridFlow:
-    """Pass 2: the AC network from the grid (1 pu slack) down to converters, mech loads, AC busways."""
+    """Pass 2: the AC network from the grid (1 pu slack) down to converters, mech loads, AC busways.
+
+    Its iterations and convergence are added to ``lv`` (one count for the whole case).
+    """
     n2 = net.p2_n
     s2, mech_on = _grid_loads(net, sv, rk, conv_in, conv_q, mech, extra_src)
     # magnetising conductance of in-service transformer units on the HV bus
