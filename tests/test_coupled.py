@@ -148,3 +148,24 @@ def test_unpowered_racks_draw_nothing_and_make_no_tokens(pod_model):
     assert k["it_power_mw"] == pytest.approx(off.kpis["it_power_mw"], rel=1e-6)
     fac_w = k["facility_power_mw"] * 1e6
     assert abs(k["balance_error_w"]) <= 1e-6 * fac_w
+
+
+def test_pue_by_the_green_grid_definition(pod_model):
+    """PUE = facility / IT equipment input (the racks' power shelves are IT equipment); TUE = facility / power
+    at the IT components; ITUE = IT input / component power; TUE = ITUE x PUE (hand calculation from tables)."""
+    from twin.coupled import solve_coupled
+
+    c = solve_coupled(pod_model)
+    k = c.kpis
+    conv_w = c.electrical.res_racks["conversion_loss_w"].sum()
+    it_in_w = c.electrical.res_racks["input_power_w"].sum() + k["network_power_mw"] * 1e6
+    assert it_in_w == pytest.approx(
+        c.res_racks["rack_power_w"].sum() + conv_w + k["network_power_mw"] * 1e6, rel=1e-12
+    )
+    assert k["pue"] == pytest.approx(k["facility_power_mw"] * 1e6 / it_in_w, rel=1e-12)
+    assert k["tue"] == pytest.approx(
+        k["facility_power_mw"] / (k["it_power_mw"] + k["network_power_mw"]), rel=1e-12
+    )
+    assert k["tue"] == pytest.approx(k["itue"] * k["pue"], rel=1e-12)
+    assert k["rack_conversion_loss_mw"] == pytest.approx(conv_w / 1e6, rel=1e-12)
+    assert 1.0 < k["pue"] < k["tue"]

@@ -148,7 +148,11 @@ def solve_coupled(
         ``res_racks`` (on, powered, gpu_cap_w [W], gpu_power_w [W], throttled, over_temperature,
         rack_power_w [W], junction_c [C], margin_k [K], relative_throughput [-], tokens_per_s) and ``kpis``:
         facility_power_mw, it_power_mw (racks), network_power_mw (fabric switches), cooling_power_mw,
-        electrical_loss_mw, pue = facility / (IT + network), max_junction_c, min_margin_k (throttle temperature
+        electrical_loss_mw (rack conversion included), rack_conversion_loss_mw (rack power shelves / DC-DC),
+        it_input_power_mw (IT equipment input: racks before their power shelves + network), pue = facility /
+        IT input (The Green Grid, PUE: A Comprehensive Examination of the Metric, 2012), itue = IT input / IT
+        power at the components and tue = itue x pue = facility / (racks + network) (Patterson et al., "TUE, a
+        new energy-efficiency metric applied at ORNL's Jaguar", ISC 2013), max_junction_c, min_margin_k (throttle temperature
         minus junction), throttled_racks, over_temperature_racks, racks_on, racks_unpowered, gpus_on,
         tokens_per_s, tokens_per_joule [tokens/J], converged, iterations, tolerance, balance_error_w
         (grid - IT - fabric - cooling - losses), thermal_converged, electrical_converged.
@@ -348,6 +352,9 @@ def _kpis(res, th, el, on_user, perf, net_total, it, tol) -> dict:
     tj = res["junction_c"].to_numpy()
     margin = res["margin_k"].to_numpy()
     it_w = float(rack_power.sum())
+    # the rack power shelves / DC-DC converters are part of the IT equipment: The Green Grid measures IT energy
+    # at the IT equipment's input, so their loss is IT energy for PUE (and overhead only for TUE)
+    conv_w = float(el.res_racks["conversion_loss_w"].to_numpy(dtype=float).sum())
     mech_w = float(np.sum(th.mech_power_w_by_hall))
     loss_w = float(el.kpis["electrical_loss_mw"]) * 1e6
     grid = float(el.grid_power_w)
@@ -358,7 +365,11 @@ def _kpis(res, th, el, on_user, perf, net_total, it, tol) -> dict:
         "network_power_mw": net_total / 1e6,
         "cooling_power_mw": mech_w / 1e6,
         "electrical_loss_mw": loss_w / 1e6,
-        "pue": grid / max(it_w + net_total, 1e-300),
+        "rack_conversion_loss_mw": conv_w / 1e6,
+        "it_input_power_mw": (it_w + conv_w + net_total) / 1e6,
+        "pue": grid / max(it_w + conv_w + net_total, 1e-300),
+        "itue": (it_w + conv_w + net_total) / max(it_w + net_total, 1e-300),
+        "tue": grid / max(it_w + net_total, 1e-300),
         "max_junction_c": float(np.max(tj[on])) if on.any() else float("nan"),
         "min_margin_k": float(np.min(margin[on])) if on.any() else float("nan"),
         "throttled_racks": int(res["throttled"].sum()),
