@@ -320,6 +320,43 @@ def optimize_maxq(
 
     variation_sigma > 0 draws per-GPU throughput multipliers (``twin.perf.gpu_variation``, seed) and makes the
     Max-Q caps per GPU (n_gpus,) instead of per rack.
+
+    Parameters
+    ----------
+    model : FacilityModel
+        Compiled facility.
+    budget_mw : float
+        Facility power budget at the meter, MW (IT + fabric + cooling + electrical losses).
+    policy : {"maxq", "uniform", "maxp"}, default "maxq"
+        Optimal per-GPU caps, one cap fraction for every GPU, or Max-P racks switched off until the rest fit.
+    ambient_c, wet_bulb_c : float or None, default None
+        Outdoor dry and wet bulb, C; None: the site's design values.
+    supply_c : float or None, default None
+        Facility-water supply setpoint for every hall, C; None: the layout's.
+    failed : sequence of str, default ()
+        Units out of service (CDUs, pumps, heat-rejection units, electrical nodes' units, switches).
+    variation_sigma : float, default 0.0
+        Log-sigma of the per-GPU throughput multipliers, in [0, 1); 0: identical GPUs.
+    seed : int, default 0
+        Seed of the per-GPU multipliers.
+    tol : float, default 1e-5
+        Relative tolerance of the facility power on the budget (outer loop).
+    max_outer : int, default 15
+        Most outer linearisations (coupled solves) of the Max-Q policy.
+
+    Returns
+    -------
+    MaxQResult
+        ``gpu_cap_w`` (n_racks,) or, with variation, (n_gpus,) W per GPU; ``feasible`` and ``reason``;
+        ``floor_mw`` (facility power with every GPU at its minimum power limit, MW); ``coupled`` (the coupled
+        solve at the returned caps); ``kpis`` (facility_power_mw, tokens_per_s, binding_constraints with shadow
+        prices in tokens/s per MW, ...); ``res_constraints`` (load_mw, limit_mw, shadow price per limit);
+        ``racks_on`` (n_racks,) for the policies that switch racks off.
+
+    Raises
+    ------
+    InputError
+        Unknown policy, budget <= 0, or no verified caps found.
     """
     _check(model, budget_mw, policy)
     perf = perf_model(model)
