@@ -156,3 +156,16 @@ def test_shipped_scenario_file_runs(layouts_dir):
     assert res.exit_code == 0, res.output
     d = json.loads(res.stdout)
     assert d["status"] == "ok" and d["facility_power_mw"] <= 100.0 * (1 + 1e-6)
+
+
+def test_an_electrical_node_named_k_times_loses_k_units(pod):
+    """A 2N block of 4 units: 3 out overloads it; 4 out leaves its 16 racks without power (and says so)."""
+    runs = {
+        n: run(Scenario(layout=pod, analysis="electrical", failures=("hall-1/pod-1/blk-1",) * n))
+        for n in (0, 3, 4)
+    }
+    assert runs[0].kpis["electrical_violations"] == 0 and runs[3].kpis["electrical_violations"] >= 1
+    assert runs[4].kpis["racks_unpowered"] == 16 and runs[4].kpis["facility_power_mw"] < 0.2
+    assert len({r.scenario.id for r in runs.values()}) == 3
+    res = runner.invoke(app, ["electrical", pod, *["--fail", "hall-1/pod-1/blk-1"] * 4])
+    assert "n/a (no rack powered)" in res.stdout and "nan" not in res.stdout

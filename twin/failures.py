@@ -92,7 +92,8 @@ class FailureSet:
         ----------
         model : FacilityModel
         names : iterable of str
-            Unit names as in the table of this module; blanks are ignored, duplicates kept once.
+            Unit names as in the table of this module; blanks are ignored. An electrical node named k times
+            loses k units; other units named twice fail once.
 
         Returns
         -------
@@ -100,24 +101,27 @@ class FailureSet:
         """
         if isinstance(names, str):
             names = (names,)
-        seen: dict[str, str] = {}
+        found: list[str] = []
+        kinds: list[str] = []
         known = _known(model)
         unknown = []
         for raw in names:
             name = str(raw).strip()
-            if not name or name in seen:
+            if not name:
                 continue
             kind = known.get(name) or _link_kind(name)
             if kind is None:
                 unknown.append(name)
             else:
-                seen[name] = kind
+                found.append(name)
+                kinds.append(kind)
         if unknown:
             raise InputError("; ".join(_unknown_message(n, known) for n in unknown))
-        return cls(tuple(seen), tuple(seen.values()))
+        return cls(tuple(found), tuple(kinds))
 
-    def _of(self, kinds: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(n for n, k in zip(self.names, self.kinds, strict=True) if k in kinds)
+    def _of(self, kinds: tuple[str, ...], repeats: bool = False) -> tuple[str, ...]:
+        out = [n for n, k in zip(self.names, self.kinds, strict=True) if k in kinds]
+        return tuple(out) if repeats else tuple(dict.fromkeys(out))
 
     @property
     def thermal(self) -> tuple[str, ...]:
@@ -125,7 +129,8 @@ class FailureSet:
 
     @property
     def electrical(self) -> tuple[str, ...]:
-        return self._of(("electrical",))
+        """Electrical node names; a name given k times takes k units of that node out (a busway: k feeds)."""
+        return self._of(("electrical",), repeats=True)
 
     @property
     def network(self) -> tuple[str, ...]:

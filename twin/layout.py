@@ -54,6 +54,17 @@ class Strict(BaseModel):
     # NaN / inf are never a meaningful layout value: reject them at the door
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False, frozen=True)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_numbers(cls, v, info):
+        # YAML reads `racks: true` as a boolean; pydantic's lax mode would take it as 1. A count or a quantity
+        # given as yes / no is a mistake, not a number.
+        if isinstance(v, bool):
+            ann = cls.model_fields[info.field_name].annotation
+            if ann in (int, float) or ann in (int | None, float | None):
+                raise ValueError(f"expected a number, got {str(v).lower()}")
+        return v
+
 
 XY = tuple[float, float]
 

@@ -433,6 +433,12 @@ def _run_size(s: Scenario) -> RunResult:
     res = size_site(
         o.site_mw, o.rack_type, ambient_c=s.ambient_c, template=s.layout, headroom_pct=o.headroom_pct
     )
+    if min(res["racks_maxp"], res["racks_maxq"]) < 1:
+        per_rack_mw = max(res["facility_w_per_rack_maxp"], res["facility_w_per_rack_maxq"]) / 1e6
+        raise InputError(
+            f"site_mw {o.site_mw:g} MW does not fit one {o.rack_type} rack ({per_rack_mw:.3f} MW of facility power "
+            "per rack): nothing to size"
+        )
     return RunResult(s, "ok", "", {}, dict(res), [])
 
 

@@ -438,7 +438,7 @@ class Scenario(BaseModel):
                 self.budget_mw,
                 self.policy if self.budget_mw else None,
             ],
-            "failures": sorted(set(self.failures)),
+            "failures": sorted(self.failures),  # order does not matter; a repeat fails one more unit
             "analysis": self.analysis,
             "options": self._options_for_id(),
         }

@@ -24,6 +24,7 @@ from twin.cli.common import (
     catalogs,
     err,
     finish,
+    fmt,
     guarded,
     kv_table,
     out,
@@ -98,9 +99,9 @@ def _render(res, cmp) -> None:
         ("IT delivery efficiency", f"{k['efficiency_it_pct']:.2f} %"),
         (
             "lowest rack voltage",
-            "n/a (no rack powered)"
-            if k["min_rack_voltage_pu"] is None
-            else f"{k['min_rack_voltage_pu']:.4f} pu",
+            fmt(k["min_rack_voltage_pu"], " pu", 4)
+            if k["racks_unpowered"] < len(res.tables["racks"])
+            else "n/a (no rack powered)",
         ),
         (
             "power flow",
