@@ -114,3 +114,23 @@ def test_out_under_a_file_is_refused(tmp_path, layouts_dir):
     f.write_text("x")
     res = runner.invoke(app, ["solve", str(layouts_dir / "pod_small.yaml"), "--out", str(f / "sub")])
     assert res.exit_code == 2 and "--out" in res.stderr
+
+
+TRAFFIC = sorted((Path(__file__).parent / "bad_inputs").glob("traffic_*.csv"))
+
+
+@pytest.mark.parametrize("bad", TRAFFIC, ids=lambda p: p.stem)
+def test_bad_traffic_csv_exit_2_naming_file_and_line(layouts_dir, bad):
+    res = runner.invoke(app, ["network", str(layouts_dir / "pod_small.yaml"), "--traffic", str(bad)])
+    assert res.exit_code == 2, res.output
+    assert str(bad) in res.stderr and "Traceback" not in res.output and res.stderr.count("\n") == 1
+
+
+def test_huge_traffic_csv_refused_before_reading_in_bounded_memory(layouts_dir, tmp_path):
+    """10 million rows used to take 24 GB; now the size is refused before pandas reads a byte."""
+    f = tmp_path / "huge.csv"
+    with f.open("w") as fh:
+        fh.write("src,dst,gbps\n")
+        fh.write("0,1,1.0\n" * 1_500_000)
+    p = _limited(["network", str(layouts_dir / "pod_small.yaml"), "--traffic", str(f)], mem_bytes=1 << 30)
+    assert p.returncode == 2 and "limited to 20,000 flows" in p.stderr, p.stderr

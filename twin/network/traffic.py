@@ -31,6 +31,29 @@ if TYPE_CHECKING:
     from twin.model import FacilityModel
 
 
+MAX_CSV_FLOWS = (
+    20_000  # ~80 kB of routing per flow on a rail-optimised fabric (pod_small): ~1.6 GB at the limit
+)
+MAX_CSV_BYTES = 10 * 2**20
+
+
+def _check_fields(p: Path) -> None:
+    """Every line has as many fields as the header (pandas would shift a longer row into an index)."""
+    import csv
+
+    try:
+        with p.open(newline="", encoding="utf-8") as f:
+            rows = csv.reader(f)
+            header = next(rows, None)
+            if header is None:
+                raise InputError(f"{p}: empty file (need columns src, dst, gbps)")
+            for k, row in enumerate(rows, start=2):
+                if row and len(row) != len(header):
+                    raise InputError(f"{p}:{k}: {len(row)} fields, the header has {len(header)}")
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise InputError(f"{p}: cannot read CSV ({exc})") from None
+
+
 def _nic_gbps(model: FacilityModel) -> np.ndarray:
     rt = model.rack_types
     t = model.racks["rack_type"].to_numpy()
@@ -226,36 +249,55 @@ def read_traffic_csv(model: FacilityModel, path: str | Path) -> pd.DataFrame:
     p = Path(path)
     if not p.is_file():
         raise InputError(f"traffic file not found: {p}")
+    if p.stat().st_size > MAX_CSV_BYTES:
+        raise InputError(
+            f"{p}: {p.stat().st_size / 2**20:.1f} MB; a traffic CSV is limited to {MAX_CSV_FLOWS:,} flows "
+            f"({MAX_CSV_BYTES / 2**20:.0f} MB): aggregate the flows between the same pair of racks into one row"
+        )
+    _check_fields(p)
     try:
-        df = pd.read_csv(p, dtype=str, skipinitialspace=True)
-    except Exception as exc:  # pandas raises several parser errors
-        raise InputError(f"{p}: cannot read CSV ({exc})") from None
+        df = pd.read_csv(
+            p, dtype=str, skipinitialspace=True, keep_default_na=False, na_values=[""], index_col=False
+        )
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        # a ragged row (more fields than the header), an empty file, bytes that are not text
+        raise InputError(f"{p}: cannot read CSV ({str(exc).strip().splitlines()[0]})") from None
     missing = {"src", "dst", "gbps"} - set(df.columns)
     if missing:
         raise InputError(f"{p}: missing column(s) {', '.join(sorted(missing))} (need src, dst, gbps)")
     if df.empty:
         raise InputError(f"{p}: no flows")
-    names = model.rack_names()
-    index = {n: i for i, n in enumerate(names)}
+    if len(df) > MAX_CSV_FLOWS:
+        raise InputError(
+            f"{p}: {len(df):,} flows; a traffic CSV is limited to {MAX_CSV_FLOWS:,} (routing memory grows with flows "
+            "x ECMP paths): aggregate the flows between the same pair of racks into one row"
+        )
+    index = pd.Series(np.arange(model.n_racks), index=model.rack_names())
     R = model.n_racks
 
     def rack(col: str) -> np.ndarray:
-        out = np.empty(len(df), np.int64)
-        for i, v in enumerate(df[col].str.strip()):  # one lookup per CSV line (user input, not a hot path)
-            if v in index:
-                out[i] = index[v]
-            elif v.isdigit() and int(v) < R:
-                out[i] = int(v)
-            else:
-                raise InputError(f"{p}:{i + 2}: {col} {v!r} is not a rack name or index (0..{R - 1})")
-        return out
+        """Rack index per CSV line from a rack name or a 0-based index (vectorised); blank cells are errors."""
+        v = df[col].fillna("").str.strip()
+        by_name = v.map(index)
+        num = pd.to_numeric(v, errors="coerce")
+        by_index = num.where((num >= 0) & (num < R) & (num == np.floor(num)))
+        out = by_name.fillna(by_index)
+        bad = out.isna().to_numpy()
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            what = "is blank" if v.iat[i] == "" else f"{v.iat[i]!r} is not a rack name or index (0..{R - 1})"
+            raise InputError(f"{p}:{i + 2}: {col} {what}")
+        return out.to_numpy(dtype=np.int64)
 
     src, dst = rack("src"), rack("dst")
     gbps = pd.to_numeric(df["gbps"], errors="coerce").to_numpy(dtype=float)
     bad = ~np.isfinite(gbps) | (gbps < 0)
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise InputError(f"{p}:{i + 2}: gbps must be a number >= 0, got {df['gbps'].iloc[i]!r}")
+        got = df["gbps"].iloc[i]
+        raise InputError(
+            f"{p}:{i + 2}: gbps must be a number >= 0, got {'a blank cell' if pd.isna(got) else repr(got)}"
+        )
     return _frame(src, dst, gbps)
 
 
