@@ -77,3 +77,17 @@ def test_user_catalog_via_option(tmp_path, layouts_dir):
     msgs = [p["message"] for p in d["problems"]]
     assert any("replaces the built-in" in m for m in msgs)
     assert any("exceeds the firm capacity 2.00 MW" in m for m in msgs)  # 3 x 1 MW, N+1 < 3.6 MW
+
+
+def test_units_lists_what_fail_accepts(layouts_dir):
+    res = runner.invoke(app, ["units", str(layouts_dir / "pod_small.yaml"), "--json"])
+    assert res.exit_code == 0
+    d = json.loads(res.stdout)
+    assert d["cdu"] == ["hall-1/pod-1/tcs-1/cdu-1", "hall-1/pod-1/tcs-1/cdu-2", "hall-1/pod-1/tcs-1/cdu-3"]
+    assert "hall-1/fw-pump-1" in d["fw_pump"] and "hall-1/pod-1/blk-1" in d["electrical"]
+    # every listed unit is accepted by --fail
+    from twin.failures import FailureSet
+    from twin.model import load_model
+
+    fs = FailureSet.parse(load_model(layouts_dir / "pod_small.yaml"), [n for ns in d.values() for n in ns])
+    assert len(fs.names) == sum(len(v) for v in d.values())

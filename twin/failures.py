@@ -167,4 +167,4 @@ def _unknown_message(name: str, known: dict[str, str]) -> str:
     close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.6)
     hint = f" (closest: {', '.join(close)})" if close else ""
     kinds = ", ".join(FAILURE_KINDS)
-    return f"--fail {name}: no unit of that name{hint}; units that can fail are {kinds}"
+    return f"--fail {name}: no unit of that name{hint}; units that can fail are {kinds} (`twin units LAYOUT` lists them)"

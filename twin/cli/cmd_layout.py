@@ -141,3 +141,28 @@ def info(layout: Path = LayoutArg, json_out: bool = JsonOpt, catalog: list[Path]
     out.print(h)
     if len(s["by_hall"]) > 40:
         err.print(f"({len(s['by_hall'])} halls)")
+
+
+@app.command()
+@guarded
+def units(
+    layout: Path = LayoutArg,
+    kind: str = typer.Option(
+        None, "--kind", help="cdu, tcs_pump, dry_cooler, chiller, air_unit, fw_pump, electrical, switch"
+    ),
+    json_out: bool = JsonOpt,
+    catalog: list[Path] = CatalogOpt,
+) -> None:
+    """List the units that --fail accepts (names by kind); links are named LOWER~UPPER from two of these."""
+    from twin.failures import FAILURE_KINDS, unit_names
+    from twin.model import load_model
+
+    model = load_model(layout, tuple(catalog or ()))
+    kinds = [kind] if kind else [k for k in FAILURE_KINDS if k != "link"]
+    names = {k: unit_names(model, k) for k in kinds}
+    if json_out:
+        print_json(names)
+        return
+    for k, ns in names.items():
+        shown = ", ".join(ns[:12]) + (f", ... ({len(ns):,} in all)" if len(ns) > 12 else "")
+        out.print(f"[bold]{k}[/] ({len(ns):,}): {shown}", highlight=False)
