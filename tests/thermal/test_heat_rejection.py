@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from twin.catalog import load_catalog
+from twin.errors import InputError
 from twin.thermal import cdu, properties, solve_thermal
 from twin.thermal.heat_rejection import (
-    chiller_condenser_approach_k,
+    chiller_carnot_fraction,
     chiller_cop,
     chiller_operating_point,
     dry_cooler_heat_w,
@@ -53,9 +54,18 @@ def test_chiller_cop_meets_rating_and_falls_with_lift():
     assert float(chiller_cop(ch.rating_leaving_c, ch.rating_ambient_c, ch)) == pytest.approx(
         ch.cop_rated, rel=1e-12
     )
-    # condensing held at max(T_amb, T_leaving) + approach: flat below the leaving water, falling above it
-    cops = chiller_cop(45.0, np.array([30.0, 35.0, 40.0, 45.0, 50.0, 55.0]), ch)
-    assert np.all(np.diff(cops[:4]) == 0) and np.all(np.diff(cops[3:]) < 0)
+    # condensing on ambient air, not on the leaving water: the COP falls with every degree of ambient, also
+    # below the leaving water (before: flat at max(T_amb, T_leaving) + approach for T_amb < 45 C)
+    amb = np.array([36.0, 38.0, 40.0, 42.0, 45.0, 48.0, 50.0])
+    cops = chiller_cop(45.0, amb, ch)
+    assert np.all(np.diff(cops) < 0)
+    # by hand at 45 C leaving, 36 C ambient: T_e = 45 - 3 = 42 C, T_c = 36 + 15 = 51 C (lift 9 K);
+    # eta_c = 5.5 (40 + 15 - 42) / 315.15 = 0.22688 from the rating; COP = eta_c 315.15 / 9 = 5.5 * 13 / 9
+    assert ch.evaporator_approach_k == 3.0 and ch.condenser_approach_k == 15.0 and ch.cop_rated == 5.5
+    assert chiller_carnot_fraction(ch) == pytest.approx(5.5 * 13.0 / 315.15, rel=1e-12)
+    assert float(cops[0]) == pytest.approx(5.5 * 13.0 / 9.0, rel=1e-12)  # 7.944
+    op = chiller_operating_point(45.0, 36.0, ch)
+    assert float(op["t_condensing_c"]) == pytest.approx(51.0) and float(op["t_evaporating_c"]) == 42.0
 
 
 # ---- chiller: physical lift, catalog COP cap, map reported
@@ -63,15 +73,48 @@ def test_chiller_lift_never_collapses_and_cap_is_reported():
     ch = load_catalog().get("chillers", "trim-chiller-2mw")
     op = chiller_operating_point(45.0, np.array([-40.0, -10.0, 20.0, 40.0, 55.0]), ch)
     assert np.all(np.isfinite(op["cop"])) and np.all(op["cop"] <= ch.cop_max) and np.all(op["cop"] > 1)
-    # hand calculation at -10 C: T_e = 42 C, T_c = max(-10, 45) + dT_cond
-    d = chiller_condenser_approach_k(ch)
+    # at -10 C and 20 C the condenser could condense below the evaporator: head-pressure control holds the
+    # condensing temperature at the map's minimum lift eta_c T_e / COP_max, where COP = COP_max (reported)
+    eta = chiller_carnot_fraction(ch)
     te = 45.0 - ch.evaporator_approach_k + 273.15
-    assert op["cop"][1] == pytest.approx(ch.carnot_fraction * te / (45.0 + d + 273.15 - te), rel=1e-12)
+    assert list(op["capped"]) == [True, True, True, False, False]
+    assert op["cop"][1] == pytest.approx(ch.cop_max, rel=1e-12)
+    assert op["t_condensing_c"][1] == pytest.approx(te + eta * te / ch.cop_max - 273.15, rel=1e-12)
+    assert op["cop"][4] == pytest.approx(eta * te / (55.0 + 15.0 + 273.15 - te), rel=1e-12)
     assert list(op["outside_map"]) == [True, False, False, False, True]
-    # a chiller whose Carnot-fraction COP exceeds its catalog maximum is capped and says so
-    small = ch.model_copy(update={"cop_max": 5.0, "cop_rated": 5.0})
-    op2 = chiller_operating_point(60.0, 0.0, small)  # warmer evaporator than the rating: higher COP
-    assert bool(op2["capped"]) and float(op2["cop"]) == 5.0 and float(op2["cop_model"]) > 5.0
+    # above the map's highest leaving water the MOP valve holds the evaporating temperature: the COP of a
+    # floating supply falls with the ambient (the lift grows 1 K/K) and the chiller reports it is off its map
+    hot = chiller_operating_point(np.array([44.0, 50.0, 56.0]), np.array([38.0, 44.0, 50.0]), ch)
+    assert list(hot["outside_map"]) == [False, True, True]
+    assert list(hot["t_evaporating_c"]) == [41.0, 42.0, 42.0]
+    assert np.all(np.diff(hot["cop"]) < 0)
+    assert hot["cop"][2] == pytest.approx(eta * te / (50.0 + 15.0 - 42.0), rel=1e-12)
+    # a rating the Carnot-fraction model cannot meet is a clear input error
+    with pytest.raises(InputError, match="Carnot fraction"):
+        chiller_carnot_fraction(ch.model_copy(update={"cop_rated": 30.0, "cop_max": 40.0}))
+    with pytest.raises(InputError, match="condensing"):
+        chiller_carnot_fraction(ch.model_copy(update={"condenser_approach_k": 1.0}))
+
+
+def test_hall_chiller_cop_falls_over_an_ambient_sweep(hall_ac_model):
+    # the review's case: hall_100mw_ac at its 45 C setpoint in saturated air (wet bulb = dry bulb: the pads do
+    # nothing), 36 -> 48 C; chillers trim from 36 C, the setpoint is lost from 39 C. Before, the chiller condensed
+    # at the leaving water + 22.8 K and its COP rose 5.50 -> 5.70 with the floating supply.
+    cops, stages = [], []
+    for amb in (36.0, 39.0, 42.0, 45.0, 48.0):
+        res = solve_thermal(hall_ac_model, ambient_c=amb, wet_bulb_c=amb)
+        hr = res.res_heat_rejection
+        running = hr[(hr["kind"] == "chiller") & (hr["cop"] > 0)]
+        assert len(running) > 0
+        cops.append(float(running["cop"].iat[0]))
+        stages.append(res.res_halls["stage"].iat[0])
+        h = res.res_halls.iloc[0]
+        assert h["chiller_power_w"] == pytest.approx(h["chiller_heat_w"] / cops[-1], rel=1e-12)
+    assert stages[0] == "dry+chiller" and stages[-1] == "setpoint lost"
+    assert np.all(np.diff(cops) < 0), cops
+    assert cops[0] == pytest.approx(5.5 * 13.0 / 9.0, rel=1e-9)  # held at 45 C: by hand above
+    # at 48 C the supply floats above the map (56 C): T_e held at 42 C, T_c = 63 C, COP = 5.5 * 13 / 21
+    assert cops[-1] == pytest.approx(5.5 * 13.0 / 21.0, rel=1e-9)
 
 
 # ---- dry-cooler air at the actual ambient density
@@ -184,6 +227,7 @@ def test_chiller_stage_cools_the_rest_at_its_cop():
     assert r["chiller_heat_w"] == pytest.approx(2.5e6 - q_dry, rel=1e-9)
     assert r["chiller_heat_w"] == pytest.approx(c_w * (r["dry_out_c"] - 40.0), rel=1e-9)
     cop = float(chiller_cop(40.0, 36.0, ch))
+    assert cop == pytest.approx(chiller_carnot_fraction(ch) * 310.15 / (36.0 + 15.0 - 37.0), rel=1e-12)
     assert r["chiller_cop"] == cop and r["chiller_power_w"] == pytest.approx(
         r["chiller_heat_w"] / cop, rel=1e-12
     )

@@ -185,13 +185,27 @@ class Chiller(Entry):
     cop_rated: float = Pos
     rating_leaving_c: float
     rating_ambient_c: float
-    carnot_fraction: float = Field(gt=0, le=1)
     evaporator_approach_k: float = Field(
         default=3.0, gt=0, le=20, description="leaving water - evaporating, K"
+    )
+    condenser_approach_k: float = Field(
+        gt=0, le=40, description="condensing - ambient dry bulb (air-cooled condenser CTD), K"
     )
     cop_max: float = Field(default=9.0, gt=1, description="highest COP of the compressor map (minimum lift)")
     ambient_min_c: float = Field(default=-10.0, description="lowest ambient of the operating map, C")
     ambient_max_c: float = Field(default=50.0, description="highest ambient of the operating map, C")
+    leaving_max_c: float = Field(
+        description="highest leaving water of the operating map, C (above it the expansion valve's maximum "
+        "operating pressure holds the evaporating temperature)"
+    )
+
+    @model_validator(mode="after")
+    def _v(self):
+        if not self.rating_leaving_c <= self.leaving_max_c:
+            raise ValueError("need rating_leaving_c <= leaving_max_c")
+        if not self.ambient_min_c <= self.rating_ambient_c <= self.ambient_max_c:
+            raise ValueError("need ambient_min_c <= rating_ambient_c <= ambient_max_c")
+        return self
 
 
 class Pump(Entry):

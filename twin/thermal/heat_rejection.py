@@ -10,13 +10,24 @@ Control (per hall, all running dry coolers at one speed), fans first, then water
 returns the facility water at its supply setpoint. If full speed cannot, adiabatic pads pre-cool the air, wetted
 just enough (T_in = T_db - e (T_db - T_wb), 0 <= e <= eta, eta the pads' direct evaporative effectiveness),
 evaporating m_w = m_a c_p,a (T_db - T_in) / h_fg. If that still cannot,
-trim chillers in series cool the rest: Q_ch = C_w (T_dc,out - T_set). Chiller COP (a fixed fraction eta_c of the
-Carnot COP between evaporating and condensing temperature, Gordon & Ng, Cool Thermodynamics, 2000):
-  T_e = T_leaving - dT_evap,  T_c = max(T_amb, T_leaving) + dT_cond,  COP = min(eta_c T_e / (T_c - T_e), COP_max)
-(the max() is head-pressure control: an air-cooled condenser is not allowed to condense below the leaving water,
-so the lift never collapses at cold ambient). dT_evap and COP_max are catalog data; dT_cond is calibrated so the
-catalog COP is met at its rating point. A chiller running at COP_max or at an ambient outside its catalog map is
-reported (``chiller_note``), never silently clamped. If chillers are short too, the supply temperature floats up to
+trim chillers in series cool the rest: Q_ch = C_w (T_dc,out - T_set). Chiller COP: a fixed fraction eta_c of the
+Carnot COP between evaporating and condensing temperature (Gordon & Ng, Cool Thermodynamics, 2000). An air-cooled
+chiller condenses at the outdoor dry bulb plus its condenser temperature difference (CTD = T_c - T_amb, 11-17 K at
+design for comfort-cooling evaporating temperatures: Wang, Handbook of Air Conditioning and Refrigeration, 2nd ed.,
+2001, ch. 10), whatever the water it chills:
+  T_e = T_leaving - dT_evap,   T_c = max(T_amb + dT_cond, T_e + dT_lift,min),   COP = eta_c T_e / (T_c - T_e)
+with dT_evap and dT_cond catalog data and eta_c calibrated so the catalog COP is met at its rating point,
+eta_c = COP_r (T_c,r - T_e,r) / T_e,r. At cold ambient head-pressure control (condenser fans cycled) holds the
+condensing temperature up at the compressor map's minimum lift dT_lift,min = eta_c T_e / COP_max, where the COP
+reaches the catalog maximum; such a chiller is reported as capped (``chiller_note``). The compressor's envelope
+also bounds the evaporating side: above the map's highest leaving water ``leaving_max_c`` (a lost setpoint lets the
+facility water float up) the suction pressure is held by the expansion valve's maximum operating pressure (MOP
+valves, which protect the compressor motor from overload), T_e = min(T_leaving, T_lw,max) - dT_evap. A chiller at
+an ambient or leaving water outside its catalog map is reported (``chiller_note``), never silently clamped.
+So the COP falls as the ambient rises, d(T_c - T_e) / dT_amb = 1, at a held setpoint and, once the water is above
+the map, at a floating one. (Inside the map a floating supply rises with the ambient about as fast as the
+condensing temperature does: the lift stays, and the Carnot COP T_e / lift rises with T_e, ~0.3 %/K.) (The condenser's airflow, and so its CTD, is taken at the rating; the density
+of hotter air would raise the CTD by ~0.3 %/K, not modelled.) If chillers are short too, the supply temperature floats up to
 where the heat balance closes, and the hall reports 'setpoint lost'.
 
 Air: the fans move a fixed volume per revolution, so the air capacity rate and mass flow follow the density of the
@@ -129,8 +140,10 @@ def dry_cooler_heat_w(
     return np.where(ok, q, 0.0)
 
 
-def chiller_condenser_approach_k(ch: Chiller) -> float:
-    """Condenser approach dT_cond, K, calibrated so that COP(rating leaving, rating ambient) = cop_rated.
+def chiller_carnot_fraction(ch: Chiller) -> float:
+    """Carnot fraction eta_c = COP_r (T_c,r - T_e,r) / T_e,r that meets the catalog COP at its rating point.
+
+    T_e,r = rating leaving - evaporator approach, T_c,r = rating ambient + condenser approach (module docstring).
 
     Parameters
     ----------
@@ -140,26 +153,31 @@ def chiller_condenser_approach_k(ch: Chiller) -> float:
     Returns
     -------
     float
-        dT_cond, K.
+        eta_c, dimensionless (0..1).
 
     Raises
     ------
     InputError
-        A rating inconsistent with the Carnot fraction, evaporator approach or maximum COP.
+        A rating whose condensing temperature is not above its evaporating one, a Carnot fraction outside 0..1,
+        or a rated COP above the catalog maximum.
     """
     te_r = ch.rating_leaving_c - ch.evaporator_approach_k + 273.15
-    lift_r = ch.carnot_fraction * te_r / ch.cop_rated  # T_c - T_e at the rating point
-    d_cond = lift_r - (max(ch.rating_ambient_c, ch.rating_leaving_c) + 273.15 - te_r)
-    if not d_cond > 0 or ch.cop_rated > ch.cop_max:
+    tc_r = ch.rating_ambient_c + ch.condenser_approach_k + 273.15
+    eta = ch.cop_rated * (tc_r - te_r) / te_r if tc_r > te_r else float("nan")
+    if not 0 < eta < 1 or ch.cop_rated > ch.cop_max:
         raise InputError(
-            f"chiller '{ch.name}': rating not consistent with its Carnot fraction, evaporator approach and "
-            f"maximum COP (condenser approach {d_cond:.1f} K must be > 0, cop_rated <= cop_max)"
+            f"chiller '{ch.name}': rating not consistent with its approaches and maximum COP (condensing "
+            f"{tc_r - 273.15:.1f} C must be above evaporating {te_r - 273.15:.1f} C, Carnot fraction "
+            f"{eta:.3g} within 0..1, cop_rated {ch.cop_rated:g} <= cop_max {ch.cop_max:g})"
         )
-    return d_cond
+    return eta
 
 
 def chiller_operating_point(t_leaving_c, t_ambient_c, ch: Chiller) -> dict[str, np.ndarray]:
-    """COP and map status of a chiller (vectorised; module docstring).
+    """COP, condensing temperature and map status of an air-cooled chiller (vectorised; module docstring).
+
+    T_e = min(T_leaving, T_lw,max) - dT_evap, T_c = max(T_amb + dT_cond, T_e + eta_c T_e / COP_max),
+    COP = eta_c T_e / (T_c - T_e).
 
     Parameters
     ----------
@@ -173,25 +191,29 @@ def chiller_operating_point(t_leaving_c, t_ambient_c, ch: Chiller) -> dict[str, 
     Returns
     -------
     dict of numpy.ndarray
-        cop (capped at COP_max), cop_model (Carnot-fraction COP before the cap), capped (the model exceeds
-        COP_max: minimum lift), outside_map (ambient outside ambient_min_c..ambient_max_c).
+        cop (dimensionless, at most COP_max), t_evaporating_c and t_condensing_c (C), capped (head-pressure
+        control holds the condensing temperature at the minimum lift: COP = COP_max), outside_map (ambient
+        outside ambient_min_c..ambient_max_c or leaving water above leaving_max_c, where the MOP valve holds the
+        evaporating temperature at leaving_max_c - dT_evap).
     """
-    d_cond = chiller_condenser_approach_k(ch)
-    t_leave = np.asarray(t_leaving_c, dtype=float)
+    eta = chiller_carnot_fraction(ch)
     t_amb = np.asarray(t_ambient_c, dtype=float)
-    te = t_leave - ch.evaporator_approach_k + 273.15
-    tc = np.maximum(t_amb, t_leave) + d_cond + 273.15
-    cop_model = ch.carnot_fraction * te / (tc - te)  # tc - te >= dT_evap + dT_cond > 0
+    t_leave = np.asarray(t_leaving_c, dtype=float)
+    te = np.minimum(t_leave, ch.leaving_max_c) - ch.evaporator_approach_k + 273.15  # MOP above the map
+    tc_air = t_amb + ch.condenser_approach_k + 273.15  # condensing on ambient air
+    tc_min = te + eta * te / ch.cop_max  # head-pressure control: the map's minimum lift
+    tc = np.maximum(tc_air, tc_min)
     return {
-        "cop": np.minimum(cop_model, ch.cop_max),
-        "cop_model": cop_model,
-        "capped": cop_model > ch.cop_max,
-        "outside_map": (t_amb < ch.ambient_min_c) | (t_amb > ch.ambient_max_c),
+        "cop": eta * te / (tc - te),  # tc - te >= eta T_e / COP_max > 0
+        "t_evaporating_c": te - 273.15,
+        "t_condensing_c": tc - 273.15,
+        "capped": tc_air < tc_min,
+        "outside_map": (t_amb < ch.ambient_min_c) | (t_amb > ch.ambient_max_c) | (t_leave > ch.leaving_max_c),
     }
 
 
 def chiller_cop(t_leaving_c, t_ambient_c, ch: Chiller) -> np.ndarray:
-    """Chiller COP = min(eta_c T_e / (T_c - T_e), COP_max) (``chiller_operating_point``).
+    """Chiller COP = eta_c T_e / (T_c - T_e) (``chiller_operating_point``).
 
     Parameters
     ----------
@@ -398,20 +420,34 @@ def _chiller_stage(halls: _Halls, dry: _DryStage) -> _ChillerStage:
 
 def _chiller_operation(
     halls: _Halls, ch: _ChillerStage, chillers: list[Chiller | None]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """COP, capped and outside-map flags of the chillers running in each hall (COP 1 where none runs)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """COP, capped and outside-map flags and the map note of the chillers running in each hall (COP 1 where none
+    runs)."""
     n_h = halls.n
     cop = np.ones(n_h)
     ch_capped = np.zeros(n_h, bool)
     ch_outside = np.zeros(n_h, bool)
+    note = np.full(n_h, "", dtype=object)
     for h in range(n_h):  # a handful of halls; each may use another chiller model
-        if chillers[h] is not None and ch.q_ch[h] > 0:
+        spec = chillers[h]
+        if spec is not None and ch.q_ch[h] > 0:
             # with no steady state (supply unbounded) the chillers are rated at the setpoint
             t_leave = ch.t_supply[h] if np.isfinite(ch.t_supply[h]) else halls.t_set[h]
-            op = chiller_operating_point(t_leave, halls.ambient_c, chillers[h])
+            op = chiller_operating_point(t_leave, halls.ambient_c, spec)
             cop[h] = float(op["cop"])
             ch_capped[h], ch_outside[h] = bool(op["capped"]), bool(op["outside_map"])
-    return cop, ch_capped, ch_outside
+            if ch_outside[h]:
+                amb_out = not spec.ambient_min_c <= halls.ambient_c <= spec.ambient_max_c
+                where = [f"ambient {halls.ambient_c:g} C"] if amb_out else []
+                if t_leave > spec.leaving_max_c:
+                    where.append(
+                        f"leaving water {t_leave:.1f} C above {spec.leaving_max_c:g} C: evaporating held at "
+                        f"{float(op['t_evaporating_c']):.1f} C"
+                    )
+                note[h] = f"chiller outside its operating map ({'; '.join(where)})"
+            elif ch_capped[h]:
+                note[h] = "chiller COP at its catalog maximum (minimum lift)"
+    return cop, ch_capped, ch_outside, note
 
 
 def _pad_water_kg_s(halls: _Halls, dry: _DryStage) -> tuple[np.ndarray, np.ndarray]:
@@ -553,12 +589,7 @@ def solve_heat_rejection(
     )
     dry = _dry_stage(halls)
     ch = _chiller_stage(halls, dry)
-    cop, ch_capped, ch_outside = _chiller_operation(halls, ch, chillers)
-    ch_note = np.where(
-        ch_outside,
-        f"chiller outside its operating map (ambient {ambient_c:g} C)",
-        np.where(ch_capped, "chiller COP at its catalog maximum (minimum lift)", ""),
-    ).astype(object)
+    cop, ch_capped, ch_outside, ch_note = _chiller_operation(halls, ch, chillers)
     adiabatic_on, water_kg_s = _pad_water_kg_s(halls, dry)
     stage, reason = _stage_and_reason(halls.heat_w, dry, ch.lost, adiabatic_on)
     c_w, q_ch = halls.c_w, ch.q_ch
