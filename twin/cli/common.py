@@ -88,7 +88,6 @@ def guarded(fn: Callable) -> Callable:
 
     With ``--json`` the failure is one JSON object on stdout too: ``{"ok": false, "problems": [...]}``.
     """
-    from pydantic import ValidationError
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -98,8 +97,6 @@ def guarded(fn: Callable) -> Callable:
         except LayoutError as exc:
             n = len(exc.errors)
             _fail(exc.problems, f"{n} error{'s' if n != 1 else ''}: the layout cannot be used", json_mode)
-        except ValidationError as exc:
-            _fail(_scenario_problems(exc), "bad option(s)", json_mode)
         except InputError as exc:
             if json_mode:
                 _fail([Problem("", str(exc))], f"error: {exc}", True)
@@ -107,7 +104,14 @@ def guarded(fn: Callable) -> Callable:
             raise typer.Exit(EXIT_BAD_INPUT) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt):
             raise
-        except Exception as exc:  # a bug in the twin, not the user's input
+        except Exception as exc:
+            # options that a Scenario refuses (pydantic is imported only once a command builds one)
+            if "pydantic" in sys.modules:
+                from pydantic import ValidationError
+
+                if isinstance(exc, ValidationError):
+                    _fail(_scenario_problems(exc), "bad option(s)", json_mode)
+            # a bug in the twin, not the user's input
             if os.environ.get("TWIN_DEBUG"):
                 raise
             err.print(
