@@ -34,7 +34,9 @@ def test_solve_json_has_coupled_kpis_and_balances(layouts_dir):
     # grid power = IT + network + cooling + losses, and PUE from the same figures
     total = k["it_power_mw"] + k["network_power_mw"] + k["cooling_power_mw"] + k["electrical_loss_mw"]
     assert k["facility_power_mw"] == pytest.approx(total, rel=1e-6)
-    assert k["pue"] == pytest.approx(
+    # PUE at the IT equipment input (racks before their power shelves); TUE at the IT components
+    assert k["pue"] == pytest.approx(k["facility_power_mw"] / k["it_input_power_mw"], rel=1e-9)
+    assert k["tue"] == pytest.approx(
         k["facility_power_mw"] / (k["it_power_mw"] + k["network_power_mw"]), rel=1e-9
     )
     assert k["energy_balance_rel_error"] <= 1e-6 and k["converged"]
