@@ -132,3 +132,121 @@ def test_rack_shedding_keeps_maxq_ahead_when_local_limits_bind(layouts_dir):
     assert t["maxq"] > t["maxp"] and t["maxq"] > t["uniform"]
     k = recheck(m, res["maxq"], budget)
     assert k["tokens_per_s"] == pytest.approx(t["maxq"], rel=1e-9)
+
+
+# --- Max-P: no caps, whole racks off until the facility fits ------------------------------------------------
+
+
+def _over_a_limit(model, cp, budget_mw) -> list[str]:
+    """What a coupled state exceeds: the budget, a busway / block firm rating (the electrical solver's own
+    loading, kVA or current), a CDU loop's firm heat, or an overload the electrical solve reports."""
+    out = []
+    if cp.kpis["facility_power_mw"] > budget_mw:
+        out.append("budget")
+    el, rn = model.elec, cp.electrical.res_nodes
+    firm = (el["rating_w"] * (el["units"] - el["spare_units"])).to_numpy()
+    load = (rn["loading_pct"] / 100 * rn["units_in_service"] * el["rating_w"]).to_numpy()
+    local = el["kind"].isin(["busway", "block"]).to_numpy()
+    out += [f"firm {n}" for n in el["name"][local & (load > firm * (1 + 1e-9))]]
+    out += [f"overload {v['component']}" for v in cp.electrical.violations if v["kind"] == "overload"]
+    lp = model.loops
+    heat = np.bincount(
+        model.racks["loop"],
+        weights=model.racks["liquid_fraction"] * cp.res_racks["rack_power_w"],
+        minlength=len(lp),
+    )
+    out += [
+        f"loop {n}"
+        for n in lp["name"][heat > (lp["capacity_w"] * (lp["units"] - lp["spare_units"])) * (1 + 1e-9)]
+    ]
+    return out
+
+
+def test_maxp_is_maximal_on_the_pod(pod_model):
+    """The racks on fit the budget (re-checked) and switching any one of the racks left off on as well
+    exceeds it: no rack is stranded that would fit."""
+    budget = 3.0
+    r = optimize_maxq(pod_model, budget_mw=budget, policy="maxp")
+    assert r.feasible and 0 < r.kpis["racks_off"] < pod_model.n_racks
+    np.testing.assert_allclose(r.gpu_cap_w, pod_model.racks["gpu_power_max_w"])  # no caps
+    cp = solve_coupled(pod_model, racks_on=r.racks_on)
+    assert _over_a_limit(pod_model, cp, budget) == []
+    assert cp.kpis["tokens_per_s"] == pytest.approx(r.kpis["tokens_per_s"], rel=1e-9)
+    for k in np.flatnonzero(~r.racks_on):
+        on = r.racks_on.copy()
+        on[k] = True
+        assert _over_a_limit(pod_model, solve_coupled(pod_model, racks_on=on), budget), k
+    assert r.kpis["binding_constraints"] == [{"kind": "facility", "name": "grid budget"}]
+
+
+def test_maxp_on_the_ac_hall_is_held_by_the_blocks_not_the_budget(hall_ac_model):
+    """hall_100mw_ac: 24 racks at nameplate load a 2N block 14 % over its firm kVA, so Max-P leaves racks off
+    in every block and the facility stays well under 100 or 110 MW (it used to return 40 racks at 26.8 MW
+    after 51 s, with the grid budget named binding at both). One more rack in a block at nameplate (electrical
+    solve at nameplate rack powers, fabric as solved) puts the block over its firm rating."""
+    import time
+
+    from twin.electrical import solve_electrical
+
+    m = hall_ac_model
+    optimize_maxq(m, budget_mw=100.0, policy="maxp")  # warm-up (property tables)
+    t0 = time.perf_counter()
+    res = {b: optimize_maxq(m, budget_mw=b, policy="maxp") for b in (100.0, 110.0)}
+    assert (time.perf_counter() - t0) / 2 <= 2.0
+    r = res[100.0]
+    np.testing.assert_array_equal(r.racks_on, res[110.0].racks_on)
+    assert r.kpis["racks_on"] >= 300
+    kinds = {b["kind"] for b in r.kpis["binding_constraints"]}
+    assert kinds == {"block"}
+    for b, rb in res.items():
+        cp = solve_coupled(m, racks_on=rb.racks_on)
+        assert _over_a_limit(m, cp, b) == []
+    # nameplate: every block named binding is over its firm rating with one more of its racks on
+    el = m.elec
+    firm = (el["rating_w"] * (el["units"] - el["spare_units"])).to_numpy()
+    blk = m.racks["block_node"].to_numpy()
+    pmaxp = m.racks["power_maxp_w"].to_numpy()
+    names = el["name"].to_numpy()
+    fabric = r.coupled.network_power_w_by_pod
+    for rec in r.kpis["binding_constraints"][:4]:
+        i = int(np.flatnonzero(names == rec["name"])[0])
+        on = r.racks_on.copy()
+        on[np.flatnonzero((blk == i) & ~on)[0]] = True
+        e = solve_electrical(m, rack_power_w=np.where(on, pmaxp, 0.0), extra_it_power_w_by_pod=fabric)
+        rn = e.res_nodes
+        load = rn["loading_pct"].iat[i] / 100 * rn["units_in_service"].iat[i] * el["rating_w"].iat[i]
+        assert load > firm[i], rec["name"]
+
+
+def test_maxp_on_the_ac_hall_at_a_binding_budget(hall_ac_model):
+    """60 MW: the budget binds; the answer fits and one more rack on (any of a sample of those left off)
+    exceeds it; the search takes a handful of coupled solves (<= 2 s)."""
+    import time
+
+    m = hall_ac_model
+    budget = 60.0
+    optimize_maxq(m, budget_mw=100.0, policy="maxp")  # warm-up
+    t0 = time.perf_counter()
+    r = optimize_maxq(m, budget_mw=budget, policy="maxp")
+    assert time.perf_counter() - t0 <= 2.0
+    assert r.kpis["binding_constraints"] == [{"kind": "facility", "name": "grid budget"}]
+    cp = solve_coupled(m, racks_on=r.racks_on)
+    assert _over_a_limit(m, cp, budget) == []
+    assert cp.kpis["facility_power_mw"] >= budget * 0.99
+    off = np.flatnonzero(~r.racks_on)
+    for k in off[[0, len(off) // 2, -1]]:
+        on = r.racks_on.copy()
+        on[k] = True
+        assert _over_a_limit(m, solve_coupled(m, racks_on=on), budget), k
+
+
+def test_maxp_below_the_all_on_floor(pod_model):
+    """Max-P switches racks off, so a budget below the floor of the other policies (every rack on, every GPU at
+    minimum power) is not infeasible for it; below the facility with every rack off it is."""
+    q = optimize_maxq(pod_model, budget_mw=1.0, policy="uniform")
+    assert not q.feasible
+    p = optimize_maxq(pod_model, budget_mw=q.floor_mw * 0.9, policy="maxp")
+    assert p.feasible and p.kpis["racks_on"] >= 1
+    assert p.kpis["facility_power_mw"] <= q.floor_mw * 0.9
+    none = optimize_maxq(pod_model, budget_mw=0.01, policy="maxp")
+    assert not none.feasible and "every rack switched off" in none.reason

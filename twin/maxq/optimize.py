@@ -196,7 +196,9 @@ class _Facility:
         r = self.r_cp.copy()
         th = cp.thermal.res_racks
         if "r_cold_plate_k_per_w" in th.columns:
-            r = np.where(th["rack_power_w"].to_numpy() > 0, th["r_cold_plate_k_per_w"].to_numpy(dtype=float), r)
+            r = np.where(
+                th["rack_power_w"].to_numpy() > 0, th["r_cold_plate_k_per_w"].to_numpy(dtype=float), r
+            )
         if prev is not None:
             dp = p_now - prev.res_racks["gpu_power_w"].to_numpy(dtype=float)
             dt = tj - prev.res_racks["junction_c"].to_numpy(dtype=float)
@@ -361,7 +363,14 @@ def optimize_maxq(
     _check(model, budget_mw, policy)
     perf = perf_model(model)
     variation = gpu_variation(model.n_gpus, variation_sigma, seed) if variation_sigma > 0 else None
-    kw = dict(ambient_c=ambient_c, wet_bulb_c=wet_bulb_c, supply_c=supply_c, failed=failed, perf=perf, variation=variation)
+    kw = dict(
+        ambient_c=ambient_c,
+        wet_bulb_c=wet_bulb_c,
+        supply_c=supply_c,
+        failed=failed,
+        perf=perf,
+        variation=variation,
+    )
     budget_w = budget_mw * 1e6
     grid_w = float(model.layout.site.grid_limit_mw) * 1e6
     meter = {"grid budget": budget_w, "grid connection": grid_w}
@@ -373,31 +382,39 @@ def optimize_maxq(
     probe.meter_limits = meter
     probe.set_state(floor)
     limit_w, limit_name = probe.facility_limit(floor)
-    if floor.facility_power_w > limit_w:
-        return MaxQResult(
-            policy=policy,
-            budget_mw=budget_mw,
-            feasible=False,
-            reason=(
-                f"infeasible: the facility needs {floor_mw:.3f} MW with every GPU at its minimum power limit "
-                f"(IT + fabric + cooling + losses), above the {limit_w / 1e6:.3f} MW {limit_name}"
-            ),
-            floor_mw=floor_mw,
-            gpu_cap_w=None,
-            coupled=floor,
-            kpis={
-                "policy": policy,
-                "budget_mw": budget_mw,
-                "feasible": False,
-                "floor_mw": floor_mw,
-                "binding_constraints": [],
-            },
-        )
-    if policy == "maxp":
+    if policy == "maxp":  # switches racks off: below this floor too (its own check: every rack off)
         return _maxp(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol, meter)
+    if floor.facility_power_w > limit_w:
+        return _infeasible_result(
+            policy,
+            budget_mw,
+            floor,
+            f"infeasible: the facility needs {floor_mw:.3f} MW with every GPU at its minimum power limit "
+            f"(IT + fabric + cooling + losses), above the {limit_w / 1e6:.3f} MW {limit_name}",
+        )
     if policy == "uniform":
         return _uniform(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol, meter)
     return _maxq(model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol, max_outer, meter)
+
+
+def _infeasible_result(policy: str, budget_mw: float, floor: CoupledResult, reason: str) -> MaxQResult:
+    floor_mw = floor.kpis["facility_power_mw"]
+    return MaxQResult(
+        policy=policy,
+        budget_mw=budget_mw,
+        feasible=False,
+        reason=reason,
+        floor_mw=floor_mw,
+        gpu_cap_w=None,
+        coupled=floor,
+        kpis={
+            "policy": policy,
+            "budget_mw": budget_mw,
+            "feasible": False,
+            "floor_mw": floor_mw,
+            "binding_constraints": [],
+        },
+    )
 
 
 def _result(policy, budget_mw, floor, cp: CoupledResult, caps, binding, extra=None, res_c=None) -> MaxQResult:
@@ -570,94 +587,309 @@ def _uniform(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol, meter)
     return _result("uniform", budget_mw, floor, cp, cap_w, binding, {"cap_fraction": c, "warnings": warnings})
 
 
-def _within_firm(member: np.ndarray, load: np.ndarray, offset: np.ndarray, firm: np.ndarray) -> np.ndarray:
-    """Racks (in layout order within each node) whose cumulative load stays within the node's firm rating."""
-    order = np.argsort(member, kind="stable")
-    mem, ld = member[order], load[order]
-    cum = np.cumsum(ld)
-    start = np.searchsorted(mem, mem, side="left")
-    within = cum - (cum[start] - ld[start]) + offset[mem] <= firm[mem] * (1 - 1e-9)
-    out = np.empty(len(member), bool)
-    out[order] = within
+def _rack_groups(model, perf: PerfModel) -> tuple[np.ndarray, list[str]]:
+    """Groups of identical racks: racks whose cap problem is the same (rack type, GPU type, workload tier and
+    every per-rack parameter of the cap problem: GPUs, other power, GPU power limits, throughput curve and
+    weight, liquid fraction, cold plate, throttle temperature). Returns the group of each rack (n_racks,)
+    and one label per group ("rack type / GPU type / tier")."""
+    r = model.racks
+    key = np.column_stack(
+        [
+            r["rack_type"].to_numpy(dtype=float),
+            r["gpu_type"].to_numpy(dtype=float),
+            r["tier"].to_numpy(dtype=float),
+            perf.gpus.astype(float),
+            r["other_power_w"].to_numpy(dtype=float),
+            perf.gpu_power_max_w,
+            perf.gpu_power_min_w,
+            perf.curve_id.astype(float),
+            perf.tokens_full_per_gpu,
+            r["liquid_fraction"].to_numpy(dtype=float),
+            r["cold_plate_r_k_per_w"].to_numpy(dtype=float),
+            r["t_throttle_c"].to_numpy(dtype=float),
+        ]
+    )
+    _, first, group = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    group = np.asarray(group).reshape(-1)
+    names = []
+    for i in first:  # one label per group (a handful)
+        names.append(
+            f"{model.rack_types['name'].iat[int(r['rack_type'].iat[i])]} / "
+            f"{model.gpu_types['name'].iat[int(r['gpu_type'].iat[i])]} / "
+            f"{model.tiers['name'].iat[int(r['tier'].iat[i])]}"
+        )
+    seen: dict[str, int] = {}
+    for i, s in enumerate(names):  # the same names with different parameters (a user catalog): number them
+        seen[s] = seen.get(s, 0) + 1
+        if seen[s] > 1:
+            names[i] = f"{s} #{seen[s]}"
+    return group, names
+
+
+def _keep_order(fac: _Facility, primary: np.ndarray) -> np.ndarray:
+    """Racks in the order they stay on (the first is switched off last): by ``primary`` (ascending), then spread
+    evenly over the busways (the k-th rack of every busway, as a fraction of the busway's racks of that
+    ``primary``, before the (k+1)-th of any; ties in layout order). Racks then go off evenly from every
+    busway, block, pod and CDU loop: no block is left carrying its pod's fabric switches alone (the electrical
+    solve spreads them over the pod's busways by rack load) and the load stays balanced.
+    """
+    n = fac.model.n_racks
+    idx = np.arange(n)
+    o = np.lexsort((idx, fac.bus, primary))
+    seg = np.column_stack([primary[o], fac.bus[o]])
+    new = np.ones(n, bool)
+    new[1:] = np.any(seg[1:] != seg[:-1], axis=1)
+    start = np.flatnonzero(new)
+    which = np.cumsum(new) - 1
+    size = np.diff(np.append(start, n))
+    frac = np.empty(n)
+    frac[o] = (np.arange(n) - start[which] + 0.5) / size[which]
+    return np.lexsort((idx, frac, primary))
+
+
+def _cum_by_node(member: np.ndarray, load: np.ndarray) -> np.ndarray:
+    """Cumulative ``load`` within each node (``member``), in the given order (inclusive)."""
+    s = np.argsort(member, kind="stable")
+    cum = np.cumsum(load[s])
+    m = member[s]
+    start = np.searchsorted(m, m, side="left")
+    out = np.empty(len(load))
+    out[s] = cum - (cum[start] - load[s][start])
     return out
 
 
+def _nameplate_fit(
+    fac: _Facility, states: list[CoupledResult], off: CoupledResult, order: np.ndarray
+) -> tuple[np.ndarray, list[dict]]:
+    """Racks that fit every busway and block firm rating and every CDU loop's firm heat capacity at nameplate,
+    switched on greedily in ``order`` (a rack that does not fit is left off and the next one tried).
+
+    A node's loading (kVA or current, as the electrical solver measures it) is taken as its loading with every
+    rack off (``off``: fabric switches, no-load losses) plus a slope times the nameplate power of the racks
+    on below it; the slope is the largest secant from ``off`` to any of the coupled ``states`` (the first
+    with every rack on at nameplate). A secant includes the losses (convex in the load, so it does not
+    underestimate a partial load) and the node's share of its pod's fabric switches, which the electrical
+    solve spreads over the pod's busways by rack load: a state where a node carries a larger share of its
+    pod's racks gives it a steeper secant. The greedy pass runs in vectorised rounds: each round takes, among
+    the racks still undecided, every one that fits with all the undecided racks before it (so the taken set
+    fits), and leaves off for good those that do not fit even alone. Returns (fits (n_racks,) bool, the limits
+    that left racks off as binding-constraint records)."""
+    model = fac.model
+    n = model.n_racks
+    el = model.elec
+    rp = states[0].res_racks["rack_power_w"].to_numpy(dtype=float)
+    a_off = _apparent_w(el, off.electrical.res_nodes)
+    slope = np.zeros(len(a_off))
+    for cp in states:  # a handful of states
+        rp_s = cp.res_racks["rack_power_w"].to_numpy(dtype=float)
+        below = np.bincount(fac.bus, weights=rp_s, minlength=len(a_off))
+        below += np.bincount(fac.blk, weights=rp_s, minlength=len(a_off))
+        a_s = _apparent_w(el, cp.electrical.res_nodes)
+        slope = np.maximum(slope, np.where(below > 0, _ratio(np.maximum(a_s - a_off, 0.0), below), 0.0))
+    names = el["name"].to_numpy()
+    parts = [
+        ("busway", fac.bus, rp * slope[fac.bus], a_off, fac.firm, names),
+        ("block", fac.blk, rp * slope[fac.blk], a_off, fac.firm, names),
+        (
+            "cdu_loop",
+            fac.loop,
+            fac.lf * rp,
+            np.zeros(len(fac.loop_firm)),
+            fac.loop_firm,
+            model.loops["name"].to_numpy(),
+        ),
+    ]
+    rank = np.empty(n, np.int64)
+    rank[order] = np.arange(n)
+    taken = np.zeros(n, bool)
+    left_off = np.zeros(n, bool)
+    for _ in range(64):
+        cand = np.flatnonzero(~taken & ~left_off)
+        if len(cand) == 0:
+            break
+        cand = cand[np.argsort(rank[cand])]
+        ok = np.ones(len(cand), bool)
+        alone = np.ones(len(cand), bool)
+        for _, member, load, offset, limit, _ in parts:
+            base = offset + np.bincount(member[taken], weights=load[taken], minlength=len(limit))
+            lim = limit * (1 - 1e-9)
+            mem = member[cand]
+            ok &= base[mem] + _cum_by_node(mem, load[cand]) <= lim[mem]
+            alone &= base[mem] + load[cand] <= lim[mem]
+        taken[cand[ok]] = True
+        left_off[cand[~alone]] = True
+    left_off |= ~taken  # undecided after the rounds (not reached on the reference layouts): left off
+    binding = []
+    for kind, member, load, offset, limit, labels in parts:
+        full = offset + np.bincount(member[taken], weights=load[taken], minlength=len(limit))
+        # a node binds if a rack it feeds was left off and would not fit it
+        need = full[member] + load > limit[member] * (1 - 1e-9)
+        for c in np.unique(member[left_off & need]):
+            binding.append({"kind": kind, "name": str(labels[c]), "note": "firm rating at nameplate"})
+    return taken, binding
+
+
 def _maxp(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol, meter) -> MaxQResult:
-    """No caps: every GPU at its maximum power, power provisioned at nameplate. Racks that do not fit stay off
-    (stranded capacity): first those beyond a busway's / block's firm rating or a CDU loop's firm heat capacity
-    at nameplate, then, in layout order, those beyond the grid budget."""
+    """No caps: every GPU at its maximum power, power provisioned at nameplate. Racks that do not fit stay off.
+
+    Which racks stay on: the most productive rack types first (tokens/s per W of rack power at nameplate), each
+    spread evenly over the busways (``_keep_order``); racks beyond a busway's or block's firm rating or a CDU
+    loop's firm heat capacity at nameplate are left off (``_nameplate_fit``). How many stay on: the facility
+    power rises with the number n of racks on (in that order), so the largest n within the facility limit is
+    found by integer false position (Illinois) on n, each n verified by the coupled solve, and certified by the
+    coupled solve at n + 1, which exceeds the facility limit or another limit (named as binding). A coupled
+    state with a busway, block or loop over its firm rating below the facility limit makes the nameplate
+    fit steeper at that node (its share of its pod's fabric switches) and the search starts again (at most
+    three times; after that such a state counts as over)."""
     fac = _Facility(model, perf, None, kw["failed"])
     fac.meter_limits = meter
     warnings = _excuse(fac, floor)
     n = model.n_racks
+    caps = perf.gpu_power_max_w.copy()
     top = solve_coupled(model, gpu_cap_w=None, **kw)
-    if top.facility_power_w <= limit_w and not _local_ok(fac, top):
-        return _result(
+
+    def why_over(cp: CoupledResult) -> list[dict]:
+        lim, name = fac.facility_limit(cp)
+        why = [{"kind": "facility", "name": name}] if cp.facility_power_w > lim else []
+        why += [{"kind": d["kind"], "name": d["name"]} for d in _local_ok(fac, cp)]
+        if not _converged_cp(cp):
+            why.append({"kind": "convergence", "name": "coupled solve did not converge"})
+        return why
+
+    def done(cp: CoupledResult, binding: list[dict]) -> MaxQResult:
+        w = list(warnings)
+        n_thr = int(cp.kpis.get("throttled_racks", 0) or 0)
+        if n_thr:
+            w.append(
+                f"Max-P: {n_thr} of {int(cp.kpis['racks_on'])} racks on throttle at full power (the cooling does "
+                "not hold their GPUs below the throttle temperature)"
+            )
+        extra = {"racks_off": int(n - cp.kpis["racks_on"]), "warnings": w}
+        return _result("maxp", budget_mw, floor, cp, caps, binding, extra)
+
+    if not why_over(top):
+        return done(top, [])
+    off = solve_coupled(model, gpu_cap_w=None, racks_on=np.zeros(n, bool), **kw)
+    if why_over(off):
+        f_off, lim_off = off.facility_power_w, fac.facility_limit(off)
+        return _infeasible_result(
             "maxp",
             budget_mw,
             floor,
-            top,
-            perf.gpu_power_max_w.copy(),
-            [],
-            {"racks_off": 0, "warnings": warnings},
+            f"infeasible: the facility needs {f_off / 1e6:.3f} MW with every rack switched off (fabric, "
+            f"cooling and no-load losses), above the {lim_off[0] / 1e6:.3f} MW {lim_off[1]}"
+            if f_off > lim_off[0]
+            else "infeasible: with every rack switched off the facility is still over "
+            + ", ".join(f"{d['kind']} '{d['name']}'" for d in why_over(off)),
         )
-    rp = top.res_racks["rack_power_w"].to_numpy(dtype=float)
-    allowed = np.ones(n, bool)
-    k, extra = fac.node_factors(top)
-    for member in (fac.bus, fac.blk):
-        allowed &= _within_firm(member, k[member] * rp, extra, fac.firm)
-    allowed &= _within_firm(fac.loop, fac.lf * rp, np.zeros(len(fac.loop_firm)), fac.loop_firm)
-    order = np.flatnonzero(allowed)
-    local_binding = not allowed.all()
+    # the most productive racks stay on first: tokens/s per W of rack power at nameplate, by rack group
+    rack_w = fac.other + fac.gpus * perf.gpu_power_max_w
+    eff = perf.tokens_full_per_gpu * fac.gpus / rack_w
+    _, eff_rank = np.unique(-np.round(eff / eff.max(), 12), return_inverse=True)
+    order_all = _keep_order(fac, np.asarray(eff_rank).reshape(-1))
+    states = [top]
+    local_kinds = {"busway", "block", "cdu_loop"}
+    for attempt in range(4):
+        fits, local_binding = _nameplate_fit(fac, states, off, order_all)
+        order = order_all[fits[order_all]]
+        found = _count_search(model, order, off, top, why_over, fac, kw, refit=attempt < 3)
+        if isinstance(
+            found, CoupledResult
+        ):  # a firm rating over below the facility limit: refit, search again
+            states.append(found)
+            continue
+        lo, hi, evaluated = found
+        if hi is None:  # every rack that fits the firm ratings at nameplate fits the facility limit
+            return done(evaluated[lo][0], local_binding)
+        # binding: what is over with one more rack on (hi = lo + 1, verified)
+        why = evaluated[hi][1]
+        binding = [b for b in why if b["kind"] != "convergence"] or why
+        if any(b["kind"] in local_kinds for b in binding):
+            binding = [b for b in binding if b["kind"] not in local_kinds] + local_binding
+        return done(evaluated[lo][0], binding)
+    raise AssertionError("unreachable")  # the last attempt does not refit
 
-    def evaluate(k):
-        on = np.zeros(n, bool)
-        on[order[:k]] = True
-        cp = solve_coupled(model, gpu_cap_w=None, racks_on=on, **kw)
-        over = cp.facility_power_w > limit_w or bool(_local_ok(fac, cp))
-        return over, cp
 
-    lo, hi = 0, len(order)
-    over_hi, cp_hi = evaluate(hi)
-    if not over_hi:
-        best = cp_hi
-        binding = [{"kind": "local", "name": "busway / block / CDU loop firm capacity at nameplate"}]
-    else:
-        over_lo, best = evaluate(0)
-        f_lo, f_hi = best.facility_power_w, cp_hi.facility_power_w
-        # integer false position on the number of racks on (facility power increases with it)
-        while hi - lo > 1:
-            guess = lo + int((limit_w - f_lo) / max(f_hi - f_lo, 1e-300) * (hi - lo))
-            mid = min(max(guess, lo + 1), hi - 1)
-            over, cp = evaluate(mid)
-            if not over:
-                lo, f_lo, best = mid, cp.facility_power_w, cp
-                if mid + 1 < hi:
-                    over2, cp2 = evaluate(mid + 1)
-                    if over2:
-                        break
-                    lo, f_lo, best = mid + 1, cp2.facility_power_w, cp2
+def _count_search(model, order, off, top, why_over, fac, kw, refit: bool):
+    """Largest n with the first n racks of ``order`` on (no caps) within every limit, by integer false
+    position (Illinois) on n; every n is verified by the coupled solve and the answer n by the solve at n + 1.
+
+    Returns (n, n + 1 or None when every rack of ``order`` fits, {n: (coupled state, what is over)}), or, with
+    ``refit``, the first coupled state found with a busway / block / loop over its firm rating while the
+    facility power is within its limit (the nameplate fit was too optimistic there)."""
+    n = model.n_racks
+    evaluated: dict[int, tuple[CoupledResult, list[dict]]] = {0: (off, [])}
+
+    def evaluate(k: int) -> tuple[CoupledResult, list[dict]]:
+        if k not in evaluated:
+            if k == n:
+                cp = top
             else:
-                hi, f_hi = mid, cp.facility_power_w
-                if mid - 1 > lo:
-                    over2, cp2 = evaluate(mid - 1)
-                    if not over2:
-                        lo, f_lo, best = mid - 1, cp2.facility_power_w, cp2
-                        break
-                    hi, f_hi = mid - 1, cp2.facility_power_w
-        binding = [{"kind": "facility", "name": limit_name}]
-        if local_binding:
-            binding.append({"kind": "local", "name": "busway / block / CDU loop firm capacity at nameplate"})
-    caps = perf.gpu_power_max_w.copy()
-    return _result(
-        "maxp",
-        budget_mw,
-        floor,
-        best,
-        caps,
-        binding,
-        {"racks_off": int(n - best.kpis["racks_on"]), "warnings": warnings},
-    )
+                on = np.zeros(n, bool)
+                on[order[:k]] = True
+                cp = solve_coupled(model, gpu_cap_w=None, racks_on=on, **kw)
+            evaluated[k] = (cp, why_over(cp))
+        return evaluated[k]
+
+    class _Refit(Exception):
+        pass
+
+    def residual(k: int) -> float:
+        """Facility power less its limit, W: < 0 within every limit; >= 1 W when over any limit."""
+        cp, why = evaluate(k)
+        r = cp.facility_power_w - fac.facility_limit(cp)[0]
+        if why and r <= 0:
+            if refit and any(b["kind"] in ("busway", "block", "cdu_loop") for b in why):
+                raise _Refit(k)
+            return abs(r) + 1.0
+        return r
+
+    n_fit = len(order)
+    try:
+        r_hi = residual(n_fit)
+        if r_hi < 0:
+            return n_fit, None, evaluated
+        lo, hi, r_lo = 0, n_fit, residual(0)
+        side = 0
+        last = [(0, r_lo), (n_fit, r_hi)]  # the last two counts evaluated at least two racks apart
+        while hi - lo > 1:
+            slope = (r_hi - r_lo) / (hi - lo)  # W per rack, bracket secant (Illinois-scaled)
+            mid = lo + int(np.floor(-r_lo / max(slope, 1e-300)))
+            (k0, q0), (k1, q1) = last
+            if q1 != q0:  # secant through the last two counts when it falls inside the bracket (faster)
+                sec = k1 - q1 * (k1 - k0) / (q1 - q0)
+                if lo < sec < hi:
+                    mid = int(np.floor(sec))
+            mid = min(max(mid, lo + 1), hi - 1)
+            r = residual(mid)
+            if abs(mid - last[1][0]) >= 2:
+                last = [last[1], (mid, r)]
+            if r < 0:
+                lo, r_lo = mid, r
+                if side == 1:
+                    r_hi *= 0.5  # Illinois: the end kept twice has its residual halved
+                side = 1
+                # the boundary is predicted within two racks: verify the next count at once
+                if mid + 1 < hi and -r < 2.0 * slope:
+                    r1 = residual(mid + 1)
+                    if r1 < 0:
+                        lo, r_lo = mid + 1, r1
+                    else:
+                        hi, r_hi = mid + 1, r1
+            else:
+                hi, r_hi = mid, r
+                if side == -1:
+                    r_lo *= 0.5
+                side = -1
+                if mid - 1 > lo and r < 2.0 * slope:
+                    r1 = residual(mid - 1)
+                    if r1 < 0:
+                        lo, r_lo = mid - 1, r1
+                    else:
+                        hi, r_hi = mid - 1, r1
+    except _Refit as e:
+        return evaluated[e.args[0]][0]
+    return lo, hi, evaluated
 
 
 def _maxq(
