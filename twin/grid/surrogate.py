@@ -1,0 +1,395 @@
+"""Response surfaces of the site over the year's conditions, built from exact solves, and the exact solves.
+
+Two kinds of operating point, both solved exactly by the twin's coupled thermal-electrical-network model:
+
+- ``maxq``: Max-Q caps within a grid budget, ``twin.run(Scenario(..., budget_mw=B, policy="maxq"))`` (the
+  optimizer's result is verified by the coupled solve); every rack stays on.
+- ``subset``: the first ``n`` racks of an order switched on, each GPU capped at a fixed fraction ``x`` of its
+  maximum power, the others off (``twin.coupled.solve_coupled(..., racks_on=...)``; the Scenario has no
+  racks-on option). ``x = 1`` is Max-P (the ``fixed`` strategy: racks switched off in layout order, as the
+  Max-Q optimizer's ``maxp`` policy does); ``x`` at each rack's tokens-per-watt optimum is what a site that
+  sheds racks runs the others at.
+
+A :class:`Surface` holds the solved quantities on a grid: per level of the third coordinate (budget MW, or
+racks on) a tensor grid over dry bulb and wet-bulb depression (dry bulb minus wet bulb, so that every node is
+physical air), interpolated linearly by ``scipy.interpolate.RegularGridInterpolator``; between levels linearly
+in the third coordinate. Linear interpolation keeps sums: the energy balance (facility = IT + network + cooling
++ losses) holds at every hour exactly as it holds at the nodes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["QUANTITIES", "Site", "Surface", "efficient_fraction", "solve_point", "parallel_map"]
+
+# interpolated per hour; the energy balance: facility = it + network + cooling + electrical_loss
+QUANTITIES = (
+    "facility_power_mw",
+    "it_power_mw",
+    "network_power_mw",
+    "cooling_power_mw",
+    "electrical_loss_mw",
+    "it_input_power_mw",
+    "water_use_m3_h",
+    "racks_on",
+    "tokens_per_s",
+)
+
+
+@dataclass
+class Site:
+    """What the grid year needs from the compiled model: racks, tiers, orders, the grid limit."""
+
+    layout: str
+    n_racks: int
+    grid_limit_mw: float
+    tiers: list[str]
+    tier_price_usd_per_mtok: list[float | None]
+    rack_tier: np.ndarray
+    x_efficient: np.ndarray  # per rack: GPU cap fraction of the most tokens per rack watt
+    shed_order: np.ndarray  # rack indices, most tokens per watt first (kept on longest)
+    x_m: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    y_m: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    name: str = ""
+
+    @classmethod
+    def from_layout(cls, layout: str) -> Site:
+        from twin import Scenario
+
+        model = Scenario(layout=layout).model()
+        r = model.racks
+        tiers = model.tiers
+        x_e, eff = efficient_fraction(model)
+        order = np.lexsort((np.arange(model.n_racks), -eff))
+        prices = [
+            (float(p) if p is not None and np.isfinite(p) else None)
+            for p in tiers["price_usd_per_mtok"].to_numpy(dtype=float)
+        ]
+        return cls(
+            layout=layout,
+            n_racks=model.n_racks,
+            grid_limit_mw=float(model.layout.site.grid_limit_mw),
+            tiers=[str(t) for t in tiers["name"]],
+            tier_price_usd_per_mtok=prices,
+            rack_tier=r["tier"].to_numpy(dtype=int),
+            x_efficient=x_e,
+            shed_order=order,
+            x_m=r["x_m"].to_numpy(dtype=float),
+            y_m=r["y_m"].to_numpy(dtype=float),
+            name=model.layout.site.name,
+        )
+
+    @property
+    def tier_keys(self) -> list[str]:
+        return [f"tokens_per_s:{t}" for t in self.tiers]
+
+
+def efficient_fraction(model) -> tuple[np.ndarray, np.ndarray]:
+    """Per rack: the GPU cap fraction that gives the most tokens per watt of rack power (GPUs + the rack's other
+    loads, which a rack draws whenever it is on), and those tokens per watt at it."""
+    from twin.perf import perf_model
+
+    perf = perf_model(model)
+    r = model.racks
+    other = r["other_power_w"].to_numpy(dtype=float)
+    gpus = perf.gpus.astype(float)
+    pmax = perf.gpu_power_max_w
+    x_e = np.ones(model.n_racks)
+    eff = np.zeros(model.n_racks)
+    xs_all = np.linspace(0.0, 1.0, 2001)
+    for c, curve in enumerate(perf.curves):
+        sel = np.flatnonzero(perf.curve_id == c)
+        if not sel.size:
+            continue
+        xmin = max(curve.x_min, float(np.max(perf.gpu_power_min_w[sel] / pmax[sel])))
+        xs = xs_all[xs_all >= xmin]
+        f = curve.value(xs)
+        for k in np.unique(
+            np.stack([other[sel], gpus[sel], pmax[sel], perf.tokens_full_per_gpu[sel]], 1), axis=0
+        ):
+            o, g, pm, t = k
+            m = sel[
+                (other[sel] == o)
+                & (gpus[sel] == g)
+                & (pmax[sel] == pm)
+                & (perf.tokens_full_per_gpu[sel] == t)
+            ]
+            per_w = g * t * f / (o + g * xs * pm)
+            j = int(np.argmax(per_w))
+            x_e[m] = xs[j]
+            eff[m] = per_w[j]
+    return x_e, eff
+
+
+# --- exact solves --------------------------------------------------------------------------------------------------
+
+
+def _tier_tokens(site: Site, tokens_per_rack: np.ndarray) -> dict[str, float]:
+    tt = np.bincount(site.rack_tier, weights=tokens_per_rack, minlength=len(site.tiers))
+    return {k: float(v) for k, v in zip(site.tier_keys, tt, strict=True)}
+
+
+def _binding_label(kpis: dict) -> str:
+    b = kpis.get("binding_constraints") or []
+    if not b:
+        return "none"
+    names = []
+    for x in b:
+        kind, name = x.get("kind", ""), x.get("name", "")
+        names.append(name if kind == "facility" else f"{kind}: {name}" if name else kind)
+    return "; ".join(dict.fromkeys(names))
+
+
+def solve_point(site: Site, kind: str, db: float, wb: float, z: float, x: float | None = None) -> dict:
+    """One exact operating point.
+
+    kind ``maxq``: ``z`` is the budget, MW. kind ``subset``: ``z`` is the number of racks on (first of
+    ``site.shed_order`` when ``x`` is None-or-efficient, else layout order), GPU caps at fraction ``x`` (None:
+    each rack's efficient fraction; 1: Max-P).
+    Returns the QUANTITIES, tokens per tier, ``feasible``, ``binding`` and (maxq) ``floor_mw``.
+    """
+    from twin import Scenario, run
+    from twin.coupled import solve_coupled
+
+    model = Scenario(layout=site.layout).model()
+    if kind == "maxq":
+        r = run(Scenario(layout=site.layout, ambient_c=db, wet_bulb_c=wb, budget_mw=float(z), policy="maxq"))
+        k = r.kpis
+        if r.status != "ok":
+            return {"feasible": False, "floor_mw": float(k.get("floor_mw") or np.nan), "reason": r.reason}
+        racks = r.tables["racks"]
+        out = {q: float(k[q]) for q in QUANTITIES if q in k}
+        if "water_use_m3_h" not in k:
+            # the Max-Q KPIs carry no thermal KPIs: the verifying coupled solve again, for the water use
+            caps = racks["gpu_cap_w"].to_numpy(dtype=float)
+            on = racks["on"].to_numpy(dtype=bool)
+            c = (
+                solve_coupled(
+                    model,
+                    gpu_cap_w=np.where(on, caps, np.nan_to_num(caps) + 1.0).clip(1.0),
+                    racks_on=on,
+                    ambient_c=db,
+                    wet_bulb_c=wb,
+                )
+                if (~on).any()
+                else solve_coupled(model, gpu_cap_w=caps, ambient_c=db, wet_bulb_c=wb)
+            )
+            out["water_use_m3_h"] = float(c.thermal.kpis.get("water_use_m3_h", 0.0))
+        out["racks_on"] = float(k.get("racks_on", site.n_racks))
+        out.update(_tier_tokens(site, racks["tokens_per_s"].to_numpy(dtype=float)))
+        out.update(
+            feasible=True,
+            floor_mw=float(k.get("floor_mw", np.nan)),
+            binding=_binding_label(k),
+            converged=bool(k.get("converged", True)) and k.get("outer_converged", True) is not False,
+        )
+        return out
+    n = int(round(z))
+    on = np.zeros(site.n_racks, bool)
+    order = site.shed_order if x is None else np.arange(site.n_racks)
+    on[order[:n]] = True
+    from twin.perf import perf_model
+
+    perf = perf_model(model)
+    frac = site.x_efficient if x is None else np.full(site.n_racks, float(x))
+    caps = np.maximum(frac * perf.gpu_power_max_w, perf.gpu_power_min_w)
+    c = solve_coupled(model, gpu_cap_w=None if x == 1 else caps, racks_on=on, ambient_c=db, wet_bulb_c=wb)
+    k = c.kpis
+    out = {q: float(k[q]) for q in QUANTITIES if q in k and q != "water_use_m3_h"}
+    out["water_use_m3_h"] = float(c.thermal.kpis.get("water_use_m3_h", 0.0))
+    out["racks_on"] = float(k.get("racks_on", n))
+    out.update(_tier_tokens(site, c.res_racks["tokens_per_s"].to_numpy(dtype=float)))
+    out.update(feasible=True, floor_mw=np.nan, binding="none", converged=bool(c.converged))
+    return out
+
+
+# --- parallel map over exact solves -----------------------------------------------------------------------------
+
+_SITE: Site | None = None
+
+
+def _worker(task):
+    kind, db, wb, z, x = task
+    return solve_point(_SITE, kind, db, wb, z, x)
+
+
+def parallel_map(site: Site, tasks: list[tuple], progress: Callable[[int], None] | None = None, workers=None):
+    """Solve ``tasks`` ((kind, db, wb, z, x) tuples) on ``workers`` processes (default: the CPU count; forked
+    after the model is compiled here, so no worker compiles it again). Results in task order."""
+    global _SITE
+    _SITE = site
+    if not tasks:
+        return []
+    from twin import Scenario
+
+    Scenario(layout=site.layout).model()  # compiled once, inherited by the forked workers
+    n = workers or int(os.environ.get("TWIN_GRID_WORKERS", 0)) or (os.cpu_count() or 1)
+    n = max(1, min(n, len(tasks)))
+    if n == 1:
+        out = []
+        for t in tasks:
+            out.append(_worker(t))
+            if progress:
+                progress(1)
+        return out
+    import multiprocessing as mp
+
+    ctx = mp.get_context("fork")
+    out: list = [None] * len(tasks)
+    with ctx.Pool(n) as pool:
+        for i, res in pool.imap_unordered(_indexed, list(enumerate(tasks)), chunksize=1):
+            out[i] = res
+            if progress:
+                progress(1)
+    return out
+
+
+def _indexed(item):
+    i, task = item
+    return i, _worker(task)
+
+
+# --- interpolation -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Level:
+    """One level of the third coordinate: a tensor grid over (dry bulb, wet-bulb depression)."""
+
+    z: float
+    db: np.ndarray
+    dep: np.ndarray
+    values: dict[str, np.ndarray]  # name -> (len(db), len(dep))
+    feasible: np.ndarray  # bool (len(db), len(dep))
+    binding: np.ndarray  # object (len(db), len(dep))
+
+    def interp(self, name: str, db: np.ndarray, dep: np.ndarray) -> np.ndarray:
+        from scipy.interpolate import RegularGridInterpolator
+
+        v = self.values[name]
+        axes, pts = [], []
+        if len(self.db) > 1:
+            axes.append(self.db)
+            pts.append(np.clip(db, self.db[0], self.db[-1]))
+        if len(self.dep) > 1:
+            axes.append(self.dep)
+            pts.append(np.clip(dep, self.dep[0], self.dep[-1]))
+        vv = v.reshape([len(a) for a in axes]) if axes else v.reshape(())
+        if not axes:
+            return np.full(np.shape(db), float(vv))
+        f = RegularGridInterpolator(tuple(axes), vv, method="linear")
+        return f(np.stack(pts, axis=-1))
+
+    def ok(self, db: np.ndarray, dep: np.ndarray) -> np.ndarray:
+        """True where every node around the point is feasible."""
+        i = _cell(self.db, db)
+        j = _cell(self.dep, dep)
+        f = self.feasible
+        out = np.ones(np.shape(db), bool)
+        for di in (0, 1):
+            for dj in (0, 1):
+                out &= f[np.minimum(i + di, len(self.db) - 1), np.minimum(j + dj, len(self.dep) - 1)]
+        return out
+
+    def nearest_binding(self, db: np.ndarray, dep: np.ndarray) -> np.ndarray:
+        i = np.abs(db[:, None] - self.db[None, :]).argmin(1)
+        j = np.abs(dep[:, None] - self.dep[None, :]).argmin(1)
+        return self.binding[i, j]
+
+
+def _cell(nodes: np.ndarray, x: np.ndarray) -> np.ndarray:
+    if len(nodes) == 1:
+        return np.zeros(np.shape(x), dtype=int)
+    return np.clip(np.searchsorted(nodes, x, side="right") - 1, 0, len(nodes) - 2)
+
+
+@dataclass
+class Surface:
+    """Interpolated operating points of one kind over (dry bulb, wet-bulb depression, z)."""
+
+    kind: str
+    levels: list[Level]
+    names: list[str]
+    x: float | None = None
+    nodes: int = 0
+
+    @property
+    def z(self) -> np.ndarray:
+        return np.array([lv.z for lv in self.levels])
+
+    def __call__(self, db: np.ndarray, wb: np.ndarray, z: np.ndarray) -> dict[str, np.ndarray]:
+        db = np.asarray(db, float)
+        dep = np.maximum(db - np.asarray(wb, float), 0.0)
+        z = np.broadcast_to(np.asarray(z, float), db.shape)
+        zs = self.z
+        out = {n: np.zeros(db.shape) for n in self.names}
+        ok = np.ones(db.shape, bool)
+        binding = np.empty(db.shape, dtype=object)
+        if len(zs) == 1:
+            lo = np.zeros(db.shape, int)
+            w = np.zeros(db.shape)
+        else:
+            lo = np.clip(np.searchsorted(zs, z, side="right") - 1, 0, len(zs) - 2)
+            w = (z - zs[lo]) / (zs[lo + 1] - zs[lo])
+            w = np.clip(w, 0.0, 1.0)
+        for a in np.unique(lo):
+            sel = lo == a
+            la = self.levels[a]
+            lb = self.levels[min(a + 1, len(zs) - 1)]
+            ws = w[sel]
+            d, e = db[sel], dep[sel]
+            for n in self.names:
+                va = la.interp(n, d, e)
+                vb = lb.interp(n, d, e) if lb is not la else va
+                out[n][sel] = (1 - ws) * va + ws * vb
+            ok[sel] = la.ok(d, e) & (lb.ok(d, e) | (ws <= 0.0))
+            near = np.where(ws < 0.5, la.nearest_binding(d, e), lb.nearest_binding(d, e))
+            binding[sel] = near
+        out["_ok"] = ok
+        out["_binding"] = binding
+        return out
+
+
+def build_surface(
+    site: Site,
+    kind: str,
+    plan: list[tuple[float, np.ndarray, np.ndarray]],
+    x: float | None = None,
+    progress=None,
+) -> Surface:
+    """Solve every node of ``plan`` (per level: z, dry-bulb nodes, depression nodes) and build the surface."""
+    tasks, where = [], []
+    for li, (z, dbs, deps) in enumerate(plan):
+        for i, d in enumerate(dbs):
+            for j, e in enumerate(deps):
+                tasks.append((kind, float(d), float(d - e), float(z), x))
+                where.append((li, i, j))
+    res = parallel_map(site, tasks, progress)
+    names = list(QUANTITIES) + site.tier_keys
+    levels = []
+    for li, (z, dbs, deps) in enumerate(plan):
+        vals = {n: np.full((len(dbs), len(deps)), np.nan) for n in names}
+        feas = np.zeros((len(dbs), len(deps)), bool)
+        bind = np.full((len(dbs), len(deps)), "none", dtype=object)
+        levels.append(Level(float(z), np.asarray(dbs, float), np.asarray(deps, float), vals, feas, bind))
+    for (li, i, j), r in zip(where, res, strict=True):
+        lv = levels[li]
+        lv.feasible[i, j] = bool(r.get("feasible"))
+        if r.get("feasible"):
+            for n in names:
+                lv.values[n][i, j] = r.get(n, 0.0)
+            lv.binding[i, j] = r.get("binding", "none")
+    for lv in (
+        levels
+    ):  # infeasible nodes: fill from feasible neighbours so interpolation stays finite; masked by ok()
+        for n in names:
+            v = lv.values[n]
+            if np.isnan(v).any():
+                fill = np.nanmean(v) if np.isfinite(v).any() else 0.0
+                lv.values[n] = np.where(np.isnan(v), fill, v)
+    return Surface(kind, levels, names, x, len(tasks))
