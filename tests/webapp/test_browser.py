@@ -1,0 +1,185 @@
+"""The dashboard in a real browser (Debian's Chromium via Playwright) against a real server, on pod_small."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.webapp.conftest import POD_SMALL, serve, wait_ready
+from webapp import figures as F
+
+FULL = "(i) => document.querySelector('#facility .js-plotly-plot')._fullData[i]"
+
+
+def kpi(page, key: str) -> float:
+    return float(page.get_attribute(f"#kpi-{key}", "data-value"))
+
+
+def wait_kpi_change(page, key: str, old: float):
+    page.wait_for_function(
+        "([k, old]) => { const e = document.getElementById('kpi-' + k);"
+        " return e && e.dataset.value !== '' && Math.abs(parseFloat(e.dataset.value) - old) > 1e-9; }",
+        arg=[key, old],
+    )
+
+
+def intensity(page) -> np.ndarray:
+    return np.array(page.evaluate(f"() => Array.from(({FULL})(0).intensity)"), dtype=float)
+
+
+def choose(page, dropdown_id: str, option: str):
+    page.click(f"#{dropdown_id}")
+    page.get_by_role("listbox").get_by_role("option", name=option, exact=True).click()
+    page.keyboard.press("Escape")
+
+
+def solved(layout=POD_SMALL, **kw):
+    from twin import Scenario, run
+
+    s = Scenario(layout=str(layout), **kw)
+    return s, run(s)
+
+
+def test_page_loads_with_3d_view_and_kpis(dash_page):
+    page = dash_page
+    s, r = solved()
+    n = len(s.model().racks)
+    t0 = page.evaluate(f"() => ({FULL})(0).type")
+    assert t0 == "mesh3d"
+    assert len(intensity(dash_page)) == n * F.VERTS_PER_RACK
+    assert kpi(dash_page, "facility_power_mw") == pytest.approx(r.kpis["facility_power_mw"], rel=1e-9)
+    assert kpi(dash_page, "tokens_per_s") == pytest.approx(r.kpis["tokens_per_s"], rel=1e-9)
+    assert "ok" in page.inner_text("#status")
+
+
+def test_colour_metric_sends_colours_only(dash_page):
+    page = dash_page
+    s, r = solved()
+    before = intensity(dash_page)
+    with page.expect_response(
+        lambda resp: "_dash-update-component" in resp.url and "facility" in resp.text()
+    ) as ri:
+        choose(dash_page, "metric", "gpu_power_w [W]")
+    body = json.loads(ri.value.text())
+    fig = body["response"]["facility"]["figure"]
+    locs = {tuple(op["location"]) for op in fig["operations"]}
+    touched = {loc[2] for loc in locs if len(loc) > 2}
+    assert "intensity" in touched
+    assert not touched & {"x", "y", "z", "i", "j", "k"}, touched  # no geometry resent
+    page.wait_for_function(f"() => ({FULL})(0).colorbar.title.text.includes('[W]')")
+    after = intensity(dash_page)
+    expect = F.colour_patch(s.model(), r, "gpu_power_w", np.arange(len(s.model().racks)))["intensity"]
+    np.testing.assert_allclose(after, expect, rtol=1e-6)
+    assert not np.allclose(before, after)
+
+
+def test_budget_and_policy_change_kpis_to_run(dash_page):
+    page = dash_page
+    old = kpi(dash_page, "facility_power_mw")
+    page.fill("#budget", "4")
+    page.press("#budget", "Enter")
+    wait_kpi_change(dash_page, "facility_power_mw", old)
+    _, r = solved(budget_mw=4.0, policy="maxq")
+    assert kpi(dash_page, "facility_power_mw") == pytest.approx(r.kpis["facility_power_mw"], rel=1e-9)
+    assert kpi(dash_page, "tokens_per_s") == pytest.approx(r.kpis["tokens_per_s"], rel=1e-9)
+    old_tps = kpi(dash_page, "tokens_per_s")
+    choose(dash_page, "policy", "uniform")
+    _, ru = solved(budget_mw=4.0, policy="uniform")
+    wait_kpi_change(dash_page, "tokens_per_s", old_tps)
+    assert kpi(dash_page, "tokens_per_s") == pytest.approx(ru.kpis["tokens_per_s"], rel=1e-9)
+    assert "grid" in page.inner_text("#kpi-binding")
+
+
+def test_failing_a_cdu_marks_its_racks(dash_page):
+    page = dash_page
+    s, _ = solved()
+    model = s.model()
+    cdus = list(model.cdus["name"][:2])
+    for name in cdus:
+        page.click("#failures")
+        page.keyboard.type(name.split("/")[-1])
+        page.get_by_role("listbox").get_by_role("option", name=name, exact=True).click()
+        page.keyboard.press("Escape")
+    page.wait_for_function(f"() => ({FULL})(2).x && ({FULL})(2).x.length > 0")
+    marked = page.evaluate(f"() => Array.from(({FULL})(2).customdata)")
+    loop = int(model.cdus["loop"].iat[0])
+    in_loop = set(np.flatnonzero(model.racks["loop"].to_numpy() == loop).tolist())
+    assert set(marked) == in_loop
+    text = page.evaluate(f"() => ({FULL})(2).text.join('|')")
+    assert "on failed " + cdus[0] in text
+    colours = page.evaluate(f"() => ({FULL})({F.CDU_TRACE}).marker.color")
+    assert colours[0] == "#d00000"  # the failed CDU itself is red
+
+
+def test_two_browsers_do_not_share_what_ifs(chromium, pod_app):
+    a = chromium.new_context().new_page()
+    b = chromium.new_context().new_page()
+    for pg in (a, b):
+        pg.set_default_timeout(60_000)
+        pg.goto(pod_app[1])
+        wait_ready(pg)
+    base = kpi(b, "facility_power_mw")
+    a.fill("#ambient", "45")
+    a.press("#ambient", "Enter")
+    wait_kpi_change(a, "facility_power_mw", base)
+    _, hot = solved(ambient_c=45.0)
+    assert kpi(a, "facility_power_mw") == pytest.approx(hot.kpis["facility_power_mw"], rel=1e-9)
+    b.reload()
+    wait_ready(b)
+    assert kpi(b, "facility_power_mw") == pytest.approx(base, rel=1e-12)
+    assert b.input_value("#ambient") == ""
+    a.context.close()
+    b.context.close()
+
+
+def test_broken_upload_shows_the_cli_lines(dash_page, tmp_path):
+    page = dash_page
+    page = dash_page
+    text = POD_SMALL.read_text().replace("rack_type:", "rack_type: no-such-rack #", 1)
+    bad = tmp_path / "broken.yaml"
+    bad.write_text(text)
+    page.set_input_files("#upload input[type=file]", str(bad))
+    page.wait_for_function("() => document.getElementById('status').innerText.includes('broken.yaml:')")
+    status = page.inner_text("#status")
+    assert "Traceback" not in status
+    line = next(ln for ln in status.splitlines() if ln.startswith("broken.yaml:"))
+    assert line.split(":")[1].isdigit()  # file:line: path: message
+
+
+def test_compare_a_b_shows_deltas(dash_page):
+    page = dash_page
+    page.click("#pin-a-btn")
+    old = kpi(dash_page, "facility_power_mw")
+    page.fill("#budget", "3.5")
+    page.press("#budget", "Enter")
+    wait_kpi_change(dash_page, "facility_power_mw", old)
+    page.click("#pin-b-btn")
+    page.click("#tab-compare")
+    page.wait_for_selector("#compare-data")
+    cells = page.inner_text("#compare-data")
+    assert "facility_power_mw" in cells and "tokens_per_s" in cells
+    _, a = solved()
+    _, b = solved(budget_mw=3.5)
+    rows = {r["kpi"]: r for r in F.compare_rows(a, b)}
+    assert rows["facility_power_mw"]["delta"] < 0
+    bars = page.evaluate("() => document.querySelector('#compare-bars .js-plotly-plot')._fullData[0].y")
+    assert "facility_power_mw" in list(bars)
+
+
+def test_campus_page_loads(chromium, tmp_path):
+    """The 1 GW campus (5,204 racks) draws in one page."""
+    from webapp.app import DEFAULT_LAYOUT, create_app
+
+    srv, url = serve(create_app(DEFAULT_LAYOUT, upload_dir=tmp_path))
+    try:
+        pg = chromium.new_context(viewport={"width": 1400, "height": 900}).new_page()
+        pg.set_default_timeout(90_000)
+        pg.goto(url)
+        wait_ready(pg)
+        n = pg.evaluate(f"() => ({FULL})(0).intensity.length")
+        assert n == 5204 * F.VERTS_PER_RACK
+        pg.context.close()
+    finally:
+        srv.shutdown()

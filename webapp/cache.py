@@ -1,0 +1,67 @@
+"""A bounded, thread-safe server-side cache of solved scenarios keyed by ``Scenario.id``.
+
+It holds no user state: a key is the content hash of a what-if, so two users asking the same question share one
+solve and nobody sees a result they did not ask for. Concurrent requests for one id solve it once (per-id lock);
+different ids solve in parallel.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+
+
+class ResultCache:
+    """Least-recently-used map ``Scenario.id -> RunResult`` holding at most ``maxsize`` results."""
+
+    def __init__(self, maxsize: int = 16):
+        self.maxsize = int(maxsize)
+        self._data: OrderedDict[str, object] = OrderedDict()
+        self._lock = threading.Lock()
+        self._key_locks: dict[str, threading.Lock] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._data
+
+    def get(self, key: str):
+        with self._lock:
+            if key in self._data:
+                self._data.move_to_end(key)
+                return self._data[key]
+        return None
+
+    def put(self, key: str, value) -> None:
+        with self._lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self.maxsize:
+                self._data.popitem(last=False)
+
+    def get_or_run(self, scenario, runner: Callable | None = None):
+        """The scenario's result, solved with ``runner`` (default ``twin.run``) on a miss."""
+        key = scenario.id
+        hit = self.get(key)
+        if hit is not None:
+            self.hits += 1
+            return hit
+        with self._lock:
+            klock = self._key_locks.setdefault(key, threading.Lock())
+        with klock:
+            hit = self.get(key)
+            if hit is not None:
+                self.hits += 1
+                return hit
+            if runner is None:
+                from twin import run as runner
+            res = runner(scenario)
+            self.misses += 1
+            self.put(key, res)
+        with self._lock:
+            self._key_locks.pop(key, None)
+        return res

@@ -1,0 +1,702 @@
+"""Pure functions: a compiled model and a ``RunResult`` in, plotly figures and plain data out.
+
+No Dash here and no solver calls: every function reads the model's tables and the result's tables / KPIs (names
+and units from ``twin/results_schema.yaml``) and returns arrays, dicts or ``plotly.graph_objects.Figure``. The
+rack geometry is built once per (layout, view) with numpy (8 vertices and 10 triangles a box, no per-rack
+objects); colouring by another metric only changes the per-vertex ``intensity`` (see :func:`colour_patch`).
+
+Trace order of :func:`facility_figure` (callbacks patch by index): 0 rack boxes (Mesh3d), 1 rack hover / click
+points, 2 marked racks (failed, throttled, off), 3 CDUs, 4 heat rejection, 5 switches, 6 busways, 7 hall floors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from twin import resultschema
+
+__all__ = [
+    "COLOUR_METRICS",
+    "RACK_TRACE",
+    "HOVER_TRACE",
+    "MARK_TRACE",
+    "CDU_TRACE",
+    "BoxMesh",
+    "rack_boxes",
+    "rack_metric",
+    "colour_patch",
+    "rack_marks",
+    "failed_racks",
+    "facility_figure",
+    "sankey_links",
+    "sankey_figure",
+    "kpi_items",
+    "most_loaded",
+    "revenue_usd_per_h",
+    "view_racks",
+    "view_options",
+    "compare_rows",
+    "compare_figure",
+    "rack_detail",
+]
+
+RACK_TRACE, HOVER_TRACE, MARK_TRACE, CDU_TRACE, HR_TRACE, SWITCH_TRACE, BUSWAY_TRACE, HALL_TRACE = range(8)
+
+# colour metric -> (table, column) it is read from; racks' own columns first, then per-rack look-ups
+COLOUR_METRICS: dict[str, tuple[str, str]] = {
+    "junction_c": ("racks", "junction_c"),
+    "margin_k": ("racks", "margin_k"),
+    "gpu_cap_w": ("racks", "gpu_cap_w"),
+    "gpu_power_w": ("racks", "gpu_power_w"),
+    "rack_power_w": ("racks", "rack_power_w"),
+    "coolant_supply_c": ("racks", "coolant_supply_c"),
+    "coolant_return_c": ("racks", "coolant_return_c"),
+    "flow_m3_s": ("racks", "flow_m3_s"),
+    "tokens_per_s": ("racks", "tokens_per_s"),
+    "input_power_w": ("racks", "input_power_w"),
+    "busway_loading_pct": ("elec_nodes", "loading_pct"),
+    "cdu_load_fraction": ("cdus", "load_fraction"),
+}
+_REVERSED = {"margin_k"}  # low is bad: red at the low end
+
+_BOX_FACES = np.array(
+    [
+        [4, 5, 6], [4, 6, 7],  # top
+        [0, 1, 5], [0, 5, 4],  # y-min side
+        [3, 7, 6], [3, 6, 2],  # y-max side
+        [0, 4, 7], [0, 7, 3],  # x-min side
+        [1, 2, 6], [1, 6, 5],  # x-max side
+    ],
+    dtype=np.int32,
+)  # fmt: skip
+_BOX_CORNERS = np.array(
+    [[0, 0, 0], [1, 0, 0], [1, 1, 0], [0, 1, 0], [0, 0, 1], [1, 0, 1], [1, 1, 1], [0, 1, 1]], dtype=np.float32
+)
+VERTS_PER_RACK = 8
+
+
+@dataclass(frozen=True)
+class BoxMesh:
+    """Rack boxes as one triangle mesh: ``points`` (8 n, 3) float32 m, ``faces`` (10 n, 3) int32, and the
+    rack index of each box (``racks``, into ``model.racks``). ``centres`` (n, 3): top centre of each box."""
+
+    points: np.ndarray
+    faces: np.ndarray
+    racks: np.ndarray
+    centres: np.ndarray
+
+    def to_pyvista(self):
+        """The same mesh as a ``pyvista.PolyData`` (one call, no per-rack objects)."""
+        import pyvista as pv
+
+        n = len(self.faces)
+        cells = np.hstack([np.full((n, 1), 3, dtype=np.int64), self.faces.astype(np.int64)]).ravel()
+        return pv.PolyData(self.points.astype(np.float64), cells)
+
+
+def rack_footprints(model, racks: np.ndarray | None = None) -> np.ndarray:
+    """(n, 6) float: x0, y0, z0, dx, dy, dz of each rack box. A rack's ``x_m, y_m`` is its footprint's corner;
+    its width runs along the row (the axis its row's racks spread over), its depth across."""
+    r = model.racks
+    idx = np.arange(len(r)) if racks is None else np.asarray(racks)
+    x = r["x_m"].to_numpy(float)
+    y = r["y_m"].to_numpy(float)
+    row = r["row"].to_numpy()
+    n_rows = int(row.max()) + 1 if len(row) else 0
+    span_x = np.zeros(n_rows)
+    span_y = np.zeros(n_rows)
+    np.maximum.at(span_x, row, x)
+    np.maximum.at(span_y, row, y)
+    lo_x = np.full(n_rows, np.inf)
+    lo_y = np.full(n_rows, np.inf)
+    np.minimum.at(lo_x, row, x)
+    np.minimum.at(lo_y, row, y)
+    along_x = (span_x - lo_x) >= (span_y - lo_y)
+    rt = model.rack_types
+    kind = r["rack_type"].to_numpy()
+    w = rt["width_m"].to_numpy(float)[kind]
+    d = rt["depth_m"].to_numpy(float)[kind]
+    h = rt["height_m"].to_numpy(float)[kind]
+    ax = along_x[row]
+    dx = np.where(ax, w, d)
+    dy = np.where(ax, d, w)
+    out = np.column_stack([x, y, np.zeros_like(x), dx, dy, h])
+    return out[idx]
+
+
+def rack_boxes(model, racks: np.ndarray | None = None) -> BoxMesh:
+    """The racks (all, or the given indices) as one box mesh, vectorised with numpy."""
+    idx = np.arange(len(model.racks)) if racks is None else np.asarray(racks, dtype=np.int64)
+    fp = rack_footprints(model, idx).astype(np.float32)
+    origin = fp[:, None, :3]
+    size = fp[:, None, 3:]
+    points = (origin + _BOX_CORNERS[None, :, :] * size).reshape(-1, 3)
+    offs = (np.arange(len(idx), dtype=np.int32) * VERTS_PER_RACK)[:, None, None]
+    faces = (_BOX_FACES[None, :, :] + offs).reshape(-1, 3)
+    if len(points) < 2**16:
+        faces = faces.astype(np.uint16)  # half the bytes on the wire (plotly sends typed arrays)
+    centres = np.column_stack([fp[:, 0] + fp[:, 3] / 2, fp[:, 1] + fp[:, 4] / 2, fp[:, 2] + fp[:, 5]])
+    return BoxMesh(points=points, faces=faces, racks=idx, centres=centres)
+
+
+def rack_metric(model, result, metric: str) -> tuple[np.ndarray, str]:
+    """Per-rack values (over all racks, float64, NaN where a rack has none) of a colour metric and its label
+    ("description [unit]" from the results schema)."""
+    if metric not in COLOUR_METRICS:
+        raise KeyError(f"unknown colour metric {metric!r} (choose from {', '.join(COLOUR_METRICS)})")
+    table, column = COLOUR_METRICS[metric]
+    n = len(model.racks)
+    tab = result.tables.get(table)
+    if tab is None or column not in tab:  # e.g. a Max-Q result has no CDU table: nothing to colour by
+        return np.full(n, np.nan), f"{resultschema.label(table, column)} (not in this result)"
+    if table == "racks":
+        values = result.tables["racks"][column].to_numpy(float)
+    elif table == "elec_nodes":
+        nodes = result.tables["elec_nodes"].set_index("name")[column]
+        bw = model.racks["busway_node"].to_numpy()
+        names = model.elec["name"].to_numpy()[bw]
+        values = nodes.reindex(names).to_numpy(float)
+    else:  # cdus: the most loaded CDU of the rack's loop
+        cdus = result.tables["cdus"]
+        by_loop = cdus.groupby("loop")[column].max() if "loop" in cdus else pd.Series(dtype=float)
+        if "loop" not in cdus:
+            by_loop = (
+                model.cdus.assign(v=cdus[column].to_numpy(float)).groupby("loop")["v"].max()
+            )  # pragma: no cover
+        values = by_loop.reindex(model.racks["loop"].to_numpy()).to_numpy(float)
+    if len(values) != n:
+        raise ValueError(f"{metric}: {len(values)} values for {n} racks")
+    return values, resultschema.label(table, column)
+
+
+def _colour_range(values: np.ndarray) -> tuple[float, float]:
+    finite = values[np.isfinite(values)]
+    if not len(finite):
+        return 0.0, 1.0
+    lo, hi = float(finite.min()), float(finite.max())
+    if hi - lo < 1e-4 * max(1.0, abs(hi)):  # a flat field: one colour, not amplified noise
+        lo, hi = lo - 0.5, hi + 0.5
+    return lo, hi
+
+
+def _colourscale(metric: str) -> str:
+    return "RdYlBu" if metric in _REVERSED else "RdYlBu_r"
+
+
+def colour_patch(model, result, metric: str, racks: np.ndarray) -> dict:
+    """What changes when the colour metric (or the result) changes, for the racks in view: per-vertex
+    intensity of the boxes, the hover points' colours and values, colour range, bar title and scale."""
+    values, label = rack_metric(model, result, metric)
+    v = values[racks]
+    lo, hi = _colour_range(v)
+    filled = np.where(np.isfinite(v), v, lo).astype(np.float32)
+    return {
+        "intensity": np.repeat(filled, VERTS_PER_RACK),
+        "values": np.where(np.isfinite(v), v, np.nan).astype(np.float32),
+        "cmin": lo,
+        "cmax": hi,
+        "title": label,
+        "colorscale": _colourscale(metric),
+    }
+
+
+def failed_racks(model, failures) -> dict[int, str]:
+    """Racks fed or cooled by a failed unit (topology only): rack index -> the failed unit's name."""
+    out: dict[int, str] = {}
+    if not failures:
+        return out
+    r = model.racks
+    cdu_loop = dict(zip(model.cdus["name"], model.cdus["loop"], strict=True))
+    elec_idx = {n: i for i, n in enumerate(model.elec["name"])}
+    hr_hall = dict(zip(model.heat_rejection["name"], model.heat_rejection["hall"], strict=True))
+    sw_idx = {n: i for i, n in enumerate(model.switches["name"])}
+    loop = r["loop"].to_numpy()
+    for name in failures:
+        base = name[: -len("/pump")] if name.endswith("/pump") else name
+        if base in cdu_loop:
+            hit = np.flatnonzero(loop == cdu_loop[base])
+        elif name in elec_idx:
+            i = elec_idx[name]
+            hit = np.flatnonzero((r["busway_node"].to_numpy() == i) | (r["block_node"].to_numpy() == i))
+        elif name in hr_hall:
+            hit = np.flatnonzero(r["hall"].to_numpy() == hr_hall[name])
+        elif name in sw_idx:
+            hit = np.flatnonzero(r["leaf"].to_numpy() == sw_idx[name])
+        else:
+            continue
+        for k in hit:
+            out.setdefault(int(k), name)
+    return out
+
+
+def rack_marks(model, result, failures=()) -> tuple[np.ndarray, list[str]]:
+    """Racks to mark in 3D and why: on a failed unit, throttled, over temperature, off, unpowered or uncooled."""
+    rk = result.tables["racks"]
+    n = len(model.racks)
+    reasons: list[list[str]] = [[] for _ in range(n)]
+    for k, unit in failed_racks(model, failures).items():
+        reasons[k].append(f"on failed {unit}")
+    for col, why, bad in (
+        ("throttled", "throttled", True),
+        ("over_temperature", "over temperature", True),
+        ("on", "off", False),
+        ("powered", "unpowered", False),
+        ("cooled", "cooling lost", False),
+    ):
+        if col in rk:
+            flag = rk[col].to_numpy(bool)
+            for k in np.flatnonzero(flag if bad else ~flag):
+                reasons[k].append(why)
+    idx = np.array([k for k in range(n) if reasons[k]], dtype=np.int64)
+    return idx, ["; ".join(reasons[k]) for k in idx]
+
+
+def view_options(model) -> list[dict]:
+    """Levels of detail: the whole site, each hall, each pod."""
+    opts = [{"label": f"whole site ({len(model.racks):,} racks)", "value": "site"}]
+    opts += [{"label": f"hall {h}", "value": f"hall:{i}"} for i, h in enumerate(model.halls["name"])]
+    opts += [{"label": f"pod {p}", "value": f"pod:{i}"} for i, p in enumerate(model.pods["name"])]
+    return opts
+
+
+def view_racks(model, view: str | None) -> np.ndarray:
+    """Rack indices in a view ('site', 'hall:<i>', 'pod:<i>')."""
+    n = len(model.racks)
+    if not view or view == "site":
+        return np.arange(n)
+    kind, _, num = view.partition(":")
+    if kind in ("hall", "pod") and num.isdigit():
+        sel = np.flatnonzero(model.racks[kind].to_numpy() == int(num))
+        if len(sel):
+            return sel
+    return np.arange(n)
+
+
+def _lines(segments: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(m, 2, 3) segments -> x, y, z arrays with NaN breaks (one Scatter3d lines trace)."""
+    if not len(segments):
+        return np.array([]), np.array([]), np.array([])
+    pts = np.concatenate([segments, np.full((len(segments), 1, 3), np.nan)], axis=1).reshape(-1, 3)
+    return pts[:, 0], pts[:, 1], pts[:, 2]
+
+
+def _hall_floors(model, fp: np.ndarray, racks: np.ndarray) -> np.ndarray:
+    hall = model.racks["hall"].to_numpy()[racks]
+    segs = []
+    for h in np.unique(hall):
+        m = hall == h
+        x0, y0 = fp[m, 0].min() - 3, fp[m, 1].min() - 3
+        x1, y1 = (fp[m, 0] + fp[m, 3]).max() + 3, (fp[m, 1] + fp[m, 4]).max() + 3
+        c = [(x0, y0), (x1, y0), (x1, y1), (x0, y1), (x0, y0)]
+        segs += [[(*c[i], 0.0), (*c[i + 1], 0.0)] for i in range(4)]
+    return np.array(segs, dtype=float).reshape(-1, 2, 3)
+
+
+def _busways(model, fp: np.ndarray, racks: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """One segment over the racks of each busway (at rack top + 0.3 m)."""
+    bw = model.racks["busway_node"].to_numpy()[racks]
+    df = pd.DataFrame(
+        {"bw": bw, "x": fp[:, 0] + fp[:, 3] / 2, "y": fp[:, 1] + fp[:, 4] / 2, "z": fp[:, 2] + fp[:, 5] + 0.3}
+    )
+    g = df.groupby("bw").agg(
+        x0=("x", "min"), x1=("x", "max"), y0=("y", "min"), y1=("y", "max"), z=("z", "max")
+    )
+    segs = np.stack([g[["x0", "y0", "z"]].to_numpy(float), g[["x1", "y1", "z"]].to_numpy(float)], axis=1)
+    return segs, [str(model.elec["name"].iat[i]) for i in g.index]
+
+
+def _unit_positions(anchor_x: np.ndarray, anchor_y: np.ndarray, count: np.ndarray, step: float):
+    """Place count[k] units in a line starting at (anchor_x[k], anchor_y[k]), step apart along x."""
+    k = np.repeat(np.arange(len(count)), count)
+    pos = np.arange(len(k)) - np.repeat(np.cumsum(count) - count, count)
+    return anchor_x[k] + pos * step, anchor_y[k]
+
+
+def facility_figure(
+    model, result, metric: str = "junction_c", view: str | None = "site", failures=(), height: int = 600
+) -> go.Figure:
+    """The 3D facility: racks as boxes coloured by ``metric``, marked racks, CDUs, heat rejection in the yard,
+    switches, busways and hall floors, for the racks in ``view``."""
+    racks = view_racks(model, view)
+    mesh = rack_boxes(model, racks)
+    fp = rack_footprints(model, racks)
+    col = colour_patch(model, result, metric, racks)
+    names = model.racks.index.to_numpy()[racks]
+    rack_names = (
+        result.tables["racks"]["name"].to_numpy()[racks] if "name" in result.tables["racks"] else names
+    )
+    traces: list = [None] * 8
+    traces[RACK_TRACE] = go.Mesh3d(
+        x=mesh.points[:, 0], y=mesh.points[:, 1], z=mesh.points[:, 2],
+        i=mesh.faces[:, 0], j=mesh.faces[:, 1], k=mesh.faces[:, 2],
+        intensity=col["intensity"], cmin=col["cmin"], cmax=col["cmax"], colorscale=col["colorscale"],
+        colorbar={"title": {"text": col["title"], "side": "right"}, "len": 0.8, "thickness": 14},
+        flatshading=True, lighting={"ambient": 0.7, "diffuse": 0.5, "specular": 0.05},
+        hoverinfo="skip", name="racks", showlegend=False,
+    )  # fmt: skip
+    traces[HOVER_TRACE] = go.Scatter3d(
+        x=mesh.centres[:, 0], y=mesh.centres[:, 1], z=mesh.centres[:, 2] + 0.05,
+        mode="markers", name="rack", showlegend=False,
+        marker={"size": 2, "color": col["values"], "cmin": col["cmin"], "cmax": col["cmax"],
+                "colorscale": col["colorscale"], "showscale": False},
+        text=list(rack_names), customdata=col["values"],
+        hovertemplate="%{text}<br>" + col["title"] + ": %{customdata:.4g}<extra></extra>",
+    )  # fmt: skip
+    marked, why = rack_marks(model, result, failures)
+    inview = np.isin(marked, racks)
+    marked, why = marked[inview], [w for w, keep in zip(why, inview, strict=True) if keep]
+    full_fp = rack_footprints(model, marked) if len(marked) else np.zeros((0, 6))
+    rn = result.tables["racks"]["name"].to_numpy()
+    traces[MARK_TRACE] = go.Scatter3d(
+        x=full_fp[:, 0] + full_fp[:, 3] / 2, y=full_fp[:, 1] + full_fp[:, 4] / 2,
+        z=full_fp[:, 2] + full_fp[:, 5] + 1.0, mode="markers", name="marked racks",
+        marker={"symbol": "x", "size": 5, "color": "#d00000"},
+        text=[f"{rn[k]}: {w}" for k, w in zip(marked, why, strict=True)], customdata=marked,
+        hovertemplate="%{text}<extra></extra>",
+    )  # fmt: skip
+    # CDUs: at the start of their loop's racks (x-min side), one step apart along y
+    loops = model.racks["loop"].to_numpy()[racks]
+    ldf = (
+        pd.DataFrame({"loop": loops, "x": fp[:, 0], "y": fp[:, 1]})
+        .groupby("loop")
+        .agg(x=("x", "min"), y=("y", "min"))
+    )
+    cdus = model.cdus[model.cdus["loop"].isin(ldf.index)]
+    cdu_res = result.tables["cdus"].set_index("name") if "cdus" in result.tables else None
+    cnt = cdus.groupby("loop").size().reindex(ldf.index).fillna(0).to_numpy(int)
+    cy, cx = _unit_positions(ldf["y"].to_numpy(float), ldf["x"].to_numpy(float) - 2.0, cnt, 1.0)
+    failed = set(failures or ())
+    cdu_names = cdus.sort_values("loop", kind="stable")["name"].tolist()
+    load = (
+        cdu_res["load_fraction"].reindex(cdu_names).to_numpy(float)
+        if cdu_res is not None
+        else np.zeros(len(cdu_names))
+    )
+    traces[CDU_TRACE] = go.Scatter3d(
+        x=cx, y=cy, z=np.full(len(cx), 1.0), mode="markers", name="CDUs",
+        marker={"symbol": "square", "size": 4,
+                "color": ["#d00000" if n in failed else "#3060c0" for n in cdu_names]},
+        text=[f"{n}{' (failed)' if n in failed else ''}<br>load {lf:.0%}" for n, lf in zip(cdu_names, load, strict=True)],
+        hovertemplate="%{text}<extra></extra>",
+    )  # fmt: skip
+    # heat rejection: in the yard, a line beyond the hall's racks (y-max side)
+    halls = np.unique(model.racks["hall"].to_numpy()[racks])
+    hr = model.heat_rejection[model.heat_rejection["hall"].isin(halls)]
+    hall_of = model.racks["hall"].to_numpy()[racks]
+    hx0 = np.array([fp[hall_of == h, 0].min() for h in halls]) if len(halls) else np.zeros(0)
+    hy1 = (
+        np.array([(fp[hall_of == h, 1] + fp[hall_of == h, 4]).max() + 6 for h in halls])
+        if len(halls)
+        else np.zeros(0)
+    )
+    hcnt = hr.groupby("hall").size().reindex(halls).fillna(0).to_numpy(int)
+    hwidth = (
+        np.array([(fp[hall_of == h, 0] + fp[hall_of == h, 3]).max() for h in halls]) - hx0
+        if len(halls)
+        else np.zeros(0)
+    )
+    step = float(np.min(np.maximum(hwidth, 10) / np.maximum(hcnt, 1))) if len(halls) else 1.0
+    rx, ry = _unit_positions(hx0, hy1, hcnt, min(step, 3.0))
+    hr_names = hr.sort_values("hall", kind="stable")["name"].tolist()
+    traces[HR_TRACE] = go.Scatter3d(
+        x=rx, y=ry, z=np.full(len(rx), 0.5), mode="markers", name="heat rejection",
+        marker={"symbol": "diamond", "size": 3,
+                "color": _unit_colours(hr_names, failed, "#20a0a0")},
+        text=hr_names, hovertemplate="%{text}<extra></extra>",
+    )  # fmt: skip
+    sw = model.switches
+    sw = sw[sw["hall"].isin(halls)] if "hall" in sw else sw
+    if view and view.startswith("pod:"):
+        sw = sw[sw["pod"] == int(view.split(":")[1])]
+    traces[SWITCH_TRACE] = go.Scatter3d(
+        x=sw["x_m"].to_numpy(float), y=sw["y_m"].to_numpy(float), z=np.full(len(sw), 2.0), mode="markers",
+        name="switches", marker={"symbol": "circle", "size": 2, "color": _unit_colours(sw["name"], failed, "#707070")},
+        text=sw["name"].tolist(), hovertemplate="%{text}<extra></extra>",
+    )  # fmt: skip
+    bsegs, bnames = _busways(model, fp, racks)
+    bx, by, bz = _lines(bsegs)
+    traces[BUSWAY_TRACE] = go.Scatter3d(
+        x=bx,
+        y=by,
+        z=bz,
+        mode="lines",
+        name="busways",
+        line={"color": "#e09000", "width": 3},
+        hoverinfo="skip",
+    )
+    fx, fy, fz = _lines(_hall_floors(model, fp, racks))
+    traces[HALL_TRACE] = go.Scatter3d(
+        x=fx, y=fy, z=fz, mode="lines", name="halls", line={"color": "#404040", "width": 2}, hoverinfo="skip"
+    )
+    fig = go.Figure(traces)
+    fig.update_layout(scene=_scene(fp), height=height, margin={"l": 0, "r": 0, "t": 0, "b": 0},
+                      uirevision=view or "site", showlegend=False, paper_bgcolor="white")  # fmt: skip
+    return fig
+
+
+def _unit_colours(names, failed: set, colour: str):
+    """One colour for all units, or a list marking the failed ones red (only when one is failed)."""
+    if not failed or not failed.intersection(names):
+        return colour
+    return ["#d00000" if n in failed else colour for n in names]
+
+
+def _scene(fp: np.ndarray) -> dict:
+    x0, x1 = fp[:, 0].min() - 8, (fp[:, 0] + fp[:, 3]).max() + 8
+    y0, y1 = fp[:, 1].min() - 8, (fp[:, 1] + fp[:, 4]).max() + 12
+    z1 = max(float((fp[:, 2] + fp[:, 5]).max()) + 2, 4.0)
+    big = max(x1 - x0, y1 - y0)
+    axis = {
+        "tickvals": [], "title": {"text": ""}, "showgrid": False, "zeroline": False,
+        "showline": False, "showbackground": False, "showspikes": False,
+    }  # fmt: skip
+    return {
+        "xaxis": {**axis, "range": [x0, x1]},
+        "yaxis": {**axis, "range": [y0, y1]},
+        "zaxis": {**axis, "range": [0, z1]},
+        "aspectmode": "manual",
+        "aspectratio": {"x": (x1 - x0) / big, "y": (y1 - y0) / big, "z": max(z1 / big, 0.04)},
+        "camera": {"eye": {"x": -0.5, "y": -1.15, "z": 0.8}},
+    }
+
+
+def sankey_links(model, result) -> dict:
+    """Power flow grid -> substation -> each hall's blocks (and the mechanical feeds) -> IT, network, cooling
+    and losses, from the electrical nodes' input power and losses (W) and the racks' input power.
+
+    Returns ``{"labels": [...], "source": [...], "target": [...], "value": [...]}`` with values in MW."""
+    if "elec_nodes" not in result.tables:
+        return _sankey_from_kpis(result.kpis)
+    en = result.tables["elec_nodes"].reset_index(drop=True)
+    el = model.elec.reset_index(drop=True)
+    kind = el["kind"].to_numpy()
+    hall = el["hall"].to_numpy()
+    parent = el["parent"].to_numpy()
+    p_in = en["power_in_w"].to_numpy(float)
+    loss = en["loss_w"].to_numpy(float) + en["feeder_loss_w"].to_numpy(float)
+    # each node's block ancestor (or itself)
+    n = len(el)
+    block_of = np.full(n, -1)
+    for i in range(n):
+        j = i
+        while j >= 0 and kind[j] != "block":
+            j = parent[j]
+        block_of[i] = j
+    labels = ["grid", "substation"]
+    src: list[int] = []
+    tgt: list[int] = []
+    val: list[float] = []
+    hall_names = model.halls["name"].tolist()
+    blocks_node = {
+        h: len(labels) + k
+        for k, h in enumerate(sorted({int(hall[i]) for i in np.flatnonzero(kind == "block")}))
+    }
+    labels += [f"{hall_names[h]} blocks" for h in blocks_node]
+    mech = len(labels)
+    labels.append("mechanical feeds")
+    it, net, cool, losses = range(len(labels), len(labels) + 4)
+    labels += ["IT (racks)", "network", "cooling", "losses"]
+    grid = int(np.flatnonzero(kind == "grid")[0])
+    sub = np.flatnonzero(kind == "substation")
+    src.append(0), tgt.append(1), val.append(p_in[grid])
+    sub_loss = float(loss[sub].sum() + loss[grid])
+    if sub_loss > 0:
+        src.append(1), tgt.append(losses), val.append(sub_loss)
+    rk = result.tables["racks"]
+    rack_in = (
+        rk["input_power_w"].to_numpy(float) if "input_power_w" in rk else rk["rack_power_w"].to_numpy(float)
+    )
+    rack_hall = model.racks["hall"].to_numpy()
+    for h, node in blocks_node.items():
+        members = block_of >= 0
+        members &= hall[np.maximum(block_of, 0)] == h
+        blk = np.flatnonzero((kind == "block") & (hall == h))
+        p_blocks = float(p_in[blk].sum())
+        l_blocks = float(loss[members].sum())
+        p_it = float(np.nansum(rack_in[rack_hall == h]))
+        p_net = p_blocks - l_blocks - p_it
+        src.append(1), tgt.append(node), val.append(p_blocks)
+        src.append(node), tgt.append(it), val.append(p_it)
+        if l_blocks > 0:
+            src.append(node), tgt.append(losses), val.append(l_blocks)
+        if p_net > 0:
+            src.append(node), tgt.append(net), val.append(p_net)
+    mf = np.flatnonzero(kind == "mech_feed")
+    p_mech = float(p_in[mf].sum())
+    l_mech = float(loss[mf].sum())
+    src.append(1), tgt.append(mech), val.append(p_mech)
+    src.append(mech), tgt.append(cool), val.append(p_mech - l_mech)
+    if l_mech > 0:
+        src.append(mech), tgt.append(losses), val.append(l_mech)
+    return {"labels": labels, "source": src, "target": tgt, "value": [v / 1e6 for v in val]}
+
+
+def _sankey_from_kpis(k: dict) -> dict:
+    """Grid -> IT, network, cooling, losses from the KPIs alone (a result without the electrical nodes)."""
+    parts = [("IT (racks)", "it_power_mw"), ("rack conversion", "rack_conversion_loss_mw"),
+             ("network", "network_power_mw"), ("cooling", "cooling_power_mw"), ("losses", "electrical_loss_mw")]  # fmt: skip
+    parts = [(lab, float(k[key])) for lab, key in parts if k.get(key)]
+    return {"labels": ["grid", *[lab for lab, _ in parts]], "source": [0] * len(parts),
+            "target": list(range(1, len(parts) + 1)), "value": [v for _, v in parts]}  # fmt: skip
+
+
+def sankey_figure(model, result) -> go.Figure:
+    s = sankey_links(model, result)
+    fig = go.Figure(
+        go.Sankey(
+            node={"label": s["labels"], "pad": 12, "thickness": 14},
+            link={"source": s["source"], "target": s["target"], "value": s["value"]},
+            valueformat=".3f",
+            valuesuffix=" MW",
+        )
+    )
+    fig.update_layout(height=420, margin={"l": 10, "r": 10, "t": 10, "b": 10})
+    return fig
+
+
+def revenue_usd_per_h(model, result) -> float:
+    """Token revenue at the layout's tier prices: sum over racks of tokens/s x price of the rack's tier
+    ($ per million tokens) x 3600 s/h."""
+    price = model.tiers["price_usd_per_mtok"].to_numpy(float)[model.racks["tier"].to_numpy()]
+    tps = result.tables["racks"]["tokens_per_s"].to_numpy(float)
+    return float(np.nansum(tps * price) * 3600 / 1e6)
+
+
+def most_loaded(result) -> tuple[str, float]:
+    """The most loaded electrical node or CDU: (name, loading in %)."""
+    best = ("-", float("nan"))
+    en = result.tables.get("elec_nodes")
+    if en is not None and len(en):
+        i = int(np.nanargmax(en["loading_pct"].to_numpy(float)))
+        best = (str(en["name"].iat[i]), float(en["loading_pct"].iat[i]))
+    cd = result.tables.get("cdus")
+    if cd is not None and len(cd):
+        lf = cd["load_fraction"].to_numpy(float) * 100
+        i = int(np.nanargmax(lf))
+        if not np.isfinite(best[1]) or lf[i] > best[1]:
+            best = (str(cd["name"].iat[i]), float(lf[i]))
+    return best
+
+
+def _fmt(v, unit: str = "") -> str:
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return "-"
+    if isinstance(v, (int, np.integer)):
+        return f"{v:,d}"
+    a = abs(v)
+    if a >= 1e6:
+        return f"{v:,.0f}"
+    if a >= 100:
+        return f"{v:,.1f}"
+    return f"{v:.3f}"
+
+
+# (key, short label, unit) shown in the KPI strip, in order
+KPI_STRIP = (
+    ("facility_power_mw", "Facility", "MW"),
+    ("it_power_mw", "IT", "MW"),
+    ("pue", "PUE", ""),
+    ("tokens_per_s", "Tokens/s", ""),
+    ("tokens_per_joule", "Tokens/J", ""),
+    ("revenue_usd_per_h", "Revenue", "$/h"),
+    ("min_margin_k", "Min margin", "K"),
+    ("throttled_racks", "Throttled racks", ""),
+    ("most_loaded", "Most loaded", "%"),
+    ("binding", "Binding constraint", "tokens/s per MW"),
+)
+
+
+def kpi_items(model, result) -> list[dict]:
+    """The KPI strip: one dict per tile (key, label, value as shown, raw value, unit, description)."""
+    k = result.kpis
+    out = []
+    for key, label, unit in KPI_STRIP:
+        if key == "revenue_usd_per_h":
+            raw = revenue_usd_per_h(model, result)
+            text, desc = f"{raw:,.0f}", "token revenue at the layout's tier prices"
+        elif key == "most_loaded":
+            name, pct = most_loaded(result)
+            raw, text, desc = pct, f"{name} {_fmt(pct)}", "most loaded electrical node or CDU"
+        elif key == "binding":
+            bc = k.get("binding_constraints") or []
+            if bc:
+                raw = bc[0].get("shadow_price_tokens_per_s_per_mw")
+                text = f"{bc[0].get('name', '?')} ({_fmt(raw)})"
+            else:
+                raw, text = None, "none (Max-P)"
+            desc = "highest binding Max-Q limit with its shadow price"
+        else:
+            raw = k.get(key)
+            text = _fmt(raw)
+            try:
+                desc = resultschema.kpi(key).get("description", "")
+            except Exception:  # noqa: BLE001 - a KPI the schema does not list just has no tooltip
+                desc = ""
+        out.append(
+            {"key": key, "label": label, "text": text, "value": raw, "unit": unit, "description": desc}
+        )
+    return out
+
+
+COMPARE_KPIS = (
+    "facility_power_mw", "it_power_mw", "cooling_power_mw", "network_power_mw", "electrical_loss_mw", "pue",
+    "tokens_per_s", "tokens_per_joule", "min_margin_k", "max_junction_c", "throttled_racks",
+)  # fmt: skip
+
+
+def compare_rows(a, b) -> list[dict]:
+    """KPI deltas of two results: kpi, A, B, B - A, change % (of A)."""
+    rows = []
+    for key in COMPARE_KPIS:
+        va, vb = a.kpis.get(key), b.kpis.get(key)
+        if va is None or vb is None:
+            continue
+        d = float(vb) - float(va)
+        pct = d / abs(float(va)) * 100 if va else float("nan")
+        rows.append({"kpi": key, "A": float(va), "B": float(vb), "delta": d, "change_pct": pct})
+    return rows
+
+
+def compare_figure(rows: list[dict]) -> go.Figure:
+    fig = go.Figure(
+        go.Bar(x=[r["change_pct"] for r in rows], y=[r["kpi"] for r in rows], orientation="h",
+               text=[f"{r['change_pct']:+.2f} %" for r in rows], textposition="auto")
+    )  # fmt: skip
+    fig.update_layout(height=380, margin={"l": 10, "r": 10, "t": 30, "b": 10}, title="B vs A, change %",
+                      yaxis={"autorange": "reversed"})  # fmt: skip
+    return fig
+
+
+def rack_detail(model, result, rack: int) -> list[tuple[str, str]]:
+    """A rack's detail panel: its values and its loop, CDUs, busway, block and leaf switch with loadings."""
+    rk = result.tables["racks"].iloc[rack]
+    m = model.racks.iloc[rack]
+    rows = [("rack", str(rk.get("name", rack)))]
+    for col in ("gpu_cap_w", "gpu_power_w", "rack_power_w", "junction_c", "margin_k", "coolant_supply_c",
+                "coolant_return_c", "flow_m3_s", "tokens_per_s", "throttled", "on"):  # fmt: skip
+        if col in rk:
+            rows.append(
+                (
+                    resultschema.label("racks", col),
+                    _fmt(rk[col]) if not isinstance(rk[col], (bool, np.bool_)) else str(rk[col]),
+                )
+            )
+    loop = int(m["loop"])
+    rows.append(("loop", str(model.loops["name"].iat[loop])))
+    cd = result.tables.get("cdus")
+    if cd is not None:
+        for _, c in cd[cd["loop"] == loop].iterrows():
+            rows.append((f"CDU {c['name']}", f"load {c['load_fraction']:.0%}"))
+    en = result.tables.get("elec_nodes")
+    en = en.set_index("name") if en is not None else pd.DataFrame({"loading_pct": []})
+    for what, col in (("busway", "busway_node"), ("block", "block_node")):
+        name = str(model.elec["name"].iat[int(m[col])])
+        pct = en["loading_pct"].get(name, float("nan"))
+        rows.append((f"{what} {name}", f"loading {_fmt(float(pct))} %"))
+    if int(m["leaf"]) >= 0:
+        rows.append(("leaf switch", str(model.switches["name"].iat[int(m["leaf"])])))
+    return rows
