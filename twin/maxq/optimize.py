@@ -248,7 +248,7 @@ class _Facility:
                 g.member, weights=g.coef * count * perf.gpu_power_min_w[ur], minlength=len(g.limit)
             )
             g.limit = np.maximum(g.limit, fl * (1 + 1e-9))
-        return CapProblem(
+        pb = CapProblem(
             weight=self.weight,
             count=count,
             p_max=pmax[ur],
@@ -259,6 +259,8 @@ class _Facility:
             groups=groups,
             pattern=ur,  # the GPUs of a rack share its busway, block and loop
         )
+        pb.r_junction = r  # the dT_j/dp of this problem (junction shadow prices of the iterate kept)
+        return pb
 
     def set_state(self, floor: CoupledResult) -> None:
         """Units in service from the electrical solve (failed units reduce the firm rating)."""
@@ -317,6 +319,8 @@ def optimize_maxq(
     seed: int = 0,
     tol: float = 1e-5,
     max_outer: int = 15,
+    racks_on=None,
+    shed: bool = True,
 ) -> MaxQResult:
     """GPU caps under ``policy`` that keep the facility power within ``budget_mw``; see the module docstring.
 
@@ -345,6 +349,12 @@ def optimize_maxq(
         Relative tolerance of the facility power on the budget (outer loop).
     max_outer : int, default 15
         Most outer linearisations (coupled solves) of the Max-Q policy.
+    racks_on : array_like of bool, shape (n_racks,), optional
+        Racks available (the others are off, e.g. for maintenance); None: every rack.
+    shed : bool, default True
+        Max-Q may switch available racks off where fewer racks at higher caps make more tokens/s (inside a
+        binding busway / block / loop, and for the facility budget: the search over racks on per group of
+        identical racks). False: the caps optimiser alone, with every available rack on.
 
     Returns
     -------
@@ -374,7 +384,17 @@ def optimize_maxq(
     budget_w = budget_mw * 1e6
     grid_w = float(model.layout.site.grid_limit_mw) * 1e6
     meter = {"grid budget": budget_w, "grid connection": grid_w}
-    floor = solve_coupled(model, gpu_cap_w=perf.gpu_power_min_w, **kw)
+    avail = None
+    if racks_on is not None:
+        avail = np.asarray(racks_on)
+        if avail.shape != (model.n_racks,) or not (
+            avail.dtype == bool or np.all((avail == 0) | (avail == 1))
+        ):
+            raise InputError(f"racks_on must be {model.n_racks} booleans (one per rack)")
+        avail = avail.astype(bool)
+        if not avail.any():
+            raise InputError("racks_on: no rack is on")
+    floor = solve_coupled(model, gpu_cap_w=perf.gpu_power_min_w, racks_on=avail, **kw)
     floor_mw = floor.kpis["facility_power_mw"]
     # every W at the meter passes the HV/MV substation: its firm kVA rating is a limit of the same form, as
     # real power at the substation's |S| / P (measured by the electrical solve; re-evaluated at each iterate)
@@ -383,7 +403,7 @@ def optimize_maxq(
     probe.set_state(floor)
     limit_w, limit_name = probe.facility_limit(floor)
     if policy == "maxp":  # switches racks off: below this floor too (its own check: every rack off)
-        return _maxp(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol, meter)
+        return _maxp(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol, meter, avail)
     if floor.facility_power_w > limit_w:
         return _infeasible_result(
             policy,
@@ -393,8 +413,12 @@ def optimize_maxq(
             f"(IT + fabric + cooling + losses), above the {limit_w / 1e6:.3f} MW {limit_name}",
         )
     if policy == "uniform":
-        return _uniform(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol, meter)
-    return _maxq(model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol, max_outer, meter)
+        return _uniform(
+            model, perf, floor, budget_mw, limit_w, limit_name, dict(kw, racks_on=avail), tol, meter
+        )
+    return _maxq(
+        model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol, max_outer, meter, avail, shed
+    )
 
 
 def _infeasible_result(policy: str, budget_mw: float, floor: CoupledResult, reason: str) -> MaxQResult:
@@ -729,7 +753,7 @@ def _nameplate_fit(
     return taken, binding
 
 
-def _maxp(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol, meter) -> MaxQResult:
+def _maxp(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol, meter, avail=None) -> MaxQResult:
     """No caps: every GPU at its maximum power, power provisioned at nameplate. Racks that do not fit stay off.
 
     Which racks stay on: the most productive rack types first (tokens/s per W of rack power at nameplate), each
@@ -745,8 +769,9 @@ def _maxp(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol, meter) ->
     fac.meter_limits = meter
     warnings = _excuse(fac, floor)
     n = model.n_racks
+    n_avail = n if avail is None else int(avail.sum())
     caps = perf.gpu_power_max_w.copy()
-    top = solve_coupled(model, gpu_cap_w=None, **kw)
+    top = solve_coupled(model, gpu_cap_w=None, racks_on=avail, **kw)
 
     def why_over(cp: CoupledResult) -> list[dict]:
         lim, name = fac.facility_limit(cp)
@@ -764,7 +789,7 @@ def _maxp(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol, meter) ->
                 f"Max-P: {n_thr} of {int(cp.kpis['racks_on'])} racks on throttle at full power (the cooling does "
                 "not hold their GPUs below the throttle temperature)"
             )
-        extra = {"racks_off": int(n - cp.kpis["racks_on"]), "warnings": w}
+        extra = {"racks_off": int(n_avail - cp.kpis["racks_on"]), "warnings": w}
         return _result("maxp", budget_mw, floor, cp, caps, binding, extra)
 
     if not why_over(top):
@@ -791,6 +816,8 @@ def _maxp(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol, meter) ->
     local_kinds = {"busway", "block", "cdu_loop"}
     for attempt in range(4):
         fits, local_binding = _nameplate_fit(fac, states, off, order_all)
+        if avail is not None:
+            fits &= avail
         order = order_all[fits[order_all]]
         found = _count_search(model, order, off, top, why_over, fac, kw, refit=attempt < 3)
         if isinstance(
@@ -893,11 +920,12 @@ def _count_search(model, order, off, top, why_over, fac, kw, refit: bool):
 
 
 def _maxq(
-    model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol, max_outer, meter
+    model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol, max_outer, meter, avail, shed
 ) -> MaxQResult:
     fac = _Facility(model, perf, variation, kw["failed"])
     fac.meter_limits = meter
     warnings = _excuse(fac, floor)
+    user_on = np.ones(model.n_racks, bool) if avail is None else avail
     # per-GPU caps with variation: the linearisations are first iterated on the rack-level problem (each rack
     # with its mean multiplier; same constraints, 72-576x fewer variables), then finished per GPU warm-started
     # from its prices; without variation the rack-level problem is exact (identical GPUs get identical caps)
@@ -908,26 +936,29 @@ def _maxq(
         st0.meter_limits = meter
         st0.set_state(floor)
         stages = [st0, fac]
+    for st in stages:
+        st.on = user_on.copy()
     # start from the catalog's Max-Q operating point (a good guess of the answer)
     pq = model.gpu_types["power_maxq_w"].to_numpy(dtype=float)[model.racks["gpu_type"].to_numpy()]
     start_caps = np.clip(pq, perf.gpu_power_min_w, perf.gpu_power_max_w)
-    cp = solve_coupled(model, gpu_cap_w=start_caps, **kw)
-    best, history, a, conv = _outer(model, stages, floor, cp, 1.0, tol, max_outer, kw)
+    cp = solve_coupled(model, gpu_cap_w=start_caps, racks_on=avail, **kw)
+    best, history, a, conv = _outer(model, stages, floor, cp, 1.0, tol, max_outer, kw, on=avail)
     if best is None:
         raise InputError(
             f"Max-Q did not find caps within the {limit_w / 1e6:.3f} MW {limit_name} in {max_outer} "
             "linearisations (the coupled solve may be unstable near this budget)"
         )
+    tokens_all_on = best[1].kpis["tokens_per_s"]
     # rack shedding: where a busway / block / loop limit binds hard, fewer racks at higher power can beat all
     # racks at low power (each rack on costs its CPUs, NICs and switches). Kept only if verified better.
-    shed = _shed(fac, best[3], best[2], a)
-    racks_shed = 0
-    if shed.any():
+    local_shed = _shed(fac, best[3], best[2], a) if shed else np.zeros(model.n_racks, bool)
+    if local_shed.any():
+        on2 = user_on & ~local_shed
         for st in stages:
-            st.on = ~shed
+            st.on = on2
         caps0 = best[0]
-        cp2 = solve_coupled(model, gpu_cap_w=caps0, racks_on=~shed, **kw)
-        best2, hist2, a2, conv2 = _outer(model, stages, cp2, cp2, a, tol, max_outer, kw, on=~shed)
+        cp2 = solve_coupled(model, gpu_cap_w=caps0, racks_on=on2, **kw)
+        best2, hist2, a2, conv2 = _outer(model, stages, cp2, cp2, a, tol, max_outer, kw, on=on2)
         history += hist2
 
         # a configuration that meets more firm ratings wins (a limit over even at minimum power can only be met by
@@ -937,16 +968,32 @@ def _maxq(
             return (-len(over), b[1].kpis["tokens_per_s"])
 
         if best2 is not None and rank(best2) > rank(best):
-            best, a, racks_shed, conv = best2, a2, int(shed.sum()), conv2
+            best, a, conv = best2, a2, conv2
         else:
             for st in stages:
-                st.on = np.ones(model.n_racks, bool)
+                st.on = user_on.copy()
+    # rack shedding for the facility budget: racks on per group of identical racks (``_GroupShedding``); the
+    # reduced costs at the answer tell at no extra solve whether switching racks off can pay
+    gs = _GroupShedding(model, perf, stages, kw, tol, max_outer, user_on)
+    base = _Candidate(tuple(int(x) for x in gs.n_avail), stages[-1].on.copy(), best, conv)
+    if shed and np.any(gs.linear_state(base)[1] < 0):
+        found = gs.search(base)
+        history += gs.history
+        if found is not base:
+            best, a, conv = found.best, found.best[4], found.converged
+    racks_shed = int(np.count_nonzero(user_on) - np.count_nonzero(stages[-1].on))
     caps, cpf, sol, pb, _ = best
     if racks_shed:
         # shedding may have brought a limit that was over at the floor back within its rating
         warnings = _messages(
             [d for d in _local_violations(fac, cpf) if (d["kind"], d["name"]) in fac.excused]
         )
+    if gs.unverified:
+        warnings = [
+            *warnings,
+            f"Max-Q rack shedding: {gs.unverified} of {gs.evaluations} rack counts tried gave no verified caps "
+            "(cap problem infeasible, or no coupled-verified iterate within the limits): skipped",
+        ]
     limit_w, limit_name = fac.facility_limit(cpf)
     binding, res_c, shadow = _binding(fac, pb, sol, a, limit_name, cpf, limit_w)
     ur = fac.unit_rack
@@ -966,6 +1013,8 @@ def _maxq(
         "optimizer_converged": bool(sol.converged),
         "optimizer_iterations": sol.sweeps,
         "racks_shed": racks_shed,
+        "racks_shed_groups": gs.groups_shed(stages[-1].on),
+        "shedding_gain_pct": 100.0 * (cpf.kpis["tokens_per_s"] / tokens_all_on - 1.0),
         "junction_limited_racks": int(
             np.count_nonzero(np.bincount(ur, weights=_junction_bound(pb, sol), minlength=model.n_racks) > 0)
         ),
@@ -1096,6 +1145,260 @@ def _shed(fac: _Facility, pb: CapProblem, sol, a: float) -> np.ndarray:
     return shed
 
 
+def _unit_tokens(pb: CapProblem, p: np.ndarray) -> np.ndarray:
+    """tokens/s of every unit of a cap problem at GPU powers ``p`` (count x weight x f(p / P_max))."""
+    v = np.empty(len(pb.weight))
+    x = np.clip(np.asarray(p, dtype=float) / pb.p_max, 0.0, 1.0)
+    for c, curve in enumerate(pb.curves):  # a few curves
+        s = pb.curve_id == c
+        v[s] = curve.value(np.maximum(x[s], curve.x_min))
+    return pb.count * pb.weight * v
+
+
+@dataclass
+class _Candidate:
+    """A verified configuration of the shedding search: racks on per group, and the Max-Q outer loop's best
+    verified caps there (``best`` = (caps, coupled state, cap solution, cap problem, secant a))."""
+
+    n_on: tuple[int, ...]
+    on: np.ndarray
+    best: tuple
+    converged: bool
+
+    @property
+    def tokens(self) -> float:
+        return float(self.best[1].kpis["tokens_per_s"])
+
+
+class _GroupShedding:
+    """Facility-level rack shedding: the number of racks on per group of identical racks (module docstring).
+
+    For a verified state (caps, coupled state, cap solution with facility multiplier lambda, secant a), the
+    facility price of a W of rack IT power is pi = lambda a (tokens/s per W). Per group g of identical racks,
+    with n racks on, GPU power p and rack IT power o + G p, the linearised facility value of the group is
+    n t(p) - pi n (o + G p), whose derivative in n is the reduced cost v_g = t(p) - pi (o + G p) of one rack.
+    The best tokens/s as a function of the counts, T(n), is concave in the continuous relaxation (a sum of
+    perspectives n phi(B / n) of concave functions, maximised over how the budget B is split), so
+    T(n - e_g) <= T(n) - v_g and T(n + e_g) <= T(n) + v_g: with v_g >= 0 for every group at the all-on answer no
+    count below it can do better and the search stops there (the fast path, at no extra coupled solve).
+
+    Otherwise the counts are warm-started from the relaxation at the current linearisation (fractional
+    knapsack: at the clearing price every group with v_g > 0 is on, one group partly on at its
+    tokens-per-W-optimal power) and each count is verified by the Max-Q outer loop with those racks off (the
+    caps optimiser as the inner solve, every answer re-checked by the coupled solve). The search re-estimates
+    from each better verified state and then moves single counts by one rack in the direction the reduced
+    cost points (both directions where it is small or the group is partly on), keeping a move only if the
+    coupled solve confirms more tokens/s, until no move improves: a local optimum of a concave T, i.e. the
+    optimum. Which racks of a group go off: ``_keep_order`` (spread over the busways)."""
+
+    def __init__(
+        self,
+        model,
+        perf: PerfModel,
+        stages: list[_Facility],
+        kw,
+        tol: float,
+        max_outer: int,
+        user_on: np.ndarray,
+    ):
+        self.model, self.perf, self.stages, self.kw = model, perf, stages, kw
+        self.tol, self.max_outer = tol, max_outer
+        F = stages[-1]
+        self.F = F
+        n = model.n_racks
+        self.avail = F.on.copy()  # racks that may be on (the local shedding may have switched some off)
+        self.group, self.labels = _rack_groups(model, perf)
+        ng = len(self.labels)
+        self.n_avail = np.bincount(self.group[self.avail], minlength=ng)
+        self.n_total = np.bincount(self.group[user_on], minlength=ng)  # racks the user left available
+        # rank of each available rack in its group's keep order (the racks on are those with rank < count)
+        order = _keep_order(F, self.group)
+        o = order[self.avail[order]]
+        go = self.group[o]
+        self.rank = np.full(n, n)
+        self.rank[o] = np.arange(len(o)) - np.searchsorted(go, go, side="left")
+        rep = np.unique(self.group, return_index=True)[1]
+        ur = F.unit_rack
+        w_units = np.broadcast_to(np.asarray(F.weight, dtype=float), ur.shape) * F.count
+        w_rack = np.bincount(ur, weights=w_units, minlength=n) / np.bincount(ur, weights=F.count, minlength=n)
+        self.g_other = F.other[rep]
+        self.g_gpus = F.gpus[rep]
+        self.g_pmin = perf.gpu_power_min_w[rep]
+        self.g_pmax = perf.gpu_power_max_w[rep]
+        self.g_curve = perf.curve_id[rep]
+        # tokens/s of one GPU at P_max, group mean
+        self.g_w = np.bincount(self.group, weights=w_rack, minlength=ng) / np.bincount(
+            self.group, minlength=ng
+        )
+        self.history: list[float] = []
+        self.unverified = 0  # counts whose outer loop found no verified caps
+        self.evaluations = 0
+
+    # --- linear model at a verified state -----------------------------------------------------------------
+    def _response(self, pi: float, p_up: np.ndarray):
+        """Per group at facility price pi: the best GPU power (W), tokens/s of one rack, its IT power (W)."""
+        p = np.empty(len(self.g_w))
+        tok = np.empty(len(self.g_w))
+        for c in np.unique(self.g_curve):  # a few curves
+            s = self.g_curve == c
+            cv = self.perf.curves[int(c)]
+            x = cv.x_at_slope(pi * self.g_pmax[s] / self.g_w[s])
+            p[s] = np.clip(x * self.g_pmax[s], self.g_pmin[s], p_up[s])
+            tok[s] = self.g_gpus[s] * self.g_w[s] * cv.value(np.maximum(p[s] / self.g_pmax[s], cv.x_min))
+        return p, tok, self.g_other + self.g_gpus * p
+
+    def linear_state(self, cand: _Candidate):
+        """(pi, reduced cost per group (tokens/s per rack), tokens/s of one rack per group, p_up per group,
+        IT power available to the racks at the facility target (W))."""
+        caps, cp, sol, pb, a = cand.best
+        F, ur, n = self.F, self.F.unit_rack, self.model.n_racks
+        ng = len(self.labels)
+        pi = float(sol.multipliers[0][0]) * a
+        tok_r = np.bincount(ur, weights=_unit_tokens(pb, sol.p), minlength=n)
+        it_r = (F.other + np.bincount(ur, weights=pb.count * sol.p, minlength=n)) * cand.on
+        cnt = np.bincount(ur, weights=F.count, minlength=n)
+        p_up_r = np.bincount(ur, weights=pb.p_up * F.count, minlength=n) / cnt
+        n_on = np.bincount(self.group[cand.on], minlength=ng)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            v = np.bincount(self.group, weights=(tok_r - pi * it_r) * cand.on, minlength=ng) / n_on
+            t1 = np.bincount(self.group, weights=tok_r * cand.on, minlength=ng) / n_on
+            p_up = np.bincount(self.group, weights=p_up_r * cand.on, minlength=ng) / n_on
+        p_up = np.where(n_on > 0, p_up, self.g_pmax)
+        # groups with no rack on: the value of switching one on at its best response to the price
+        _, tok0, use0 = self._response(pi, p_up)
+        v = np.where(n_on > 0, v, tok0 - pi * use0)
+        t1 = np.where(n_on > 0, t1, tok0)
+        target = F.facility_limit(cp)[0] * (1 - 0.5 * self.tol)
+        it_avail = float(it_r.sum()) + (target - cp.facility_power_w) / a
+        return pi, v, t1, p_up, it_avail
+
+    def estimate(self, cand: _Candidate) -> tuple[np.ndarray, np.ndarray]:
+        """Counts (float, per group) and GPU powers (W) of the continuous relaxation at ``cand``'s linearisation:
+        maximise sum_g n_g t_g(p_g) subject to sum_g n_g (o_g + G_g p_g) <= IT available, 0 <= n_g <= N_g."""
+        _, _, _, p_up, it_avail = self.linear_state(cand)
+        N = self.n_avail.astype(float)
+
+        def at(pi):
+            p, tok, use = self._response(pi, p_up)
+            v = tok - pi * use
+            return p, v, use, float(np.sum(N * use * (v > 0)))
+
+        p0, _, _, u0 = at(0.0)
+        if u0 <= it_avail:
+            return N, p0
+        lo, hi = 0.0, 1.0
+        while at(hi)[3] > it_avail and hi < 1e12:
+            hi *= 4.0
+        for _ in range(100):  # bisection on the clearing price
+            mid = 0.5 * (lo + hi)
+            if at(mid)[3] > it_avail:
+                lo = mid
+            else:
+                hi = mid
+        p_lo, v_lo, use_lo, _ = at(lo)
+        p_hi, v_hi, use_hi, u_hi = at(hi)
+        full = v_hi > 0
+        n = np.where(full, N, 0.0)
+        part = (v_lo > 0) & ~full  # groups switching off at the clearing price: partly on
+        rest = it_avail - u_hi
+        if part.any() and rest > 0:
+            share = N * use_lo * part
+            n = np.where(part, rest * share / share.sum() / use_lo, n)
+        return np.clip(n, 0.0, N), np.where(full, p_hi, p_lo)
+
+    # --- verification ---------------------------------------------------------------------------------------
+    def verify(self, n_on: np.ndarray, p_start: np.ndarray, a: float) -> _Candidate | None:
+        """Max-Q outer loop with ``n_on`` racks on per group (``p_start``: W per GPU per group, the first caps)."""
+        on = self.rank < n_on[self.group]
+        if not on.any():
+            return None
+        self.evaluations += 1
+        for st in self.stages:
+            st.on = on
+        start = np.clip(p_start[self.group], self.perf.gpu_power_min_w, self.perf.gpu_power_max_w)
+        cp0 = solve_coupled(self.model, gpu_cap_w=start, racks_on=on, **self.kw)
+        best, hist, _, conv = _outer(
+            self.model, self.stages, cp0, cp0, a, self.tol, self.max_outer, self.kw, on=on
+        )
+        self.history += hist
+        if best is None:
+            self.unverified += 1
+            return None
+        return _Candidate(tuple(int(x) for x in n_on), on, best, conv)
+
+    def search(self, base: _Candidate, max_evaluations: int = 12) -> _Candidate:
+        """The best verified configuration (``base``: the all-available-racks-on answer)."""
+        tried: dict[tuple[int, ...], _Candidate | None] = {base.n_on: base}
+        cur = base
+
+        def try_counts(n_on: np.ndarray, p_start: np.ndarray) -> bool:
+            nonlocal cur
+            key = tuple(int(x) for x in n_on)
+            if key in tried or self.evaluations >= max_evaluations:
+                return False
+            c = self.verify(np.asarray(key), p_start, cur.best[4])
+            tried[key] = c
+            if c is not None and c.tokens > cur.tokens:
+                cur = c
+                return True
+            return False
+
+        def group_caps(c: _Candidate) -> np.ndarray:
+            """Mean GPU cap per group of the racks on (the group's response at the price where none is on)."""
+            pi, _, _, p_up, _ = self.linear_state(c)
+            n_on = np.bincount(self.group[c.on], minlength=len(self.labels))
+            caps_r = np.asarray(c.best[1].res_racks["gpu_cap_w"], dtype=float)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mean = np.bincount(self.group, weights=caps_r * c.on, minlength=len(n_on)) / n_on
+            return np.where(n_on > 0, mean, self._response(pi, p_up)[0])
+
+        improved = True
+        while improved and self.evaluations < max_evaluations:
+            improved = False
+            # warm start: the relaxation's counts at the current linearisation
+            n_est, p_est = self.estimate(cur)
+            if try_counts(np.rint(n_est), p_est):
+                improved = True
+                continue
+            # single counts by one rack, in the direction of the reduced cost (both where it is small)
+            _, v, t1, _, _ = self.linear_state(cur)
+            caps = group_caps(cur)
+            n_cur = np.asarray(cur.n_on)
+            for g in np.argsort(v):  # the most negative reduced cost first
+                small = abs(v[g]) <= 0.05 * max(t1[g], 1e-300)
+                steps = []
+                if (v[g] < 0 or small) and n_cur[g] > 0:
+                    steps.append(-1)
+                if (v[g] > 0 or small) and n_cur[g] < self.n_avail[g]:
+                    steps.append(1)
+                if v[g] > 0:
+                    steps.reverse()
+                for d in steps:
+                    n_new = n_cur.copy()
+                    n_new[g] += d
+                    if try_counts(n_new, caps):
+                        improved = True
+                        break
+                if improved:
+                    break
+        for st in self.stages:
+            st.on = cur.on
+        return cur
+
+    def groups_shed(self, on: np.ndarray) -> list[dict]:
+        """Per group with racks shed: its label, racks available, racks on, racks shed."""
+        n_on = np.bincount(self.group[on], minlength=len(self.labels))
+        return [
+            {
+                "group": self.labels[g],
+                "racks": int(self.n_total[g]),
+                "racks_on": int(n_on[g]),
+                "racks_shed": int(self.n_total[g] - n_on[g]),
+            }
+            for g in np.flatnonzero(n_on < self.n_total)
+        ]
+
+
 def _junction_bound(pb: CapProblem, sol) -> np.ndarray:
     return ((sol.p >= pb.p_up * (1 - 1e-9)) & (pb.p_up < pb.p_max * (1 - 1e-9))).astype(float)
 
@@ -1131,7 +1434,7 @@ def _binding(fac: _Facility, pb: CapProblem, sol, a: float, limit_name: str, cp=
     jb = _junction_bound(pb, sol)
     if jb.any():
         # tokens/s per K of junction margin: dp/dT = 1/R per GPU
-        r_j = getattr(fac, "r_junction", fac.r_cp)  # the dT_j/dp of the cap problem, not the catalog R
+        r_j = getattr(pb, "r_junction", fac.r_cp)  # the dT_j/dp of the cap problem, not the catalog R
         per_k = sol.box_multiplier * pb.count / r_j[fac.unit_rack]
         binding.append(
             {
