@@ -35,7 +35,7 @@ from twin.catalog import Catalog, load_catalog
 from twin.errors import LayoutError, Problem, format_loc
 from twin.layout import Layout, spare_units
 from twin.network.sizing import fabric_switch_counts, leaf_ports
-from twin.validate import SQRT3, check_layout, rack_floor_w
+from twin.validate import SQRT3, check_fabric_ports, check_layout, rack_floor_w
 from twin.yamlio import line_of, load_yaml
 
 LPM = 1.0 / 60000.0  # 1 L/min in m3/s
@@ -290,7 +290,11 @@ def compile_layout(
     errors = [p for p in problems if p.severity == "error"]
     if errors:
         raise LayoutError(problems)
-    return _Compiler(layout, catalog, file).run(catalog.warnings + problems)
+    model = _Compiler(layout, catalog, file).run(catalog.warnings + problems)
+    fabric = check_fabric_ports(model, lines, file)  # needs the compiled switch counts
+    if fabric:  # a fresh model nobody holds yet
+        object.__setattr__(model, "warnings", model.warnings + tuple(fabric))
+    return model
 
 
 def _elec_node(

@@ -14,6 +14,8 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from twin.catalog import Catalog
 from twin.errors import Problem, format_loc
 from twin.layout import Layout, Pod, spare_units
@@ -153,6 +155,60 @@ def _check_network(ctx: Ctx) -> None:
                 ("network", "optic"),
                 f"optic '{layout.network.optic}' is not of kind '{layout.network.optics}'",
             )
+
+
+def check_fabric_ports(model, lines: dict | None = None, file: str = "") -> list[Problem]:
+    """Warnings for scale-out links that carry a fractional number of switch ports (a cable fills a whole port).
+
+    The backend fabric of the compiled model is wired as ``twin.network.topology.build_fabric`` wires it; one
+    warning per tier (rack-leaf, leaf-spine, spine-core) with fractional links, at ``network.scale_out``, giving
+    how many links, their port counts and one of them by name.
+
+    Parameters
+    ----------
+    model : FacilityModel
+        Compiled facility.
+    lines : dict, optional
+        YAML line numbers by location.
+    file : str, default ""
+        Layout file name for the problems.
+
+    Returns
+    -------
+    list of Problem
+        Warnings; empty when every link is a whole number of ports.
+    """
+    from twin.network.topology import (
+        TIER_NAMES,
+        build_fabric,
+    )  # imported here: twin.network imports the model
+
+    fab = build_fabric(model)
+    tier = fab.node_tier[fab.lo]
+    frac = np.abs(fab.ports - np.round(fab.ports)) > 1e-6
+    loc = ("network", "scale_out")
+    out = []
+    for k in np.unique(tier[frac]):
+        sel = np.flatnonzero(frac & (tier == k))
+        i = int(sel[0])
+        ends = [
+            str(model.rack_names()[n]) if n < fab.n_racks else str(fab.node_names[n])
+            for n in (fab.lo[i], fab.hi[i])
+        ]
+        values = ", ".join(f"{v:.3g}" for v in np.unique(np.round(fab.ports[sel], 3))[:4])
+        out.append(
+            Problem(
+                format_loc(loc),
+                f"{len(sel):,} of {int(np.sum(tier == k)):,} {TIER_NAMES[k]}-{TIER_NAMES[k + 1]} links carry a "
+                f"fractional number of switch ports ({values} ports per link; e.g. {ends[0]} ~ {ends[1]}: "
+                f"{fab.ports[i]:.3g}): cables fill whole ports; choose rails, oversubscription or rack counts "
+                "that divide evenly",
+                file,
+                line_of(lines or {}, loc),
+                "warning",
+            )
+        )
+    return out
 
 
 def _check_tiers(ctx: Ctx) -> set[str]:
