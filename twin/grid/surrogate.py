@@ -213,8 +213,52 @@ def solve_point(site: Site, kind: str, db: float, wb: float, z: float, x: float 
 _SITE: Site | None = None
 
 
+def fit_subset(site: Site, db: float, wb: float, budget_mw: float, x: float | None, guess: int | None = None) -> dict:
+    """Exact: the most racks on (in the subset's order, caps at ``x``) whose facility power fits the budget.
+
+    Integer search on exact coupled solves, started at ``guess`` (a surrogate's answer: usually two solves
+    confirm it). Returns the operating point (``feasible`` False when not even one rack fits)."""
+    n_all = site.n_racks
+    cache: dict[int, dict] = {}
+
+    def at(n):
+        if n not in cache:
+            cache[n] = solve_point(site, "subset", db, wb, n, x)
+        return cache[n]
+
+    def fits(n):
+        return at(n)["facility_power_mw"] <= budget_mw * (1 + 1e-9)
+
+    lo, hi = 0, n_all + 1  # invariant: fits(lo) (n = 0 assumed), not fits(hi)
+    if guess is not None:
+        g = int(min(max(guess, 1), n_all))
+        if fits(g):
+            lo = g
+            if g == n_all or not fits(g + 1):
+                hi = g + 1
+            else:
+                lo = g + 1
+        else:
+            hi = g
+            if g > 1 and fits(g - 1):
+                lo = g - 1
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid
+    if lo == 0:
+        return {"feasible": False, "floor_mw": np.nan, "reason": f"not one rack fits {budget_mw:.3f} MW"}
+    out = dict(at(lo))
+    out["solves"] = len(cache)
+    return out
+
+
 def _worker(task):
-    kind, db, wb, z, x = task
+    kind, db, wb, z, x = task[:5]
+    if kind == "fit":
+        return fit_subset(_SITE, db, wb, z, x, task[5] if len(task) > 5 else None)
     return solve_point(_SITE, kind, db, wb, z, x)
 
 
@@ -227,7 +271,7 @@ def parallel_map(site: Site, tasks: list[tuple], progress: Callable[[int], None]
         return []
     from twin import Scenario
 
-    Scenario(layout=site.layout).model()  # compiled once, inherited by the forked workers
+    _warm(site)  # compiled and imported once here, inherited by the forked workers
     n = workers or int(os.environ.get("TWIN_GRID_WORKERS", 0)) or (os.cpu_count() or 1)
     n = max(1, min(n, len(tasks)))
     if n == 1:
@@ -247,6 +291,23 @@ def parallel_map(site: Site, tasks: list[tuple], progress: Callable[[int], None]
             if progress:
                 progress(1)
     return out
+
+
+_WARM: set = set()
+
+
+def _warm(site: Site) -> None:
+    """Compile the model and import the solvers (CoolProp, scipy, ...) in this process before forking."""
+    if site.layout in _WARM:
+        return
+    import twin.coupled  # noqa: F401
+    import twin.electrical  # noqa: F401
+    import twin.maxq.optimize  # noqa: F401
+    import twin.thermal  # noqa: F401
+
+    mid = 20.0
+    solve_point(site, "subset", mid, mid - 5.0, min(site.n_racks, 1), 1.0)
+    _WARM.add(site.layout)
 
 
 def _indexed(item):

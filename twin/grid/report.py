@@ -1,0 +1,279 @@
+"""The grid year as one self-contained HTML page (plotly.js inlined once: it opens offline).
+
+Summary table, surrogate validation, load-duration curve, 24 x 365 heat maps, monthly bars, each event zoomed,
+strategy comparison and a plan of the racks coloured by their Max-Q GPU cap. The 3D snapshot of the site is
+not here: it waits for ``twin render`` (the dashboard's pyvista scene).
+"""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["write_report"]
+
+COLORS = {"fixed": "#d62728", "maxq": "#1f77b4", "shed": "#2ca02c"}
+NAMES = {"fixed": "fixed (Max-P, racks off)", "maxq": "Max-Q caps", "shed": "Max-Q + shedding"}
+MAX_EVENTS_SHOWN = 6
+
+
+def _fmt(v, nd=1, unit=""):
+    if v is None or (isinstance(v, float) and not np.isfinite(v)):
+        return "n/a"
+    if isinstance(v, str):
+        return html.escape(v)
+    a = abs(v)
+    if a >= 1e12:
+        s = f"{v / 1e12:,.{nd}f} T"
+    elif a >= 1e9:
+        s = f"{v / 1e9:,.{nd}f} G"
+    elif a >= 1e6:
+        s = f"{v / 1e6:,.{nd}f} M"
+    else:
+        s = f"{v:,.{nd}f}"
+    return s + (f" {unit}" if unit else "")
+
+
+def _fig_html(fig, first: bool) -> str:
+    fig.update_layout(template="plotly_white", margin=dict(l=60, r=20, t=50, b=40))
+    return fig.to_html(full_html=False, include_plotlyjs=True if first else False, config={"displaylogo": False})
+
+
+def _summary_rows(res) -> list[tuple[str, list[str]]]:
+    cur = res.meta["price_currency"] or ""
+    rows = []
+
+    def add(label, key, nd=1, unit="", scale=1.0):
+        vals = []
+        for s in res.kpis:
+            v = res.kpis[s].get(key)
+            vals.append(_fmt(v * scale if isinstance(v, (int, float)) and v is not None else v, nd, unit))
+        rows.append((label, vals))
+
+    add("Annual energy", "annual_energy_mwh", 1, "MWh")
+    add("Peak draw", "peak_mw", 2, "MW")
+    add("Load factor", "load_factor", 3)
+    add("Interconnection use (energy / limit x 8,760 h)", "interconnection_use_pct", 1, "%")
+    add("PUE, annual", "pue_annual", 4)
+    rows.append(("PUE, worst month", [f"{res.kpis[s]['pue_worst_month']:.4f} ({res.kpis[s]['pue_worst_month_name']})" for s in res.kpis]))
+    add("Water (adiabatic pads)", "water_m3", 0, "m3")
+    add(f"Energy cost ({cur})", "energy_cost", 2, cur)
+    add("Energy cost (USD)", "energy_cost_usd", 2, "USD")
+    add("Emissions, average intensity", "emissions_t", 0, "t CO2eq")
+    add("Emissions, marginal intensity", "emissions_marginal_t", 0, "t CO2eq")
+    add("Tokens", "tokens", 2)
+    for t in res.site.tiers:
+        rows.append((f"  tokens, {t}", [_fmt(res.kpis[s]["tokens_by_tier"][t], 2) for s in res.kpis]))
+    add("Revenue", "revenue_usd", 2, "USD")
+    for t, p in zip(res.site.tiers, res.site.tier_price_usd_per_mtok, strict=True):
+        lab = f"  revenue, {t} ({p:g} USD/Mtok)" if p else f"  revenue, {t} (no price)"
+        rows.append((lab, [_fmt(res.kpis[s]["revenue_usd_by_tier"][t], 2, "USD") for s in res.kpis]))
+    add("Revenue minus energy cost", "margin_usd", 2, "USD")
+    add("Curtailment events", "curtailment_events", 0)
+    add("Curtailment hours", "curtailment_hours", 1, "h")
+    add("Curtailed energy", "curtailed_mwh", 1, "MWh")
+    add("Curtailed, % of max annual energy (peak x 8,760 h)", "curtailed_pct_of_max_energy", 3, "%")
+    add("Deepest event (below pre-event load)", "max_event_depth_pct", 1, "%")
+    add("Longest event", "max_event_duration_h", 1, "h")
+    add("Tokens lost to curtailment", "tokens_lost", 2)
+    add("Revenue lost to curtailment", "revenue_lost_usd", 2, "USD")
+    add("Tokens lost per MWh curtailed", "tokens_lost_per_mwh_curtailed", 2)
+    add("Hours with racks switched off for an event", "racks_switched_off_hours", 0)
+    add("Flexibility at no token loss (< 0.1 %), MW x h", "flex_mwh_no_token_loss", 0, "MWh")
+    add("Flexibility at some token loss (<= 5 %), MW x h", "flex_mwh_some_token_loss", 0, "MWh")
+    add("Hours over their limit", "limit_exceeded_hours", 0)
+    return rows
+
+
+def _table(header: list[str], rows: list[tuple[str, list[str]]]) -> str:
+    h = "".join(f"<th>{html.escape(c)}</th>" for c in header)
+    body = "".join(
+        "<tr><td>" + html.escape(lab) + "</td>" + "".join(f"<td class=n>{v}</td>" for v in vals) + "</tr>" for lab, vals in rows
+    )
+    return f"<table><thead><tr>{h}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _validation_html(res) -> str:
+    if res.meta["exact"]:
+        return "<p>Every hour was solved exactly (<code>--exact</code>): no surrogate.</p>"
+    rows = []
+    for s, v in res.validation.items():
+        for what, d in v["summary"].items():
+            ok_f = d["facility_power_max_error_pct"] <= 0.5
+            ok_t = d["tokens_max_error_pct"] <= 0.5
+            rows.append(
+                (
+                    f"{NAMES.get(s, s)}: {what}s",
+                    [
+                        str(d["hours"]),
+                        f"{d['facility_power_max_error_pct']:.4f} % / {d['facility_power_mean_error_pct']:.4f} %" + ("" if ok_f else " &#9888;"),
+                        f"{d['tokens_max_error_pct']:.4f} % / {d['tokens_mean_error_pct']:.4f} %" + ("" if ok_t else " &#9888;"),
+                    ],
+                )
+            )
+    t = _table(["strategy: hours", "exact solves", "facility MW error, max / mean", "tokens/s error, max / mean"], rows)
+    n = res.meta["surface_nodes"]
+    return (
+        f"<p>Each hour is interpolated (linear, <code>scipy.interpolate.RegularGridInterpolator</code>) on a response "
+        f"surface of {n} exact solves over dry bulb, wet-bulb depression and the hour's limit (or the number of racks "
+        f"on). The surface is checked against exact solves of the twin at random hours (seed "
+        f"0) and at random event hours: the target is at most 0.5 % on facility MW and tokens/s.</p>{t}"
+    )
+
+
+def write_report(res, path: Path, command: str = "") -> str:
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    hourly = res.hourly
+    strategies = list(res.kpis)
+    main = "maxq" if "maxq" in strategies else strategies[0]
+    hm = hourly[hourly["strategy"] == main].reset_index(drop=True)
+    figs = []
+    cur = res.meta["price_currency"] or ""
+
+    # load-duration curve
+    fig = go.Figure()
+    for s in strategies:
+        f = np.sort(hourly.loc[hourly["strategy"] == s, "facility_power_mw"].to_numpy())[::-1]
+        fig.add_trace(go.Scatter(x=np.arange(1, len(f) + 1), y=f, name=NAMES.get(s, s), line=dict(color=COLORS.get(s))))
+    fig.add_hline(y=res.meta["grid_limit_mw"], line_dash="dash", annotation_text="grid connection", line_color="grey")
+    fig.update_layout(title="Load-duration curve", xaxis_title="hours of the year at or above", yaxis_title="facility power [MW]", height=380)
+    figs.append(("Load-duration curve", fig))
+
+    # heat maps 24 x 365
+    day = hm["hour"].to_numpy() // 24
+    hod = hm["hour"].to_numpy() % 24
+    dates = pd.date_range(res.weather.start.tz_localize(None) if res.weather.start.tzinfo else res.weather.start, periods=365, freq="D")
+    for col, title, scale in (
+        ("facility_power_mw", f"Facility power [MW] ({NAMES.get(main, main)})", "Viridis"),
+        ("pue", f"PUE ({NAMES.get(main, main)})", "Magma"),
+        ("price_per_mwh", f"Day-ahead price [{cur}/MWh]", "RdBu_r"),
+        ("carbon_g_per_kwh", "Carbon intensity, average [gCO2eq/kWh]", "YlOrBr"),
+    ):
+        z = np.full((24, 365), np.nan)
+        z[hod, day] = hm[col].to_numpy()
+        fig = go.Figure(go.Heatmap(z=z, x=dates, y=np.arange(24), colorscale=scale, colorbar=dict(title="")))
+        fig.update_layout(title=title, yaxis_title="hour of day (site clock)", height=300)
+        figs.append((title, fig))
+
+    # monthly bars
+    fig = make_subplots(rows=1, cols=5, subplot_titles=("energy [GWh]", f"energy cost [M{cur}]", "emissions [kt CO2eq]", "tokens [T]", "revenue [M USD]"))
+    for s in strategies:
+        d = hourly[hourly["strategy"] == s]
+        m = d.groupby(d["time"].dt.month)
+        vals = [
+            m["facility_power_mw"].sum() / 1e3,
+            m["energy_cost"].sum() / 1e6,
+            m["emissions_t"].sum() / 1e3,
+            m["tokens_per_s"].sum() * 3600 / 1e12,
+            m["revenue_usd"].sum() / 1e6,
+        ]
+        for j, v in enumerate(vals):
+            fig.add_trace(
+                go.Bar(x=v.index, y=v.to_numpy(), name=NAMES.get(s, s), marker_color=COLORS.get(s), showlegend=j == 0, legendgroup=s),
+                row=1, col=j + 1,
+            )
+    fig.update_layout(title="Monthly totals", height=330, barmode="group")
+    figs.append(("Monthly totals", fig))
+
+    # events zoomed
+    groups = _event_groups(res)
+    shown = sorted(groups, key=lambda g: -(g[1] - g[0]))[:MAX_EVENTS_SHOWN]
+    shown.sort()
+    if shown:
+        fig = make_subplots(rows=len(shown), cols=2, subplot_titles=sum(([f"{nm}: facility [MW]", f"{nm}: tokens/s [M]"] for _, _, nm in shown), []), vertical_spacing=0.08)
+        for i, (a, b, nm) in enumerate(shown):
+            lo, hi = max(int(a) - 6, 0), min(int(np.ceil(b)) + 6, len(hm))
+            for s in strategies:
+                d = hourly[hourly["strategy"] == s].iloc[lo:hi]
+                x = d["time"].dt.tz_localize(None) if d["time"].dt.tz is not None else d["time"]
+                fig.add_trace(go.Scatter(x=x, y=d["facility_power_mw"], name=NAMES.get(s, s), line=dict(color=COLORS.get(s), shape="hv"), showlegend=i == 0, legendgroup=s), row=i + 1, col=1)
+                fig.add_trace(go.Scatter(x=x, y=d["tokens_per_s"] / 1e6, name=NAMES.get(s, s), line=dict(color=COLORS.get(s), shape="hv"), showlegend=False, legendgroup=s), row=i + 1, col=2)
+            d = hm.iloc[lo:hi]
+            x = d["time"].dt.tz_localize(None) if d["time"].dt.tz is not None else d["time"]
+            fig.add_trace(go.Scatter(x=x, y=d["limit_mw"], name="limit", line=dict(color="black", dash="dot", shape="hv"), showlegend=i == 0, legendgroup="limit"), row=i + 1, col=1)
+        fig.update_layout(title=f"Events: before, during, after ({len(shown)} of {len(groups)} shown, longest first)", height=max(260 * len(shown), 320))
+        figs.append(("Events", fig))
+
+    # strategy comparison
+    if len(strategies) > 1:
+        fig = make_subplots(rows=1, cols=2, subplot_titles=("revenue minus energy cost [M USD]", "tokens lost per MWh curtailed [M tokens/MWh]"))
+        for s in strategies:
+            k = res.kpis[s]
+            fig.add_trace(go.Bar(x=[NAMES.get(s, s)], y=[k["margin_usd"] / 1e6], marker_color=COLORS.get(s), showlegend=False), row=1, col=1)
+            v = k.get("tokens_lost_per_mwh_curtailed")
+            fig.add_trace(go.Bar(x=[NAMES.get(s, s)], y=[(v or 0) / 1e6], marker_color=COLORS.get(s), showlegend=False), row=1, col=2)
+        fig.update_layout(title="Strategy comparison", height=330)
+        figs.append(("Strategy comparison", fig))
+
+    # site plan
+    if len(res.plan):
+        p = res.plan
+        fig = go.Figure(
+            go.Scattergl(
+                x=p["x_m"], y=p["y_m"], mode="markers",
+                marker=dict(color=p["gpu_cap_w"], colorscale="Viridis", size=6 if len(p) < 500 else 3, symbol="square", colorbar=dict(title="GPU cap [W]")),
+                text=p["name"] + " (" + p["tier"] + ")", hovertemplate="%{text}<br>cap %{marker.color:.0f} W<extra></extra>",
+            )
+        )
+        fig.update_layout(title="Racks on the site plan, GPU cap under Max-Q at the median hour and the connection limit", xaxis_title="x [m]", yaxis_title="y [m]", height=420)
+        fig.update_yaxes(scaleanchor="x", scaleratio=1)
+        figs.append(("Site plan", fig))
+
+    parts = [_fig_html(f, i == 0) for i, (_, f) in enumerate(figs)]
+    rows = _summary_rows(res)
+    summary = _table(["", *[NAMES.get(s, s) for s in strategies]], rows)
+    m = res.meta
+    ev_note = _events_note(res)
+    body = f"""
+<h1>Grid what-if: {html.escape(res.site.name)}</h1>
+<p class=sub>{html.escape(m['layout'])} &middot; grid connection {m['grid_limit_mw']:,.1f} MW &middot; strategies: {', '.join(NAMES.get(s, s) for s in strategies)}
+ &middot; {'exact solve of every hour' if m['exact'] else 'response surface of exact solves'} &middot; computed in {m['wall_time_s']:.1f} s on {m['workers']} process(es)</p>
+<h2>Summary</h2>{summary}
+<p class=note>Energy cost in the price's currency ({html.escape(cur)}){f"; converted to USD at {m['eur_usd']:.4f} USD/EUR (ECB reference rate, 2018 average)" if m.get('eur_usd') else ''}. Revenue at the tiers' prices (USD per million tokens). Tokens lost are counted against the same hour uncurtailed. Flexibility: MW below the uncurtailed draw the site can hold for an hour, summed over the year.</p>
+<h2>Surrogate error</h2>{_validation_html(res)}
+<h2>Curtailment</h2>{ev_note}
+{''.join(f'<div class=fig>{h}</div>' for h in parts)}
+<h2>Site</h2><p>A 2D plan of the racks (x_m, y_m of the compiled model) is above; the 3D snapshot of the site waits for <code>twin render</code> (the dashboard's pyvista scene) and is not in this report.</p>
+<h2>Data</h2><ul>
+<li>Weather: {html.escape(m['weather'])}</li>
+<li>Prices: {html.escape(m['prices'])}</li>
+<li>Carbon, average: {html.escape(m['carbon'])}</li>
+<li>Carbon, marginal: {html.escape(m['carbon_marginal'] or 'not given')}</li>
+<li>Clock: series are aligned by hour of their own year (hour 0 = 1 January 00:00 local standard time of each).</li>
+</ul>
+<p class=note>Reproduce: <code>{html.escape(command)}</code></p>
+"""
+    page = f"""<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>Grid what-if: {html.escape(res.site.name)}</title>
+<style>body{{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1280px;color:#222;padding:0 16px}}
+h1{{margin-bottom:4px}} .sub{{color:#555;margin-top:0}} table{{border-collapse:collapse;margin:8px 0 16px;font-size:14px}}
+th,td{{border-bottom:1px solid #ddd;padding:4px 10px;text-align:left}} td.n{{text-align:right;font-variant-numeric:tabular-nums}}
+th{{background:#f4f6f8}} .note{{color:#555;font-size:13px}} .fig{{margin:10px 0 18px}} code{{background:#f4f4f4;padding:1px 4px}}</style></head>
+<body>{body}</body></html>"""
+    Path(path).write_text(page, encoding="utf-8")
+    return str(path)
+
+
+def _event_groups(res) -> list[tuple[float, float, str]]:
+    groups: dict = {}
+    for e in res.events:
+        key = e.group if e.group >= 0 else e.name
+        g = groups.setdefault(key, [e.start_h, e.end_h, e.name])
+        g[0], g[1] = min(g[0], e.start_h), max(g[1], e.end_h)
+    return [tuple(v) for v in groups.values()]
+
+
+def _events_note(res) -> str:
+    if not res.events:
+        return "<p>No events: give <code>--events FILE.yaml</code> or <code>--curtailment-pct P</code>.</p>"
+    groups = _event_groups(res)
+    src = res.events[0].source
+    caps = [e.cap_mw for e in res.events]
+    return (
+        f"<p>{len(groups)} event(s) over {sum(g[1] - g[0] for g in groups):.1f} h (from {html.escape(src.split(':')[0] if ':' in src and not src.startswith('--') else src)}); "
+        f"caps from {min(caps):,.2f} to {max(caps):,.2f} MW. Every strategy is held to the same cap in each event.</p>"
+    )
