@@ -45,6 +45,20 @@ class EfficiencyCurve(Curve):
         return self
 
 
+class PumpEfficiencyCurve(Curve):
+    """Pump efficiency over its best-point efficiency vs flow over its best-point flow, at rated speed."""
+
+    flow_fraction: list[float]
+    efficiency_ratio: list[float]
+
+    @model_validator(mode="after")
+    def _v(self):
+        self._check(self.flow_fraction, self.efficiency_ratio, "flow_fraction", "efficiency_ratio", 0.0, 1.0)
+        if self.flow_fraction[0] <= 0:
+            raise ValueError("flow_fraction must be > 0")
+        return self
+
+
 class ThroughputCurve(Curve):
     power_fraction: list[float]
     relative_throughput: list[float]
@@ -158,6 +172,27 @@ class Cdu(Entry):
     ua_flow_exponent: float = Field(
         default=0.7, gt=0, le=1, description="film coefficient ~ flow^n on each side of the plates"
     )
+    pump_efficiency_curve: PumpEfficiencyCurve | None = Field(
+        default=None,
+        description="pump efficiency / best-point efficiency vs flow / rated flow at rated speed; None: the "
+        "Euler-number correlation along the quadratic head curve (twin.thermal.hydraulics)",
+    )
+    # the loop's rack flow-control valves and its differential-pressure control
+    valve_authority: float = Field(
+        default=0.2,
+        gt=0,
+        lt=1,
+        description="share of a rack branch's design differential taken by its fully open flow-control valve",
+    )
+    dp_setpoint_kpa: float | None = Field(
+        default=None,
+        gt=0,
+        description="header differential the pumps hold at the index rack, kPa; None: commissioned to the "
+        "loop's largest design branch differential (rack dP / (1 - valve_authority))",
+    )
+    rack_min_flow_fraction: float = Field(
+        default=0.2, gt=0, le=1, description="flow a powered rack's valve never closes below, / design flow"
+    )
 
 
 class DryCooler(Entry):
@@ -214,6 +249,17 @@ class Pump(Entry):
     efficiency: float = Field(gt=0, le=1)
     system_head_kpa: float | None = Field(
         default=None, gt=0, description="facility-water loop head at its design flow; None: the rated head"
+    )
+    shutoff_head_ratio: float = Field(
+        default=1.25, gt=1, le=2, description="head at zero flow / rated head (quadratic curve)"
+    )
+    min_flow_fraction: float = Field(
+        default=0.3, ge=0, le=1, description="minimum flow of a running pump / rated"
+    )
+    efficiency_curve: PumpEfficiencyCurve | None = Field(
+        default=None,
+        description="efficiency / best-point efficiency vs flow / rated flow at rated speed; None: the "
+        "Euler-number correlation along the quadratic head curve (twin.thermal.hydraulics)",
     )
 
 
