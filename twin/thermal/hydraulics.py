@@ -1,24 +1,59 @@
-"""Hydraulics of the technology cooling loops (TCS): pipes, cold-plate branches, balancing valves, CDU pumps.
+"""Hydraulics of the technology cooling loops (TCS): pipes, rack branches with flow-control valves, CDU pumps.
 
-Every loop is modelled as a CDU pump feeding a supply header and a direct-return header of length
-``manifold_length_m`` with its racks tapped at equal spacing; each rack is a branch (cold plates + balancing valve)
-between the headers. All loops of the facility form one sparse network solved at once by the global gradient
-algorithm (Todini & Pilati 1988, "A gradient algorithm for the analysis of pipe networks", as in EPANET): Newton
-on edge flows Q and node pressures p, eliminating Q to give the sparse symmetric system
-``(A G^-1 A^T) p = A G^-1 h(Q) - A Q - A_f q_f`` (G = dh/dQ diagonal), solved with scipy.sparse (SuperLU).
+Every loop is modelled as its CDU pumps feeding a supply header and a direct-return header of length
+``manifold_length_m`` with its racks tapped at equal spacing; each rack is a branch between the headers: its cold
+plates in series with a pressure-independent control valve (PICV).
+
+Control, as in real TCS loops (variable-speed pumping on a differential-pressure setpoint at the hydraulically most
+remote terminal, each terminal on its own flow-control valve: ASHRAE Handbook HVAC Systems and Equipment 2020
+ch. 44 "Centrifugal pumps", variable-speed pumping; Rishel, Durkin & Kincaid, HVAC Pump Handbook, 2nd ed. 2006):
+  * every rack's PICV holds the flow the rack asks for, its design flow per kW times its power with a smooth floor
+    at a minimum flow (``valve_setpoint_flow_m3_s``), and shuts on a rack that is off (power 0), as long as the
+    differential across the branch covers the cold plates plus the fully open valve,
+    dp_plate(Q_set) + K_open Q_set^2 (``valve_open_k``: K_open from the valve authority at design flow);
+    below that the valve is fully open ("saturated") and the branch is a fixed resistance: EPANET's flow-control
+    valve (Rossman 2000, EPANET 2 Users Manual, s. 3.1 and the status checks of its solver);
+  * the CDU pumps run on variable-frequency drives that hold the header differential at the index (last) tap at
+    dp_set, so they deliver the sum of what the valves ask for at head H = dp_set + header losses; when every
+    available pump at full speed cannot (``pump_limited``), the pumps run on their curve at full speed and the
+    valves that lose their differential open fully.
+
+Solution. Common case (every valve in control, the pumps holding dp_set): closed form. The rack flows are the valve
+setpoints, the header flows their sums downstream of each tap, and the differential at each tap is dp_set plus the
+header drops between the tap and the index (cumulative sums, no iteration). Loops where a valve saturates or the
+pumps are limited are solved together by the global gradient algorithm (Todini & Pilati 1988, "A gradient
+algorithm for the analysis of pipe networks", as in EPANET): Newton on edge flows Q and node pressures p with the
+valves in control as fixed-flow links, saturated valves as resistances and the pumps on their curve; in dp control
+the pumps' shut-off head theta = s^2 H_0 is one more unknown per loop with the controller's equation
+p(S_n) - p(R_n) = dp_set. Eliminating Q gives the sparse system
+``A W A^T p - (A W c) theta = A W h(Q) - A Q - A_f q_f`` (W = (dh/dQ)^-1), solved with scipy.sparse (SuperLU);
+valve and pump statuses are then updated as EPANET does, until none changes.
 
 Edge laws (pressure drop h, Pa, in the direction of flow):
-  pipe     h = f(Re, eps/D) (L/D) rho v^2 / 2                      Darcy-Weisbach, f from Churchill (1977)
-  branch   h = dp_design (Q/Q_design)^n + K_v Q|Q|                 cold plates (catalog dP at design flow) + valve
-  pump     h = -(s^2 H_0 - k_p (Q/N)^2)                             quadratic head curve of N parallel pumps at speed s
+  pipe     h = f(Re, eps/D) (L/D) rho v^2 / 2                 Darcy-Weisbach, f from Churchill (1977)
+  branch   h = dp_design (Q/Q_design)^n + K_v Q|Q|            cold plates (catalog dP at design flow) + valve
+  pump     h = -(s^2 H_0 - k_p (Q/N)^2)                        quadratic head curve of N parallel pumps at speed s
+
+Pumps at part flow (``pump_efficiency``, ``stage_pumps``): efficiency eta = eta_BEP r(x) with
+x = Q_pump / (s Q_BEP), the flow of the similar operating point at rated speed: by the affinity laws (Q ~ s,
+H ~ s^2) similar points share their efficiency (Ulanicki, Kahler & Coulbeck 2008, "Modeling the efficiency and
+power characteristics of a pump group", J. Water Resour. Plann. Manage. 134(1) 88-93), and r(x) is the catalog's
+efficiency-vs-flow curve at rated speed, interpolated by PCHIP (Fritsch & Carlson 1980, C1 and shape-preserving);
+the shipped curves are the Euler-number correlation (``euler_efficiency_ratio``) along each pump's head curve.
+Power P = H Q / eta. Staging: of 1..N_available pumps, run the count that needs the least power while every
+running pump can deliver the duty (speed <= maximum); a pump below its minimum flow is kept there by the CDU's
+bypass, whose flow recirculates through the exchanger.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.interpolate import PchipInterpolator
 from scipy.sparse.linalg import spsolve
 
 
@@ -96,7 +131,7 @@ def pipe_dp_pa(flow_m3_s, length_m, diameter_m, roughness_m, rho_kg_m3, mu_pa_s)
 
 
 def branch_dp_pa(flow_m3_s, design_flow_m3_s, dp_design_pa, exponent, valve_k_pa_s2_m6=0.0):
-    """Rack branch: cold plates dp = dp_design (|Q|/Q_design)^n (catalog), plus balancing valve K_v Q|Q|.
+    """Rack branch: cold plates dp = dp_design (|Q|/Q_design)^n (catalog), plus a valve K_v Q|Q|.
 
     Parameters
     ----------
@@ -109,7 +144,7 @@ def branch_dp_pa(flow_m3_s, design_flow_m3_s, dp_design_pa, exponent, valve_k_pa
     exponent : float or numpy.ndarray
         Flow exponent n of the cold plates (~1.8-2).
     valve_k_pa_s2_m6 : float or numpy.ndarray, default 0
-        Balancing-valve coefficient K_v, Pa s^2/m^6.
+        Valve coefficient K_v (e.g. a fully open flow-control valve, ``valve_open_k``), Pa s^2/m^6.
 
     Returns
     -------
@@ -291,97 +326,364 @@ def build_network(rack_loop: np.ndarray, n_loops: int, manifold_length_m: np.nda
 
 
 def _segment_flows(net: LoopNetwork, rack_flow: np.ndarray) -> np.ndarray:
-    """Header flows that result from given rack flows: supply segment k carries the racks at taps >= k."""
+    """Header flows that result from given rack flows (sorted order): segment k carries the racks at taps >= k."""
     qs = rack_flow[net.order]
     lo = net.edge_loop[2 * net.n_racks : 3 * net.n_racks]
-    # reverse cumulative sum within each loop
-    csum = np.cumsum(qs[::-1])[::-1]
-    n_l = net.n_per_loop
-    end = np.cumsum(n_l)  # exclusive end index of each loop in sorted order
+    csum = np.cumsum(qs[::-1])[::-1]  # reverse cumulative sum, then cut at each loop's end
+    end = np.cumsum(net.n_per_loop)  # exclusive end index of each loop in sorted order
     after = np.where(end[lo] < len(qs), np.concatenate([csum, [0.0]])[np.minimum(end[lo], len(qs))], 0.0)
     return csum - after
 
 
-def balancing_valves(
-    net: LoopNetwork,
-    design_flow_m3_s: np.ndarray,
-    dp_design_pa: np.ndarray,
-    diameter_m: np.ndarray,
-    roughness_m: np.ndarray,
-    rho: np.ndarray,
-    mu: np.ndarray,
-) -> np.ndarray:
-    """Valve coefficients that give every rack its design flow when the loop runs at its total design flow.
+def _loop_cumsum(net: LoopNetwork, values_sorted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cumulative sum within each loop (sorted order, inclusive) and each loop's total."""
+    lo = net.edge_loop[2 * net.n_racks : 3 * net.n_racks]
+    csum = np.cumsum(values_sorted)
+    start = np.concatenate([[0], np.cumsum(net.n_per_loop)[:-1]])
+    before = np.where(start[lo] > 0, csum[np.maximum(start[lo] - 1, 0)], 0.0)
+    total = np.bincount(lo, weights=values_sorted, minlength=net.n_loops)
+    return csum - before, total
 
-    Proportional balancing: the index rack (least available differential) gets K_v = 0, every other rack
-    throttles its surplus, dp_valve = (dp_avail - dp_rack) - min over the loop (dp_avail - dp_rack).
+
+# ------------------------------------------------------------------------------------ flow-control valves
+def valve_setpoint_flow_m3_s(rack_power_w, power_maxp_w, design_flow_m3_s, min_flow_fraction, smooth_p=8.0):
+    """Flow a rack's flow-control valve holds: its design flow per kW times its power, floored at a minimum flow.
+
+    Q_set = Q_d (x^p + phi^p)^(1/p),  x = P / P_maxp, phi = minimum flow / design flow; Q_set = 0 at P = 0 (valve
+    shut on a rack that is off). The p-norm (p = 8) is a smooth maximum of x and phi: within 0.05 % of max(x, phi)
+    for x >= 2 phi, 9 % above it at x = phi, and differentiable in P (a max() would put a kink in the facility
+    power that Max-Q linearises).
 
     Parameters
     ----------
-    net : LoopNetwork
-        Network of all loops (``build_network``).
-    design_flow_m3_s : numpy.ndarray, shape (n_racks,)
-        Design flow of each rack, m3/s.
-    dp_design_pa : numpy.ndarray, shape (n_racks,)
-        Cold-plate pressure drop of each rack at design flow, Pa.
-    diameter_m, roughness_m : numpy.ndarray, shape (n_loops,)
-        Header inner diameter and roughness of each loop, m.
-    rho, mu : numpy.ndarray, shape (n_loops,)
-        Coolant density (kg/m3) and viscosity (Pa s) of each loop.
+    rack_power_w : float or numpy.ndarray
+        Rack IT power P, W (>= 0).
+    power_maxp_w : float or numpy.ndarray
+        Rack maximum (design) power P_maxp, W.
+    design_flow_m3_s : float or numpy.ndarray
+        Design flow Q_d at P_maxp, m3/s (design flow per kW x P_maxp).
+    min_flow_fraction : float or numpy.ndarray
+        Minimum flow of a powered rack over its design flow, phi (0..1).
+    smooth_p : float, default 8
+        Exponent p of the smooth maximum.
 
     Returns
     -------
-    numpy.ndarray, shape (n_racks,)
-        K_v of each rack's balancing valve, Pa s^2/m^6 (>= 0).
+    numpy.ndarray
+        Q_set, m3/s.
     """
-    n = net.n_racks
-    seg_q = _segment_flows(net, design_flow_m3_s)
-    lo = net.edge_loop[:n]
-    dp_seg = pipe_dp_pa(seg_q, net.pipe_length_m[:n], diameter_m[lo], roughness_m[lo], rho[lo], mu[lo])
-    # available differential at tap k relative to the pump: -(sum of supply + return drops up to k)
-    lost = dp_seg * 2.0  # supply and return segments carry the same flow in a direct-return layout
-    csum = np.cumsum(lost)
-    start = np.concatenate([[0], np.cumsum(net.n_per_loop)[:-1]])
-    before = np.where(start[lo] > 0, csum[np.maximum(start[lo] - 1, 0)], 0.0)
-    loss_to_tap = csum - before  # sorted order
-    order = net.order
-    surplus = -loss_to_tap - dp_design_pa[order]
-    min_surplus = np.full(net.n_loops, np.inf)
-    np.minimum.at(min_surplus, lo, surplus)
-    valve_dp = surplus - min_surplus[lo]
-    k_sorted = valve_dp / design_flow_m3_s[order] ** 2
-    k = np.empty(n)
-    k[order] = k_sorted
-    return k
+    x = np.asarray(rack_power_w, dtype=float) / power_maxp_w
+    phi = np.asarray(min_flow_fraction, dtype=float)
+    on = x > 0
+    m = np.maximum(np.where(on, x, 1.0), phi)  # scale so the powers stay in (0, 1]
+    frac = m * ((np.where(on, x, 1.0) / m) ** smooth_p + (phi / m) ** smooth_p) ** (1.0 / smooth_p)
+    return np.where(on, design_flow_m3_s * frac, 0.0)
 
 
+def valve_open_k(design_flow_m3_s, dp_design_pa, authority):
+    """Resistance K_open (Pa s^2/m^6) of a fully open flow-control valve from its authority at design flow.
+
+    Valve authority beta = dp_valve,open / (dp_valve,open + dp_rest of the branch) at design flow (ASHRAE Handbook
+    HVAC Systems and Equipment 2020 ch. 47 "Valves"; CIBSE Guide H), so
+    dp_valve,open(Q_d) = beta / (1 - beta) dp_plate(Q_d) and K_open = dp_valve,open(Q_d) / Q_d^2.
+
+    Parameters
+    ----------
+    design_flow_m3_s : float or numpy.ndarray
+        Design flow of the rack Q_d, m3/s.
+    dp_design_pa : float or numpy.ndarray
+        Cold-plate pressure drop at design flow, Pa.
+    authority : float or numpy.ndarray
+        beta, 0 < beta < 1.
+
+    Returns
+    -------
+    numpy.ndarray
+        K_open, Pa s^2/m^6.
+    """
+    beta = np.asarray(authority, dtype=float)
+    return beta / (1.0 - beta) * np.asarray(dp_design_pa, dtype=float) / np.asarray(design_flow_m3_s) ** 2
+
+
+def commissioned_dp_setpoint_pa(
+    rack_loop, n_loops, full_flow_m3_s, design_flow_m3_s, dp_design_pa, exponent, k_open
+):
+    """Differential-pressure setpoint at the index tap as commissioned: the largest branch differential the loop's
+    racks need at full power, dp_plate(Q_full) + K_open Q_full^2 (cold plates plus the fully open valve; Q_full the
+    valve setpoint at P_maxp, the design flow), so every rack can reach its full-power flow. A design figure,
+    independent of the rack powers (smooth).
+
+    Parameters
+    ----------
+    rack_loop : numpy.ndarray of int, shape (n_racks,)
+        Loop of each rack.
+    n_loops : int
+        Number of loops.
+    full_flow_m3_s : numpy.ndarray, shape (n_racks,)
+        Valve setpoint at the rack's maximum power (``valve_setpoint_flow_m3_s`` at P_maxp), m3/s.
+    design_flow_m3_s, dp_design_pa, exponent : numpy.ndarray, shape (n_racks,)
+        Cold plates of each rack: design flow (m3/s), dp at design flow (Pa), flow exponent.
+    k_open : numpy.ndarray, shape (n_racks,)
+        Fully open valve resistance (``valve_open_k``), Pa s^2/m^6.
+
+    Returns
+    -------
+    numpy.ndarray, shape (n_loops,)
+        dp_set, Pa (0 for a loop without racks); dp_plate(Q_d) / (1 - beta) when Q_full = Q_d.
+    """
+    need = branch_dp_pa(full_flow_m3_s, design_flow_m3_s, dp_design_pa, exponent, k_open)
+    out = np.zeros(n_loops)
+    np.maximum.at(out, np.asarray(rack_loop, dtype=np.int64), need)
+    return out
+
+
+# ----------------------------------------------------------------------------------- pumps at part flow
+_EU_A, _EU_B, _EU_C, _EU_D = -2.732094, 2.273014, 0.196344, 5.267518
+
+
+def euler_efficiency_ratio(euler_ratio):
+    """Efficiency over peak efficiency from the Euler-number correlation (EnergyPlus Engineering Reference 9.6,
+    Fan:ComponentModel, eqs. 16.209-16.218; Modelica Buildings ``Fluid.Movers.BaseClasses.Euler.correlation`` for
+    fans and pumps):
+
+    eta / eta_p = exp(-Z1^2 / 2) (1 + sign(Z2) erf(|Z2| / sqrt 2)) / (exp(-Z3^2 / 2) (1 + erf(Z3 / sqrt 2))),
+    Z1 = (X - a) / b, Z2 = (exp(c X) d X - a) / b, Z3 = -a / b, X = log10(Eu / Eu_p),
+    a = -2.732094, b = 2.273014, c = 0.196344, d = 5.267518, with Eu / Eu_p = (H Q_p^2) / (H_p Q^2).
+
+    Parameters
+    ----------
+    euler_ratio : float or numpy.ndarray
+        Eu / Eu_p (> 0).
+
+    Returns
+    -------
+    numpy.ndarray
+        eta / eta_p (1 at the peak).
+    """
+    x = np.log10(np.asarray(euler_ratio, dtype=float))
+    z1 = (x - _EU_A) / _EU_B
+    z2 = (np.exp(_EU_C * x) * _EU_D * x - _EU_A) / _EU_B
+    z3 = -_EU_A / _EU_B
+    erf = np.vectorize(math.erf, otypes=[float])
+    num = np.exp(-0.5 * z1**2) * (1.0 + np.sign(z2) * erf(np.abs(z2) / math.sqrt(2.0)))
+    return num / (math.exp(-0.5 * z3**2) * (1.0 + math.erf(z3 / math.sqrt(2.0))))
+
+
+@lru_cache(maxsize=64)
+def _pchip(flow_fraction: tuple[float, ...], ratio: tuple[float, ...]) -> PchipInterpolator:
+    return PchipInterpolator(np.asarray(flow_fraction), np.asarray(ratio), extrapolate=False)
+
+
+def efficiency_ratio(x, flow_fraction, ratio):
+    """Efficiency over best-point efficiency at flow ratio x from a tabulated curve (catalog data).
+
+    PCHIP through the points (Fritsch & Carlson 1980: C1, no overshoot); below the first point the efficiency
+    falls linearly to 0 at zero flow (eta ~ Q: a pump at shut-off does no useful work but still draws power);
+    beyond the last point it keeps the last value.
+
+    Parameters
+    ----------
+    x : float or numpy.ndarray
+        Q / (s Q_BEP), flow of the similar point at rated speed over the best-point flow.
+    flow_fraction, ratio : sequence of float
+        Curve points: x (strictly increasing, > 0) and eta / eta_BEP (0..1].
+
+    Returns
+    -------
+    numpy.ndarray
+        eta / eta_BEP.
+    """
+    xf, yf = tuple(float(v) for v in flow_fraction), tuple(float(v) for v in ratio)
+    x = np.asarray(x, dtype=float)
+    inner = _pchip(xf, yf)(np.clip(x, xf[0], xf[-1]))
+    return np.where(x < xf[0], yf[0] * np.maximum(x, 0.0) / xf[0], np.where(x > xf[-1], yf[-1], inner))
+
+
+def pump_efficiency(flow_per_pump_m3_s, speed, rated_flow_m3_s, efficiency_bep, flow_fraction, ratio):
+    """Pump efficiency at part flow and speed: eta = eta_BEP r(Q / (s Q_BEP)) (affinity laws: similar points
+    Q ~ s share their efficiency; Ulanicki et al. 2008), r from ``efficiency_ratio``; best point at the rated flow.
+
+    Parameters
+    ----------
+    flow_per_pump_m3_s : float or numpy.ndarray
+        Flow of one pump Q, m3/s.
+    speed : float or numpy.ndarray
+        Speed ratio s = n / n_rated (> 0).
+    rated_flow_m3_s : float or numpy.ndarray
+        Rated (best-efficiency) flow Q_BEP at rated speed, m3/s.
+    efficiency_bep : float or numpy.ndarray
+        Best-point efficiency eta_BEP (catalog ``efficiency`` / ``pump_efficiency``).
+    flow_fraction, ratio : sequence of float
+        The catalog curve (``efficiency_ratio``).
+
+    Returns
+    -------
+    numpy.ndarray
+        eta, 0..1.
+    """
+    s = np.asarray(speed, dtype=float)
+    x = np.asarray(flow_per_pump_m3_s, dtype=float) / (np.where(s > 0, s, 1.0) * rated_flow_m3_s)
+    return efficiency_bep * efficiency_ratio(x, flow_fraction, ratio)
+
+
+@dataclass
+class PumpDuty:
+    """Operating point of the pumps of each loop or hall (``stage_pumps``)."""
+
+    n_running: np.ndarray  # pumps running
+    speed: np.ndarray  # speed ratio n / n_rated
+    flow_m3_s: np.ndarray  # total pump flow (incl. bypass), m3/s
+    bypass_m3_s: np.ndarray  # flow recirculated to keep each pump at its minimum flow, m3/s
+    efficiency: np.ndarray  # of each running pump
+    power_w: np.ndarray  # total, W
+
+
+def stage_pumps(
+    head_pa,
+    flow_m3_s,
+    n_available,
+    rated_flow_m3_s,
+    shutoff_head_pa,
+    curve_k,
+    efficiency_bep,
+    curves: list[tuple[tuple[float, ...], tuple[float, ...]]],
+    curve_id,
+    min_flow_fraction=0.0,
+    limited=None,
+    max_speed: float = 1.0,
+) -> PumpDuty:
+    """Number of equal parallel pumps to run, their speed, efficiency and power for a duty (head, flow).
+
+    For every count N = 1..N_available: each pump carries Q_N / N with Q_N = max(Q, phi Q_rated N) (the bypass
+    keeps a pump at its minimum flow phi Q_rated), runs at the speed that puts its curve H = s^2 H_0 - k (Q/N)^2
+    through the duty (``speed_for_duty``), at efficiency ``pump_efficiency``; P_N = H Q_N / eta. The count with the
+    least power among those whose speed is within ``max_speed`` runs (the power is continuous in the duty: at a
+    change of count both powers are equal). A limited duty (``limited``, the pumps cannot reach it) runs every
+    available pump at full speed at the flow given. Vectorised over loops; a Python loop over the pump count only.
+
+    Parameters
+    ----------
+    head_pa, flow_m3_s : numpy.ndarray
+        Duty: head (Pa) and flow (m3/s) of each set of pumps.
+    n_available : numpy.ndarray of int
+        Pumps available (installed less failed).
+    rated_flow_m3_s : numpy.ndarray
+        Rated flow of one pump (its best-efficiency point), m3/s.
+    shutoff_head_pa, curve_k : numpy.ndarray
+        Curve constants of one pump (``pump_curve_constants``): H_0 (Pa) and k_p (Pa s^2/m^6).
+    efficiency_bep : numpy.ndarray
+        Best-point efficiency of one pump.
+    curves : list of (flow_fraction, ratio)
+        Efficiency-vs-flow curves (``efficiency_ratio``); ``curve_id`` picks one per set.
+    curve_id : numpy.ndarray of int
+        Index into ``curves`` of each set.
+    min_flow_fraction : float or numpy.ndarray, default 0
+        Minimum flow of one running pump over its rated flow.
+    limited : numpy.ndarray of bool, optional
+        Sets whose pumps run at full speed on their curve (flow below the duty's demand).
+    max_speed : float, default 1.0
+        Highest speed ratio.
+
+    Returns
+    -------
+    PumpDuty
+        Pumps running, speed, flow incl. bypass (m3/s), bypass (m3/s), efficiency, power (W).
+    """
+    h = np.asarray(head_pa, dtype=float)
+    q = np.asarray(flow_m3_s, dtype=float)
+    n_av = np.asarray(n_available, dtype=np.int64)
+    n_sets = len(h)
+    q_r = np.broadcast_to(np.asarray(rated_flow_m3_s, dtype=float), (n_sets,))
+    h0 = np.broadcast_to(np.asarray(shutoff_head_pa, dtype=float), (n_sets,))
+    kp = np.broadcast_to(np.asarray(curve_k, dtype=float), (n_sets,))
+    eta_b = np.broadcast_to(np.asarray(efficiency_bep, dtype=float), (n_sets,))
+    phi = np.broadcast_to(np.asarray(min_flow_fraction, dtype=float), (n_sets,))
+    cid = np.broadcast_to(np.asarray(curve_id, dtype=np.int64), (n_sets,))
+    lim = np.zeros(n_sets, bool) if limited is None else np.asarray(limited, dtype=bool)
+
+    def eff(qn, s):
+        out = np.zeros(n_sets)
+        for c, (xf, yf) in enumerate(curves):  # a few distinct catalog curves
+            sel = cid == c
+            if np.any(sel):
+                out[sel] = pump_efficiency(qn[sel], s[sel], q_r[sel], eta_b[sel], xf, yf)
+        return out
+
+    run = (n_av > 0) & (h > 0)
+    best = dict(
+        n=np.zeros(n_sets, np.int64),
+        s=np.zeros(n_sets),
+        q=np.zeros(n_sets),
+        eta=np.zeros(n_sets),
+        p=np.full(n_sets, np.inf),
+    )
+    for n in range(1, int(n_av.max(initial=0)) + 1):
+        q_n = np.maximum(q, phi * q_r * n)
+        qn = q_n / n
+        s2 = (h + kp * qn**2) / h0
+        ok = run & ~lim & (n <= n_av) & (s2 <= max_speed**2 * (1 + 1e-9))
+        s = np.sqrt(np.maximum(s2, 0.0))
+        eta = eff(qn, s)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            p = np.where(ok & (eta > 0), h * q_n / np.where(eta > 0, eta, 1.0), np.inf)
+        better = p < best["p"] * (1 - 1e-12)
+        for key, val in (("n", n), ("s", s), ("q", q_n), ("eta", eta), ("p", p)):
+            best[key] = np.where(better, val, best[key])
+    # limited (or no count can reach the duty): every available pump at full speed, at the flow the network gets
+    full = run & ~np.isfinite(best["p"])
+    if np.any(full):
+        n_f = np.maximum(n_av, 1)
+        s_f = np.full(n_sets, max_speed)
+        eta_f = eff(q / n_f, s_f)
+        best["n"] = np.where(full, n_av, best["n"])
+        best["s"] = np.where(full, max_speed, best["s"])
+        best["q"] = np.where(full, q, best["q"])
+        best["eta"] = np.where(full, eta_f, best["eta"])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            best["p"] = np.where(full, h * q / np.where(eta_f > 0, eta_f, 1.0), best["p"])
+    p = np.where(run, best["p"], 0.0)
+    return PumpDuty(
+        n_running=np.where(run, best["n"], 0),
+        speed=np.where(run, best["s"], 0.0),
+        flow_m3_s=np.where(run, best["q"], 0.0),
+        bypass_m3_s=np.where(run, best["q"] - q, 0.0),
+        efficiency=np.where(run, best["eta"], 0.0),
+        power_w=p,
+    )
+
+
+# ------------------------------------------------------------------------------------------ loop network
 @dataclass
 class HydraulicSolution:
     """Flows and pump duty of every loop (``solve_loops``)."""
 
     rack_flow_m3_s: np.ndarray  # (n_racks,) m3/s
     rack_dp_pa: np.ndarray  # (n_racks,) cold-plate dp, Pa
-    valve_dp_pa: np.ndarray  # (n_racks,) balancing-valve dp, Pa
-    loop_flow_m3_s: np.ndarray  # (n_loops,) pump flow, m3/s
+    valve_dp_pa: np.ndarray  # (n_racks,) flow-control valve dp, Pa
+    valve_saturated: np.ndarray  # (n_racks,) valve fully open, flow below its setpoint
+    loop_flow_m3_s: np.ndarray  # (n_loops,) flow through the racks (pump flow less bypass), m3/s
     pump_head_pa: np.ndarray  # (n_loops,) Pa
-    pump_speed: np.ndarray  # (n_loops,) speed ratio n / n_rated
-    pump_limited: np.ndarray  # (n_loops,) at maximum speed, below the flow setpoint
-    iterations: int  # GGA iterations (both passes)
+    index_dp_pa: np.ndarray  # (n_loops,) header differential at the index (last) tap, Pa
+    pump_limited: np.ndarray  # (n_loops,) every available pump at maximum speed, below the valves' demand
+    edge_flow_m3_s: np.ndarray  # (n_edges,) flow of every edge of ``net`` (pipes, branches, pumps), m3/s
+    node_pressure_pa: np.ndarray  # (n_nodes,) gauge pressure of every node over the pump suction, Pa
+    iterations: int  # Newton iterations of the loops not in the closed form (all status rounds)
     converged: bool
-    residual: float  # last max |dQ| / max setpoint
+    residual: float  # last max |dQ| / flow scale of the Newton solve (0: closed form only)
 
 
 def solve_loops(
     net: LoopNetwork,
     *,
-    flow_setpoint_m3_s: np.ndarray,
+    valve_flow_m3_s: np.ndarray,
+    valve_open_k: np.ndarray,
+    dp_setpoint_pa: np.ndarray,
     n_pumps: np.ndarray,
     shutoff_head_pa: np.ndarray,
     curve_k: np.ndarray,
     design_flow_m3_s: np.ndarray,
     dp_design_pa: np.ndarray,
     dp_exponent: np.ndarray,
-    valve_k: np.ndarray,
     diameter_m: np.ndarray,
     roughness_m: np.ndarray,
     rho: np.ndarray,
@@ -389,27 +691,30 @@ def solve_loops(
     max_speed: float = 1.0,
     tol: float = 1e-10,
     max_iter: int = 60,
+    closed_form: bool = True,
 ) -> HydraulicSolution:
-    """Flows in every loop with pumps speed-controlled to the flow setpoint (flow-per-kW control).
+    """Flows in every loop: flow-control valves at their setpoints, pumps holding dp_set at the index tap.
 
-    Pass 1 treats each pump as a flow source at its setpoint and gives the head it must deliver; where that needs
-    more than ``max_speed`` the loop is pump-limited and pass 2 solves it on the pump curve at full speed.
-    Loops without a running pump or without racks carry no flow.
+    Closed form where every valve stays in control and the pumps can hold the setpoint; the other loops by the
+    global gradient algorithm with valve / pump status updates (module docstring). Loops without a running pump
+    or without racks carry no flow.
 
     Parameters
     ----------
     net : LoopNetwork
         Network of all loops (``build_network``).
-    flow_setpoint_m3_s : numpy.ndarray, shape (n_loops,)
-        Total pump flow setpoint of each loop, m3/s.
+    valve_flow_m3_s : numpy.ndarray, shape (n_racks,)
+        Flow each rack's valve holds (``valve_setpoint_flow_m3_s``; 0 = shut), m3/s.
+    valve_open_k : numpy.ndarray, shape (n_racks,)
+        Resistance of each fully open valve (``valve_open_k``), Pa s^2/m^6.
+    dp_setpoint_pa : numpy.ndarray, shape (n_loops,)
+        Header differential the pumps hold at the index tap, Pa.
     n_pumps : numpy.ndarray of int, shape (n_loops,)
-        Pumps running in parallel in each loop.
+        Pumps available in each loop (all may run).
     shutoff_head_pa, curve_k : numpy.ndarray, shape (n_loops,)
         Pump curve H = s^2 H_0 - k_p Q^2 per pump (``pump_curve_constants``): H_0 in Pa, k_p in Pa s^2/m^6.
     design_flow_m3_s, dp_design_pa, dp_exponent : numpy.ndarray, shape (n_racks,)
         Cold plates of each rack: design flow (m3/s), dp at design flow (Pa), flow exponent.
-    valve_k : numpy.ndarray, shape (n_racks,)
-        Balancing-valve coefficients (``balancing_valves``), Pa s^2/m^6.
     diameter_m, roughness_m : numpy.ndarray, shape (n_loops,)
         Header inner diameter and roughness, m.
     rho, mu : numpy.ndarray, shape (n_loops,)
@@ -417,190 +722,324 @@ def solve_loops(
     max_speed : float, default 1.0
         Maximum pump speed ratio.
     tol : float, default 1e-10
-        Convergence on max |dQ| relative to the largest setpoint.
+        Newton convergence on max |dQ| relative to the loop flow scale.
     max_iter : int, default 60
-        Iterations per pass.
+        Newton iterations per status round.
+    closed_form : bool, default True
+        Use the closed form where it holds; False solves every loop by the Newton method (same answer).
 
     Returns
     -------
     HydraulicSolution
-        Rack flows and pressure drops, loop flows, pump head (Pa), speed and limits, solver statistics.
+        Rack flows, cold-plate and valve pressure drops, saturated valves, loop flows, pump head (Pa), index
+        differential, pump-limited loops and solver statistics.
     """
-    n_loops = net.n_loops
-    active = (n_pumps > 0) & (net.n_per_loop > 0) & (flow_setpoint_m3_s > 0)
-    laws = _EdgeLaws(
-        net,
-        n_pumps,
-        shutoff_head_pa,
-        curve_k,
-        max_speed,
-        design_flow_m3_s,
-        dp_design_pa,
-        dp_exponent,
-        valve_k,
-        diameter_m,
-        roughness_m,
-        rho,
-        mu,
-    )
-
-    def gga(limited: np.ndarray) -> dict:
-        # pass 1 holds every active loop at its flow setpoint; pass 2 puts pump-limited loops on the curve
-        return _gga(net, active, limited, flow_setpoint_m3_s, design_flow_m3_s, laws, tol, max_iter)
-
-    limited = np.zeros(n_loops, bool)
-    sol = gga(limited)
-
-    q_pump = np.where(active, flow_setpoint_m3_s, 0.0)
-    head = sol["p"][net.supply_node0] * active
-    speed = np.where(
-        active, speed_for_duty(q_pump / np.maximum(n_pumps, 1), head, shutoff_head_pa, curve_k), 0.0
-    )
-    it = sol["iterations"]
-    if np.any(speed > max_speed * (1 + 1e-12)):
-        limited = speed > max_speed * (1 + 1e-12)
-        sol = gga(limited)
-        it += sol["iterations"]
-        q_all = sol["q"]
-        pe = net.pump_edge
-        q_pump = np.where(active & (pe >= 0), q_all[np.maximum(pe, 0)], 0.0)
-        head = sol["p"][net.supply_node0] * active
-        speed = np.where(limited, max_speed, speed)
-    q = sol["q"]
-    rack_q = q[net.rack_edge]
-    cold_plate = branch_dp_pa(rack_q, design_flow_m3_s, dp_design_pa, dp_exponent)
+    n = net.n_racks
+    lo_s = net.edge_loop[2 * n : 3 * n]  # loop of each sorted rack
+    order = net.order
+    active = (n_pumps > 0) & (net.n_per_loop > 0)
+    q_set = np.where(active[net.rack_loop], valve_flow_m3_s, 0.0)
+    # ---- closed form: valves in control, pumps holding dp_set
+    seg = _segment_flows(net, q_set)
+    dia, rough = diameter_m[lo_s], roughness_m[lo_s]
+    h_seg = pipe_dp_pa(seg, net.pipe_length_m[:n], dia, rough, rho[lo_s], mu[lo_s])
+    lost = 2.0 * h_seg  # supply and return segments carry the same flow at the same properties
+    cum, total = _loop_cumsum(net, lost)
+    tap_dp_s = dp_setpoint_pa[lo_s] + total[lo_s] - cum  # differential at each tap, sorted order
+    tap_dp = np.empty(n)
+    tap_dp[order] = tap_dp_s
+    head = np.where(active, dp_setpoint_pa + total, 0.0)
+    q_loop = np.bincount(net.rack_loop, weights=q_set, minlength=net.n_loops)
+    plate = branch_dp_pa(q_set, design_flow_m3_s, dp_design_pa, dp_exponent)
+    need = plate + valve_open_k * q_set**2
+    short = (q_set > 0) & (tap_dp < need * (1 - 1e-9))
+    per_pump = q_loop / np.maximum(n_pumps, 1)
+    limited = active & (head + curve_k * per_pump**2 > max_speed**2 * shutoff_head_pa * (1 + 1e-9))
+    hard = limited | (np.bincount(net.rack_loop, weights=short, minlength=net.n_loops) > 0)
+    # node pressures over the pump suction: R_k = sum of the return drops up to tap k, S_k = R_k + dp_k
+    p_node = np.zeros(net.n_nodes)
+    p_r = _loop_cumsum(net, h_seg)[0]
+    p_node[net.frm[n : 2 * n]] = p_r
+    p_node[net.to[:n]] = p_r + tap_dp_s
+    p_node[net.supply_node0[net.n_per_loop > 0]] = head[net.n_per_loop > 0]
+    q_edge = np.concatenate([seg, seg, q_set[order], q_loop[net.pump_edge >= 0]])
+    on_edge = active[net.edge_loop]
+    q_edge = np.where(on_edge, q_edge, 0.0)
+    node_on = np.zeros(net.n_nodes, bool)
+    node_on[net.to[on_edge & (net.to >= 0)]] = True
+    p_node = np.where(node_on, p_node, 0.0)
+    rack_q = q_set.copy()
+    index_dp = np.where(active, dp_setpoint_pa, 0.0)
+    saturated = np.zeros(n, bool)
+    it, converged, resid = 0, True, 0.0
+    if not closed_form:  # every active loop through the Newton solve (a check of the closed form)
+        hard = active.copy()
+    if np.any(hard):
+        sol = _solve_hard(
+            net,
+            hard,
+            limited,
+            short,
+            q_set,
+            seg,
+            valve_open_k,
+            dp_setpoint_pa,
+            n_pumps,
+            shutoff_head_pa * max_speed**2,
+            curve_k,
+            design_flow_m3_s,
+            dp_design_pa,
+            dp_exponent,
+            diameter_m,
+            roughness_m,
+            rho,
+            mu,
+            tol,
+            max_iter,
+        )
+        h_r = hard[net.rack_loop]
+        rack_q = np.where(h_r, sol["rack_q"], rack_q)
+        tap_dp = np.where(h_r, sol["tap_dp"], tap_dp)
+        saturated = h_r & sol["open"]
+        head = np.where(hard, sol["head"], head)
+        q_loop = np.where(hard, sol["q_pump"], q_loop)
+        index_dp = np.where(hard, sol["index_dp"], index_dp)
+        limited = hard & sol["limited"]
+        e_hard = hard[net.edge_loop]
+        q_edge = np.where(e_hard, sol["q_edge"], q_edge)
+        n_hard = np.zeros(net.n_nodes, bool)
+        n_hard[net.to[e_hard & (net.to >= 0)]] = True
+        p_node = np.where(n_hard, sol["p_node"], p_node)
+        it, converged, resid = sol["iterations"], sol["converged"], sol["residual"]
+    plate = branch_dp_pa(rack_q, design_flow_m3_s, dp_design_pa, dp_exponent)
     return HydraulicSolution(
         rack_flow_m3_s=rack_q,
-        rack_dp_pa=cold_plate,
-        valve_dp_pa=valve_k * rack_q * np.abs(rack_q),
-        loop_flow_m3_s=q_pump,
+        rack_dp_pa=plate,
+        valve_dp_pa=np.where(
+            active[net.rack_loop], tap_dp - plate, 0.0
+        ),  # a shut valve holds the whole tap dp
+        valve_saturated=saturated,
+        loop_flow_m3_s=q_loop,
         pump_head_pa=head,
-        pump_speed=speed,
+        index_dp_pa=index_dp,
         pump_limited=limited,
+        edge_flow_m3_s=q_edge,
+        node_pressure_pa=p_node,
         iterations=it,
-        converged=sol["converged"],
-        residual=sol["residual"],
+        converged=converged,
+        residual=resid,
     )
 
 
-class _EdgeLaws:
-    """Pressure drop h(Q) and its derivative G = dh/dQ of every edge (pipes, branches, pumps at ``s_max``),
-    with the per-edge constants gathered once."""
+def _solve_hard(
+    net,
+    hard,
+    limited,
+    short,
+    q_set,
+    seg,
+    kv,
+    dp_set,
+    n_pumps,
+    theta_max,
+    kp,
+    qd,
+    dpd,
+    nexp,
+    dia,
+    rough,
+    rho,
+    mu,
+    tol,
+    max_iter,
+) -> dict:
+    """Global gradient algorithm on the loops ``hard`` with valve and pump status rounds (EPANET-style).
 
-    def __init__(self, net, n_pumps, h0, kp, s_max, qd, dpd, nexp, kv, dia, rough, rho, mu) -> None:
-        n = net.n_racks
-        e_loop = net.edge_loop
-        lo_pipe = e_loop[: 2 * n]
-        self.n = n
-        self.d_p, self.r_p, self.rho_p, self.mu_p = dia[lo_pipe], rough[lo_pipe], rho[lo_pipe], mu[lo_pipe]
-        self.len_p = net.pipe_length_m[: 2 * n]
-        rk = net.order  # rack of branch edge i (sorted order)
-        self.qd_b, self.dpd_b, self.n_b, self.kv_b = qd[rk], dpd[rk], nexp[rk], kv[rk]
-        pl = e_loop[3 * n :]
-        self.npump = np.maximum(n_pumps[pl], 1)
-        self.h0_p, self.kp_p = h0[pl] * s_max**2, kp[pl]
-
-    def heads(self, q: np.ndarray, q_scale: float) -> tuple[np.ndarray, np.ndarray]:
-        """h (Pa) and G (Pa s/m3) of every edge at the flows q (m3/s)."""
-        n = self.n
-        h = np.empty(len(q))
-        g = np.empty(len(q))
-        # pipes: friction factor frozen within the iteration (quasi-Newton), dh/dQ = 2 h / Q
-        qp = q[: 2 * n]
-        hp = pipe_dp_pa(qp, self.len_p, self.d_p, self.r_p, self.rho_p, self.mu_p)
-        h[: 2 * n] = hp
-        g[: 2 * n] = 2.0 * np.abs(hp) / np.maximum(np.abs(qp), 1e-12 * q_scale)
-        qb = q[2 * n : 3 * n]
-        xb = np.abs(qb) / self.qd_b
-        hb_plate = self.dpd_b * xb**self.n_b
-        kv_b = self.kv_b
-        h[2 * n : 3 * n] = np.sign(qb) * hb_plate + kv_b * qb * np.abs(qb)
-        g[2 * n : 3 * n] = self.n_b * hb_plate / np.maximum(np.abs(qb), 1e-12 * q_scale) + 2 * kv_b * np.abs(
-            qb
-        )
-        qpm = q[3 * n :] / self.npump
-        h[3 * n :] = -(self.h0_p - self.kp_p * qpm * np.abs(qpm))
-        g[3 * n :] = 2 * self.kp_p * np.abs(qpm) / self.npump
-        return h, g
-
-
-def _initial_flows(
-    net: LoopNetwork, active: np.ndarray, on: np.ndarray, q_set: np.ndarray, qd: np.ndarray
-) -> np.ndarray:
-    """Edge flows of the initial guess: the setpoint split in proportion to the racks' design flows."""
-    n = net.n_racks
-    q = np.zeros(len(net.kind))
-    scale = np.zeros(net.n_loops)
-    qd_loop = np.bincount(net.edge_loop[2 * n : 3 * n], weights=qd[net.order], minlength=net.n_loops)
-    scale[active] = q_set[active] / qd_loop[active]
-    rack_q0 = qd * scale[net.rack_loop]
-    seg = _segment_flows(net, rack_q0)
+    Unknowns: flows of pipes, saturated valves and pumps; node pressures; per loop the pumps' shut-off head
+    theta (dp control: p(S_n) - p(R_n) = dp_set; limited: theta = s_max^2 H_0). Valves in control and shut valves
+    are fixed-flow links. After each converged Newton solve: a valve in control without the differential it needs
+    opens fully, an open valve that would pass more than its setpoint goes back to control, a dp-controlled loop
+    whose pumps would exceed full speed becomes limited, a limited loop above its setpoint goes back to dp control.
+    """
+    n, n_l, n_nodes = net.n_racks, net.n_loops, net.n_nodes
+    order, e_loop = net.order, net.edge_loop
+    lo_s = e_loop[2 * n : 3 * n]
+    n_e = len(net.kind)
+    on_e = hard[e_loop]
+    # per-edge constants
+    lo_p = e_loop[: 2 * n]
+    plen = net.pipe_length_m[: 2 * n]
+    d_p, r_p, rho_p, mu_p = dia[lo_p], rough[lo_p], rho[lo_p], mu[lo_p]
+    g_lam = 128.0 * mu_p * plen / (np.pi * d_p**4)  # laminar (Hagen-Poiseuille) slope: dh/dQ near zero flow
+    qd_b, dpd_b, n_b, kv_b = qd[order], dpd[order], nexp[order], kv[order]
+    qs_b = q_set[order]
+    pl = e_loop[3 * n :]
+    npump = np.maximum(n_pumps[pl], 1)
+    kp_p = kp[pl]
+    loop_scale = np.maximum(np.bincount(lo_s, weights=qs_b, minlength=n_l), 1e-6)
+    q_scale = float(np.max(loop_scale[hard]))
+    # nodes S_n and R_n of every loop (index tap), S_0 (pump discharge)
+    base = net.supply_node0
+    s_idx = base + net.n_per_loop
+    r_idx = base + 2 * net.n_per_loop
+    # state
+    q = np.zeros(n_e)
     q[:n] = seg
     q[n : 2 * n] = seg
-    q[net.rack_edge] = rack_q0
+    q[2 * n : 3 * n] = qs_b
     pe = net.pump_edge
     has = pe >= 0
-    q[pe[has]] = np.where(active[has], q_set[has], 0.0)
-    q[~on] = 0.0
-    return q
-
-
-def _gga(
-    net: LoopNetwork,
-    active: np.ndarray,
-    limited: np.ndarray,
-    q_set: np.ndarray,
-    qd: np.ndarray,
-    laws: _EdgeLaws,
-    tol: float,
-    max_iter: int,
-) -> dict:
-    """Global gradient algorithm over the active loops; pumps of non-limited loops are fixed-flow edges.
-
-    Each iteration solves the sparse symmetric system A_U W A_U^T p = A_U W h_U - A_U Q_U - A_F q_F
-    (W = G^-1 of the unknown edges U, fixed-flow edges F) for the node pressures and updates Q_U.
-    """
-    e_loop = net.edge_loop
-    on = active[e_loop]
-    fixed = (net.kind == 2) & ~limited[e_loop]
-    unknown = on & ~fixed
-    q = _initial_flows(net, active, on, q_set, qd)
-    # node pressures of inactive loops stay 0; keep them in the matrix with a unit diagonal
-    node_on = np.zeros(net.n_nodes, bool)
-    node_on[net.frm[on & (net.frm >= 0)]] = True
-    node_on[net.to[on & (net.to >= 0)]] = True
-    uf = np.flatnonzero(unknown)
-    frm_u, to_u = net.frm[uf], net.to[uf]
-    fixed_idx = np.flatnonzero(fixed & on)
-    p = np.zeros(net.n_nodes)
-    converged, resid, it = False, np.inf, 0
-    q_scale = max(float(np.max(q_set[active])) if np.any(active) else 1.0, 1e-12)
-    for it in range(1, max_iter + 1):  # noqa: B007 (the count is returned)
-        h, g = laws.heads(q, q_scale)
-        g = np.maximum(g, 1e-9 * np.max(g[unknown]) if np.any(unknown) else 1.0)
-        w = 1.0 / g[uf]
-        # assemble A_U W A_U^T (sparse, symmetric)
-        mf, mt = frm_u >= 0, to_u >= 0
-        both = mf & mt
-        rows = np.concatenate([frm_u[mf], to_u[mt], frm_u[both], to_u[both], np.flatnonzero(~node_on)])
-        cols = np.concatenate([frm_u[mf], to_u[mt], to_u[both], frm_u[both], np.flatnonzero(~node_on)])
-        data = np.concatenate([w[mf], w[mt], -w[both], -w[both], np.ones(int((~node_on).sum()))])
-        mat = sp.csc_matrix((data, (rows, cols)), shape=(net.n_nodes, net.n_nodes))
-        # rhs = A_U W h_U - A_U Q_U - A_F q_F
-        rhs = np.zeros(net.n_nodes)
-        val = w * h[uf] - q[uf]
-        np.add.at(rhs, frm_u[mf], val[mf])
-        np.add.at(rhs, to_u[mt], -val[mt])
-        ff, ft = net.frm[fixed_idx], net.to[fixed_idx]
-        np.add.at(rhs, ff[ff >= 0], -q[fixed_idx][ff >= 0])
-        np.add.at(rhs, ft[ft >= 0], q[fixed_idx][ft >= 0])
-        p = spsolve(mat, rhs)
-        pf = np.where(frm_u >= 0, p[np.maximum(frm_u, 0)], 0.0)
-        pt = np.where(to_u >= 0, p[np.maximum(to_u, 0)], 0.0)
-        dq = (pf - pt - h[uf]) * w
-        q[uf] += dq
-        resid = float(np.max(np.abs(dq))) / q_scale if len(dq) else 0.0
-        if resid < tol:
-            converged = True
+    q[pe[has]] = np.bincount(lo_s, weights=qs_b, minlength=n_l)[has]
+    q[~on_e] = 0.0
+    open_b = short[order].copy() & hard[lo_s]
+    lim = limited.copy() & hard
+    node_on = np.zeros(n_nodes, bool)
+    node_on[net.frm[on_e & (net.frm >= 0)]] = True
+    node_on[net.to[on_e & (net.to >= 0)]] = True
+    n_x = n_nodes + n_l  # pressures, then theta per loop
+    p = np.zeros(n_nodes)
+    theta = np.where(hard, theta_max, 0.0)
+    total_it, converged, resid = 0, False, np.inf
+    for _round in range(30):
+        unknown = on_e.copy()
+        unknown[2 * n : 3 * n] &= open_b
+        fixed = on_e & ~unknown
+        q[2 * n : 3 * n] = np.where(open_b, q[2 * n : 3 * n], np.where(hard[lo_s], qs_b, 0.0))
+        uf = np.flatnonzero(unknown)
+        frm_u, to_u = net.frm[uf], net.to[uf]
+        fx = np.flatnonzero(fixed)
+        pump_u = uf >= 3 * n
+        pump_loop = e_loop[uf[pump_u]]
+        dp_loops = hard & ~lim
+        converged = False
+        for _k in range(max_iter):
+            total_it += 1
+            h = np.zeros(n_e)
+            g = np.ones(n_e)
+            hp = pipe_dp_pa(q[: 2 * n], plen, d_p, r_p, rho_p, mu_p)
+            h[: 2 * n] = hp
+            g[: 2 * n] = np.maximum(2.0 * np.abs(hp) / np.maximum(np.abs(q[: 2 * n]), 1e-300), g_lam)
+            qb = q[2 * n : 3 * n]
+            xb = np.maximum(np.abs(qb), 1e-6 * qd_b) / qd_b
+            plate = dpd_b * xb**n_b
+            h[2 * n : 3 * n] = np.sign(qb) * dpd_b * (np.abs(qb) / qd_b) ** n_b + kv_b * qb * np.abs(qb)
+            g[2 * n : 3 * n] = n_b * plate / (xb * qd_b) + 2 * kv_b * xb * qd_b
+            qpm = q[3 * n :] / npump
+            h[3 * n :] = kp_p * qpm * np.abs(qpm)  # theta enters separately
+            g[3 * n :] = 2 * kp_p * np.maximum(np.abs(qpm), 1e-3 * loop_scale[pl] / npump) / npump
+            w = 1.0 / g[uf]
+            mf, mt = frm_u >= 0, to_u >= 0
+            both = mf & mt
+            off_nodes = np.flatnonzero(~node_on)
+            off_loops = np.flatnonzero(~hard)
+            lim_loops = np.flatnonzero(hard & lim)
+            dpl = np.flatnonzero(dp_loops)
+            # pump columns: row S_0 (to-node of the pump) gets -w theta
+            pu_rows = to_u[pump_u]
+            rows = np.concatenate(
+                [
+                    frm_u[mf],
+                    to_u[mt],
+                    frm_u[both],
+                    to_u[both],
+                    off_nodes,
+                    pu_rows,
+                    n_nodes + off_loops,
+                    n_nodes + lim_loops,
+                    n_nodes + dpl,
+                    n_nodes + dpl,
+                ]
+            )
+            cols = np.concatenate(
+                [
+                    frm_u[mf],
+                    to_u[mt],
+                    to_u[both],
+                    frm_u[both],
+                    off_nodes,
+                    n_nodes + pump_loop,
+                    n_nodes + off_loops,
+                    n_nodes + lim_loops,
+                    s_idx[dpl],
+                    r_idx[dpl],
+                ]
+            )
+            data = np.concatenate(
+                [
+                    w[mf],
+                    w[mt],
+                    -w[both],
+                    -w[both],
+                    np.ones(len(off_nodes)),
+                    -w[pump_u],
+                    np.ones(len(off_loops)),
+                    np.ones(len(lim_loops)),
+                    np.ones(len(dpl)),
+                    -np.ones(len(dpl)),
+                ]
+            )
+            mat = sp.csc_matrix((data, (rows, cols)), shape=(n_x, n_x))
+            rhs = np.zeros(n_x)
+            val = w * h[uf] - q[uf]
+            np.add.at(rhs, frm_u[mf], val[mf])
+            np.add.at(rhs, to_u[mt], -val[mt])
+            ff, ft = net.frm[fx], net.to[fx]
+            np.add.at(rhs, ff[ff >= 0], -q[fx][ff >= 0])
+            np.add.at(rhs, ft[ft >= 0], q[fx][ft >= 0])
+            rhs[n_nodes + lim_loops] = theta_max[lim_loops]
+            rhs[n_nodes + dpl] = dp_set[dpl]
+            x = spsolve(mat, rhs)
+            p, theta = x[:n_nodes], x[n_nodes:]
+            pf = np.where(frm_u >= 0, p[np.maximum(frm_u, 0)], 0.0)
+            pt = np.where(to_u >= 0, p[np.maximum(to_u, 0)], 0.0)
+            drive = pf - pt - h[uf]
+            drive[pump_u] += theta[pump_loop]
+            dq = drive * w
+            q[uf] += dq
+            resid = float(np.max(np.abs(dq))) / q_scale if len(dq) else 0.0
+            if resid < tol:
+                converged = True
+                break
+        # status updates
+        s_node = net.frm[2 * n : 3 * n]  # S_k of each sorted branch
+        r_node = net.to[2 * n : 3 * n]
+        tap_dp_s = p[s_node] - p[r_node]
+        need = dpd_b * (qs_b / qd_b) ** n_b + kv_b * qs_b**2
+        qb = q[2 * n : 3 * n]
+        in_hard = hard[lo_s] & (qs_b > 0)
+        to_open = in_hard & ~open_b & (tap_dp_s < need * (1 - 1e-9))
+        to_ctrl = in_hard & open_b & (qb > qs_b * (1 + 1e-9))
+        q_pump = np.zeros(n_l)
+        q_pump[has] = q[pe[has]]
+        head = np.where(hard, p[base], 0.0)
+        per = q_pump / np.maximum(n_pumps, 1)
+        need_s2 = head + kp * per**2
+        to_lim = hard & ~lim & (need_s2 > theta_max * (1 + 1e-9))
+        index_dp = np.where(hard, p[s_idx] - p[r_idx], 0.0)
+        to_dp = hard & lim & (index_dp > dp_set * (1 + 1e-9))
+        if not (to_open.any() or to_ctrl.any() or to_lim.any() or to_dp.any()):
             break
-    return {"q": q, "p": p, "iterations": it, "converged": converged, "residual": resid}
+        open_b = (open_b | to_open) & ~to_ctrl
+        lim = (lim | to_lim) & ~to_dp
+    else:
+        converged = False
+    rack_q = np.zeros(n)
+    rack_q[order] = q[2 * n : 3 * n]
+    tap = np.zeros(n)
+    tap[order] = tap_dp_s
+    op = np.zeros(n, bool)
+    op[order] = open_b
+    return {
+        "q_edge": q,
+        "p_node": p,
+        "rack_q": rack_q,
+        "tap_dp": tap,
+        "open": op,
+        "head": head,
+        "q_pump": q_pump,
+        "index_dp": index_dp,
+        "limited": lim,
+        "iterations": total_it,
+        "converged": converged,
+        "residual": resid,
+    }

@@ -26,6 +26,8 @@ LOOP_PRESSURE_PA = 3.0e5  # liquid properties barely depend on pressure; 3 bar i
 ATM_PA = 101325.0
 # validity of each source (C): water boils at 133 C at 3 bar and freezes at 0 C; PG25 in CoolProp to 100 C
 _RANGE_C = {"PG25": (-10.0, 100.0), "water": (0.5, 120.0), "air": (-50.0, 120.0), "latent": (0.01, 100.0)}
+#: temperature range (C) of each fluid's property correlation
+PROPERTY_RANGE_C = _RANGE_C
 _KEYS = {
     "PG25": (("rho_kg_m3", "D"), ("cp_j_kg_k", "C"), ("mu_pa_s", "V"), ("k_w_m_k", "L")),
     "water": (("rho_kg_m3", "D"), ("cp_j_kg_k", "C"), ("mu_pa_s", "V"), ("k_w_m_k", "L")),

@@ -28,25 +28,32 @@ class ThermalResult:
     ----------
     res_racks : pandas.DataFrame
         One row per model rack (same index as ``model.racks``): loop, hall, rack_power_w, liquid_heat_w and
-        air_heat_w (W), flow_m3_s, flow_lpm, flow_lpm_per_kw, dp_kpa (cold plates) and valve_dp_kpa (balancing
-        valve), coolant_supply_c and coolant_return_c (C), coolant_rise_k (K), gpu_power_w (W per GPU),
-        r_cold_plate_k_per_w (K/W at the solved flow), junction_c (hottest GPU, C), t_throttle_c (C), margin_k
-        (t_throttle_c - junction_c, K), cooled, heat_unremoved_w (W). Racks without cooling have inf temperatures.
+        air_heat_w (W), flow_m3_s, flow_lpm, flow_lpm_per_kw, flow_setpoint_m3_s (what the rack's flow-control
+        valve holds), valve_saturated (valve fully open below its setpoint), dp_kpa (cold plates) and valve_dp_kpa
+        (flow-control valve), coolant_supply_c and coolant_return_c (C), coolant_rise_k (K), gpu_power_w (W per
+        GPU), r_cold_plate_k_per_w (K/W at the solved flow), junction_c (hottest GPU, C), t_throttle_c (C),
+        margin_k (t_throttle_c - junction_c, K), cooled, heat_unremoved_w (W). Racks without cooling have inf
+        temperatures; a rack that is off (valve shut, no flow) sits at its coolant supply temperature.
     res_loops : pandas.DataFrame
-        One row per TCS loop: units (installed / exchangers and pumps running), racks, heat_w (liquid heat + pump
-        power, W), liquid_heat_w, flow_setpoint_m3_s, flow_m3_s, flow_lpm, pump_speed (of rated), pump_limited,
-        pump_head_kpa, pump_power_w, rho_kg_m3, cp_j_kg_k, ua_w_per_k, effectiveness, coolant_supply_c,
-        coolant_return_c (mixed rack outlets, C), fws_supply_c and fws_return_c (facility water into / out of the
-        loop's CDUs, C), fws_capacity_rate_w_per_k, firm_capacity_w, cooled, status.
+        One row per TCS loop: units (installed / exchangers and pumps available), pumps_running (staged), racks,
+        heat_w (liquid heat + pump power, W), liquid_heat_w, flow_setpoint_m3_s (sum of the valves' setpoints),
+        flow_m3_s and flow_lpm (pump flow through the exchangers: racks + bypass), bypass_flow_m3_s,
+        dp_setpoint_kpa and index_dp_kpa (header differential at the index rack), valves_saturated, pump_speed (of
+        rated), pump_limited, pump_head_kpa, pump_efficiency, pump_power_w, t_properties_c (supply / return mean),
+        rho_kg_m3, cp_j_kg_k, ua_w_per_k, effectiveness, coolant_supply_c, coolant_return_c (mixed rack outlets
+        and bypass, C), fws_supply_c and fws_return_c (facility water into / out of the loop's CDUs, C),
+        fws_capacity_rate_w_per_k, firm_capacity_w, cooled, status (why a loop is not cooled, e.g. every CDU
+        failed).
     res_cdus : pandas.DataFrame
-        One row per CDU unit: exchanger_running, pump_running, heat_w, flow_m3_s, pump_power_w, capacity_w,
-        load_fraction.
+        One row per CDU unit: exchanger_running, pump_available, pump_running (staged on), heat_w, flow_m3_s,
+        pump_power_w, capacity_w, load_fraction.
     res_heat_rejection : pandas.DataFrame
         One row per dry cooler / chiller unit: running, fan_speed, heat_w, power_w, cop, t_air_in_c,
         water_use_kg_s, capacity_w.
     res_halls : pandas.DataFrame
         One row per hall: IT, liquid and air heat (W), facility water (setpoint, supply, return in C; flow, design
-        flow in m3/s; pump dp in kPa), heat-rejection stage and reason, power of every cooling consumer (W),
+        flow in m3/s; pump dp in kPa; pumps running, their speed and efficiency), heat-rejection stage and reason,
+        power of every cooling consumer (W),
         water_use_kg_s, heat_unremoved_w, max_junction_c.
     kpis : dict
         Facility figures (MW, C, K, m3/h), counts, energy_balance_rel_error, the wet bulb used and its source.

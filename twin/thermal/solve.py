@@ -1,17 +1,27 @@
 """Steady state of the whole facility: rack power -> flows, temperatures, junctions and the power of cooling.
 
 Order of the solution (each stage closed-form or a monotone 1-D solve, so the energy balance closes to round-off):
-  1. hydraulics of every TCS loop at once (``hydraulics.solve_loops``), pumps at the flow-per-kW setpoint;
+  1. hydraulics of every TCS loop at once (``hydraulics.solve_loops``): each rack's flow-control valve holds its
+     design flow per kW of its power (shut when the rack is off), the CDU pumps hold the header differential at
+     the index rack and are staged for the least power at their part-flow efficiency (``hydraulics.stage_pumps``);
   2. heat into each loop = rack liquid heat + pump power (pump work ends up in the coolant);
-  3. facility water per hall: CDU primary flows, FWS pumps, air side; heat rejection holds the supply setpoint
-     (``heat_rejection.solve_heat_rejection``);
+  3. facility water per hall: CDU primary flows, FWS pumps on their curve against the system curve, air side;
+     heat rejection holds the supply setpoint (``heat_rejection.solve_heat_rejection``);
   4. each CDU (eps-NTU) then fixes its loop's supply temperature, and the racks their outlet and junctions.
-Coolant properties are taken once per loop at its design mean temperature (``properties``).
+Coolant and water properties are taken at the mean temperature of each stream (TCS loop supply / return, facility
+water supply / return per hall): a fixed point, started from the design temperatures, of three passes of steps
+1-4 (the stream means then move by < 1e-8 K; a fixed count keeps the result smooth in the inputs, more passes are
+made only while they move by more than 1e-4 K), so m c_p dT at the reported temperatures closes the water-side
+balance of every stream to < 1e-7 with properties evaluated there.
 
 ``solve_thermal`` reads as this chain: one private step function per stage, each returning a small record
 (``_Conditions``, ``_Units``, ``_Coolant``, ``_Pumping``, ``_FacilityWater``, ``_LoopHeat``, ``_AirSide``,
 ``_Plant``, ``_Rejection``, ``_Exchangers``, ``_RackTemps``) that the next steps read; then an independent energy
 balance and the result tables.
+
+A loop that lost every CDU (or every CDU pump or exchanger) is no error: the solve goes on, the loop's ``status``
+says so and its racks are reported without cooling (``cooled`` False, ``heat_unremoved_w`` their liquid heat,
+infinite temperatures; KPIs ``loops_cooling_lost`` and ``racks_cooling_lost``).
 """
 
 from __future__ import annotations
@@ -31,12 +41,18 @@ from twin.thermal.heat_rejection import dry_cooler_heat_w, dry_cooler_rating, so
 from twin.thermal.hydraulics import (
     HydraulicSolution,
     LoopNetwork,
-    balancing_valves,
+    PumpDuty,
     build_network,
+    commissioned_dp_setpoint_pa,
+    euler_efficiency_ratio,
     pump_curve_constants,
     solve_loops,
+    stage_pumps,
+    valve_open_k,
+    valve_setpoint_flow_m3_s,
 )
 from twin.thermal.properties import (
+    PROPERTY_RANGE_C,
     air_pressure_pa,
     air_properties,
     coolant_properties,
@@ -113,14 +129,39 @@ def _parse_failures(model: FacilityModel, failed: Iterable[str]) -> dict[str, np
     return out
 
 
-def _loop_catalog(model: FacilityModel) -> dict[str, np.ndarray]:
-    """Per-loop CDU catalog figures (a loop over the few distinct CDU models)."""
+def _euler_curve(shutoff_ratio: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Default efficiency-vs-flow curve of a pump entry without one: the Euler-number correlation along its
+    quadratic head curve H / H_r = R - (R - 1) x^2 (R = shut-off ratio), Eu / Eu_r = (H / H_r) / x^2."""
+    x = np.array([0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2, 1.3, 1.4, 1.6, 1.8, 2.0])
+    h = shutoff_ratio - (shutoff_ratio - 1.0) * x**2
+    x = x[h > 0]
+    return tuple(x.tolist()), tuple(np.clip(euler_efficiency_ratio(h[h > 0] / x**2), 1e-3, 1.0).tolist())
+
+
+def _pump_curve(curve, shutoff_ratio: float) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    if curve is None:
+        return _euler_curve(shutoff_ratio)
+    return tuple(curve.flow_fraction), tuple(curve.efficiency_ratio)
+
+
+def _loop_catalog(model: FacilityModel) -> tuple[dict[str, np.ndarray], list]:
+    """Per-loop CDU catalog figures (a loop over the few distinct CDU models) and their pump efficiency curves
+    (``pump_curve_id`` indexes the list)."""
     loops = model.loops
     n = len(loops)
-    out = {
-        k: np.zeros(n)
-        for k in ("shutoff_ratio", "min_flow_fraction", "pump_ramp_s", "failover_s", "ua_flow_exponent")
-    }
+    keys = (
+        "shutoff_ratio",
+        "min_flow_fraction",
+        "pump_ramp_s",
+        "failover_s",
+        "ua_flow_exponent",
+        "valve_authority",
+        "dp_setpoint_pa",
+        "rack_min_flow_fraction",
+        "pump_curve_id",
+    )
+    out = {k: np.zeros(n) for k in keys}
+    curves: list = []
     names = loops["cdu"].to_numpy()
     for name in np.unique(names):
         c = model.catalog.get("cdus", name)
@@ -130,7 +171,13 @@ def _loop_catalog(model: FacilityModel) -> dict[str, np.ndarray]:
         out["pump_ramp_s"][sel] = c.pump_ramp_s
         out["failover_s"][sel] = c.failover_s
         out["ua_flow_exponent"][sel] = c.ua_flow_exponent
-    return out
+        out["valve_authority"][sel] = c.valve_authority
+        out["dp_setpoint_pa"][sel] = np.nan if c.dp_setpoint_kpa is None else c.dp_setpoint_kpa * 1e3
+        out["rack_min_flow_fraction"][sel] = c.rack_min_flow_fraction
+        out["pump_curve_id"][sel] = len(curves)
+        curves.append(_pump_curve(c.pump_efficiency_curve, c.pump_shutoff_head_ratio))
+    out["pump_curve_id"] = out["pump_curve_id"].astype(np.int64)
+    return out, curves
 
 
 def _wet_bulb(site: Site, t_amb: float, ambient_given: bool, wet_bulb_c, p_air: float) -> tuple[float, str]:
@@ -232,11 +279,14 @@ def _conditions(
 # ------------------------------------------------------------------------------------------- loops: static
 @dataclass(frozen=True)
 class _Units:
-    """CDU units running per loop and the loops' CDU catalog figures."""
+    """CDU units available per loop and the loops' CDU catalog figures."""
 
     n_hx: np.ndarray  # (n_loops,) exchangers running
-    n_pump: np.ndarray  # (n_loops,) pumps running
+    n_pump: (
+        np.ndarray
+    )  # (n_loops,) pumps available (installed less failed; ``_Pumping.duty`` says how many run)
     cat: dict[str, np.ndarray]  # ``_loop_catalog``
+    pump_curves: list  # efficiency-vs-flow curves, indexed by cat["pump_curve_id"]
 
 
 def _running_units(model: FacilityModel, fail: dict[str, np.ndarray]) -> _Units:
@@ -247,44 +297,68 @@ def _running_units(model: FacilityModel, fail: dict[str, np.ndarray]) -> _Units:
     pump_failed = np.bincount(cdu_loop, weights=fail["cdu"] | fail["cdu_pump"], minlength=n_l).astype(
         np.int64
     )
-    return _Units(n_hx=units - hx_failed, n_pump=units - pump_failed, cat=_loop_catalog(model))
+    cat, curves = _loop_catalog(model)
+    return _Units(n_hx=units - hx_failed, n_pump=units - pump_failed, cat=cat, pump_curves=curves)
 
 
 @dataclass(frozen=True)
 class _Coolant:
-    """Coolant properties per loop at its design mean temperature."""
+    """Coolant properties per loop at the mean temperature of its stream (supply / return)."""
 
+    t_mean: np.ndarray  # (n_loops,) temperature of the properties, C
     rho: np.ndarray  # (n_loops,) kg/m3
     cp: np.ndarray  # (n_loops,) J/kg/K
     mu: np.ndarray  # (n_loops,) Pa s
 
 
-def _coolant_properties(model: FacilityModel, t_set: np.ndarray) -> _Coolant:
-    """Properties per loop at the mean of its design supply (setpoint + approach) and design outlet: one
-    property lookup per coolant at the supply temperature, one at the mean."""
+def _coolant_properties(model: FacilityModel, t_mean: np.ndarray) -> _Coolant:
+    """Properties per loop at the mean of its supply and return temperature (``t_mean``, the fixed point of
+    ``solve_thermal``), one vectorised CoolProp call per coolant. A loop whose coolant would be outside the
+    correlation's range (an uncooled loop overheating) is evaluated at the range's end."""
+    coolant = model.loops["coolant"].to_numpy()
+    n_l = len(coolant)
+    props = {k: np.zeros(n_l) for k in ("rho_kg_m3", "cp_j_kg_k", "mu_pa_s")}
+    t_eval = np.zeros(n_l)
+    for c in np.unique(coolant):
+        sel = coolant == c
+        lo, hi = PROPERTY_RANGE_C[c]
+        t_eval[sel] = np.clip(t_mean[sel], lo, hi)
+        p1 = coolant_properties(c, t_eval[sel])
+        for k in props:
+            props[k][sel] = p1[k]
+    return _Coolant(t_mean=t_eval, rho=props["rho_kg_m3"], cp=props["cp_j_kg_k"], mu=props["mu_pa_s"])
+
+
+def _first_mean_temperatures(model: FacilityModel, cond: _Conditions) -> tuple[np.ndarray, np.ndarray]:
+    """Starting point of the property fixed point: per loop the design supply (setpoint + approach) plus half the
+    rise of its liquid heat at the valves' flow; per hall the setpoint plus half the rise of its CDUs' rated heat at
+    their rated primary flow. Properties at the design supply temperature (one lookup per coolant)."""
     racks, loops = model.racks, model.loops
     n_l = len(loops)
     r_loop = racks["loop"].to_numpy()
-    lf = racks["liquid_fraction"].to_numpy()
-    maxp = racks["power_maxp_w"].to_numpy()
-    qd = racks["design_flow_m3_s"].to_numpy()
+    t_sup = cond.t_set[loops["hall"].to_numpy()] + loops["approach_k"].to_numpy()
+    liq = np.bincount(r_loop, weights=racks["liquid_fraction"].to_numpy() * cond.p_rack, minlength=n_l)
+    q = np.bincount(
+        r_loop,
+        weights=racks["design_flow_m3_s"].to_numpy() * cond.p_rack / racks["power_maxp_w"].to_numpy(),
+        minlength=n_l,
+    )
+    rho_cp = np.ones(n_l)
     coolant = loops["coolant"].to_numpy()
-    t_sup_design = t_set[loops["hall"].to_numpy()] + loops["approach_k"].to_numpy()
-    props = {k: np.zeros(n_l) for k in ("rho_kg_m3", "cp_j_kg_k", "mu_pa_s")}
-    pmaxp_liq_loop = np.bincount(r_loop, weights=lf * maxp, minlength=n_l)
-    qd_loop = np.bincount(r_loop, weights=qd, minlength=n_l)
     for c in np.unique(coolant):
         sel = coolant == c
-        p0 = coolant_properties(c, t_sup_design[sel])
-        rise = np.where(
-            qd_loop[sel] > 0,
-            pmaxp_liq_loop[sel] / np.maximum(p0["rho_kg_m3"] * p0["cp_j_kg_k"] * qd_loop[sel], 1e-30),
-            0.0,
-        )
-        p1 = coolant_properties(c, np.minimum(t_sup_design[sel] + rise / 2, 100.0))
-        for k in props:
-            props[k][sel] = p1[k]
-    return _Coolant(rho=props["rho_kg_m3"], cp=props["cp_j_kg_k"], mu=props["mu_pa_s"])
+        p0 = coolant_properties(c, np.clip(t_sup[sel], *PROPERTY_RANGE_C[c]))
+        rho_cp[sel] = p0["rho_kg_m3"] * p0["cp_j_kg_k"]
+    rise = np.where(q > 0, liq / (rho_cp * np.where(q > 0, q, 1.0)), 0.0)
+    t_loop = t_sup + rise / 2
+    # facility water: the CDUs' primary dT at rating (capacity over the rated capacity rate) is the loop's
+    t_fw = (
+        cond.t_set
+        + np.bincount(loops["hall"].to_numpy(), weights=np.minimum(rise, 20.0), minlength=len(cond.t_set))
+        / np.maximum(np.bincount(loops["hall"].to_numpy(), minlength=len(cond.t_set)), 1)
+        / 2
+    )
+    return t_loop, t_fw
 
 
 # -------------------------------------------------------------------------------------- 1. hydraulics
@@ -294,54 +368,80 @@ class _Pumping:
 
     net: LoopNetwork
     hyd: HydraulicSolution
-    q_set: np.ndarray  # (n_loops,) flow setpoint, m3/s
-    pump_power: np.ndarray  # (n_loops,) TCS pump shaft power, W
+    q_valve: np.ndarray  # (n_racks,) flow each rack's valve asks for, m3/s
+    q_set: np.ndarray  # (n_loops,) sum of the valves' setpoints, m3/s
+    dp_set: np.ndarray  # (n_loops,) header differential held at the index rack, Pa
+    duty: PumpDuty  # pumps running, speed, flow (racks + bypass), efficiency, power
+    pump_power: np.ndarray  # (n_loops,) TCS pump power, W
+    q_pump: np.ndarray  # (n_loops,) pump flow = flow through the CDU exchangers (racks + bypass), m3/s
     m_rack: np.ndarray  # (n_racks,) rack mass flow, kg/s
-    c_hot: np.ndarray  # (n_loops,) loop capacity rate m c_p, W/K
+    c_hot: np.ndarray  # (n_loops,) loop capacity rate m c_p through the exchangers, W/K
 
 
 def _hydraulics(model: FacilityModel, p_rack: np.ndarray, units: _Units, fluid: _Coolant) -> _Pumping:
-    """Balancing valves at design flow, pumps at the flow-per-kW setpoint, then all loops at once."""
+    """Rack valves at their flow per kW, pumps holding the index differential, then all loops at once; the
+    pumps are staged for the least power (``hydraulics.stage_pumps``)."""
     racks, loops = model.racks, model.loops
     n_l = len(loops)
+    cat = units.cat
     r_loop = racks["loop"].to_numpy()
     qd = racks["design_flow_m3_s"].to_numpy()
-    maxp = racks["power_maxp_w"].to_numpy()
     rho, cp, mu = fluid.rho, fluid.cp, fluid.mu
     net = build_network(r_loop, n_l, loops["manifold_length_m"].to_numpy())
-    dia = loops["manifold_diameter_m"].to_numpy()
-    rough = loops["pipe_roughness_m"].to_numpy()
     dpd = racks["dp_design_pa"].to_numpy()
     nexp = racks["dp_exponent"].to_numpy()
-    kv = balancing_valves(net, qd, dpd, dia, rough, rho, mu)
+    maxp = racks["power_maxp_w"].to_numpy()
+    phi = cat["rack_min_flow_fraction"][r_loop]
+    k_open = valve_open_k(qd, dpd, cat["valve_authority"][r_loop])
+    q_valve = valve_setpoint_flow_m3_s(p_rack, maxp, qd, phi)
+    q_full = valve_setpoint_flow_m3_s(maxp, maxp, qd, phi)
+    dp_set = np.where(
+        np.isnan(cat["dp_setpoint_pa"]),
+        commissioned_dp_setpoint_pa(r_loop, n_l, q_full, qd, dpd, nexp, k_open),
+        cat["dp_setpoint_pa"],
+    )
     rated_q = loops["flow_m3_s"].to_numpy()
-    h0, kp = pump_curve_constants(rated_q, loops["pump_head_pa"].to_numpy(), units.cat["shutoff_ratio"])
-    load_flow = np.bincount(r_loop, weights=qd * p_rack / maxp, minlength=n_l)  # flow-per-kW setpoint
-    q_set = np.maximum(load_flow, units.cat["min_flow_fraction"] * rated_q * units.n_pump)
-    q_set = np.where((units.n_pump > 0) & (net.n_per_loop > 0), q_set, 0.0)
+    h0, kp = pump_curve_constants(rated_q, loops["pump_head_pa"].to_numpy(), cat["shutoff_ratio"])
     hyd = solve_loops(
         net,
-        flow_setpoint_m3_s=q_set,
+        valve_flow_m3_s=q_valve,
+        valve_open_k=k_open,
+        dp_setpoint_pa=dp_set,
         n_pumps=units.n_pump,
         shutoff_head_pa=h0,
         curve_k=kp,
         design_flow_m3_s=qd,
         dp_design_pa=dpd,
         dp_exponent=nexp,
-        valve_k=kv,
-        diameter_m=dia,
-        roughness_m=rough,
+        diameter_m=loops["manifold_diameter_m"].to_numpy(),
+        roughness_m=loops["pipe_roughness_m"].to_numpy(),
         rho=rho,
         mu=mu,
     )
-    q_loop = hyd.loop_flow_m3_s
+    duty = stage_pumps(
+        hyd.pump_head_pa,
+        hyd.loop_flow_m3_s,
+        units.n_pump * (net.n_per_loop > 0),
+        rated_q,
+        h0,
+        kp,
+        loops["pump_efficiency"].to_numpy(),
+        units.pump_curves,
+        cat["pump_curve_id"],
+        min_flow_fraction=cat["min_flow_fraction"],
+        limited=hyd.pump_limited,
+    )
     return _Pumping(
         net=net,
         hyd=hyd,
-        q_set=q_set,
-        pump_power=hyd.pump_head_pa * q_loop / loops["pump_efficiency"].to_numpy(),
+        q_valve=q_valve,
+        q_set=np.bincount(r_loop, weights=q_valve, minlength=n_l),
+        dp_set=dp_set,
+        duty=duty,
+        pump_power=duty.power_w,
+        q_pump=duty.flow_m3_s,
         m_rack=hyd.rack_flow_m3_s * rho[r_loop],
-        c_hot=q_loop * rho * cp,
+        c_hot=duty.flow_m3_s * rho * cp,
     )
 
 
@@ -358,7 +458,7 @@ def _loop_heat(
 ) -> _LoopHeat:
     n_l = len(model.loops)
     liq_loop = np.bincount(model.racks["loop"].to_numpy(), weights=p_liq, minlength=n_l)
-    cooled = (pumping.hyd.loop_flow_m3_s > 0) & (units.n_hx > 0) & (c_cold_loop > 0)
+    cooled = (pumping.q_pump > 0) & (units.n_hx > 0) & (c_cold_loop > 0)
     # all pump power ends up in the coolant (wet-rotor assumption)
     return _LoopHeat(liquid=liq_loop, heat=liq_loop + pumping.pump_power, cooled=cooled)
 
@@ -368,64 +468,108 @@ def _loop_heat(
 class _FacilityWater:
     """CDU primary flows and facility-water pumps per hall."""
 
-    props: dict[str, np.ndarray]  # water properties at the hall setpoints
+    t_mean: np.ndarray  # (n_halls,) temperature of the water properties (supply / return mean), C
+    props: dict[str, np.ndarray]  # water properties at ``t_mean``
     c_cold_unit: np.ndarray  # (n_loops,) rated primary capacity rate of one CDU, W/K
     c_cold_loop: np.ndarray  # (n_loops,) primary capacity rate of the loop's running CDUs, W/K
     flow: np.ndarray  # (n_halls,) facility-water flow, m3/s
     ratio: np.ndarray  # (n_halls,) flow / flow needed (< 1: pump-limited)
     design_flow: np.ndarray  # (n_halls,) design flow of the pipework, m3/s
     dp: np.ndarray  # (n_halls,) pump differential pressure, Pa
+    duty: PumpDuty  # pumps running, speed, efficiency
     pump_power: np.ndarray  # (n_halls,) facility-water pump power, W
 
 
-def _fws_pump_catalog(model: FacilityModel) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per hall: flow per pump (m3/s), head (Pa), efficiency and system design head (Pa) of its pump model."""
+@dataclass(frozen=True)
+class _FwPumps:
+    """Facility-water pump model of each hall (one model per hall) and the efficiency curves."""
+
+    q_unit: np.ndarray  # (n_halls,) rated flow of one pump, m3/s
+    h0: np.ndarray  # (n_halls,) shut-off head, Pa
+    kp: np.ndarray  # (n_halls,) curve coefficient, Pa s^2/m^6
+    eff: np.ndarray  # (n_halls,) best-point efficiency
+    sys_head: np.ndarray  # (n_halls,) system head at the design flow, Pa
+    min_flow: np.ndarray  # (n_halls,) minimum flow / rated
+    curve_id: np.ndarray  # (n_halls,) index into ``curves``
+    curves: list
+
+
+def _fws_pump_catalog(model: FacilityModel) -> _FwPumps:
+    """Per hall: its pump model's curve (H_0, k_p through the rated point), efficiency and system design head."""
     n_h = len(model.halls)
-    fw_q_unit = np.zeros(n_h)
-    fw_head = np.zeros(n_h)
-    fw_eff = np.ones(n_h)
-    fw_sys_head = np.zeros(n_h)
-    for i, name in enumerate(model.fws["pump"].to_numpy()):  # one pump model per hall
+    q_unit, head, eff, sys_head, shut, min_flow = (np.ones(n_h) for _ in range(6))
+    curve_id = np.zeros(n_h, np.int64)
+    curves: list = []
+    names = list(model.fws["pump"].to_numpy())
+    for i, name in enumerate(names):  # one pump model per hall
         pm = model.catalog.get("pumps", name)
-        fw_q_unit[i], fw_head[i], fw_eff[i] = pm.flow_m3_s, pm.head_kpa * 1e3, pm.efficiency
-        fw_sys_head[i] = (pm.system_head_kpa or pm.head_kpa) * 1e3
-    return fw_q_unit, fw_head, fw_eff, fw_sys_head
+        q_unit[i], head[i], eff[i] = pm.flow_m3_s, pm.head_kpa * 1e3, pm.efficiency
+        sys_head[i] = (pm.system_head_kpa or pm.head_kpa) * 1e3
+        shut[i], min_flow[i] = pm.shutoff_head_ratio, pm.min_flow_fraction
+        curve_id[i] = names.index(name)
+        if curve_id[i] == i:
+            curves.append(_pump_curve(pm.efficiency_curve, pm.shutoff_head_ratio))
+        else:
+            curves.append(curves[curve_id[i]])
+    h0, kp = pump_curve_constants(q_unit, head, shut)
+    return _FwPumps(q_unit, h0, kp, eff, sys_head, min_flow, curve_id, curves)
 
 
 def _facility_water(
-    model: FacilityModel, t_set: np.ndarray, fail: dict[str, np.ndarray], units: _Units, fluid: _Coolant
+    model: FacilityModel,
+    t_mean: np.ndarray,
+    fail: dict[str, np.ndarray],
+    units: _Units,
+    fluid: _Coolant,
 ) -> _FacilityWater:
-    """CDU primary flows (rated capacity rate per running CDU), FWS pumps on the pipework's system curve."""
+    """CDU primary flows (rated capacity rate per running CDU), FWS pumps on the pipework's system curve.
+
+    Water properties at the hall's supply / return mean ``t_mean``. The pumps (quadratic head curve, affinity
+    laws) deliver the flow the CDUs need unless even all running pumps at full speed meet the system curve
+    below it; they are staged for the least power (``hydraulics.stage_pumps``)."""
     loops, fws = model.loops, model.fws
     n_h = len(model.halls)
     l_hall = loops["hall"].to_numpy()
     rated_q = loops["flow_m3_s"].to_numpy()
     c_cold_unit = rated_q * fluid.rho * fluid.cp  # balanced rating (see cdu module)
-    fw_props = coolant_properties("water", t_set)
+    fw_props = coolant_properties("water", np.clip(t_mean, *PROPERTY_RANGE_C["water"]))
+    rho_cp_w = fw_props["rho_kg_m3"] * fw_props["cp_j_kg_k"]
     c_cold_loop = units.n_hx * c_cold_unit
-    fw_flow_need = np.bincount(l_hall, weights=c_cold_loop, minlength=n_h) / (
-        fw_props["rho_kg_m3"] * fw_props["cp_j_kg_k"]
-    )
+    fw_flow_need = np.bincount(l_hall, weights=c_cold_loop, minlength=n_h) / rho_cp_w
     fw_running = fws["pump_units"].to_numpy() - fail["fw_pump"]
-    fw_q_unit, _, fw_eff, fw_sys_head = _fws_pump_catalog(model)
-    fw_cap = fw_running * fw_q_unit
-    fw_ratio = np.where(fw_flow_need > 0, np.minimum(1.0, fw_cap / np.maximum(fw_flow_need, 1e-30)), 1.0)
-    fw_flow = fw_flow_need * fw_ratio
-    c_cold_loop = c_cold_loop * fw_ratio[l_hall]
+    pm = _fws_pump_catalog(model)
     # system curve of the facility-water pipework, anchored at its design point: the design flow carries the
     # installed CDUs' rated heat at their primary dT (Q_d = sum Q_r / (rho c_p dT_p), dT_p = Q_r / C_r), against
     # the loop's design head H_d (catalog ``system_head_kpa``); dp = H_d (Q / Q_d)^2 (turbulent pipework)
     cap_loop = loops["units"].to_numpy() * loops["capacity_w"].to_numpy()
     dt_primary = loops["capacity_w"].to_numpy() / np.where(c_cold_unit > 0, c_cold_unit, 1.0)
-    fw_design_flow = np.bincount(
-        l_hall, weights=cap_loop / np.where(dt_primary > 0, dt_primary, 1.0), minlength=n_h
-    ) / (fw_props["rho_kg_m3"] * fw_props["cp_j_kg_k"])
-    fw_dp = np.where(
-        fw_design_flow > 0,
-        fw_sys_head * (fw_flow / np.where(fw_design_flow > 0, fw_design_flow, 1.0)) ** 2,
-        0.0,
+    fw_design_flow = (
+        np.bincount(l_hall, weights=cap_loop / np.where(dt_primary > 0, dt_primary, 1.0), minlength=n_h)
+        / rho_cp_w
+    )
+    qd_safe = np.where(fw_design_flow > 0, fw_design_flow, 1.0)
+    # most the running pumps deliver: full speed on their curve meets the system curve,
+    # H_0 - k_p (Q / N)^2 = H_d (Q / Q_d)^2
+    n_run = np.maximum(fw_running, 1)
+    fw_cap = np.where(fw_running > 0, np.sqrt(pm.h0 / (pm.kp / n_run**2 + pm.sys_head / qd_safe**2)), 0.0)
+    fw_ratio = np.where(fw_flow_need > 0, np.minimum(1.0, fw_cap / np.maximum(fw_flow_need, 1e-30)), 1.0)
+    fw_flow = fw_flow_need * fw_ratio
+    c_cold_loop = c_cold_loop * fw_ratio[l_hall]
+    fw_dp = np.where(fw_design_flow > 0, pm.sys_head * (fw_flow / qd_safe) ** 2, 0.0)
+    duty = stage_pumps(
+        fw_dp,
+        fw_flow,
+        fw_running,
+        pm.q_unit,
+        pm.h0,
+        pm.kp,
+        pm.eff,
+        pm.curves,
+        pm.curve_id,
+        min_flow_fraction=pm.min_flow,
     )
     return _FacilityWater(
+        t_mean=t_mean,
         props=fw_props,
         c_cold_unit=c_cold_unit,
         c_cold_loop=c_cold_loop,
@@ -433,7 +577,8 @@ def _facility_water(
         ratio=fw_ratio,
         design_flow=fw_design_flow,
         dp=fw_dp,
-        pump_power=np.where(fw_running > 0, fw_dp * fw_flow / fw_eff, 0.0),
+        duty=duty,
+        pump_power=duty.power_w,
     )
 
 
@@ -689,8 +834,10 @@ def _rack_temperatures(
         racks["design_flow_m3_s"].to_numpy(),
     )
     p_gpu = heat.gpu_power_w(p_rack, racks["other_power_w"].to_numpy(), racks["gpus"].to_numpy())
-    with np.errstate(invalid="ignore"):  # racks without flow: 0 W x infinite R, masked below
-        t_j = np.where(r_cooled, heat.junction_temp_c(t_out, p_gpu, r_cp), np.inf)
+    with np.errstate(
+        invalid="ignore"
+    ):  # racks off (valve shut): no GPU power, no flow: junction at the coolant
+        t_j = np.where(r_cooled, np.where(p_gpu > 0, heat.junction_temp_c(t_out, p_gpu, r_cp), t_out), np.inf)
     t_thr = racks["t_throttle_c"].to_numpy()
     return _RackTemps(
         cooled=r_cooled,
@@ -722,10 +869,13 @@ def _cdu_check_w(
     l_hall = model.loops["hall"].to_numpy()
     safe, c_hot = rejection.cooled_loop, pumping.c_hot
     w_mix = np.where(rt.cooled, pumping.m_rack * fluid.cp[r_loop], 0.0)
+    # the CDU bypass (pump minimum flow) returns at the supply temperature
+    w_bypass = np.where(safe, pumping.duty.bypass_m3_s * fluid.rho * fluid.cp, 0.0)
     with np.errstate(invalid="ignore"):
-        sum_w = np.bincount(r_loop, weights=w_mix, minlength=n_l)
-        t_mix = np.bincount(
-            r_loop, weights=w_mix * np.where(rt.cooled, rt.t_out, 0.0), minlength=n_l
+        sum_w = np.bincount(r_loop, weights=w_mix, minlength=n_l) + w_bypass
+        t_mix = (
+            np.bincount(r_loop, weights=w_mix * np.where(rt.cooled, rt.t_out, 0.0), minlength=n_l)
+            + w_bypass * np.where(safe, cdus.t_sup, 0.0)
         ) / np.where(sum_w > 0, sum_w, 1.0)
     t_hot_check = np.where(safe, t_mix + pumping.pump_power / np.where(safe, c_hot, 1.0), 0.0)
     t_fs_ok = np.where(rejection.hall_ok, rejection.t_fs, 0.0)
@@ -839,6 +989,8 @@ def _rack_table(
             "flow_m3_s": q_rack,
             "flow_lpm": q_rack * LPM,
             "flow_lpm_per_kw": np.where(p_rack > 0, q_rack * LPM / np.maximum(p_rack / 1e3, 1e-30), 0.0),
+            "flow_setpoint_m3_s": pumping.q_valve,
+            "valve_saturated": hyd.valve_saturated,
             "dp_kpa": hyd.rack_dp_pa / 1e3,
             "valve_dp_kpa": hyd.valve_dp_pa / 1e3,
             "coolant_supply_c": rt.t_in,
@@ -855,6 +1007,38 @@ def _rack_table(
     )
 
 
+def _loop_status(
+    units: _Units, pumping: _Pumping, fw: _FacilityWater, rejection: _Rejection, installed: np.ndarray
+) -> np.ndarray:
+    """Why a loop is or is not cooled; a loop that lost every CDU (or every CDU pump / exchanger) says so and
+    what it means for its racks (no cooling: ``cooled`` False, their liquid heat unremoved)."""
+    cooled, n_hx, n_pump = rejection.cooled_loop, units.n_hx, units.n_pump
+    lost = np.char.add(
+        np.char.add("all ", installed.astype(str)), " CDUs failed: its racks have no cooling"
+    ).astype(object)
+    return np.select(
+        [
+            cooled & pumping.hyd.pump_limited,
+            cooled,
+            pumping.net.n_per_loop == 0,
+            (n_pump == 0) & (n_hx == 0),
+            n_pump == 0,
+            n_hx == 0,
+            fw.c_cold_loop <= 0,
+        ],
+        [
+            "pump-limited",
+            "ok",
+            "no racks",
+            lost,
+            "no CDU pump running: its racks have no cooling",
+            "no CDU exchanger running: its racks have no cooling",
+            "no facility water flow: its racks have no cooling",
+        ],
+        default="no heat rejection: its racks have no cooling",
+    )
+
+
 def _loop_table(
     model: FacilityModel,
     units: _Units,
@@ -867,20 +1051,8 @@ def _loop_table(
 ) -> pd.DataFrame:
     loops = model.loops
     l_hall = loops["hall"].to_numpy()
-    hyd, net, q_loop = pumping.hyd, pumping.net, pumping.hyd.loop_flow_m3_s
+    hyd, net, duty, q_pump = pumping.hyd, pumping.net, pumping.duty, pumping.q_pump
     cooled_loop, n_hx, n_pump = rejection.cooled_loop, units.n_hx, units.n_pump
-    l_status = np.select(
-        [
-            cooled_loop & hyd.pump_limited,
-            cooled_loop,
-            net.n_per_loop == 0,
-            n_pump == 0,
-            n_hx == 0,
-            fw.c_cold_loop <= 0,
-        ],
-        ["pump-limited", "ok", "no racks", "no pump running", "no CDU exchanger", "no facility water flow"],
-        default="no heat rejection",
-    )
     return pd.DataFrame(
         {
             "name": loops["name"].to_numpy(),
@@ -888,16 +1060,25 @@ def _loop_table(
             "units": loops["units"].to_numpy(),
             "units_hx_running": n_hx,
             "units_pump_running": n_pump,
+            "pumps_running": duty.n_running,
             "racks": net.n_per_loop,
             "heat_w": loop.heat,
             "liquid_heat_w": loop.liquid,
             "flow_setpoint_m3_s": pumping.q_set,
-            "flow_m3_s": q_loop,
-            "flow_lpm": q_loop * LPM,
-            "pump_speed": hyd.pump_speed,
+            "flow_m3_s": q_pump,
+            "flow_lpm": q_pump * LPM,
+            "bypass_flow_m3_s": duty.bypass_m3_s,
+            "dp_setpoint_kpa": pumping.dp_set / 1e3,
+            "index_dp_kpa": hyd.index_dp_pa / 1e3,
+            "valves_saturated": np.bincount(
+                model.racks["loop"].to_numpy(), weights=hyd.valve_saturated, minlength=len(loops)
+            ).astype(np.int64),
+            "pump_speed": duty.speed,
             "pump_limited": hyd.pump_limited,
             "pump_head_kpa": hyd.pump_head_pa / 1e3,
+            "pump_efficiency": duty.efficiency,
             "pump_power_w": pumping.pump_power,
+            "t_properties_c": fluid.t_mean,
             "rho_kg_m3": fluid.rho,
             "cp_j_kg_k": fluid.cp,
             "ua_w_per_k": cdus.ua_loop,
@@ -910,7 +1091,7 @@ def _loop_table(
             "firm_capacity_w": (loops["units"].to_numpy() - loops["spare_units"].to_numpy())
             * loops["capacity_w"].to_numpy(),
             "cooled": cooled_loop,
-            "status": l_status,
+            "status": _loop_status(units, pumping, fw, rejection, loops["units"].to_numpy()),
         }
     )
 
@@ -925,10 +1106,19 @@ def _cdu_table(
 ) -> pd.DataFrame:
     cdu_rows = model.cdus
     c_loop = cdu_rows["loop"].to_numpy()
-    fail, n_hx, n_pump = cond.fail, units.n_hx, units.n_pump
-    q_loop = pumping.hyd.loop_flow_m3_s
+    fail, n_hx = cond.fail, units.n_hx
+    q_loop, n_run = pumping.q_pump, pumping.duty.n_running
     hx_on = ~fail["cdu"]
-    pump_on = ~(fail["cdu"] | fail["cdu_pump"])
+    pump_ok = ~(fail["cdu"] | fail["cdu_pump"])
+    # staged pumps: the first n_running available pumps of each loop run, the others stand by
+    order = np.argsort(c_loop, kind="stable")
+    ok_sorted = pump_ok[order].astype(np.int64)
+    csum = np.cumsum(ok_sorted)
+    start = np.searchsorted(c_loop[order], c_loop[order], side="left")
+    rank = np.empty(len(c_loop), np.int64)
+    rank[order] = csum - np.where(start > 0, csum[np.maximum(start - 1, 0)], 0) - 1
+    pump_on = pump_ok & (rank < n_run[c_loop])
+    n_pump = np.maximum(n_run, 1)
     res_cdus = pd.DataFrame(
         {
             "name": cdu_rows["name"].to_numpy(),
@@ -936,6 +1126,7 @@ def _cdu_table(
             "hall": cdu_rows["hall"].to_numpy(),
             "exchanger_running": hx_on,
             "pump_running": pump_on,
+            "pump_available": pump_ok,
             "heat_w": np.where(
                 hx_on & rejection.cooled_loop[c_loop],
                 cdus.cdu_heat[c_loop] / np.maximum(n_hx[c_loop], 1),
@@ -1026,6 +1217,9 @@ def _hall_table(
             "fws_flow_limited": fw.ratio < 1.0,
             "fws_design_flow_m3_s": fw.design_flow,
             "fws_pump_dp_kpa": fw.dp / 1e3,
+            "fws_pumps_running": fw.duty.n_running,
+            "fws_pump_speed": fw.duty.speed,
+            "fws_pump_efficiency": fw.duty.efficiency,
             "stage": rej["stage"],
             "stage_reason": rej["reason"],
             "setpoint_held": rej["setpoint_held"],
@@ -1062,6 +1256,7 @@ def _kpis(
     rt: _RackTemps,
     mech: np.ndarray,
     balance: float,
+    residual_k: float,
 ) -> Kpis:
     rej, hyd = rejection.rej, pumping.hyd
     tcs_pumps_h = _tcs_pump_power_by_hall(model, pumping)
@@ -1094,6 +1289,9 @@ def _kpis(
         "chillers_cop_capped": int(np.sum(rej["chiller_cop_capped"])),
         "halls_setpoint_lost": int(np.sum(~rej["setpoint_held"])),
         "loops_pump_limited": int(np.sum(hyd.pump_limited)),
+        "loops_cooling_lost": int(np.sum(~rejection.cooled_loop & (pumping.net.n_per_loop > 0))),
+        "racks_valve_saturated": int(np.sum(hyd.valve_saturated)),
+        "property_temperature_residual_k": float(residual_k),
         "stages": {s: int(np.sum(rej["stage"] == s)) for s in sorted(set(rej["stage"]))},
         "air_heat_unserved_mw": float(air.unserved.sum()) / 1e6,
         "converged": bool(hyd.converged),
@@ -1121,7 +1319,7 @@ def _transient_start(
         "p_gpu": rt.p_gpu,
         "m_rack": pumping.m_rack,
         "q_rack": pumping.hyd.rack_flow_m3_s,
-        "q_loop": pumping.hyd.loop_flow_m3_s,
+        "q_loop": pumping.q_pump,
         "cp": fluid.cp,
         "rho": fluid.rho,
         "t_sup": cdus.t_sup,
@@ -1139,6 +1337,61 @@ def _transient_start(
 
 
 # ----------------------------------------------------------------------------------------------- chain
+_PROPERTY_PASSES = (
+    3  # passes of the property fixed point always made (smooth in the inputs: no stopping test)
+)
+_PROPERTY_PASSES_MAX = 8  # more only while the stream means still move by more than _PROPERTY_TOL_K
+_PROPERTY_TOL_K = 1e-4  # K: d ln(rho c_p) / dT ~ 1e-3 /K, so the properties are then consistent to ~1e-7
+
+
+@dataclass(frozen=True)
+class _Chain:
+    """One pass of the cooling chain at given property temperatures."""
+
+    fluid: _Coolant
+    pumping: _Pumping
+    fw: _FacilityWater
+    loop: _LoopHeat
+    plant: _Plant
+    rejection: _Rejection
+    cdus: _Exchangers
+
+
+def _cooling_chain(
+    model: FacilityModel,
+    cond: _Conditions,
+    p_liq: np.ndarray,
+    units: _Units,
+    air: _AirSide,
+    t_loop: np.ndarray,
+    t_fw: np.ndarray,
+) -> _Chain:
+    """Hydraulics, facility water, heat rejection and CDUs with coolant properties at ``t_loop`` (per loop) and
+    water properties at ``t_fw`` (per hall)."""
+    fluid = _coolant_properties(model, t_loop)
+    pumping = _hydraulics(model, cond.p_rack, units, fluid)
+    fw = _facility_water(model, t_fw, cond.fail, units, fluid)
+    loop = _loop_heat(model, p_liq, units, pumping, fw.c_cold_loop)
+    plant = _plant(model, cond, fw)
+    rejection = _reject_heat(model, cond, loop, fw, air, plant)
+    cdus = _exchangers(model, units, pumping, fw, loop, rejection)
+    return _Chain(fluid, pumping, fw, loop, plant, rejection, cdus)
+
+
+def _stream_mean_temperatures(
+    ch: _Chain, t_loop: np.ndarray, t_fw: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of each stream's supply and return temperature: TCS loops (CDU supply, mixed return) and facility
+    water per hall (supply, return). Streams without a steady state keep their previous value."""
+    sup, ret = ch.cdus.t_sup, ch.cdus.t_ret
+    ok = ch.rejection.cooled_loop & np.isfinite(sup) & np.isfinite(ret)
+    t_loop_new = np.where(ok, 0.5 * (np.where(ok, sup, 0.0) + np.where(ok, ret, 0.0)), t_loop)
+    fs, fr = ch.rejection.t_fs, ch.rejection.rej["return_c"]
+    ok_h = ch.rejection.hall_ok & np.isfinite(fs) & np.isfinite(fr) & (ch.fw.flow > 0)
+    t_fw_new = np.where(ok_h, 0.5 * (np.where(ok_h, fs, 0.0) + np.where(ok_h, fr, 0.0)), t_fw)
+    return t_loop_new, t_fw_new
+
+
 def solve_thermal(
     model: FacilityModel,
     *,
@@ -1189,14 +1442,28 @@ def solve_thermal(
     )
     p_liq = model.racks["liquid_fraction"].to_numpy() * cond.p_rack
     units = _running_units(model, cond.fail)
-    fluid = _coolant_properties(model, cond.t_set)
-    pumping = _hydraulics(model, cond.p_rack, units, fluid)
-    fw = _facility_water(model, cond.t_set, cond.fail, units, fluid)
-    loop = _loop_heat(model, p_liq, units, pumping, fw.c_cold_loop)
     air = _air_side(model, cond.p_rack - p_liq, cond)
-    plant = _plant(model, cond, fw)
-    rejection = _reject_heat(model, cond, loop, fw, air, plant)
-    cdus = _exchangers(model, units, pumping, fw, loop, rejection)
+    t_loop, t_fw = _first_mean_temperatures(model, cond)
+    for k in range(_PROPERTY_PASSES_MAX):
+        ch = _cooling_chain(model, cond, p_liq, units, air, t_loop, t_fw)
+        t_loop_new, t_fw_new = _stream_mean_temperatures(ch, t_loop, t_fw)
+        residual_k = float(
+            max(
+                np.max(np.abs(t_loop_new - t_loop), initial=0.0), np.max(np.abs(t_fw_new - t_fw), initial=0.0)
+            )
+        )
+        t_loop, t_fw = t_loop_new, t_fw_new
+        if k + 1 >= _PROPERTY_PASSES and residual_k <= _PROPERTY_TOL_K:
+            break
+    fluid, pumping, fw, loop, plant, rejection, cdus = (
+        ch.fluid,
+        ch.pumping,
+        ch.fw,
+        ch.loop,
+        ch.plant,
+        ch.rejection,
+        ch.cdus,
+    )
     rt = _rack_temperatures(model, cond.p_rack, p_liq, fluid, pumping, rejection, cdus)
     balance = _energy_balance(model, cond, fluid, pumping, fw, loop, air, plant, rejection, cdus, rt)
     mech = _mech_power_by_hall(model, pumping, fw, air, rejection)
@@ -1206,7 +1473,7 @@ def solve_thermal(
         res_cdus=_cdu_table(model, cond, units, pumping, rejection, cdus),
         res_heat_rejection=_heat_rejection_table(model, cond, plant, rejection),
         res_halls=_hall_table(model, cond, p_liq, pumping, fw, air, plant, rejection, rt, mech),
-        kpis=_kpis(model, cond, failed, pumping, fw, air, rejection, rt, mech, balance),
+        kpis=_kpis(model, cond, failed, pumping, fw, air, rejection, rt, mech, balance, residual_k),
         mech_power_w_by_hall=mech,
         converged=bool(pumping.hyd.converged),
         state=_transient_start(cond, p_liq, units, fluid, pumping, fw, rejection, cdus, rt),
