@@ -84,12 +84,21 @@ def test_budget_above_max_p_needs_no_caps(pod_model):
 
 
 def test_infeasible_budget_reports_the_floor(pod_model):
-    r = optimize_maxq(pod_model, budget_mw=1.0)
+    """Below the floor (every rack on, every GPU at its minimum power limit) the caps alone cannot fit; Max-Q
+    switches racks off and fits (re-checked) down to the facility with every rack off, below which it reports
+    both."""
+    r = optimize_maxq(pod_model, budget_mw=1.0, shed=False)
     assert not r.feasible
-    assert r.floor_mw > 1.0 and "infeasible" in r.reason
+    assert r.floor_mw > 1.0 and "infeasible" in r.reason and "minimum power" in r.reason
     # the floor is every GPU at its minimum power limit
     k = solve_coupled(pod_model, gpu_cap_w=660.0).kpis
     assert r.floor_mw == pytest.approx(k["facility_power_mw"], rel=1e-9)
+    q = optimize_maxq(pod_model, budget_mw=1.0)
+    assert q.feasible and q.kpis["racks_shed"] > 0 and q.kpis["shedding_gain_pct"] is None
+    recheck(pod_model, q, 1.0)
+    off = solve_coupled(pod_model, racks_on=np.zeros(pod_model.n_racks, bool)).kpis["facility_power_mw"]
+    z = optimize_maxq(pod_model, budget_mw=0.9 * off)
+    assert not z.feasible and "minimum power" in z.reason and "every rack switched off" in z.reason
 
 
 def test_junction_limit_binds_with_warm_water(pod_model):

@@ -404,21 +404,23 @@ def optimize_maxq(
     limit_w, limit_name = probe.facility_limit(floor)
     if policy == "maxp":  # switches racks off: below this floor too (its own check: every rack off)
         return _maxp(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol, meter, avail)
-    if floor.facility_power_w > limit_w:
-        return _infeasible_result(
-            policy,
-            budget_mw,
-            floor,
-            f"infeasible: the facility needs {floor_mw:.3f} MW with every GPU at its minimum power limit "
-            f"(IT + fabric + cooling + losses), above the {limit_w / 1e6:.3f} MW {limit_name}",
-        )
+    below_floor = floor.facility_power_w > limit_w
+    reason = (
+        f"infeasible: the facility needs {floor_mw:.3f} MW with every GPU at its minimum power limit "
+        f"(IT + fabric + cooling + losses), above the {limit_w / 1e6:.3f} MW {limit_name}"
+    )
+    if below_floor and not (policy == "maxq" and shed):
+        return _infeasible_result(policy, budget_mw, floor, reason)
     if policy == "uniform":
         return _uniform(
             model, perf, floor, budget_mw, limit_w, limit_name, dict(kw, racks_on=avail), tol, meter
         )
-    return _maxq(
+    res = _maxq(
         model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol, max_outer, meter, avail, shed
     )
+    if isinstance(res, str):  # below the all-on floor and no count of racks on fits either
+        return _infeasible_result(policy, budget_mw, floor, f"{reason}; {res}")
+    return res
 
 
 def _infeasible_result(policy: str, budget_mw: float, floor: CoupledResult, reason: str) -> MaxQResult:
@@ -938,49 +940,32 @@ def _maxq(
         stages = [st0, fac]
     for st in stages:
         st.on = user_on.copy()
-    # start from the catalog's Max-Q operating point (a good guess of the answer)
-    pq = model.gpu_types["power_maxq_w"].to_numpy(dtype=float)[model.racks["gpu_type"].to_numpy()]
-    start_caps = np.clip(pq, perf.gpu_power_min_w, perf.gpu_power_max_w)
-    cp = solve_coupled(model, gpu_cap_w=start_caps, racks_on=avail, **kw)
-    best, history, a, conv = _outer(model, stages, floor, cp, 1.0, tol, max_outer, kw, on=avail)
-    if best is None:
-        raise InputError(
-            f"Max-Q did not find caps within the {limit_w / 1e6:.3f} MW {limit_name} in {max_outer} "
-            "linearisations (the coupled solve may be unstable near this budget)"
-        )
-    tokens_all_on = best[1].kpis["tokens_per_s"]
-    # rack shedding: where a busway / block / loop limit binds hard, fewer racks at higher power can beat all
-    # racks at low power (each rack on costs its CPUs, NICs and switches). Kept only if verified better.
-    local_shed = _shed(fac, best[3], best[2], a) if shed else np.zeros(model.n_racks, bool)
-    if local_shed.any():
-        on2 = user_on & ~local_shed
-        for st in stages:
-            st.on = on2
-        caps0 = best[0]
-        cp2 = solve_coupled(model, gpu_cap_w=caps0, racks_on=on2, **kw)
-        best2, hist2, a2, conv2 = _outer(model, stages, cp2, cp2, a, tol, max_outer, kw, on=on2)
-        history += hist2
-
-        # a configuration that meets more firm ratings wins (a limit over even at minimum power can only be met by
-        # switching racks off); among equally feasible ones, the one with more tokens/s
-        def rank(b):
-            over = [d for d in _local_violations(fac, b[1]) if (d["kind"], d["name"]) in fac.excused]
-            return (-len(over), b[1].kpis["tokens_per_s"])
-
-        if best2 is not None and rank(best2) > rank(best):
-            best, a, conv = best2, a2, conv2
-        else:
-            for st in stages:
-                st.on = user_on.copy()
-    # rack shedding for the facility budget: racks on per group of identical racks (``_GroupShedding``); the
-    # reduced costs at the answer tell at no extra solve whether switching racks off can pay
     gs = _GroupShedding(model, perf, stages, kw, tol, max_outer, user_on)
-    base = _Candidate(tuple(int(x) for x in gs.n_avail), stages[-1].on.copy(), best, conv)
-    if shed and np.any(gs.linear_state(base)[1] < 0):
+    if floor.facility_power_w > fac.facility_limit(floor)[0]:
+        # below the floor of every rack on (at minimum power): only switching racks off can fit
+        base = gs.cold_start(floor)
+        if isinstance(base, str):
+            return base
         found = gs.search(base)
-        history += gs.history
-        if found is not base:
-            best, a, conv = found.best, found.best[4], found.converged
+        best, a, conv, history, tokens_all_on = found.best, found.best[4], found.converged, gs.history, None
+    else:
+        best, history, a, conv = _maxq_all_on(model, perf, stages, fac, floor, kw, tol, max_outer, avail)
+        tokens_all_on = best[1].kpis["tokens_per_s"]
+        if shed:
+            best, a, conv, history = _shed_local(
+                model, stages, fac, best, a, conv, history, kw, tol, max_outer
+            )
+        # rack shedding for the facility budget: racks on per group of identical racks (``_GroupShedding``);
+        # the reduced costs at the answer tell at no extra solve whether switching racks off can pay
+        gs.avail = stages[-1].on.copy()
+        gs.n_avail = np.bincount(gs.group[gs.avail], minlength=len(gs.labels))
+        gs.set_rank()
+        base = _Candidate(tuple(int(x) for x in gs.n_avail), stages[-1].on.copy(), best, conv)
+        if shed and np.any(gs.linear_state(base)[1] < 0):
+            found = gs.search(base)
+            history = history + gs.history
+            if found is not base:
+                best, a, conv = found.best, found.best[4], found.converged
     racks_shed = int(np.count_nonzero(user_on) - np.count_nonzero(stages[-1].on))
     caps, cpf, sol, pb, _ = best
     if racks_shed:
@@ -988,11 +973,17 @@ def _maxq(
         warnings = _messages(
             [d for d in _local_violations(fac, cpf) if (d["kind"], d["name"]) in fac.excused]
         )
+    if gs.stopped:
+        warnings = [
+            *warnings,
+            f"Max-Q rack shedding: the search stopped after {gs.evaluations} verified rack counts (the counts "
+            "returned are the best verified, possibly short of the best)",
+        ]
     if gs.unverified:
         warnings = [
             *warnings,
-            f"Max-Q rack shedding: {gs.unverified} of {gs.evaluations} rack counts tried gave no verified caps "
-            "(cap problem infeasible, or no coupled-verified iterate within the limits): skipped",
+            f"Max-Q rack shedding: {gs.unverified} of {gs.evaluations} rack counts tried found no coupled-verified "
+            "caps within the limits (outer loop or coupled solve not converged): skipped",
         ]
     limit_w, limit_name = fac.facility_limit(cpf)
     binding, res_c, shadow = _binding(fac, pb, sol, a, limit_name, cpf, limit_w)
@@ -1014,12 +1005,59 @@ def _maxq(
         "optimizer_iterations": sol.sweeps,
         "racks_shed": racks_shed,
         "racks_shed_groups": gs.groups_shed(stages[-1].on),
-        "shedding_gain_pct": 100.0 * (cpf.kpis["tokens_per_s"] / tokens_all_on - 1.0),
+        # None: every rack on does not fit (below the all-on floor)
+        "shedding_gain_pct": None
+        if tokens_all_on is None
+        else 100.0 * (cpf.kpis["tokens_per_s"] / tokens_all_on - 1.0),
         "junction_limited_racks": int(
             np.count_nonzero(np.bincount(ur, weights=_junction_bound(pb, sol), minlength=model.n_racks) > 0)
         ),
     }
     return _result("maxq", budget_mw, floor, cpf, caps, binding, extra, res_c)
+
+
+def _maxq_all_on(model, perf, stages, fac, floor, kw, tol, max_outer, avail):
+    """The Max-Q outer loop with every available rack on: (best verified iterate, history, secant a, converged)."""
+    # start from the catalog's Max-Q operating point (a good guess of the answer)
+    pq = model.gpu_types["power_maxq_w"].to_numpy(dtype=float)[model.racks["gpu_type"].to_numpy()]
+    start_caps = np.clip(pq, perf.gpu_power_min_w, perf.gpu_power_max_w)
+    cp = solve_coupled(model, gpu_cap_w=start_caps, racks_on=avail, **kw)
+    best, history, a, conv = _outer(model, stages, floor, cp, 1.0, tol, max_outer, kw, on=avail)
+    if best is None:
+        limit_w, limit_name = fac.facility_limit(floor)
+        raise InputError(
+            f"Max-Q did not find caps within the {limit_w / 1e6:.3f} MW {limit_name} in {max_outer} "
+            "linearisations (the coupled solve may be unstable near this budget)"
+        )
+    return best, history, a, conv
+
+
+def _shed_local(model, stages, fac, best, a, conv, history, kw, tol, max_outer):
+    """Rack shedding inside local limits: where a busway / block / loop limit binds hard, fewer racks at higher
+    power can beat all racks at low power (each rack on costs its CPUs, NICs and switches). Kept only if
+    verified better (``_shed``)."""
+    user_on = stages[-1].on.copy()
+    local_shed = _shed(fac, best[3], best[2], a)
+    if not local_shed.any():
+        return best, a, conv, history
+    on2 = user_on & ~local_shed
+    for st in stages:
+        st.on = on2
+    cp2 = solve_coupled(model, gpu_cap_w=best[0], racks_on=on2, **kw)
+    best2, hist2, a2, conv2 = _outer(model, stages, cp2, cp2, a, tol, max_outer, kw, on=on2)
+    history = history + hist2
+
+    # a configuration that meets more firm ratings wins (a limit over even at minimum power can only be met by
+    # switching racks off); among equally feasible ones, the one with more tokens/s
+    def rank(b):
+        over = [d for d in _local_violations(fac, b[1]) if (d["kind"], d["name"]) in fac.excused]
+        return (-len(over), b[1].kpis["tokens_per_s"])
+
+    if best2 is not None and rank(best2) > rank(best):
+        return best2, a2, conv2, history
+    for st in stages:
+        st.on = user_on.copy()
+    return best, a, conv, history
 
 
 def _converged_cp(cp: CoupledResult) -> bool:
@@ -1038,10 +1076,12 @@ def _converged(sol, cp: CoupledResult) -> bool:
     )
 
 
-def _outer(model, stages, prev, cur, a, tol, max_outer, kw, on=None):
+def _outer(model, stages, prev, cur, a, tol, max_outer, kw, on=None, info=None):
     """Linearise at the coupled state, solve the cap problem, verify by the coupled solve, repeat.
 
-    Returns (best verified iterate or None, facility power history MW, secant a, outer_converged)."""
+    Returns (best verified iterate or None, facility power history MW, secant a, outer_converged); with racks
+    ``on`` given, a cap problem that is infeasible (the limits cannot be met even at minimum power) returns
+    None and sets ``info["infeasible"]`` (a dict, if given)."""
     fac = stages[-1]
     best, history, mu0, stage = None, [], None, 0
     outer_converged = False
@@ -1063,6 +1103,8 @@ def _outer(model, stages, prev, cur, a, tol, max_outer, kw, on=None):
         mu0 = sol.multipliers
         if not sol.feasible:
             if on is not None:  # a shed configuration that does not fit: give up on it
+                if info is not None:
+                    info["infeasible"] = True
                 return None, history, a, False
             raise InputError(f"Max-Q: {sol.reason}")
         caps = sol.p
@@ -1211,12 +1253,8 @@ class _GroupShedding:
         ng = len(self.labels)
         self.n_avail = np.bincount(self.group[self.avail], minlength=ng)
         self.n_total = np.bincount(self.group[user_on], minlength=ng)  # racks the user left available
-        # rank of each available rack in its group's keep order (the racks on are those with rank < count)
-        order = _keep_order(F, self.group)
-        o = order[self.avail[order]]
-        go = self.group[o]
-        self.rank = np.full(n, n)
-        self.rank[o] = np.arange(len(o)) - np.searchsorted(go, go, side="left")
+        self.order = _keep_order(F, self.group)
+        self.set_rank()
         rep = np.unique(self.group, return_index=True)[1]
         ur = F.unit_rack
         w_units = np.broadcast_to(np.asarray(F.weight, dtype=float), ur.shape) * F.count
@@ -1233,6 +1271,15 @@ class _GroupShedding:
         self.history: list[float] = []
         self.unverified = 0  # counts whose outer loop found no verified caps
         self.evaluations = 0
+        self.stopped = False  # the search ran out of evaluations
+
+    def set_rank(self) -> None:
+        """Rank of each available rack in its group's keep order (the racks on are those with rank < count)."""
+        n = self.model.n_racks
+        o = self.order[self.avail[self.order]]
+        go = self.group[o]
+        self.rank = np.full(n, n)
+        self.rank[o] = np.arange(len(o)) - np.searchsorted(go, go, side="left")
 
     # --- linear model at a verified state -----------------------------------------------------------------
     def _response(self, pi: float, p_up: np.ndarray):
@@ -1273,9 +1320,13 @@ class _GroupShedding:
         return pi, v, t1, p_up, it_avail
 
     def estimate(self, cand: _Candidate) -> tuple[np.ndarray, np.ndarray]:
-        """Counts (float, per group) and GPU powers (W) of the continuous relaxation at ``cand``'s linearisation:
-        maximise sum_g n_g t_g(p_g) subject to sum_g n_g (o_g + G_g p_g) <= IT available, 0 <= n_g <= N_g."""
+        """Counts (float, per group) and GPU powers (W) of the continuous relaxation at ``cand``'s linearisation."""
         _, _, _, p_up, it_avail = self.linear_state(cand)
+        return self._relaxation(it_avail, p_up)
+
+    def _relaxation(self, it_avail: float, p_up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """maximise sum_g n_g t_g(p_g) subject to sum_g n_g (o_g + G_g p_g) <= ``it_avail`` (W of rack IT power),
+        0 <= n_g <= N_g, p_min <= p_g <= ``p_up``: (counts, GPU powers W) per group."""
         N = self.n_avail.astype(float)
 
         def at(pi):
@@ -1306,6 +1357,33 @@ class _GroupShedding:
             n = np.where(part, rest * share / share.sum() / use_lo, n)
         return np.clip(n, 0.0, N), np.where(full, p_hi, p_lo)
 
+    def cold_start(self, floor: CoupledResult) -> _Candidate | str:
+        """A first verified configuration below the all-on floor, or why there is none.
+
+        Linear model between the coupled states with every rack off and every available rack on at minimum
+        power (the floor): facility power = F_off + a x rack IT power. The relaxation's counts, rounded down,
+        are verified; if they do not fit, counts 15 % lower are tried (four times at most)."""
+        n = self.model.n_racks
+        off = solve_coupled(self.model, gpu_cap_w=None, racks_on=np.zeros(n, bool), **self.kw)
+        lim, name = self.F.facility_limit(off)
+        if off.facility_power_w > lim:
+            return (
+                f"with every rack switched off the facility still needs {off.facility_power_w / 1e6:.3f} MW "
+                f"(fabric, cooling and no-load losses), above the {lim / 1e6:.3f} MW {name}"
+            )
+        it_floor = float(np.sum((self.F.other + self.F.gpus * self.perf.gpu_power_min_w) * self.avail))
+        a = max((floor.facility_power_w - off.facility_power_w) / max(it_floor, 1e-300), 1.0)
+        n_est, p_est = self._relaxation((lim * (1 - 0.5 * self.tol) - off.facility_power_w) / a, self.g_pmax)
+        for _ in range(4):
+            n_on = np.floor(n_est)
+            if n_on.sum() < 1:
+                n_on[np.argmax(n_est)] = 1.0
+            c = self.verify(n_on.astype(np.int64), p_est, a)
+            if c is not None:
+                return c
+            n_est = 0.85 * n_on
+        return "no count of racks on with verified caps was found below it"
+
     # --- verification ---------------------------------------------------------------------------------------
     def verify(self, n_on: np.ndarray, p_start: np.ndarray, a: float) -> _Candidate | None:
         """Max-Q outer loop with ``n_on`` racks on per group (``p_start``: W per GPU per group, the first caps)."""
@@ -1317,24 +1395,32 @@ class _GroupShedding:
             st.on = on
         start = np.clip(p_start[self.group], self.perf.gpu_power_min_w, self.perf.gpu_power_max_w)
         cp0 = solve_coupled(self.model, gpu_cap_w=start, racks_on=on, **self.kw)
+        info: dict = {}
         best, hist, _, conv = _outer(
-            self.model, self.stages, cp0, cp0, a, self.tol, self.max_outer, self.kw, on=on
+            self.model, self.stages, cp0, cp0, a, self.tol, self.max_outer, self.kw, on=on, info=info
         )
         self.history += hist
         if best is None:
-            self.unverified += 1
+            # an infeasible count (over a limit even at minimum power) is an answer; no verified caps is not
+            self.unverified += not info.get("infeasible", False)
             return None
         return _Candidate(tuple(int(x) for x in n_on), on, best, conv)
 
-    def search(self, base: _Candidate, max_evaluations: int = 12) -> _Candidate:
-        """The best verified configuration (``base``: the all-available-racks-on answer)."""
+    def search(self, base: _Candidate, max_evaluations: int = 12, refine_rel: float = 5e-5) -> _Candidate:
+        """The best verified configuration, starting from ``base`` (verified). A single-rack move whose possible
+        gain, bounded by concavity (the reduced cost, plus 5 % of a rack's tokens/s where the reduced cost is
+        that small), is below ``refine_rel`` of the tokens/s is not verified; at most ``max_evaluations``
+        counts are verified (``self.stopped`` tells whether the search ran out of them)."""
         tried: dict[tuple[int, ...], _Candidate | None] = {base.n_on: base}
         cur = base
 
         def try_counts(n_on: np.ndarray, p_start: np.ndarray) -> bool:
             nonlocal cur
             key = tuple(int(x) for x in n_on)
-            if key in tried or self.evaluations >= max_evaluations:
+            if key in tried:
+                return False
+            if self.evaluations >= max_evaluations:
+                self.stopped = True
                 return False
             c = self.verify(np.asarray(key), p_start, cur.best[4])
             tried[key] = c
@@ -1353,7 +1439,11 @@ class _GroupShedding:
             return np.where(n_on > 0, mean, self._response(pi, p_up)[0])
 
         improved = True
-        while improved and self.evaluations < max_evaluations:
+        self.stopped = False
+        while improved:
+            if self.evaluations >= max_evaluations:
+                self.stopped = True
+                break
             improved = False
             # warm start: the relaxation's counts at the current linearisation
             n_est, p_est = self.estimate(cur)
@@ -1373,6 +1463,9 @@ class _GroupShedding:
                     steps.append(1)
                 if v[g] > 0:
                     steps.reverse()
+                # gain bound of a move d: T(n + d e_g) - T(n) <= d v_g (concavity), widened where v_g is small
+                bound = {d: max(d * v[g], 0.0) + 0.05 * t1[g] * small for d in steps}
+                steps = [d for d in steps if bound[d] > refine_rel * cur.tokens]
                 for d in steps:
                     n_new = n_cur.copy()
                     n_new[g] += d
