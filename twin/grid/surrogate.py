@@ -182,6 +182,7 @@ def solve_point(site: Site, kind: str, db: float, wb: float, z: float, x: float 
             out["water_use_m3_h"] = float(c.thermal.kpis.get("water_use_m3_h", 0.0))
         out["racks_on"] = float(k.get("racks_on", site.n_racks))
         out.update(_tier_tokens(site, racks["tokens_per_s"].to_numpy(dtype=float)))
+        out["gpu_cap_w"] = racks["gpu_cap_w"].to_numpy(dtype=np.float32)
         out.update(
             feasible=True,
             floor_mw=float(k.get("floor_mw", np.nan)),
@@ -211,6 +212,7 @@ def solve_point(site: Site, kind: str, db: float, wb: float, z: float, x: float 
 # --- parallel map over exact solves -----------------------------------------------------------------------------
 
 _SITE: Site | None = None
+WB_COLD_C = 24.0  # below this dry bulb the wet bulb is checked once per level, not solved at every node
 
 
 def fit_subset(site: Site, db: float, wb: float, budget_mw: float, x: float | None, guess: int | None = None) -> dict:
@@ -306,7 +308,7 @@ def _warm(site: Site) -> None:
     import twin.thermal  # noqa: F401
 
     mid = 20.0
-    solve_point(site, "subset", mid, mid - 5.0, min(site.n_racks, 1), 1.0)
+    solve_point(site, "subset", mid, mid - 5.0, site.n_racks, 1.0)  # all racks on: a quick coupled solve
     _WARM.add(site.layout)
 
 
@@ -328,6 +330,7 @@ class Level:
     values: dict[str, np.ndarray]  # name -> (len(db), len(dep))
     feasible: np.ndarray  # bool (len(db), len(dep))
     binding: np.ndarray  # object (len(db), len(dep))
+    caps: dict = field(default_factory=dict)  # (i, j) -> GPU cap per rack (Max-Q nodes)
 
     def interp(self, name: str, db: np.ndarray, dep: np.ndarray) -> np.ndarray:
         from scipy.interpolate import RegularGridInterpolator
@@ -423,14 +426,45 @@ def build_surface(
     x: float | None = None,
     progress=None,
 ) -> Surface:
-    """Solve every node of ``plan`` (per level: z, dry-bulb nodes, depression nodes) and build the surface."""
-    tasks, where = [], []
+    """Solve every node of ``plan`` (per level: z, dry-bulb nodes, depression nodes) and build the surface.
+
+    The wet bulb acts on the heat rejection only through the adiabatic pads, which run on hot hours. Per level,
+    the nodes of the driest column (depression > 0) below ``WB_COLD_C`` are solved only if the node at that
+    dry bulb gives a different answer in dry and saturated air; otherwise they are the saturated-air node's
+    copy (checked, not assumed: the check is one exact solve per level)."""
+    tasks, where, copies = [], [], []
     for li, (z, dbs, deps) in enumerate(plan):
+        cold = [i for i, d in enumerate(dbs) if d < WB_COLD_C]
+        probe = max(cold) if cold and len(deps) > 1 else None
         for i, d in enumerate(dbs):
             for j, e in enumerate(deps):
+                if probe is not None and j > 0 and i in cold and i != probe:
+                    copies.append((li, i, j, probe))
+                    continue
                 tasks.append((kind, float(d), float(d - e), float(z), x))
                 where.append((li, i, j))
     res = parallel_map(site, tasks, progress)
+    got = dict(zip(where, res, strict=True))
+    redo = []
+    for li, i, j, probe in copies:
+        a, b = got.get((li, probe, 0)), got.get((li, probe, j))
+        same = (
+            a is not None and b is not None and a.get("feasible") == b.get("feasible")
+            and (not a.get("feasible") or all(abs(a[q] - b[q]) <= 1e-9 * max(1.0, abs(a[q])) for q in QUANTITIES))
+        )
+        if same:
+            got[(li, i, j)] = got[(li, i, 0)]
+        else:
+            redo.append((li, i, j))
+    if redo:
+        extra = parallel_map(
+            site,
+            [(kind, float(plan[li][1][i]), float(plan[li][1][i] - plan[li][2][j]), float(plan[li][0]), x) for li, i, j in redo],
+            progress,
+        )
+        got.update(zip(redo, extra, strict=True))
+    where = list(got)
+    res = [got[k] for k in where]
     names = list(QUANTITIES) + site.tier_keys
     levels = []
     for li, (z, dbs, deps) in enumerate(plan):
@@ -445,6 +479,8 @@ def build_surface(
             for n in names:
                 lv.values[n][i, j] = r.get(n, 0.0)
             lv.binding[i, j] = r.get("binding", "none")
+            if "gpu_cap_w" in r:
+                lv.caps[(i, j)] = r["gpu_cap_w"]
     for lv in (
         levels
     ):  # infeasible nodes: fill from feasible neighbours so interpolation stays finite; masked by ok()
@@ -453,4 +489,4 @@ def build_surface(
             if np.isnan(v).any():
                 fill = np.nanmean(v) if np.isfinite(v).any() else 0.0
                 lv.values[n] = np.where(np.isnan(v), fill, v)
-    return Surface(kind, levels, names, x, len(tasks))
+    return Surface(kind, levels, names, x, len(tasks) + len(redo))

@@ -69,6 +69,20 @@ def dep_nodes(dep: np.ndarray) -> np.ndarray:
     return np.array([0.0, hi]) if hi > 0.5 else np.array([0.0])
 
 
+def cap_levels(caps: np.ndarray, tol: float = 1e-3, most: int = 4) -> list[float]:
+    """Budget levels for the event caps: caps within ``tol`` (relative) of each other share one level at their
+    lowest (never above any of their caps); more than ``most`` such groups: ``most`` levels from the lowest to
+    the highest cap."""
+    c = np.sort(np.unique(np.asarray(caps, dtype=float)))
+    groups = [c[0]]
+    for v in c[1:]:
+        if v > groups[-1] * (1 + tol):
+            groups.append(v)
+    if len(groups) > most:
+        return list(np.linspace(c[0], c[-1], most))
+    return [float(g) for g in groups]
+
+
 # --- helpers ---------------------------------------------------------------------------------------------------
 
 
@@ -139,7 +153,7 @@ def simulate_year(
     strategies: tuple[str, ...] = ("maxq",),
     exact: bool = False,
     validate_hours: int = 24,
-    validate_event_hours: int = 6,
+    validate_event_hours: int = 4,
     seed: int = 0,
     eur_usd: float = EUR_USD_2018,
     progress: Callable[[str, int, int], None] | None = None,
@@ -232,9 +246,8 @@ def simulate_year(
         caps_needed = budget_ev[ev_h] if ev_h.size else np.zeros(0)
         if caps_needed.size:
             cdb = db_nodes(db[ev_h], coarse=True)
-            cdep = dep_nodes(dep[ev_h])
-            lo, hi = float(caps_needed.min()), float(caps_needed.max())
-            levels = [lo] if hi - lo <= 1e-9 * max(hi, 1) else [lo, hi]
+            cdep = dep_nodes(dep[ev_h]) if db[ev_h].max() >= 24.0 else np.array([float(np.median(dep[ev_h]))])
+            levels = cap_levels(caps_needed)
             levels = [z for z in levels if z < b0 * (1 - 1e-9)]
             extra = [(z, cdb, cdep) for z in levels]
             # flexibility curve at the year's median conditions (a few budgets below the connection)
@@ -518,11 +531,22 @@ def _flex(site, surfs, db, wb, hourly, kpis, strategies, stage, tick) -> pd.Data
     mdb, mwb = float(np.median(db)), float(np.median(wb))
     base = hourly[hourly["strategy"] == strategies[0]]
     draw = float(np.median(base["facility_power_mw"]))
-    budgets = np.unique(np.round(np.minimum(draw, b0) * np.array([1.0, 0.97, 0.9, 0.75]), 6))
+    top = min(draw, b0)
+    budgets = np.round(top * np.array([0.97, 0.9]), 6)
     stage("flexibility curve (Max-Q at median weather)", len(budgets))
     res = parallel_map(site, [("maxq", mdb, mwb, float(b), None) for b in budgets], progress=lambda k: tick(k))
     rows = [(b, r["facility_power_mw"], r["tokens_per_s"]) for b, r in zip(budgets, res, strict=True) if r.get("feasible")]
-    curve = pd.DataFrame(rows, columns=["budget_mw", "facility_power_mw", "tokens_per_s"]).sort_values("facility_power_mw")
+    surf = surfs["maxq"]
+    for z in [b0, *[lv.z for lv in surf.levels]]:  # the surface's own levels are exact solves in z
+        if z <= b0:
+            q = surf(np.array([mdb]), np.array([mwb]), np.array([z]))
+            if q["_ok"][0]:
+                rows.append((z, float(q["facility_power_mw"][0]), float(q["tokens_per_s"][0])))
+    curve = (
+        pd.DataFrame(rows, columns=["budget_mw", "facility_power_mw", "tokens_per_s"])
+        .drop_duplicates("budget_mw")
+        .sort_values("facility_power_mw")
+    )
     if len(curve) < 2:
         return curve
     p = curve["facility_power_mw"].to_numpy()
@@ -609,20 +633,25 @@ def _validate(site, strategies, surfs, db, wb, b0, ev_h, budget_ev, n_rand, n_ev
 
 
 def _site_plan(site, surfs, db, wb, b0) -> pd.DataFrame:
-    """Racks on the floor (x_m, y_m) with their GPU cap under Max-Q at the year's median weather and the
-    connection limit (one exact solve)."""
-    from twin import Scenario, run
-
-    r = run(Scenario(layout=site.layout, ambient_c=float(np.median(db)), wet_bulb_c=float(np.median(wb)), budget_mw=b0))
-    if r.status != "ok":
+    """Racks on the floor (x_m, y_m) with their GPU cap under Max-Q at the connection limit, at the node of the
+    response surface nearest the year's median weather (an exact solve)."""
+    surf = surfs.get("maxq")
+    if surf is None:
         return pd.DataFrame()
-    racks = r.tables["racks"]
+    lv = min(surf.levels, key=lambda v: abs(v.z - b0))
+    mdb, mdep = float(np.median(db)), float(np.median(db - wb))
+    if not lv.caps:
+        return pd.DataFrame()
+    i, j = min(lv.caps, key=lambda ij: (lv.db[ij[0]] - mdb) ** 2 + (lv.dep[ij[1]] - mdep) ** 2)
+    from twin import Scenario
+
+    names = Scenario(layout=site.layout).model().rack_names()
     return pd.DataFrame(
         {
             "x_m": site.x_m,
             "y_m": site.y_m,
-            "gpu_cap_w": racks["gpu_cap_w"].to_numpy(float),
-            "tier": [site.tiers[i] for i in site.rack_tier],
-            "name": racks["name"].to_numpy(),
+            "gpu_cap_w": np.asarray(lv.caps[(i, j)], dtype=float),
+            "tier": [site.tiers[t] for t in site.rack_tier],
+            "name": names,
         }
-    )
+    ).assign(dry_bulb_c=float(lv.db[i]), wet_bulb_c=float(lv.db[i] - lv.dep[j]))
