@@ -67,8 +67,9 @@ def test_save_refuses_a_used_directory(pod, tmp_path):
 
 
 def test_infeasible_budget_is_a_status_not_an_exception(pod):
-    r = run(Scenario(layout=pod, budget_mw=1.0))
-    assert r.status == "infeasible" and "minimum power" in r.reason and r.kpis["floor_mw"] > 1.0
+    # below what the site draws with every rack shed (fabric, cooling and losses of an empty pod)
+    r = run(Scenario(layout=pod, budget_mw=0.3))
+    assert r.status == "infeasible" and "minimum power" in r.reason and r.kpis["floor_mw"] > 0.3
 
 
 def test_run_many_records_errors_when_asked(pod):
