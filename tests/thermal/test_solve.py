@@ -525,3 +525,10 @@ def test_every_cdu_of_a_loop_failed_is_reported_not_an_error(pod_model):
     # the same when only the pumps or only the exchangers are gone
     pumps = solve_thermal(pod_model, failed=[f"{c}/pump" for c in cdus]).res_loops.iloc[0]
     assert pumps["status"] == "no CDU pump running: its racks have no cooling"
+
+
+def test_bad_rack_power_names_the_rack(pod_model):
+    p = pod_model.racks["power_maxp_w"].to_numpy().copy()
+    p[[2, 5]] = np.nan
+    with pytest.raises(InputError, match=r"2 of 16 are not \(first: hall-1/pod-1/row-a/03 = nan\)"):
+        solve_thermal(pod_model, rack_power_w=p)

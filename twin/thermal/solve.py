@@ -233,16 +233,22 @@ def _fws_setpoints(fws: pd.DataFrame, supply_c) -> np.ndarray:
     return t_set
 
 
-def _rack_power(racks: pd.DataFrame, rack_power_w, it_load: float) -> np.ndarray:
+def _rack_power(model: FacilityModel, rack_power_w, it_load: float) -> np.ndarray:
     """(n_racks,) rack IT power, W: given, or ``it_load`` times each rack's maximum power."""
+    racks = model.racks
     n_r = len(racks)
     if rack_power_w is None:
         return it_load * racks["power_maxp_w"].to_numpy()
     p_rack = np.asarray(rack_power_w, dtype=float)
     if p_rack.shape != (n_r,):
         raise InputError(f"rack_power_w must have one value per rack ({n_r}), got shape {p_rack.shape}")
-    if not np.all(np.isfinite(p_rack)) or np.any(p_rack < 0):
-        raise InputError("rack_power_w must be finite and >= 0 for every rack")
+    bad = ~np.isfinite(p_rack) | (p_rack < 0)
+    if np.any(bad):
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"rack_power_w must be finite and >= 0 for every rack: {int(bad.sum())} of {n_r} are not "
+            f"(first: {model.rack_names()[i]} = {p_rack[i]})"
+        )
     return p_rack
 
 
@@ -270,7 +276,7 @@ def _conditions(
     it_load = _check_scalar("it_load", it_load, 0.0, 10.0)
     t_amb, p_air, t_wb, wb_source = _weather(model.layout.site, ambient_c, wet_bulb_c)
     t_set = _fws_setpoints(model.fws, supply_c)
-    p_rack = _rack_power(model.racks, rack_power_w, it_load)
+    p_rack = _rack_power(model, rack_power_w, it_load)
     extra_air = _extra_air_heat(len(model.halls), extra_air_heat_w_by_hall)
     fail = _parse_failures(model, failed)
     return _Conditions(t_amb, p_air, t_wb, wb_source, t_set, p_rack, extra_air, fail)
@@ -378,7 +384,9 @@ class _Pumping:
     c_hot: np.ndarray  # (n_loops,) loop capacity rate m c_p through the exchangers, W/K
 
 
-def _hydraulics(model: FacilityModel, p_rack: np.ndarray, units: _Units, fluid: _Coolant) -> _Pumping:
+def _hydraulics(
+    model: FacilityModel, p_rack: np.ndarray, units: _Units, fluid: _Coolant, net: LoopNetwork
+) -> _Pumping:
     """Rack valves at their flow per kW, pumps holding the index differential, then all loops at once; the
     pumps are staged for the least power (``hydraulics.stage_pumps``)."""
     racks, loops = model.racks, model.loops
@@ -387,7 +395,6 @@ def _hydraulics(model: FacilityModel, p_rack: np.ndarray, units: _Units, fluid: 
     r_loop = racks["loop"].to_numpy()
     qd = racks["design_flow_m3_s"].to_numpy()
     rho, cp, mu = fluid.rho, fluid.cp, fluid.mu
-    net = build_network(r_loop, n_l, loops["manifold_length_m"].to_numpy())
     dpd = racks["dp_design_pa"].to_numpy()
     nexp = racks["dp_exponent"].to_numpy()
     maxp = racks["power_maxp_w"].to_numpy()
@@ -1365,11 +1372,12 @@ def _cooling_chain(
     air: _AirSide,
     t_loop: np.ndarray,
     t_fw: np.ndarray,
+    net: LoopNetwork,
 ) -> _Chain:
     """Hydraulics, facility water, heat rejection and CDUs with coolant properties at ``t_loop`` (per loop) and
     water properties at ``t_fw`` (per hall)."""
     fluid = _coolant_properties(model, t_loop)
-    pumping = _hydraulics(model, cond.p_rack, units, fluid)
+    pumping = _hydraulics(model, cond.p_rack, units, fluid, net)
     fw = _facility_water(model, t_fw, cond.fail, units, fluid)
     loop = _loop_heat(model, p_liq, units, pumping, fw.c_cold_loop)
     plant = _plant(model, cond, fw)
@@ -1444,8 +1452,11 @@ def solve_thermal(
     units = _running_units(model, cond.fail)
     air = _air_side(model, cond.p_rack - p_liq, cond)
     t_loop, t_fw = _first_mean_temperatures(model, cond)
+    net = build_network(
+        model.racks["loop"].to_numpy(), len(model.loops), model.loops["manifold_length_m"].to_numpy()
+    )
     for k in range(_PROPERTY_PASSES_MAX):
-        ch = _cooling_chain(model, cond, p_liq, units, air, t_loop, t_fw)
+        ch = _cooling_chain(model, cond, p_liq, units, air, t_loop, t_fw, net)
         t_loop_new, t_fw_new = _stream_mean_temperatures(ch, t_loop, t_fw)
         residual_k = float(
             max(
