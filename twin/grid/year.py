@@ -434,7 +434,8 @@ def _hourly_frame(strat, site, w, price, avg, marg, b0, cap, frac, which, events
             "price_per_mwh": price.values,
             "carbon_g_per_kwh": avg.values,
             "carbon_marginal_g_per_kwh": marg.values if marg is not None else np.nan,
-            "limit_mw": np.where(frac > 0, np.minimum(cap, b0), b0),
+            # the hour's mean limit: the event cap for the part of the hour at it, the connection otherwise
+            "limit_mw": np.where(frac > 0, (1 - frac) * b0 + frac * np.minimum(cap, b0), b0),
             "event": [events[k].name if k >= 0 else "" for k in which],
             "event_fraction": frac,
         }

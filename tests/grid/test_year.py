@@ -1,0 +1,134 @@
+"""A whole year of pod_small, every strategy: energy balance, limits, the surrogate's measured error, events."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from twin.grid.data import HOURS
+
+TOL = 1e-6  # solver tolerance on the budget (Max-Q aims inside it by 0.5 x 1e-5 relative)
+
+
+def test_every_strategy_has_the_whole_year(pod_year):
+    h = pod_year.hourly
+    assert set(h["strategy"]) == {"fixed", "maxq", "shed"}
+    for _, d in h.groupby("strategy"):
+        assert len(d) == HOURS and (d["hour"].to_numpy() == np.arange(HOURS)).all()
+        assert np.isfinite(d.select_dtypes("number").drop(columns=["carbon_marginal_g_per_kwh"])).all().all()
+
+
+def test_energy_balance_closes_every_hour(pod_year):
+    h = pod_year.hourly
+    parts = h["it_power_mw"] + h["network_power_mw"] + h["cooling_power_mw"] + h["electrical_loss_mw"]
+    assert np.allclose(h["facility_power_mw"], parts, rtol=1e-9, atol=1e-9)
+    assert np.allclose(h["pue"], h["facility_power_mw"] / h["it_input_power_mw"])
+
+
+def test_no_hour_draws_more_than_its_limit(pod_year):
+    h = pod_year.hourly
+    assert (h["facility_power_mw"] <= h["limit_mw"] * (1 + TOL)).all()
+    assert h["limit_met"].all()
+    # and the exact solves behind the validation hours keep their limits too
+    for s, v in pod_year.validation.items():
+        t = v["table"]
+        assert (t["exact_over_limit_mw"] <= t["budget_mw"] * TOL).all(), s
+
+
+def test_surrogate_error_within_half_a_percent(pod_year):
+    for s, v in pod_year.validation.items():
+        summ = v["summary"]
+        assert summ["random hour"]["hours"] >= 24
+        for what, d in summ.items():
+            assert d["facility_power_max_error_pct"] <= 0.5, (s, what, d)
+            assert d["tokens_max_error_pct"] <= 0.5, (s, what, d)
+
+
+def test_minus_25_pct_for_3_h_loses_fewer_tokens_under_maxq_than_fixed(pod_year):
+    h = pod_year.hourly
+    ev = h["event"] == "emerald-phoenix"
+    lost = h[ev].groupby("strategy")["tokens_lost"].sum()
+    assert h[ev & (h["strategy"] == "maxq")]["event_fraction"].sum() == pytest.approx(3.0)
+    assert 0 < lost["maxq"] < lost["fixed"]
+    assert lost["shed"] <= lost["maxq"] * (1 + 1e-9)
+    # both met the same cap, and Max-Q kept every rack on
+    mq = h[ev & (h["strategy"] == "maxq")]
+    assert (mq["racks_on"] == pod_year.site.n_racks).all()
+    fx = h[ev & (h["strategy"] == "fixed")]
+    assert (fx["racks_on"] < pod_year.site.n_racks).all()
+
+
+def test_partial_hours_and_ramps(pod_year):
+    h = pod_year.hourly
+    d = h[(h["strategy"] == "maxq") & (h["event"] == "winter-cap")]
+    assert d["event_fraction"].sum() == pytest.approx(2.5)  # 2 h + half of each 30 min ramp
+    first = d.iloc[0]
+    base = h[(h["strategy"] == "maxq") & (h["hour"] == first["hour"] - 1)].iloc[0]
+    assert first["facility_power_mw"] < base["facility_power_mw"]
+
+
+def test_kpis_are_consistent(pod_year):
+    for s, k in pod_year.kpis.items():
+        d = pod_year.hourly[pod_year.hourly["strategy"] == s]
+        assert k["annual_energy_mwh"] == pytest.approx(d["facility_power_mw"].sum())
+        assert k["tokens"] == pytest.approx(sum(k["tokens_by_tier"].values()))
+        assert k["revenue_usd"] == pytest.approx(sum(k["revenue_usd_by_tier"].values()))
+        assert k["curtailment_events"] == 2 and k["limit_exceeded_hours"] == 0
+        assert k["max_balance_error_mw"] < 1e-9
+        assert 1.0 < k["pue_annual"] <= k["pue_worst_month"] < 1.5
+        assert k["energy_cost"] == pytest.approx((d["facility_power_mw"] * d["price_per_mwh"]).sum())
+    assert pod_year.kpis["maxq"]["flex_mwh_some_token_loss"] > pod_year.kpis["fixed"]["flex_mwh_some_token_loss"]
+
+
+def test_fixed_strategy_is_the_maxp_policy_of_the_run_api(pod_year):
+    """The fixed strategy's racks-on count under a budget equals run(policy='maxp')."""
+    from twin import Scenario, run
+    from twin.grid.surrogate import fit_subset
+
+    site = pod_year.site
+    for budget in (3.3, 4.0):
+        r = run(Scenario(layout=site.layout, ambient_c=30.0, wet_bulb_c=22.0, budget_mw=budget, policy="maxp"))
+        mine = fit_subset(site, 30.0, 22.0, budget, 1.0)
+        assert mine["racks_on"] == r.kpis["racks_on"]
+        assert mine["facility_power_mw"] == pytest.approx(r.kpis["facility_power_mw"], rel=1e-6)
+
+
+def test_site_plan_has_every_rack(pod_year):
+    p = pod_year.plan
+    assert len(p) == pod_year.site.n_racks and (p["gpu_cap_w"] > 0).all()
+
+
+def test_hourly_columns_and_kpis_are_in_the_schema(pod_year):
+    from twin.grid.schema import column, grid_schema
+
+    for c in pod_year.hourly.columns:
+        assert column(c)["description"]
+    listed = set(grid_schema()["tables"]["hourly"]["columns"])
+    emitted = {c if not c.startswith(("tokens_per_s_", "revenue_usd_")) else c.rsplit("_", 1)[0] for c in pod_year.hourly.columns}
+    emitted = {("tokens_per_s_<tier>" if c.startswith("tokens_per_s_") else "revenue_usd_<tier>" if c.startswith("revenue_usd_") else c) for c in pod_year.hourly.columns}
+    assert listed == emitted
+    kp = set(grid_schema()["kpis"])
+    for k in pod_year.kpis.values():
+        assert set(k) == kp
+    suffix = {"_mw": "MW", "_c": "C", "_pct": "%", "_mwh": "MWh", "_usd": "USD", "_m3": "m3", "_h": "h", "_t": "t CO2eq"}
+    for name, e in [*grid_schema()["tables"]["hourly"]["columns"].items(), *grid_schema()["kpis"].items()]:
+        hits = [s for s in suffix if name.endswith(s)]
+        if hits and "_per_" not in name and "_by_" not in name:
+            assert e["unit"] == suffix[max(hits, key=len)], name
+
+
+def test_exact_states_agree_with_the_surface(pod_year):
+    """A few hours solved exactly by the --exact path give what the surface gives."""
+    from twin.grid.year import _exact_states, _predict_strategy
+
+    site = pod_year.site
+    w = pod_year.weather.frame
+    hours = np.array([100, 4000, 4700])
+    db, wb = w["dry_bulb_c"].to_numpy()[hours], w["wet_bulb_c"].to_numpy()[hours]
+    budget = np.full(len(hours), site.grid_limit_mw)
+    ex = _exact_states("maxq", site, db, wb, budget, lambda *a: None, lambda *a: None)
+    h = pod_year.hourly
+    got = h[(h["strategy"] == "maxq") & h["hour"].isin(hours)]
+    assert np.allclose(ex["facility_power_mw"], got["facility_power_mw"], rtol=5e-3)
+    assert np.allclose(ex["tokens_per_s"], got["tokens_per_s"], rtol=5e-3)
