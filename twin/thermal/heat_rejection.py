@@ -26,9 +26,12 @@ valves, which protect the compressor motor from overload), T_e = min(T_leaving, 
 an ambient or leaving water outside its catalog map is reported (``chiller_note``), never silently clamped.
 So the COP falls as the ambient rises, d(T_c - T_e) / dT_amb = 1, at a held setpoint and, once the water is above
 the map, at a floating one. (Inside the map a floating supply rises with the ambient about as fast as the
-condensing temperature does: the lift stays, and the Carnot COP T_e / lift rises with T_e, ~0.3 %/K.) (The condenser's airflow, and so its CTD, is taken at the rating; the density
-of hotter air would raise the CTD by ~0.3 %/K, not modelled.) If chillers are short too, the supply temperature floats up to
-where the heat balance closes, and the hall reports 'setpoint lost'.
+condensing temperature does: the lift stays, and the Carnot COP T_e / lift rises with T_e, ~0.3 %/K. The
+condenser's airflow, and so its CTD, is taken at the rating: the lower density of hotter air would raise the CTD by
+~0.3 %/K, not modelled. A constant eta_c calibrated at a small rating lift is pessimistic at large lifts: the
+catalog trim chiller's 5.5 at a 13 K lift gives eta_c = 0.23, where chillers at their design lift reach 0.4-0.6.)
+If chillers are short too, the supply temperature floats up to where the heat balance closes, and the hall reports
+'setpoint lost'.
 
 Air: the fans move a fixed volume per revolution, so the air capacity rate and mass flow follow the density of the
 outdoor air at the actual dry bulb and site pressure: C_a = rho(T_amb, p) V_r s c_p, UA = UA_r (m_a / m_a,r)^x.
