@@ -23,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 import CoolProp.CoolProp as CP  # noqa: E402
 from scipy.integrate import solve_ivp  # noqa: E402
+from scipy.interpolate import PchipInterpolator  # noqa: E402
 from scipy.optimize import brentq  # noqa: E402
 from timing import median_time as _time  # noqa: E402
 
@@ -50,11 +51,35 @@ def _pipe_h(q, length, d, rough, rho, mu):
     return f * length / d * rho * v * abs(v) / 2
 
 
-def naive_solve(model, it_load: float = 1.0, ambient_c: float | None = None) -> dict:
-    """Per-loop, per-rack Python version of the design-case steady state (no failures, no air side)."""
-    site = model.layout.site
-    t_amb = site.design_ambient_c if ambient_c is None else ambient_c
-    t_wb = min(site.design_wet_bulb_c, t_amb)
+def _eff_ratio(x, curve):
+    """Efficiency / best-point efficiency: PCHIP through the catalog points, linear to 0 below the first."""
+    xf, yf = list(curve.flow_fraction), list(curve.efficiency_ratio)
+    if x < xf[0]:
+        return yf[0] * max(x, 0.0) / xf[0]
+    if x > xf[-1]:
+        return yf[-1]
+    return float(PchipInterpolator(xf, yf)(x))
+
+
+def _staged_power(head, q, n_avail, q_r, h_r, shutoff, phi, eta_b, curve):
+    """Least power over the pump counts (each pump at least its minimum flow, speed <= 1), W, and the pump flow
+    (with the bypass), m3/s."""
+    h0 = shutoff * h_r
+    kp = (h0 - h_r) / q_r**2
+    best, q_best = math.inf, q
+    for n in range(1, n_avail + 1):
+        q_n = max(q, phi * q_r * n)
+        s2 = (head + kp * (q_n / n) ** 2) / h0
+        if s2 > 1 + 1e-9:
+            continue
+        p = head * q_n / (eta_b * _eff_ratio(q_n / n / (math.sqrt(s2) * q_r), curve))
+        if p < best * (1 - 1e-12):
+            best, q_best = p, q_n
+    return best, q_best
+
+
+def _naive_pass(model, it_load, t_amb, t_loop, t_fw):
+    """One pass of the chain at property temperatures t_loop (per loop) and t_fw (per hall)."""
     racks = model.racks.to_dict("records")
     loops = model.loops.to_dict("records")
     fws = model.fws.to_dict("records")
@@ -62,9 +87,7 @@ def naive_solve(model, it_load: float = 1.0, ambient_c: float | None = None) -> 
     for i, r in enumerate(racks):
         by_loop.setdefault(r["loop"], []).append(i)
     tj = [0.0] * len(racks)
-    loop_heat = [0.0] * len(loops)
-    loop_c = [0.0] * len(loops)
-    pump_w = [0.0] * len(loops)
+    loop_heat, loop_liq, loop_c, pump_w = ([0.0] * len(loops) for _ in range(4))
     loop_state = {}
     for li, lp in enumerate(loops):
         idx = by_loop.get(li, [])
@@ -73,96 +96,53 @@ def naive_solve(model, it_load: float = 1.0, ambient_c: float | None = None) -> 
             continue
         cat = model.catalog.get("cdus", lp["cdu"])
         fluid = FLUID[lp["coolant"]]
-        t_set = fws[lp["hall"]]["supply_c"]
-        tk = t_set + lp["approach_k"] + 273.15
-        # properties at the design mean temperature (two CoolProp passes as the vectorised solver)
-        rho0 = CP.PropsSI("D", "T", tk, "P", 3e5, fluid)
-        cp0 = CP.PropsSI("C", "T", tk, "P", 3e5, fluid)
-        qd_sum = sum(racks[i]["design_flow_m3_s"] for i in idx)
-        pl = sum(racks[i]["liquid_fraction"] * racks[i]["power_maxp_w"] for i in idx)
-        tm = tk + pl / (rho0 * cp0 * qd_sum) / 2
+        tm = min(max(t_loop[li], -10.0), 100.0) + 273.15
         rho = CP.PropsSI("D", "T", tm, "P", 3e5, fluid)
         mu = CP.PropsSI("V", "T", tm, "P", 3e5, fluid)
+        cp_l = CP.PropsSI("C", "T", tm, "P", 3e5, fluid)
         seg = lp["manifold_length_m"] / n
         d, rough = lp["manifold_diameter_m"], lp["pipe_roughness_m"]
-        # balancing valves at design flow
-        down = [0.0] * n
-        acc = 0.0
+        phi, beta = cat.rack_min_flow_fraction, cat.valve_authority
+        # flow-control valves: design flow per kW x power, smooth floor (x^8 + phi^8)^(1/8)
+        q, dp_set = [], 0.0
+        for i in idx:
+            r = racks[i]
+            qd = r["design_flow_m3_s"]
+            x = r["power_maxp_w"] * it_load / r["power_maxp_w"]
+            m_ = max(x, phi)
+            q.append(qd * m_ * ((x / m_) ** 8 + (phi / m_) ** 8) ** 0.125 if x > 0 else 0.0)
+            q_full = qd * (1 + phi**8) ** 0.125
+            k_open = beta / (1 - beta) * r["dp_design_pa"] / qd**2
+            dp_set = max(dp_set, r["dp_design_pa"] * (q_full / qd) ** r["dp_exponent"] + k_open * q_full**2)
+        # pumps hold dp_set at the last rack: head = dp_set + supply and return drops
+        head, acc = dp_set, 0.0
         for k in range(n - 1, -1, -1):
-            acc += racks[idx[k]]["design_flow_m3_s"]
-            down[k] = acc
-        lost, surplus = 0.0, []
-        for k in range(n):
-            lost += 2 * _pipe_h(down[k], seg, d, rough, rho, mu)
-            surplus.append(-lost - racks[idx[k]]["dp_design_pa"])
-        smin = min(surplus)
-        kv = [(surplus[k] - smin) / racks[idx[k]]["design_flow_m3_s"] ** 2 for k in range(n)]
-        # flow setpoint and a dense Newton (global gradient) on this loop
-        q_set = sum(racks[i]["design_flow_m3_s"] * it_load for i in idx)
-        q_set = max(q_set, cat.min_flow_fraction * lp["flow_m3_s"] * lp["units"])
-        n_nodes = 2 * n + 1  # S_0..S_n, R_1..R_n
-        edges = []  # (kind, frm, to, k)
-        for k in range(1, n + 1):
-            edges.append(("pipe", k - 1, k, k - 1))
-            edges.append(("pipe", n + k, (n + k - 1) if k > 1 else -1, k - 1))
-            edges.append(("rack", k, n + k, k - 1))
-        q = []
-        for kind, _, _, k in edges:
-            q.append(down[k] * it_load if kind == "pipe" else racks[idx[k]]["design_flow_m3_s"] * it_load)
-        q = [x * q_set / (qd_sum * it_load) for x in q]
-        p = np.zeros(n_nodes)
-        for _ in range(60):
-            mat = np.zeros((n_nodes, n_nodes))
-            rhs = np.zeros(n_nodes)
-            hs, ws = [], []
-            for e, (kind, f, t, k) in enumerate(edges):
-                if kind == "pipe":
-                    h = _pipe_h(q[e], seg, d, rough, rho, mu)
-                    g = 2 * abs(h) / max(abs(q[e]), 1e-15)
-                else:
-                    r = racks[idx[k]]
-                    x = abs(q[e]) / r["design_flow_m3_s"]
-                    hp = r["dp_design_pa"] * x ** r["dp_exponent"]
-                    h = math.copysign(hp, q[e]) + kv[k] * q[e] * abs(q[e])
-                    g = r["dp_exponent"] * hp / max(abs(q[e]), 1e-15) + 2 * kv[k] * abs(q[e])
-                w = 1 / g
-                hs.append(h)
-                ws.append(w)
-                val = w * h - q[e]
-                if f >= 0:
-                    mat[f, f] += w
-                    rhs[f] += val
-                if t >= 0:
-                    mat[t, t] += w
-                    rhs[t] -= val
-                if f >= 0 and t >= 0:
-                    mat[f, t] -= w
-                    mat[t, f] -= w
-            rhs[0] += q_set  # the pump injects the setpoint at S_0
-            p = np.linalg.solve(mat, rhs)
-            dq_max = 0.0
-            for e, (_, f, t, _) in enumerate(edges):
-                pf = p[f] if f >= 0 else 0.0
-                pt = p[t] if t >= 0 else 0.0
-                dq = (pf - pt - hs[e]) * ws[e]
-                q[e] += dq
-                dq_max = max(dq_max, abs(dq))
-            if dq_max / q_set < 1e-10:
-                break
-        head = p[0]
-        pump_w[li] = head * q_set / lp["pump_efficiency"]
-        rack_q = {idx[k]: q[3 * k + 2] for k in range(n)}
-        heat = sum(racks[i]["liquid_fraction"] * racks[i]["power_maxp_w"] * it_load for i in idx) + pump_w[li]
-        cp_l = CP.PropsSI("C", "T", tm, "P", 3e5, fluid)
-        loop_heat[li] = heat
-        loop_c[li] = q_set * rho * cp_l
-        loop_state[li] = (rack_q, rho, tm, fluid)
+            acc += q[k]
+            head += 2 * _pipe_h(acc, seg, d, rough, rho, mu)
+        q_net = sum(q)
+        pump_w[li], q_pump = _staged_power(
+            head,
+            q_net,
+            lp["units"],
+            lp["flow_m3_s"],
+            lp["pump_head_pa"],
+            cat.pump_shutoff_head_ratio,
+            cat.min_flow_fraction,
+            lp["pump_efficiency"],
+            cat.pump_efficiency_curve,
+        )
+        liq = sum(racks[i]["liquid_fraction"] * racks[i]["power_maxp_w"] * it_load for i in idx)
+        loop_liq[li] = liq
+        loop_heat[li] = liq + pump_w[li]
+        loop_c[li] = q_pump * rho * cp_l
+        loop_state[li] = ({idx[k]: q[k] for k in range(n)}, rho, tm, fluid)
     # facility water and dry coolers per hall (scalar root finding)
-    t_fs = {}
+    t_fs, t_fr = {}, {}
     mech = 0.0
     for h, fw in enumerate(fws):
-        cpw = CP.PropsSI("C", "T", fw["supply_c"] + 273.15, "P", 3e5, "Water")
-        rhow = CP.PropsSI("D", "T", fw["supply_c"] + 273.15, "P", 3e5, "Water")
+        tw = min(max(t_fw[h], 0.5), 120.0) + 273.15
+        cpw = CP.PropsSI("C", "T", tw, "P", 3e5, "Water")
+        rhow = CP.PropsSI("D", "T", tw, "P", 3e5, "Water")
         c_cold = 0.0
         q_hall = 0.0
         for li, lp in enumerate(loops):
@@ -173,8 +153,20 @@ def naive_solve(model, it_load: float = 1.0, ambient_c: float | None = None) -> 
                 q_hall += loop_heat[li]
         pm = model.catalog.get("pumps", fw["pump"])
         flow = c_cold / (rhow * cpw)
-        design = flow  # every installed CDU at its rated primary flow = the loop's design flow
-        fw_pump = (pm.system_head_kpa or pm.head_kpa) * 1e3 * (flow / design) ** 2 * flow / pm.efficiency
+        head_fw = (
+            pm.system_head_kpa or pm.head_kpa
+        ) * 1e3  # every CDU at its rated primary flow = design flow
+        fw_pump, _ = _staged_power(
+            head_fw,
+            flow,
+            fw["pump_units"],
+            pm.flow_m3_s,
+            pm.head_kpa * 1e3,
+            pm.shutoff_head_ratio,
+            pm.min_flow_fraction,
+            pm.efficiency,
+            pm.efficiency_curve,
+        )
         q_hall += fw_pump
         dc = model.catalog.get("dry_coolers", fw["dry_cooler"])
         rat = dry_cooler_rating(dc, cpw)
@@ -196,10 +188,11 @@ def naive_solve(model, it_load: float = 1.0, ambient_c: float | None = None) -> 
             s = brentq(lambda s, need=need: q_dc(s, t_amb) - need, 1e-9, 1.0, xtol=1e-14)
         else:
             s = 1.0  # pads (the campus at design holds with adiabatic pre-cooling)
-            _ = t_wb
         mech += rat["fan_power_w"] * s**3 * n_dc + fw_pump
         t_fs[h] = fw["supply_c"]
+        t_fr[h] = t_ret
     # CDUs and racks
+    new_loop = list(t_loop)
     for li, lp in enumerate(loops):
         if li not in loop_state:
             continue
@@ -214,6 +207,7 @@ def naive_solve(model, it_load: float = 1.0, ambient_c: float | None = None) -> 
         cmin, cmax = min(c_h, c_c), max(c_h, c_c)
         t_hi = t_fs[lp["hall"]] + loop_heat[li] / (_eps(ua / cmin, cmin / cmax) * cmin)
         t_sup = t_hi - loop_heat[li] / c_h
+        new_loop[li] = t_sup + loop_liq[li] / c_h / 2  # mean of supply and (mixed) return
         mech += pump_w[li]
         for i, qr in rack_q.items():
             r = racks[i]
@@ -228,6 +222,45 @@ def naive_solve(model, it_load: float = 1.0, ambient_c: float | None = None) -> 
                 + r["cold_plate_r_conv_fraction"] * r["design_flow_m3_s"] / qr
             )
             tj[i] = t_out + max(p - r["other_power_w"], 0) / r["gpus"] * rcp
+    new_fw = [(t_fs[h] + t_fr[h]) / 2 for h in range(len(fws))]
+    return tj, new_loop, new_fw
+
+
+def naive_solve(model, it_load: float = 1.0, ambient_c: float | None = None) -> dict:
+    """Per-loop, per-rack Python version of the design-case steady state (no failures, no air side): the same
+    physics as ``solve_thermal`` (flow-control valves, dp-controlled staged pumps, properties at each stream's
+    mean temperature by the same three passes from the same start), written the straightforward way."""
+    site = model.layout.site
+    t_amb = site.design_ambient_c if ambient_c is None else ambient_c
+    racks = model.racks.to_dict("records")
+    loops = model.loops.to_dict("records")
+    fws = model.fws.to_dict("records")
+    # start of the property fixed point: design supply + half the rise at the design flow per kW
+    t_loop, rises = [], {}
+    for li, lp in enumerate(loops):
+        idx = [i for i, r in enumerate(racks) if r["loop"] == li]
+        t_sup = fws[lp["hall"]]["supply_c"] + lp["approach_k"]
+        tk = min(max(t_sup, -10.0), 100.0) + 273.15
+        rho_cp = CP.PropsSI("D", "T", tk, "P", 3e5, FLUID[lp["coolant"]]) * CP.PropsSI(
+            "C", "T", tk, "P", 3e5, FLUID[lp["coolant"]]
+        )
+        liq = sum(racks[i]["liquid_fraction"] * racks[i]["power_maxp_w"] * it_load for i in idx)
+        q = sum(racks[i]["design_flow_m3_s"] * it_load for i in idx)
+        rise = liq / (rho_cp * q) if q > 0 else 0.0
+        rises.setdefault(lp["hall"], []).append(min(rise, 20.0))
+        t_loop.append(t_sup + rise / 2)
+    t_fw = [
+        fw["supply_c"] + sum(rises.get(h, [])) / max(len(rises.get(h, [])), 1) / 2 for h, fw in enumerate(fws)
+    ]
+    for k in range(8):
+        tj, new_loop, new_fw = _naive_pass(model, it_load, t_amb, t_loop, t_fw)
+        resid = max(
+            max(abs(a - b) for a, b in zip(new_loop, t_loop, strict=True)),
+            max(abs(a - b) for a, b in zip(new_fw, t_fw, strict=True)),
+        )
+        t_loop, t_fw = new_loop, new_fw
+        if k + 1 >= 3 and resid <= 1e-4:
+            break
     return {"max_junction_c": max(tj), "tj": np.array(tj)}
 
 

@@ -337,8 +337,9 @@ def _coolant_properties(model: FacilityModel, t_mean: np.ndarray) -> _Coolant:
 
 def _first_mean_temperatures(model: FacilityModel, cond: _Conditions) -> tuple[np.ndarray, np.ndarray]:
     """Starting point of the property fixed point: per loop the design supply (setpoint + approach) plus half the
-    rise of its liquid heat at the valves' flow; per hall the setpoint plus half the rise of its CDUs' rated heat at
-    their rated primary flow. Properties at the design supply temperature (one lookup per coolant)."""
+    rise of its liquid heat at its design flow per kW; per hall the setpoint plus half the mean of its loops' rises
+    (capped at 20 K; the CDUs' primary flow is near the TCS flow at rating). Properties at the design supply
+    temperature (one lookup per coolant). Only the start: the passes of ``solve_thermal`` converge from it."""
     racks, loops = model.racks, model.loops
     n_l = len(loops)
     r_loop = racks["loop"].to_numpy()
@@ -357,7 +358,6 @@ def _first_mean_temperatures(model: FacilityModel, cond: _Conditions) -> tuple[n
         rho_cp[sel] = p0["rho_kg_m3"] * p0["cp_j_kg_k"]
     rise = np.where(q > 0, liq / (rho_cp * np.where(q > 0, q, 1.0)), 0.0)
     t_loop = t_sup + rise / 2
-    # facility water: the CDUs' primary dT at rating (capacity over the rated capacity rate) is the loop's
     t_fw = (
         cond.t_set
         + np.bincount(loops["hall"].to_numpy(), weights=np.minimum(rise, 20.0), minlength=len(cond.t_set))
