@@ -1,5 +1,6 @@
-"""Benchmark: coupled steady state and Max-Q on the 1 GW campus (layouts/campus_1gw.yaml), and Max-Q's core
-optimizer against cvxpy on the largest sub-instance cvxpy solves within the time limit, measured in one run.
+"""Benchmark: coupled steady state, Max-Q (with and without rack shedding) and Max-P on the 1 GW campus
+(layouts/campus_1gw.yaml), and Max-Q's core optimizer against cvxpy on the largest sub-instance cvxpy solves
+within the time limit, measured in one run.
 
     python bench/bench_maxq.py [--runs 5] [--cvxpy-limit-s 60]
 
@@ -76,13 +77,38 @@ def main() -> None:
         f"facility {k['facility_power_mw']:.1f} MW, balance error {k['balance_error_w']:.2e} W]"
     )
 
-    t_q, res = median_time(lambda: optimize_maxq(model, budget_mw=args.budget_mw), max(3, args.runs // 2))
-    k = res.kpis
+    def maxq_line(label: str, t: float, k: dict) -> None:
+        groups = ", ".join(f"{g['racks_shed']} {g['group']}" for g in k["racks_shed_groups"]) or "none"
+        gain = k["shedding_gain_pct"]
+        print(
+            f"{label}: median {t:.3f} s  [{k['outer_iterations']} linearisations, facility "
+            f"{k['facility_power_mw']:.3f} MW, {k['tokens_per_s'] / 1e6:.2f} M tokens/s, grid shadow price "
+            f"{k['shadow_price_tokens_per_s_per_mw']:,.0f} tokens/s per MW; racks shed: {groups}"
+            + (f", shedding gain {gain:+.2f} %" if gain else "")
+            + "]"
+        )
+
+    n_q = max(3, args.runs // 2)
+    t_q, res = median_time(lambda: optimize_maxq(model, budget_mw=args.budget_mw), n_q)
+    maxq_line("Max-Q per-GPU caps (identical within a rack), coupled-verified", t_q, res.kpis)
+    t_q0, res0 = median_time(lambda: optimize_maxq(model, budget_mw=args.budget_mw, shed=False), n_q)
+    maxq_line("Max-Q, caps only (shed=False: every rack on)", t_q0, res0.kpis)
+    # where shedding does not pay the reduced costs say so at no extra solve: the campus without its
+    # ru-nvl576 racks (the ones worth switching off at this budget)
+    names = model.rack_types["name"].to_numpy()[model.racks["rack_type"].to_numpy()]
+    vr = names != "ru-nvl576"
+    t_n, res_n = median_time(lambda: optimize_maxq(model, budget_mw=args.budget_mw, racks_on=vr), n_q)
+    t_n0, _ = median_time(
+        lambda: optimize_maxq(model, budget_mw=args.budget_mw, racks_on=vr, shed=False), n_q
+    )
+    maxq_line("Max-Q, ru-nvl576 racks off (shedding does not pay)", t_n, res_n.kpis)
+    print(f"  the same with shed=False: median {t_n0:.3f} s (shedding check {100 * (t_n / t_n0 - 1):+.1f} %)")
+    t_p, resp = median_time(lambda: optimize_maxq(model, budget_mw=args.budget_mw, policy="maxp"), n_q)
+    k = resp.kpis
     print(
-        f"Max-Q per-GPU caps (identical within a rack), coupled-verified: median {t_q:.3f} s  "
-        f"[{k['outer_iterations']} linearisations, facility {k['facility_power_mw']:.3f} MW, "
-        f"{k['tokens_per_s'] / 1e6:.2f} M tokens/s, grid shadow price {k['shadow_price_tokens_per_s_per_mw']:,.0f} "
-        f"tokens/s per MW]"
+        f"Max-P (no caps, racks off until the facility fits): median {t_p:.3f} s  [{k['racks_on']:,} racks on, "
+        f"facility {k['facility_power_mw']:.3f} MW, {k['tokens_per_s'] / 1e6:.2f} M tokens/s, "
+        f"{k['throttled_racks']} throttled]"
     )
     t_v, resv = median_time(
         lambda: optimize_maxq(model, budget_mw=args.budget_mw, variation_sigma=0.03, seed=1), 3

@@ -29,6 +29,28 @@ limit the best number of racks on is found by enumeration at the facility shadow
 are re-optimised with those racks off, and the shed configuration is kept only if the coupled solve confirms
 more tokens/s. A limit that is over even with every GPU at minimum power (e.g. fabric load on one busway) is
 reported in ``warnings`` unless shedding brings it back within its firm rating.
+
+The facility budget counts too (``_GroupShedding``): at a low budget fewer racks at higher caps can beat every
+rack at a low cap. Racks whose cap problem is identical (rack type, GPU type, workload tier, parameters) form a
+group; the decision is how many racks of each group are on (which ones: spread over the busways,
+``_keep_order``). With n_g racks of group g on at GPU power p_g, the best tokens/s T(n) is concave in the
+counts in the continuous relaxation (a sum of perspectives n phi(B / n) of concave functions over a split of
+the budget), and its derivative in n_g at a verified answer is the reduced cost of one rack,
+v_g = t_g(p_g) - lambda a (o_g + G_g p_g) (tokens/s of the rack less the facility price of its IT power). So
+T(n - e_g) <= T(n) - v_g: with every v_g >= 0 at the all-on answer no smaller count is better and nothing more
+is solved. Otherwise the counts are warm-started from the relaxation at the current linearisation (a
+fractional knapsack: at the clearing price the groups worth more than their power are on, one group partly on
+at its tokens-per-W-optimal power), each count is verified by the outer loop above with those racks off (every
+answer re-checked by the coupled solve), the relaxation is re-solved from each better answer, and counts move
+by one rack where the reduced cost points until no move improves (a local optimum of a concave function). Below
+the floor of every rack on at minimum power the same search starts from the relaxation between every rack off
+and that floor. Reported: ``racks_shed``, ``racks_shed_groups``, ``shedding_gain_pct`` (over every available rack
+on); a count without verified caps, or a search out of evaluations, is a warning.
+
+Max-P: no caps; racks are switched off, the least productive rack types first and evenly over the busways,
+until every busway / block / loop is within its firm rating at nameplate and the facility within its limit:
+the largest count of racks on is found by integer false position, each count verified by the coupled solve,
+and certified by the count one higher, whose excess is named as binding.
 """
 
 from __future__ import annotations
@@ -961,7 +983,7 @@ def _maxq(
         gs.n_avail = np.bincount(gs.group[gs.avail], minlength=len(gs.labels))
         gs.set_rank()
         base = _Candidate(tuple(int(x) for x in gs.n_avail), stages[-1].on.copy(), best, conv)
-        if shed and np.any(gs.linear_state(base)[1] < 0):
+        if shed and np.any((gs.linear_state(base)[1] < 0) & (gs.n_avail > 0)):
             found = gs.search(base)
             history = history + gs.history
             if found is not base:
