@@ -183,8 +183,11 @@ def _colour_range(values: np.ndarray) -> tuple[float, float]:
     return lo, hi
 
 
-def _colourscale(metric: str) -> str:
-    return "RdYlBu" if metric in _REVERSED else "RdYlBu_r"
+def _colourscale(metric: str) -> list:
+    """Explicit [[fraction, colour], ...]: plotly.js knows no "_r" names, and a Patch is not expanded by Python."""
+    from plotly.colors import get_colorscale
+
+    return get_colorscale("RdYlBu" if metric in _REVERSED else "RdYlBu_r")
 
 
 def colour_patch(model, result, metric: str, racks: np.ndarray) -> dict:
@@ -354,7 +357,7 @@ def facility_figure(
     traces[MARK_TRACE] = go.Scatter3d(
         x=full_fp[:, 0] + full_fp[:, 3] / 2, y=full_fp[:, 1] + full_fp[:, 4] / 2,
         z=full_fp[:, 2] + full_fp[:, 5] + 1.0, mode="markers", name="marked racks",
-        marker={"symbol": "x", "size": 5, "color": "#d00000"},
+        marker={"symbol": "diamond", "size": 4, "color": "#d00000"},
         text=[f"{rn[k]}: {w}" for k, w in zip(marked, why, strict=True)], customdata=marked,
         hovertemplate="%{text}<extra></extra>",
     )  # fmt: skip

@@ -46,7 +46,7 @@ def render(
     mesh.cell_data[color] = np.repeat(col["intensity"][:: F.VERTS_PER_RACK], len(F._BOX_FACES))
     pl = pv.Plotter(off_screen=True, window_size=(int(w), int(h)))
     pl.set_background("white")
-    pl.add_mesh(mesh, scalars=color, cmap=col["colorscale"], clim=(col["cmin"], col["cmax"]),
+    pl.add_mesh(mesh, scalars=color, cmap="RdYlBu" if color == "margin_k" else "RdYlBu_r", clim=(col["cmin"], col["cmax"]),
                 scalar_bar_args={"title": col["title"], "color": "black"})  # fmt: skip
     pl.camera_position = "iso"
     pl.camera.zoom(1.5)

@@ -1,0 +1,173 @@
+"""Dashboard speed in headless Chromium (Debian's /usr/bin/chromium via Playwright): first paint of the 3D view
+and KPIs, colour-metric repaint, a what-if re-solve end to end, bytes sent, and the server's memory with 5
+scenarios cached, for the 1 GW campus and pod_small.
+
+    python bench/bench_dashboard.py [--screenshots]     # --screenshots also writes docs/img/dashboard-*.png
+
+Times are taken in the page (performance.now(), two animation frames after plotly_afterplot). WebGL runs on
+SwiftShader here (no GPU), so 3D times are upper bounds for a real browser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import threading
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+GD = "document.querySelector('#facility .js-plotly-plot')"
+PAINTED = (
+    "() => new Promise(res => { const gd = " + GD + "; gd.once('plotly_afterplot', () =>"
+    " requestAnimationFrame(() => requestAnimationFrame(() => res(performance.now())))); })"
+)
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def serve(app):
+    from werkzeug.serving import make_server
+
+    srv = make_server("127.0.0.1", 0, app.server, threaded=True)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, f"http://127.0.0.1:{srv.port}/"
+
+
+def ready(pg):
+    pg.wait_for_selector("#kpi-facility_power_mw")
+    pg.wait_for_function("() => { const g = " + GD + "; return g && g._fullData && g._fullData.length > 0; }")
+
+
+def bench_layout(browser, layout: Path, shots: bool) -> dict:
+    import logging
+
+    from twin import Scenario
+    from webapp.app import create_app
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+    app = create_app(layout)
+    app._twin_cache.get_or_run(Scenario(layout=str(layout)))  # warm server
+    srv, url = serve(app)
+    out: dict = {"layout": layout.name}
+    try:
+        firsts, sent = [], []
+        for _ in range(3):
+            ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+            pg = ctx.new_page()
+            nbytes = [0]
+            pg.on("response", lambda r, nb=nbytes: nb.__setitem__(0, nb[0] + len(r.body() or b"")))
+            pg.goto(url)
+            ready(pg)
+            t = pg.evaluate(
+                "() => new Promise(res => requestAnimationFrame(() => requestAnimationFrame(() =>"
+                " res(performance.now()))))"
+            )
+            firsts.append(t / 1000)
+            pg.wait_for_timeout(500)
+            sent.append(nbytes[0])
+            ctx.close()
+        out["first_paint_s"] = statistics.median(firsts)
+        out["bytes_first_load"] = statistics.median(sent)
+        ctx = browser.new_context(viewport={"width": 1400, "height": 900})
+        pg = ctx.new_page()
+        pg.set_default_timeout(180_000)  # a campus what-if solve takes seconds on this machine
+        pg.goto(url)
+        ready(pg)
+        pg.wait_for_timeout(800)
+        recolour, patch_bytes = [], []
+        for name in ("rack_power_w [W]", "junction_c [C]", "margin_k [K]", "coolant_return_c [C]"):
+            pg.click("#metric")
+            pg.evaluate("() => { window.__done = (" + PAINTED + ")(); }")
+            t0 = pg.evaluate("() => performance.now()")
+            with pg.expect_response(
+                lambda r: "_dash-update-component" in r.url and "facility" in r.text()
+            ) as ri:
+                pg.get_by_role("listbox").get_by_role("option", name=name, exact=True).click()
+            t1 = pg.evaluate("() => window.__done")
+            pg.keyboard.press("Escape")
+            recolour.append(t1 - t0)
+            patch_bytes.append(len(ri.value.body()))
+            pg.wait_for_timeout(200)
+        out["recolour_ms"] = statistics.median(recolour)
+        out["recolour_bytes"] = statistics.median(patch_bytes)
+        print(f"  {layout.name}: first paint {out['first_paint_s']:.2f} s, first load {out['bytes_first_load'] / 1e6:.2f} MB,"
+              f" recolour {out['recolour_ms']:.0f} ms ({out['recolour_bytes'] / 1e3:.0f} KB)", flush=True)  # fmt: skip
+        resolve = []
+        for amb in (30, 36, 41):  # new scenarios: not in the cache
+            old = pg.get_attribute("#kpi-facility_power_mw", "data-value")
+            pg.evaluate("() => { window.__done = (" + PAINTED + ")(); }")
+            t0 = pg.evaluate("() => performance.now()")
+            pg.fill("#ambient", str(amb))
+            pg.press("#ambient", "Enter")
+            pg.wait_for_function(
+                "(old) => document.getElementById('kpi-facility_power_mw').dataset.value !== old", arg=old
+            )
+            t1 = pg.evaluate("() => window.__done")
+            resolve.append(t1 - t0)
+        out["whatif_resolve_ms"] = statistics.median(resolve)
+        if shots:
+            img = REPO / "docs" / "img"
+            img.mkdir(parents=True, exist_ok=True)
+            stem = "dashboard-" + layout.stem.replace("_", "-")
+            pg.fill("#ambient", "")
+            pg.press("#ambient", "Enter")
+            pg.wait_for_timeout(1500)
+            pg.screenshot(path=str(img / f"{stem}.png"), full_page=True)
+            if layout.stem == "pod_small":
+                from twin import Scenario as S
+
+                cdus = list(S(layout=str(layout)).model().cdus["name"][:2])
+                for c in cdus:
+                    pg.click("#failures")
+                    pg.keyboard.type(c.split("/")[-1])
+                    pg.get_by_role("listbox").get_by_role("option", name=c, exact=True).click()
+                    pg.keyboard.press("Escape")
+                pg.wait_for_timeout(2500)
+                pg.screenshot(path=str(img / f"{stem}-cdu-failure.png"), full_page=True)
+            pg.click("text=Power flow")
+            pg.wait_for_timeout(1500)
+            pg.screenshot(path=str(img / f"{stem}-sankey.png"), full_page=True)
+        ctx.close()
+        # server memory with 5 scenarios cached (in this process)
+        base = rss_mb()
+        for amb in (20, 25, 30, 35, 40):
+            app._twin_cache.get_or_run(Scenario(layout=str(layout), ambient_c=float(amb) + 0.5))
+        out["rss_mb_5_cached"] = rss_mb()
+        out["rss_mb_growth_5_cached"] = out["rss_mb_5_cached"] - base
+    finally:
+        srv.shutdown()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--screenshots", action="store_true", help="write docs/img/dashboard-*.png")
+    ap.add_argument("--layouts", nargs="*", default=["campus_1gw.yaml", "pod_small.yaml"])
+    args = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        for name in args.layouts:
+            r = bench_layout(browser, REPO / "layouts" / name, args.screenshots)
+            print(
+                f"{r['layout']:>18}: first paint {r['first_paint_s']:.2f} s, recolour {r['recolour_ms']:.0f} ms "
+                f"({r['recolour_bytes'] / 1e3:.0f} KB), what-if re-solve {r['whatif_resolve_ms']:.0f} ms, "
+                f"first load {r['bytes_first_load'] / 1e6:.2f} MB, server RSS {r['rss_mb_5_cached']:.0f} MB "
+                f"(+{r['rss_mb_growth_5_cached']:.0f} MB for 5 cached scenarios)",
+                flush=True,
+            )
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()
