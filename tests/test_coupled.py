@@ -169,3 +169,17 @@ def test_pue_by_the_green_grid_definition(pod_model):
     assert k["tue"] == pytest.approx(k["itue"] * k["pue"], rel=1e-12)
     assert k["rack_conversion_loss_mw"] == pytest.approx(conv_w / 1e6, rel=1e-12)
     assert 1.0 < k["pue"] < k["tue"]
+
+
+def test_a_loop_without_cdus_switches_its_racks_off(layouts_dir):
+    """Every CDU of the pod's loop failed: its racks have no cooling, their GPUs' thermal protection shuts them
+    down; the coupled solve says so (no NaN, no error) and the energy balance still closes."""
+    from twin import Scenario, run
+
+    fails = tuple(f"hall-1/pod-1/tcs-1/cdu-{i}" for i in (1, 2, 3))
+    r = run(Scenario(layout=str(layouts_dir / "pod_small.yaml"), failures=fails))
+    k = r.kpis
+    assert r.status == "ok" and k["racks_uncooled"] == 16 and k["racks_on"] == 0 and k["tokens_per_s"] == 0
+    assert k["racks_unpowered"] == 0 and any("no cooling" in w for w in r.warnings)
+    total = k["it_power_mw"] + k["network_power_mw"] + k["cooling_power_mw"] + k["electrical_loss_mw"]
+    assert k["facility_power_mw"] == pytest.approx(total, rel=1e-9) and np.isfinite(k["facility_power_mw"])

@@ -184,7 +184,7 @@ def solve_coupled(
         max_iter,
     )
     th, el, rack_power = it["thermal"], it["electrical"], it["rack_power"]
-    res = _rack_table(model, perf, cap, per_gpu, on_user, rack_power, th, variation)
+    res = _rack_table(model, perf, cap, per_gpu, on_user, rack_power, th, el, variation)
     kpis = _kpis(res, th, el, on_user, perf, net_total, it, tol)
     return CoupledResult(
         res_racks=res,
@@ -225,6 +225,7 @@ def _iterate(
     t_thr = racks["t_throttle_c"].to_numpy(dtype=float)
     pmin = perf.gpu_power_min_w
     n_halls = len(model.halls)
+    n_r = model.n_racks
     on = on_user
     p = np.where(on, cap, 0.0)
     loss_hall = np.zeros(n_halls)
@@ -244,11 +245,16 @@ def _iterate(
             failed=f_th,
             extra_air_heat_w_by_hall=net_hall + loss_hall,
         )
+        # a rack whose loop lost every CDU has no cooling: its GPUs' thermal protection shuts it down, so it is
+        # off (no power, heat or tokens), as a rack without electrical supply is
+        cooled = th.res_racks["cooled"].to_numpy(dtype=bool)
         tj = th.res_racks["junction_c"].to_numpy(dtype=float)
         # throttling: Newton step on T_j = T_coolant + R p with R the cold-plate resistance at the solved flow,
         # never above the cap nor below the minimum limit
-        r_cp = np.where(on, th.res_racks["r_cold_plate_k_per_w"].to_numpy(dtype=float), r_cp)
-        p_new = np.where(on, np.clip(np.minimum(cap, p + (t_thr - tj) / r_cp), pmin, cap), 0.0)
+        ok = on & cooled
+        r_cp = np.where(ok, th.res_racks["r_cold_plate_k_per_w"].to_numpy(dtype=float), r_cp)
+        step = np.divide(t_thr - tj, r_cp, out=np.zeros(n_r), where=ok)
+        p_new = np.where(ok, np.clip(np.minimum(cap, p + step), pmin, cap), 0.0)
         el = solve_electrical(
             model,
             rack_power_w=rack_power,
@@ -258,7 +264,7 @@ def _iterate(
         )
         loss_hall = _in_hall_losses(model, el, n_halls)
         # racks the electrical solve leaves without supply (failed feeds) draw nothing, make no heat nor tokens
-        live = on_user & el.res_racks["powered"].to_numpy(dtype=bool)
+        live = on_user & el.res_racks["powered"].to_numpy(dtype=bool) & cooled
         lost = bool(np.any(live != on))
         on = live
         grid = float(el.grid_power_w)
@@ -315,7 +321,7 @@ def _rack_throughput(model, perf, cap, per_gpu, on, p_solved, variation):
     return rel, tok
 
 
-def _rack_table(model, perf, cap, per_gpu, on_user, rack_power, th, variation) -> pd.DataFrame:
+def _rack_table(model, perf, cap, per_gpu, on_user, rack_power, th, el, variation) -> pd.DataFrame:
     """The last solved state per rack (the GPU powers that produced it); a rack that lost its supply is off."""
     racks = model.racks
     other = racks["other_power_w"].to_numpy(dtype=float)
@@ -332,7 +338,7 @@ def _rack_table(model, perf, cap, per_gpu, on_user, rack_power, th, variation) -
     return pd.DataFrame(
         {
             "on": on,
-            "powered": ~(on_user & ~on),
+            "powered": el.res_racks["powered"].to_numpy(dtype=bool) | ~on_user,
             "gpu_cap_w": np.where(on, cap, 0.0),
             "gpu_power_w": p_solved,
             "throttled": on & (p_solved < cap * (1 - 1e-6)),
@@ -375,7 +381,8 @@ def _kpis(res, th, el, on_user, perf, net_total, it, tol) -> dict:
         "throttled_racks": int(res["throttled"].sum()),
         "over_temperature_racks": int(res["over_temperature"].sum()),
         "racks_on": int(on.sum()),
-        "racks_unpowered": int(np.count_nonzero(on_user & ~on)),
+        "racks_unpowered": int(np.count_nonzero(on_user & ~res["powered"].to_numpy())),
+        "racks_uncooled": int(np.count_nonzero(on_user & ~th.res_racks["cooled"].to_numpy(dtype=bool))),
         "gpus_on": int(perf.gpus[on].sum()),
         "tokens_per_s": tokens,
         "tokens_per_joule": tokens / grid if grid > 0 else 0.0,

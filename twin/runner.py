@@ -217,6 +217,11 @@ def _coupled_warnings(model: FacilityModel, c, k: dict) -> list[str]:
             f"facility power {k['facility_power_mw']:,.1f} MW exceeds the {k['grid_limit_mw']:,.0f} MW grid connection "
             "at these caps: see `twin maxq LAYOUT --budget-mw ...` for caps that fit"
         )
+    if k["racks_uncooled"]:
+        w.append(
+            f"{k['racks_uncooled']} rack(s) have no cooling (every CDU of their loop failed): their thermal protection "
+            "shuts them down, so they are off"
+        )
     if k["electrical_violations"]:
         w.append(f"{k['electrical_violations']} electrical violation(s): run `twin electrical` for the list")
     return w
