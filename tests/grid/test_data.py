@@ -56,7 +56,9 @@ def test_user_series_with_utc_offsets_across_dst(tmp_path):
 
 
 def test_units_are_converted(tmp_path):
-    s = load_series_csv(write_series(tmp_path / "c.csv", values=np.full(HOURS, 0.4), unit="tCO2/MWh"), "carbon")
+    s = load_series_csv(
+        write_series(tmp_path / "c.csv", values=np.full(HOURS, 0.4), unit="tCO2/MWh"), "carbon"
+    )
     assert s.unit == "gCO2/kWh" and np.allclose(s.values, 400.0)
     p = load_series_csv(write_series(tmp_path / "p.csv", values=np.full(HOURS, 5.0), unit="ct/kWh"), "price")
     assert np.allclose(p.values, 50.0) and p.unit == "EUR/MWh"
@@ -150,7 +152,9 @@ def test_weather_csv_in_fahrenheit_is_refused(tmp_path):
 
 def test_weather_csv_with_relative_humidity(tmp_path):
     t = pd.date_range("2018-01-01", periods=HOURS, freq="h")
-    df = pd.DataFrame({"timestamp": t.strftime("%Y-%m-%dT%H:%M"), "dry_bulb_c": 30.0, "relative_humidity_pct": 40.0})
+    df = pd.DataFrame(
+        {"timestamp": t.strftime("%Y-%m-%dT%H:%M"), "dry_bulb_c": 30.0, "relative_humidity_pct": 40.0}
+    )
     p = tmp_path / "w.csv"
     df.to_csv(p, index=False)
     w = load_weather(str(p))

@@ -26,12 +26,19 @@ def test_preset_and_cap(tmp_path):
     )
     assert [e.name for e in ev] == ["event-2", "emerald-phoenix"]
     e = ev[1]
-    assert e.depth_pct == 25 and e.duration_h == 3 and e.start_h == (pd.Timestamp("2018-07-16 15:00") - pd.Timestamp("2018-01-01")) / pd.Timedelta(hours=1)
+    assert (
+        e.depth_pct == 25
+        and e.duration_h == 3
+        and e.start_h
+        == (pd.Timestamp("2018-07-16 15:00") - pd.Timestamp("2018-01-01")) / pd.Timedelta(hours=1)
+    )
     assert cps == [(pd.Timestamp("2018-08-01 17:00") - pd.Timestamp("2018-01-01")) / pd.Timedelta(hours=1)]
 
 
 def test_hourly_profile_counts_half_ramps(tmp_path):
-    ev, _ = _load(tmp_path, "events:\n  - {start: 2018-01-10T17:30, duration_h: 2, cap_mw: 3.0, ramp_min: 30}\n")
+    ev, _ = _load(
+        tmp_path, "events:\n  - {start: 2018-01-10T17:30, duration_h: 2, cap_mw: 3.0, ramp_min: 30}\n"
+    )
     cap, frac, which = hourly_profile(ev)
     h = int(ev[0].start_h)  # 17:00 hour: at the cap from 17:15 (17:30 - 15 min)
     assert frac[h] == pytest.approx(0.75) and frac[h + 1] == 1.0 and frac[h + 2] == pytest.approx(0.75)
@@ -48,7 +55,10 @@ def test_depth_is_below_the_pre_event_load(tmp_path):
 @pytest.mark.parametrize(
     "text, match",
     [
-        ("events:\n  - {start: 2018-12-31T22:00, duration_h: 3, depth_pct: 25}\n", r"ev.yaml:2: .*outside the year"),
+        (
+            "events:\n  - {start: 2018-12-31T22:00, duration_h: 3, depth_pct: 25}\n",
+            r"ev.yaml:2: .*outside the year",
+        ),
         ("events:\n  - {start: 2017-12-31T22:00, duration_h: 3, depth_pct: 25}\n", r"outside the year"),
         (
             "events:\n  - {start: 2018-07-16T15:00, duration_h: 3, depth_pct: 25}\n"
@@ -56,14 +66,26 @@ def test_depth_is_below_the_pre_event_load(tmp_path):
             r"ev.yaml:3: this event overlaps the one at .*ev.yaml:2",
         ),
         ("events:\n  - {preset: phoenix, start: 2018-07-16T15:00}\n", r"unknown preset 'phoenix'"),
-        ("events:\n  - {start: 2018-07-16T15:00, duration_h: 3, depth_pct: 25, cap_mw: 3}\n", r"exactly one of depth_pct"),
+        (
+            "events:\n  - {start: 2018-07-16T15:00, duration_h: 3, depth_pct: 25, cap_mw: 3}\n",
+            r"exactly one of depth_pct",
+        ),
         ("events:\n  - {start: 2018-07-16T15:00, duration_h: 3, depth_pct: 125}\n", r"depth_pct = 125"),
         ("events:\n  - {start: 2018-07-16T15:00, duration_h: -1, depth_pct: 25}\n", r"duration_h = -1"),
-        ("events:\n  - {start: yesterday, duration_h: 1, depth_pct: 25}\n", r"ev.yaml:2: 'yesterday' is not a date"),
-        ("events:\n  - {start: 2018-07-16T15:00, duration_h: 1, depth_pct: 25, depht: 3}\n", r"unknown key 'depht'"),
+        (
+            "events:\n  - {start: yesterday, duration_h: 1, depth_pct: 25}\n",
+            r"ev.yaml:2: 'yesterday' is not a date",
+        ),
+        (
+            "events:\n  - {start: 2018-07-16T15:00, duration_h: 1, depth_pct: 25, depht: 3}\n",
+            r"unknown key 'depht'",
+        ),
         ("events: [1, 2]\n", r"each event is a mapping"),
         ("nothing: 1\n", r"a mapping with a list 'events'"),
-        ("events:\n  - {start: 2018-07-16T15:00, duration_h: 1, depth_pct: .nan}\n", r"depth_pct must be a number"),
+        (
+            "events:\n  - {start: 2018-07-16T15:00, duration_h: 1, depth_pct: .nan}\n",
+            r"depth_pct must be a number",
+        ),
     ],
 )
 def test_bad_events(tmp_path, text, match):

@@ -18,22 +18,48 @@ STRATEGY_HELP = "fixed (Max-P, racks off), maxq (Max-Q caps), shed (Max-Q + rack
 def grid(
     layout: Path = typer.Argument(..., help="facility layout YAML file", show_default=False),
     weather: str = typer.Option(
-        None, "--weather", help="tmy3:NAME (a TMY3 file pvlib ships, e.g. tmy3:723170TYA) or a CSV (default: the layout's site climate)"
+        None,
+        "--weather",
+        help="tmy3:NAME (a TMY3 file pvlib ships, e.g. tmy3:723170TYA) or a CSV (default: the layout's site climate)",
     ),
-    prices: str = typer.Option("de-2018", "--prices", help="de-2018 (German day-ahead 2018, shipped) or a CSV timestamp,value,unit"),
-    carbon: str = typer.Option("de-2018", "--carbon", help="de-2018 (average and marginal, shipped) or a CSV of the average intensity"),
-    carbon_marginal: str = typer.Option(None, "--carbon-marginal", help="CSV of the marginal intensity (optional)"),
-    events: Path = typer.Option(None, "--events", help="events YAML (start, duration_h, depth_pct or cap_mw, notice_min, ramp_min; presets)"),
+    prices: str = typer.Option(
+        "de-2018", "--prices", help="de-2018 (German day-ahead 2018, shipped) or a CSV timestamp,value,unit"
+    ),
+    carbon: str = typer.Option(
+        "de-2018",
+        "--carbon",
+        help="de-2018 (average and marginal, shipped) or a CSV of the average intensity",
+    ),
+    carbon_marginal: str = typer.Option(
+        None, "--carbon-marginal", help="CSV of the marginal intensity (optional)"
+    ),
+    events: Path = typer.Option(
+        None,
+        "--events",
+        help="events YAML (start, duration_h, depth_pct or cap_mw, notice_min, ramp_min; presets)",
+    ),
     curtailment_pct: float = typer.Option(
-        None, "--curtailment-pct", help="place events the Duke way: up to P % of the max annual energy (default 0.5 without --events; 0: none)"
+        None,
+        "--curtailment-pct",
+        help="place events the Duke way: up to P % of the max annual energy (default 0.5 without --events; 0: none)",
     ),
-    curtailment_depth_pct: float = typer.Option(25.0, "--curtailment-depth-pct", help="deepest curtailment of an hour, % of the draw"),
-    system_load: str = typer.Option(None, "--system-load", help="CSV of the system load (MW): rank curtailment hours by it, not by price"),
+    curtailment_depth_pct: float = typer.Option(
+        25.0, "--curtailment-depth-pct", help="deepest curtailment of an hour, % of the draw"
+    ),
+    system_load: str = typer.Option(
+        None, "--system-load", help="CSV of the system load (MW): rank curtailment hours by it, not by price"
+    ),
     strategy: str = typer.Option("maxq", "--strategy", help=STRATEGY_HELP),
-    exact: bool = typer.Option(False, "--exact", help="solve every hour exactly (slow) instead of the response surface"),
-    validate_hours: int = typer.Option(24, "--validate-hours", help="random hours checked against exact solves (>= 24)"),
+    exact: bool = typer.Option(
+        False, "--exact", help="solve every hour exactly (slow) instead of the response surface"
+    ),
+    validate_hours: int = typer.Option(
+        24, "--validate-hours", help="random hours checked against exact solves (>= 24)"
+    ),
     seed: int = typer.Option(0, "--seed", help="seed of the random validation hours"),
-    eur_usd: float = typer.Option(1.1810, "--eur-usd", help="USD per EUR for prices in EUR (default: ECB 2018 average)"),
+    eur_usd: float = typer.Option(
+        1.1810, "--eur-usd", help="USD per EUR for prices in EUR (default: ECB 2018 average)"
+    ),
     out_dir: Path = typer.Option(..., "--out", help="directory for hourly.parquet, kpis.json, report.html"),
     force: bool = ForceOpt,
     json_out: bool = JsonOpt,
@@ -55,7 +81,6 @@ def grid(
     if curtailment_pct == 0:
         curtailment_pct = None
     prepare_out(out_dir, force)
-    from twin.grid.report import write_report
     from twin.grid.year import simulate_year
 
     command = "twin grid " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else f"twin grid {layout}"
@@ -88,7 +113,9 @@ def grid(
             warn(f"{s}: {k['limit_exceeded_hours']} hour(s) could not be brought under their limit")
         for what, d in res.validation.get(s, {}).get("summary", {}).items():
             if d["facility_power_max_error_pct"] > 0.5 or d["tokens_max_error_pct"] > 0.5:
-                warn(f"{s}: surrogate error above 0.5 % at {what}s (see the report); --exact solves every hour")
+                warn(
+                    f"{s}: surrogate error above 0.5 % at {what}s (see the report); --exact solves every hour"
+                )
 
 
 def write_outputs(res, out_dir: Path, command: str = "") -> list[str]:
@@ -142,7 +169,14 @@ class _progress:
             return None
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err, transient=False)
+        self.bar = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=False,
+        )
         self.bar.__enter__()
         return self.update
 
@@ -188,4 +222,6 @@ def _render(res, out_dir: Path) -> None:
                 markup=False,
                 highlight=False,
             )
-    out.print(f"report: {out_dir}/report.html ({res.meta['wall_time_s']:.1f} s)", markup=False, highlight=False)
+    out.print(
+        f"report: {out_dir}/report.html ({res.meta['wall_time_s']:.1f} s)", markup=False, highlight=False
+    )

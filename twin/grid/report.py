@@ -39,7 +39,9 @@ def _fmt(v, nd=1, unit=""):
 
 def _fig_html(fig, first: bool) -> str:
     fig.update_layout(template="plotly_white", margin=dict(l=60, r=20, t=50, b=40))
-    return fig.to_html(full_html=False, include_plotlyjs=True if first else False, config={"displaylogo": False})
+    return fig.to_html(
+        full_html=False, include_plotlyjs=True if first else False, config={"displaylogo": False}
+    )
 
 
 def _summary_rows(res) -> list[tuple[str, list[str]]]:
@@ -58,7 +60,15 @@ def _summary_rows(res) -> list[tuple[str, list[str]]]:
     add("Load factor", "load_factor", 3)
     add("Interconnection use (energy / limit x 8,760 h)", "interconnection_use_pct", 1, "%")
     add("PUE, annual", "pue_annual", 4)
-    rows.append(("PUE, worst month", [f"{res.kpis[s]['pue_worst_month']:.4f} ({res.kpis[s]['pue_worst_month_name']})" for s in res.kpis]))
+    rows.append(
+        (
+            "PUE, worst month",
+            [
+                f"{res.kpis[s]['pue_worst_month']:.4f} ({res.kpis[s]['pue_worst_month_name']})"
+                for s in res.kpis
+            ],
+        )
+    )
     add("Water (adiabatic pads)", "water_m3", 0, "m3")
     add(f"Energy cost ({cur})", "energy_cost", 2, cur)
     add("Energy cost (USD)", "energy_cost_usd", 2, "USD")
@@ -91,7 +101,8 @@ def _summary_rows(res) -> list[tuple[str, list[str]]]:
 def _table(header: list[str], rows: list[tuple[str, list[str]]]) -> str:
     h = "".join(f"<th>{html.escape(c)}</th>" for c in header)
     body = "".join(
-        "<tr><td>" + html.escape(lab) + "</td>" + "".join(f"<td class=n>{v}</td>" for v in vals) + "</tr>" for lab, vals in rows
+        "<tr><td>" + html.escape(lab) + "</td>" + "".join(f"<td class=n>{v}</td>" for v in vals) + "</tr>"
+        for lab, vals in rows
     )
     return f"<table><thead><tr>{h}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -109,12 +120,17 @@ def _validation_html(res) -> str:
                     f"{NAMES.get(s, s)}: {what}s",
                     [
                         str(d["hours"]),
-                        f"{d['facility_power_max_error_pct']:.4f} % / {d['facility_power_mean_error_pct']:.4f} %" + ("" if ok_f else " &#9888;"),
-                        f"{d['tokens_max_error_pct']:.4f} % / {d['tokens_mean_error_pct']:.4f} %" + ("" if ok_t else " &#9888;"),
+                        f"{d['facility_power_max_error_pct']:.4f} % / {d['facility_power_mean_error_pct']:.4f} %"
+                        + ("" if ok_f else " &#9888;"),
+                        f"{d['tokens_max_error_pct']:.4f} % / {d['tokens_mean_error_pct']:.4f} %"
+                        + ("" if ok_t else " &#9888;"),
                     ],
                 )
             )
-    t = _table(["strategy: hours", "exact solves", "facility MW error, max / mean", "tokens/s error, max / mean"], rows)
+    t = _table(
+        ["strategy: hours", "exact solves", "facility MW error, max / mean", "tokens/s error, max / mean"],
+        rows,
+    )
     n = res.meta["surface_nodes"]
     return (
         f"<p>Each hour is interpolated (linear, <code>scipy.interpolate.RegularGridInterpolator</code>) on a response "
@@ -139,15 +155,28 @@ def write_report(res, path: Path, command: str = "") -> str:
     fig = go.Figure()
     for s in strategies:
         f = np.sort(hourly.loc[hourly["strategy"] == s, "facility_power_mw"].to_numpy())[::-1]
-        fig.add_trace(go.Scatter(x=np.arange(1, len(f) + 1), y=f, name=NAMES.get(s, s), line=dict(color=COLORS.get(s))))
-    fig.add_hline(y=res.meta["grid_limit_mw"], line_dash="dash", annotation_text="grid connection", line_color="grey")
-    fig.update_layout(title="Load-duration curve", xaxis_title="hours of the year at or above", yaxis_title="facility power [MW]", height=380)
+        fig.add_trace(
+            go.Scatter(x=np.arange(1, len(f) + 1), y=f, name=NAMES.get(s, s), line=dict(color=COLORS.get(s)))
+        )
+    fig.add_hline(
+        y=res.meta["grid_limit_mw"], line_dash="dash", annotation_text="grid connection", line_color="grey"
+    )
+    fig.update_layout(
+        title="Load-duration curve",
+        xaxis_title="hours of the year at or above",
+        yaxis_title="facility power [MW]",
+        height=380,
+    )
     figs.append(("Load-duration curve", fig))
 
     # heat maps 24 x 365
     day = hm["hour"].to_numpy() // 24
     hod = hm["hour"].to_numpy() % 24
-    dates = pd.date_range(res.weather.start.tz_localize(None) if res.weather.start.tzinfo else res.weather.start, periods=365, freq="D")
+    dates = pd.date_range(
+        res.weather.start.tz_localize(None) if res.weather.start.tzinfo else res.weather.start,
+        periods=365,
+        freq="D",
+    )
     for col, title, scale in (
         ("facility_power_mw", f"Facility power [MW] ({NAMES.get(main, main)})", "Viridis"),
         ("pue", f"PUE ({NAMES.get(main, main)})", "Magma"),
@@ -161,7 +190,17 @@ def write_report(res, path: Path, command: str = "") -> str:
         figs.append((title, fig))
 
     # monthly bars
-    fig = make_subplots(rows=1, cols=5, subplot_titles=("energy [GWh]", f"energy cost [M{cur}]", "emissions [kt CO2eq]", "tokens [T]", "revenue [M USD]"))
+    fig = make_subplots(
+        rows=1,
+        cols=5,
+        subplot_titles=(
+            "energy [GWh]",
+            f"energy cost [M{cur}]",
+            "emissions [kt CO2eq]",
+            "tokens [T]",
+            "revenue [M USD]",
+        ),
+    )
     for s in strategies:
         d = hourly[hourly["strategy"] == s]
         m = d.groupby(d["time"].dt.month)
@@ -174,8 +213,16 @@ def write_report(res, path: Path, command: str = "") -> str:
         ]
         for j, v in enumerate(vals):
             fig.add_trace(
-                go.Bar(x=v.index, y=v.to_numpy(), name=NAMES.get(s, s), marker_color=COLORS.get(s), showlegend=j == 0, legendgroup=s),
-                row=1, col=j + 1,
+                go.Bar(
+                    x=v.index,
+                    y=v.to_numpy(),
+                    name=NAMES.get(s, s),
+                    marker_color=COLORS.get(s),
+                    showlegend=j == 0,
+                    legendgroup=s,
+                ),
+                row=1,
+                col=j + 1,
             )
     fig.update_layout(title="Monthly totals", height=330, barmode="group")
     figs.append(("Monthly totals", fig))
@@ -185,28 +232,89 @@ def write_report(res, path: Path, command: str = "") -> str:
     shown = sorted(groups, key=lambda g: -(g[1] - g[0]))[:MAX_EVENTS_SHOWN]
     shown.sort()
     if shown:
-        fig = make_subplots(rows=len(shown), cols=2, subplot_titles=sum(([f"{nm}: facility [MW]", f"{nm}: tokens/s [M]"] for _, _, nm in shown), []), vertical_spacing=0.08)
-        for i, (a, b, nm) in enumerate(shown):
+        fig = make_subplots(
+            rows=len(shown),
+            cols=2,
+            subplot_titles=sum(([f"{nm}: facility [MW]", f"{nm}: tokens/s [M]"] for _, _, nm in shown), []),
+            vertical_spacing=0.08,
+        )
+        for i, (a, b, _nm) in enumerate(shown):
             lo, hi = max(int(a) - 6, 0), min(int(np.ceil(b)) + 6, len(hm))
             for s in strategies:
                 d = hourly[hourly["strategy"] == s].iloc[lo:hi]
                 x = d["time"].dt.tz_localize(None) if d["time"].dt.tz is not None else d["time"]
-                fig.add_trace(go.Scatter(x=x, y=d["facility_power_mw"], name=NAMES.get(s, s), line=dict(color=COLORS.get(s), shape="hv"), showlegend=i == 0, legendgroup=s), row=i + 1, col=1)
-                fig.add_trace(go.Scatter(x=x, y=d["tokens_per_s"] / 1e6, name=NAMES.get(s, s), line=dict(color=COLORS.get(s), shape="hv"), showlegend=False, legendgroup=s), row=i + 1, col=2)
+                fig.add_trace(
+                    go.Scatter(
+                        x=x,
+                        y=d["facility_power_mw"],
+                        name=NAMES.get(s, s),
+                        line=dict(color=COLORS.get(s), shape="hv"),
+                        showlegend=i == 0,
+                        legendgroup=s,
+                    ),
+                    row=i + 1,
+                    col=1,
+                )
+                fig.add_trace(
+                    go.Scatter(
+                        x=x,
+                        y=d["tokens_per_s"] / 1e6,
+                        name=NAMES.get(s, s),
+                        line=dict(color=COLORS.get(s), shape="hv"),
+                        showlegend=False,
+                        legendgroup=s,
+                    ),
+                    row=i + 1,
+                    col=2,
+                )
             d = hm.iloc[lo:hi]
             x = d["time"].dt.tz_localize(None) if d["time"].dt.tz is not None else d["time"]
-            fig.add_trace(go.Scatter(x=x, y=d["limit_mw"], name="limit", line=dict(color="black", dash="dot", shape="hv"), showlegend=i == 0, legendgroup="limit"), row=i + 1, col=1)
-        fig.update_layout(title=f"Events: before, during, after ({len(shown)} of {len(groups)} shown, longest first)", height=max(260 * len(shown), 320))
+            fig.add_trace(
+                go.Scatter(
+                    x=x,
+                    y=d["limit_mw"],
+                    name="limit",
+                    line=dict(color="black", dash="dot", shape="hv"),
+                    showlegend=i == 0,
+                    legendgroup="limit",
+                ),
+                row=i + 1,
+                col=1,
+            )
+        fig.update_layout(
+            title=f"Events: before, during, after ({len(shown)} of {len(groups)} shown, longest first)",
+            height=max(260 * len(shown), 320),
+        )
         figs.append(("Events", fig))
 
     # strategy comparison
     if len(strategies) > 1:
-        fig = make_subplots(rows=1, cols=2, subplot_titles=("revenue minus energy cost [M USD]", "tokens lost per MWh curtailed [M tokens/MWh]"))
+        fig = make_subplots(
+            rows=1,
+            cols=2,
+            subplot_titles=(
+                "revenue minus energy cost [M USD]",
+                "tokens lost per MWh curtailed [M tokens/MWh]",
+            ),
+        )
         for s in strategies:
             k = res.kpis[s]
-            fig.add_trace(go.Bar(x=[NAMES.get(s, s)], y=[k["margin_usd"] / 1e6], marker_color=COLORS.get(s), showlegend=False), row=1, col=1)
+            fig.add_trace(
+                go.Bar(
+                    x=[NAMES.get(s, s)],
+                    y=[k["margin_usd"] / 1e6],
+                    marker_color=COLORS.get(s),
+                    showlegend=False,
+                ),
+                row=1,
+                col=1,
+            )
             v = k.get("tokens_lost_per_mwh_curtailed")
-            fig.add_trace(go.Bar(x=[NAMES.get(s, s)], y=[(v or 0) / 1e6], marker_color=COLORS.get(s), showlegend=False), row=1, col=2)
+            fig.add_trace(
+                go.Bar(x=[NAMES.get(s, s)], y=[(v or 0) / 1e6], marker_color=COLORS.get(s), showlegend=False),
+                row=1,
+                col=2,
+            )
         fig.update_layout(title="Strategy comparison", height=330)
         figs.append(("Strategy comparison", fig))
 
@@ -215,12 +323,26 @@ def write_report(res, path: Path, command: str = "") -> str:
         p = res.plan
         fig = go.Figure(
             go.Scattergl(
-                x=p["x_m"], y=p["y_m"], mode="markers",
-                marker=dict(color=p["gpu_cap_w"], colorscale="Viridis", size=6 if len(p) < 500 else 3, symbol="square", colorbar=dict(title="GPU cap [W]")),
-                text=p["name"] + " (" + p["tier"] + ")", hovertemplate="%{text}<br>cap %{marker.color:.0f} W<extra></extra>",
+                x=p["x_m"],
+                y=p["y_m"],
+                mode="markers",
+                marker=dict(
+                    color=p["gpu_cap_w"],
+                    colorscale="Viridis",
+                    size=6 if len(p) < 500 else 3,
+                    symbol="square",
+                    colorbar=dict(title="GPU cap [W]"),
+                ),
+                text=p["name"] + " (" + p["tier"] + ")",
+                hovertemplate="%{text}<br>cap %{marker.color:.0f} W<extra></extra>",
             )
         )
-        fig.update_layout(title="Racks on the site plan, GPU cap under Max-Q at the median hour and the connection limit", xaxis_title="x [m]", yaxis_title="y [m]", height=420)
+        fig.update_layout(
+            title="Racks on the site plan, GPU cap under Max-Q at the median hour and the connection limit",
+            xaxis_title="x [m]",
+            yaxis_title="y [m]",
+            height=420,
+        )
         fig.update_yaxes(scaleanchor="x", scaleratio=1)
         figs.append(("Site plan", fig))
 
@@ -231,19 +353,19 @@ def write_report(res, path: Path, command: str = "") -> str:
     ev_note = _events_note(res)
     body = f"""
 <h1>Grid what-if: {html.escape(res.site.name)}</h1>
-<p class=sub>{html.escape(m['layout'])} &middot; grid connection {m['grid_limit_mw']:,.1f} MW &middot; strategies: {', '.join(NAMES.get(s, s) for s in strategies)}
- &middot; {'exact solve of every hour' if m['exact'] else 'response surface of exact solves'} &middot; computed in {m['wall_time_s']:.1f} s on {m['workers']} process(es)</p>
+<p class=sub>{html.escape(m["layout"])} &middot; grid connection {m["grid_limit_mw"]:,.1f} MW &middot; strategies: {", ".join(NAMES.get(s, s) for s in strategies)}
+ &middot; {"exact solve of every hour" if m["exact"] else "response surface of exact solves"} &middot; computed in {m["wall_time_s"]:.1f} s on {m["workers"]} process(es)</p>
 <h2>Summary</h2>{summary}
-<p class=note>Energy cost in the price's currency ({html.escape(cur)}){f"; converted to USD at {m['eur_usd']:.4f} USD/EUR (ECB reference rate, 2018 average)" if m.get('eur_usd') else ''}. Revenue at the tiers' prices (USD per million tokens). Tokens lost are counted against the same hour uncurtailed. Flexibility: MW below the uncurtailed draw the site can hold for an hour, summed over the year.</p>
+<p class=note>Energy cost in the price's currency ({html.escape(cur)}){f"; converted to USD at {m['eur_usd']:.4f} USD/EUR (ECB reference rate, 2018 average)" if m.get("eur_usd") else ""}. Revenue at the tiers' prices (USD per million tokens). Tokens lost are counted against the same hour uncurtailed. Flexibility: MW below the uncurtailed draw the site can hold for an hour, summed over the year.</p>
 <h2>Surrogate error</h2>{_validation_html(res)}
 <h2>Curtailment</h2>{ev_note}
-{''.join(f'<div class=fig>{h}</div>' for h in parts)}
+{"".join(f"<div class=fig>{h}</div>" for h in parts)}
 <h2>Site</h2><p>A 2D plan of the racks (x_m, y_m of the compiled model) is above; the 3D snapshot of the site waits for <code>twin render</code> (the dashboard's pyvista scene) and is not in this report.</p>
 <h2>Data</h2><ul>
-<li>Weather: {html.escape(m['weather'])}</li>
-<li>Prices: {html.escape(m['prices'])}</li>
-<li>Carbon, average: {html.escape(m['carbon'])}</li>
-<li>Carbon, marginal: {html.escape(m['carbon_marginal'] or 'not given')}</li>
+<li>Weather: {html.escape(m["weather"])}</li>
+<li>Prices: {html.escape(m["prices"])}</li>
+<li>Carbon, average: {html.escape(m["carbon"])}</li>
+<li>Carbon, marginal: {html.escape(m["carbon_marginal"] or "not given")}</li>
 <li>Clock: series are aligned by hour of their own year (hour 0 = 1 January 00:00 local standard time of each).</li>
 </ul>
 <p class=note>Reproduce: <code>{html.escape(command)}</code></p>

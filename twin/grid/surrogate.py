@@ -1,14 +1,15 @@
 """Response surfaces of the site over the year's conditions, built from exact solves, and the exact solves.
 
-Two kinds of operating point, both solved exactly by the twin's coupled thermal-electrical-network model:
+Three kinds of operating point, each solved exactly by the twin's coupled thermal-electrical-network model:
 
-- ``maxq``: Max-Q caps within a grid budget, ``twin.run(Scenario(..., budget_mw=B, policy="maxq"))`` (the
-  optimizer's result is verified by the coupled solve); every rack stays on.
-- ``subset``: the first ``n`` racks of an order switched on, each GPU capped at a fixed fraction ``x`` of its
-  maximum power, the others off (``twin.coupled.solve_coupled(..., racks_on=...)``; the Scenario has no
-  racks-on option). ``x = 1`` is Max-P (the ``fixed`` strategy: racks switched off in layout order, as the
-  Max-Q optimizer's ``maxp`` policy does); ``x`` at each rack's tokens-per-watt optimum is what a site that
-  sheds racks runs the others at.
+- ``shed``: Max-Q within a grid budget as the run API does it,
+  ``twin.run(Scenario(..., budget_mw=B, policy="maxq"))``: caps, and racks switched off where fewer racks at
+  higher caps make more tokens (the optimizer's rack shedding); verified by the coupled solve.
+- ``maxq``: Max-Q caps with every rack kept on: ``twin.maxq.optimize.optimize_maxq(..., shed=False)`` (the
+  Scenario has no option for it); infeasible below the all-on floor.
+- ``subset``: the first ``n`` racks in layout order on at Max-P, the others off
+  (``twin.coupled.solve_coupled(..., racks_on=...)``): the ``fixed`` strategy, racks switched off in layout
+  order as the optimizer's ``maxp`` policy does (a test checks they agree).
 
 A :class:`Surface` holds the solved quantities on a grid: per level of the third coordinate (budget MW, or
 racks on) a tensor grid over dry bulb and wet-bulb depression (dry bulb minus wet bulb, so that every node is
@@ -25,7 +26,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-__all__ = ["QUANTITIES", "Site", "Surface", "efficient_fraction", "solve_point", "parallel_map"]
+from twin.errors import InputError
+
+__all__ = ["QUANTITIES", "Site", "Surface", "build_surface", "fit_subset", "parallel_map", "solve_point"]
 
 # interpolated per hour; the energy balance: facility = it + network + cooling + electrical_loss
 QUANTITIES = (
@@ -51,8 +54,6 @@ class Site:
     tiers: list[str]
     tier_price_usd_per_mtok: list[float | None]
     rack_tier: np.ndarray
-    x_efficient: np.ndarray  # per rack: GPU cap fraction of the most tokens per rack watt
-    shed_order: np.ndarray  # rack indices, most tokens per watt first (kept on longest)
     x_m: np.ndarray = field(default_factory=lambda: np.zeros(0))
     y_m: np.ndarray = field(default_factory=lambda: np.zeros(0))
     name: str = ""
@@ -64,8 +65,6 @@ class Site:
         model = Scenario(layout=layout).model()
         r = model.racks
         tiers = model.tiers
-        x_e, eff = efficient_fraction(model)
-        order = np.lexsort((np.arange(model.n_racks), -eff))
         prices = [
             (float(p) if p is not None and np.isfinite(p) else None)
             for p in tiers["price_usd_per_mtok"].to_numpy(dtype=float)
@@ -77,8 +76,6 @@ class Site:
             tiers=[str(t) for t in tiers["name"]],
             tier_price_usd_per_mtok=prices,
             rack_tier=r["tier"].to_numpy(dtype=int),
-            x_efficient=x_e,
-            shed_order=order,
             x_m=r["x_m"].to_numpy(dtype=float),
             y_m=r["y_m"].to_numpy(dtype=float),
             name=model.layout.site.name,
@@ -87,43 +84,6 @@ class Site:
     @property
     def tier_keys(self) -> list[str]:
         return [f"tokens_per_s:{t}" for t in self.tiers]
-
-
-def efficient_fraction(model) -> tuple[np.ndarray, np.ndarray]:
-    """Per rack: the GPU cap fraction that gives the most tokens per watt of rack power (GPUs + the rack's other
-    loads, which a rack draws whenever it is on), and those tokens per watt at it."""
-    from twin.perf import perf_model
-
-    perf = perf_model(model)
-    r = model.racks
-    other = r["other_power_w"].to_numpy(dtype=float)
-    gpus = perf.gpus.astype(float)
-    pmax = perf.gpu_power_max_w
-    x_e = np.ones(model.n_racks)
-    eff = np.zeros(model.n_racks)
-    xs_all = np.linspace(0.0, 1.0, 2001)
-    for c, curve in enumerate(perf.curves):
-        sel = np.flatnonzero(perf.curve_id == c)
-        if not sel.size:
-            continue
-        xmin = max(curve.x_min, float(np.max(perf.gpu_power_min_w[sel] / pmax[sel])))
-        xs = xs_all[xs_all >= xmin]
-        f = curve.value(xs)
-        for k in np.unique(
-            np.stack([other[sel], gpus[sel], pmax[sel], perf.tokens_full_per_gpu[sel]], 1), axis=0
-        ):
-            o, g, pm, t = k
-            m = sel[
-                (other[sel] == o)
-                & (gpus[sel] == g)
-                & (pmax[sel] == pm)
-                & (perf.tokens_full_per_gpu[sel] == t)
-            ]
-            per_w = g * t * f / (o + g * xs * pm)
-            j = int(np.argmax(per_w))
-            x_e[m] = xs[j]
-            eff[m] = per_w[j]
-    return x_e, eff
 
 
 # --- exact solves --------------------------------------------------------------------------------------------------
@@ -148,64 +108,76 @@ def _binding_label(kpis: dict) -> str:
 def solve_point(site: Site, kind: str, db: float, wb: float, z: float, x: float | None = None) -> dict:
     """One exact operating point.
 
-    kind ``maxq``: ``z`` is the budget, MW. kind ``subset``: ``z`` is the number of racks on (first of
-    ``site.shed_order`` when ``x`` is None-or-efficient, else layout order), GPU caps at fraction ``x`` (None:
-    each rack's efficient fraction; 1: Max-P).
-    Returns the QUANTITIES, tokens per tier, ``feasible``, ``binding`` and (maxq) ``floor_mw``.
+    kind ``shed`` / ``maxq``: ``z`` is the budget, MW (with / without rack shedding). kind ``subset``: ``z``
+    racks on (layout order) at Max-P. Returns the QUANTITIES, tokens per tier, ``feasible``, ``binding``,
+    ``floor_mw`` and (Max-Q) the GPU cap per rack.
     """
     from twin import Scenario, run
     from twin.coupled import solve_coupled
 
     model = Scenario(layout=site.layout).model()
-    if kind == "maxq":
+    if kind == "shed":
         r = run(Scenario(layout=site.layout, ambient_c=db, wet_bulb_c=wb, budget_mw=float(z), policy="maxq"))
         k = r.kpis
         if r.status != "ok":
             return {"feasible": False, "floor_mw": float(k.get("floor_mw") or np.nan), "reason": r.reason}
         racks = r.tables["racks"]
-        out = {q: float(k[q]) for q in QUANTITIES if q in k}
-        if "water_use_m3_h" not in k:
+        caps = racks["gpu_cap_w"].to_numpy(dtype=float)
+        on = racks["on"].to_numpy(dtype=bool)
+        water = k.get("water_use_m3_h")
+        if water is None:
             # the Max-Q KPIs carry no thermal KPIs: the verifying coupled solve again, for the water use
-            caps = racks["gpu_cap_w"].to_numpy(dtype=float)
-            on = racks["on"].to_numpy(dtype=bool)
-            c = (
-                solve_coupled(
-                    model,
-                    gpu_cap_w=np.where(on, caps, np.nan_to_num(caps) + 1.0).clip(1.0),
-                    racks_on=on,
-                    ambient_c=db,
-                    wet_bulb_c=wb,
-                )
-                if (~on).any()
-                else solve_coupled(model, gpu_cap_w=caps, ambient_c=db, wet_bulb_c=wb)
+            c = solve_coupled(
+                model, gpu_cap_w=np.where(on, caps, np.max(caps)), racks_on=on, ambient_c=db, wet_bulb_c=wb
             )
-            out["water_use_m3_h"] = float(c.thermal.kpis.get("water_use_m3_h", 0.0))
-        out["racks_on"] = float(k.get("racks_on", site.n_racks))
-        out.update(_tier_tokens(site, racks["tokens_per_s"].to_numpy(dtype=float)))
-        out["gpu_cap_w"] = racks["gpu_cap_w"].to_numpy(dtype=np.float32)
+            water = c.thermal.kpis.get("water_use_m3_h", 0.0)
+        tokens = racks["tokens_per_s"].to_numpy(dtype=float)
+    elif kind == "maxq":
+        from twin.maxq.optimize import optimize_maxq
+
+        try:
+            res = optimize_maxq(model, budget_mw=float(z), ambient_c=db, wet_bulb_c=wb, shed=False)
+        except InputError as exc:
+            return {"feasible": False, "floor_mw": np.nan, "reason": str(exc)}
+        k = res.kpis
+        if not res.feasible:
+            return {"feasible": False, "floor_mw": float(k.get("floor_mw") or np.nan), "reason": res.reason}
+        caps = np.asarray(res.gpu_cap_w, dtype=float)
+        if caps.shape != (site.n_racks,):
+            caps = res.coupled.res_racks["gpu_cap_w"].to_numpy(dtype=float)
+        water = res.coupled.thermal.kpis.get("water_use_m3_h", 0.0)
+        tokens = res.coupled.res_racks["tokens_per_s"].to_numpy(dtype=float)
+    else:
+        n = int(round(z))
+        on = np.zeros(site.n_racks, bool)
+        on[:n] = True
+        c = solve_coupled(model, gpu_cap_w=None, racks_on=on, ambient_c=db, wet_bulb_c=wb)
+        k = c.kpis
+        out = {q: float(k[q]) for q in QUANTITIES if q in k and q != "water_use_m3_h"}
+        out["water_use_m3_h"] = float(c.thermal.kpis.get("water_use_m3_h", 0.0))
+        out["racks_on"] = float(k.get("racks_on", n))
+        out.update(_tier_tokens(site, c.res_racks["tokens_per_s"].to_numpy(dtype=float)))
         out.update(
             feasible=True,
-            floor_mw=float(k.get("floor_mw", np.nan)),
-            binding=_binding_label(k),
-            converged=bool(k.get("converged", True)) and k.get("outer_converged", True) is not False,
+            floor_mw=np.nan,
+            binding="racks off (Max-P)" if n < site.n_racks else "none",
+            converged=bool(c.converged),
         )
         return out
-    n = int(round(z))
-    on = np.zeros(site.n_racks, bool)
-    order = site.shed_order if x is None else np.arange(site.n_racks)
-    on[order[:n]] = True
-    from twin.perf import perf_model
-
-    perf = perf_model(model)
-    frac = site.x_efficient if x is None else np.full(site.n_racks, float(x))
-    caps = np.maximum(frac * perf.gpu_power_max_w, perf.gpu_power_min_w)
-    c = solve_coupled(model, gpu_cap_w=None if x == 1 else caps, racks_on=on, ambient_c=db, wet_bulb_c=wb)
-    k = c.kpis
     out = {q: float(k[q]) for q in QUANTITIES if q in k and q != "water_use_m3_h"}
-    out["water_use_m3_h"] = float(c.thermal.kpis.get("water_use_m3_h", 0.0))
-    out["racks_on"] = float(k.get("racks_on", n))
-    out.update(_tier_tokens(site, c.res_racks["tokens_per_s"].to_numpy(dtype=float)))
-    out.update(feasible=True, floor_mw=np.nan, binding="none", converged=bool(c.converged))
+    out["water_use_m3_h"] = float(water or 0.0)
+    out["racks_on"] = float(k.get("racks_on", site.n_racks))
+    out.update(_tier_tokens(site, tokens))
+    out["gpu_cap_w"] = caps.astype(np.float32)
+    binding = _binding_label(k)
+    if int(k.get("racks_shed", 0) or 0) > 0:
+        binding = f"{binding}; {int(k['racks_shed'])} racks shed"
+    out.update(
+        feasible=True,
+        floor_mw=float(k.get("floor_mw", np.nan)),
+        binding=binding,
+        converged=bool(k.get("converged", True)) and k.get("outer_converged", True) is not False,
+    )
     return out
 
 
@@ -215,8 +187,10 @@ _SITE: Site | None = None
 WB_COLD_C = 24.0  # below this dry bulb the wet bulb is checked once per level, not solved at every node
 
 
-def fit_subset(site: Site, db: float, wb: float, budget_mw: float, x: float | None, guess: int | None = None) -> dict:
-    """Exact: the most racks on (in the subset's order, caps at ``x``) whose facility power fits the budget.
+def fit_subset(
+    site: Site, db: float, wb: float, budget_mw: float, x: float | None = 1.0, guess: int | None = None
+) -> dict:
+    """Exact: the most racks on (layout order, Max-P) whose facility power fits the budget (``x`` unused).
 
     Integer search on exact coupled solves, started at ``guess`` (a surrogate's answer: usually two solves
     confirm it). Returns the operating point (``feasible`` False when not even one rack fits)."""
@@ -271,7 +245,6 @@ def parallel_map(site: Site, tasks: list[tuple], progress: Callable[[int], None]
     _SITE = site
     if not tasks:
         return []
-    from twin import Scenario
 
     _warm(site)  # compiled and imported once here, inherited by the forked workers
     n = workers or int(os.environ.get("TWIN_GRID_WORKERS", 0)) or (os.cpu_count() or 1)
@@ -382,6 +355,9 @@ class Surface:
     x: float | None = None
     nodes: int = 0
 
+    def __post_init__(self):
+        self.levels = sorted(self.levels, key=lambda lv: lv.z)
+
     @property
     def z(self) -> np.ndarray:
         return np.array([lv.z for lv in self.levels])
@@ -449,8 +425,13 @@ def build_surface(
     for li, i, j, probe in copies:
         a, b = got.get((li, probe, 0)), got.get((li, probe, j))
         same = (
-            a is not None and b is not None and a.get("feasible") == b.get("feasible")
-            and (not a.get("feasible") or all(abs(a[q] - b[q]) <= 1e-9 * max(1.0, abs(a[q])) for q in QUANTITIES))
+            a is not None
+            and b is not None
+            and a.get("feasible") == b.get("feasible")
+            and (
+                not a.get("feasible")
+                or all(abs(a[q] - b[q]) <= 1e-9 * max(1.0, abs(a[q])) for q in QUANTITIES)
+            )
         )
         if same:
             got[(li, i, j)] = got[(li, i, 0)]
@@ -459,7 +440,10 @@ def build_surface(
     if redo:
         extra = parallel_map(
             site,
-            [(kind, float(plan[li][1][i]), float(plan[li][1][i] - plan[li][2][j]), float(plan[li][0]), x) for li, i, j in redo],
+            [
+                (kind, float(plan[li][1][i]), float(plan[li][1][i] - plan[li][2][j]), float(plan[li][0]), x)
+                for li, i, j in redo
+            ],
             progress,
         )
         got.update(zip(redo, extra, strict=True))
@@ -467,7 +451,7 @@ def build_surface(
     res = [got[k] for k in where]
     names = list(QUANTITIES) + site.tier_keys
     levels = []
-    for li, (z, dbs, deps) in enumerate(plan):
+    for z, dbs, deps in plan:
         vals = {n: np.full((len(dbs), len(deps)), np.nan) for n in names}
         feas = np.zeros((len(dbs), len(deps)), bool)
         bind = np.full((len(dbs), len(deps)), "none", dtype=object)

@@ -4,11 +4,11 @@ Strategies (how the site meets the hour's grid limit: the connection, or an even
 
 - ``fixed``: Max-P, no flexibility: every GPU at full power; a lower limit is met by switching racks off (in
   layout order, as the Max-Q optimizer's ``maxp`` policy does).
-- ``maxq``: Max-Q caps under the hour's limit; racks stay on. A cap below what the site draws with every GPU
-  at its minimum power (the Max-Q floor) cannot be met with caps alone: those hours switch racks off as
-  ``shed`` does, and are counted (``racks_switched_off_hours``).
-- ``shed``: Max-Q, or, where it gives more tokens (deep events), racks switched off, the least tokens per watt
-  first, the others capped at their most efficient power.
+- ``maxq``: Max-Q caps under the hour's limit; racks stay on (the optimizer with ``shed=False``). A cap below
+  what the site draws with every GPU at its minimum power (the all-on floor) cannot be met with caps alone:
+  those hours switch racks off as ``shed`` does, and are counted (``racks_switched_off_hours``).
+- ``shed``: Max-Q as ``twin.run`` does it: caps, plus rack shedding where fewer racks at higher caps make
+  more tokens (deep events).
 
 Each hour's operating point comes from a response surface of exact solves (``twin.grid.surrogate``), or with
 ``exact=True`` from an exact solve of its own. A partly curtailed hour (an event that starts or ends inside it,
@@ -33,7 +33,12 @@ __all__ = ["STRATEGIES", "YearResult", "simulate_year"]
 
 STRATEGIES = ("fixed", "maxq", "shed")
 EUR_USD_2018 = 1.1810  # ECB euro foreign exchange reference rate, USD per EUR, 2018 annual average
-NO_LOSS, SOME_LOSS = 0.001, 0.05  # token loss that counts as "none" (0.1 %) and "some" (5 %) for flexibility
+NO_LOSS, SOME_LOSS = 0.001, 0.05
+NAMES = {
+    "maxq": "Max-Q caps",
+    "shed": "Max-Q + shedding",
+    "fixed": "Max-P racks on",
+}  # token loss that counts as "none" (0.1 %) and "some" (5 %) for flexibility
 
 
 @dataclass
@@ -121,18 +126,20 @@ def _predict_strategy(
         q, n, ok = _subset_at_budget(surfs["fixed"], db, wb, budget)
         q["_binding"] = np.where(n < site.n_racks, "racks off (Max-P)", "none")
         return q, ok, n < site.n_racks
+    if strategy == "shed":
+        q = surfs["shed"](db, wb, budget)
+        return q, q["_ok"], q["racks_on"] < site.n_racks - 1e-6
     q = surfs["maxq"](db, wb, budget)
     feas = q["_ok"]
     off = np.zeros(np.shape(db), bool)
-    if "shed" in surfs:
-        s, n, s_ok = _subset_at_budget(surfs["shed"], db, wb, budget)
-        better = s_ok & (~feas | ((strategy == "shed") & (s["tokens_per_s"] > q["tokens_per_s"])))
-        if better.any():
+    if "shed" in surfs and (~feas).any():
+        s = surfs["shed"](db, wb, budget)
+        use = ~feas & s["_ok"]
+        if use.any():
             for k in names:
-                q[k] = np.where(better, s[k], q[k])
-            q["_binding"] = np.where(better, "racks shed", q["_binding"])
-            feas = feas | better
-            off = better
+                q[k] = np.where(use, s[k], q[k])
+            q["_binding"] = np.where(use, "racks shed (below the all-on floor)", q["_binding"])
+            feas, off = feas | use, use
     return q, feas, off
 
 
@@ -176,7 +183,9 @@ def simulate_year(
     lay = Scenario(layout=layout).model().layout
     wspec = weather or lay.site.climate
     if not wspec:
-        raise InputError("no --weather given and the layout's site names no climate (e.g. climate: tmy3:723170TYA)")
+        raise InputError(
+            "no --weather given and the layout's site names no climate (e.g. climate: tmy3:723170TYA)"
+        )
     w = load_weather(wspec, altitude_m=lay.site.altitude_m)
     price = load_price(prices)
     avg, marg = load_carbon(carbon, carbon_marginal)
@@ -200,17 +209,22 @@ def simulate_year(
             progress(name, 0, n)
 
     need_fixed = "fixed" in strategies
+    main = "maxq" if "maxq" in strategies else "shed"
     timings = {}
     # 1. the uncurtailed year at the grid connection (needed first: events are relative to it)
     dbn, depn = db_nodes(db), dep_nodes(dep)
     plan0 = [(b0, dbn, depn)]
+    s0 = None
     if exact:
-        base_pts = _exact_states("maxq", site, db, wb, np.full(HOURS, b0), stage, tick)
+        base_pts = _exact_states(
+            main if main in strategies else "maxq", site, db, wb, np.full(HOURS, b0), stage, tick
+        )
         base_fac = base_pts["facility_power_mw"]
     else:
-        stage("response surface: Max-Q at the grid connection", len(dbn) * len(depn))
+        kind0 = "maxq" if main == "maxq" else "shed"
+        stage(f"response surface: {NAMES[kind0]} at the grid connection", len(dbn) * len(depn))
         t = time.perf_counter()
-        s0 = build_surface(site, "maxq", plan0, progress=lambda k: tick(k))
+        s0 = build_surface(site, kind0, plan0, progress=lambda k: tick(k))
         timings["surface_base_s"] = time.perf_counter() - t
         base_fac = s0(db, wb, np.full(HOURS, b0))["facility_power_mw"]
     # 2. events -> hourly caps
@@ -228,9 +242,12 @@ def simulate_year(
             coincident_peaks=cps,
         )
     elif cps:
-        events = events + place_curtailment(
-            100.0, base_fac, price=np.zeros(HOURS), depth_pct=curtailment_depth_pct, coincident_peaks=cps
-        )[: len(cps)]
+        events = (
+            events
+            + place_curtailment(
+                100.0, base_fac, price=np.zeros(HOURS), depth_pct=curtailment_depth_pct, coincident_peaks=cps
+            )[: len(cps)]
+        )
         events.sort(key=lambda e: e.start_h)
     events = resolve_caps(events, base_fac)
     cap, frac, which = hourly_profile(events)
@@ -240,36 +257,36 @@ def simulate_year(
     surfs: dict = {"names": list(QUANTITIES) + site.tier_keys}
     n_nodes = 0
     if not exact:
-        surfs["maxq"] = s0
+        surfs[kind0] = s0
         n_nodes += s0.nodes
-        plan = list(plan0)
         caps_needed = budget_ev[ev_h] if ev_h.size else np.zeros(0)
+        extra = []
         if caps_needed.size:
             cdb = db_nodes(db[ev_h], coarse=True)
             cdep = dep_nodes(dep[ev_h]) if db[ev_h].max() >= 24.0 else np.array([float(np.median(dep[ev_h]))])
-            levels = cap_levels(caps_needed)
-            levels = [z for z in levels if z < b0 * (1 - 1e-9)]
-            extra = [(z, cdb, cdep) for z in levels]
-            # flexibility curve at the year's median conditions (a few budgets below the connection)
-            stage("response surface: Max-Q at the event caps", sum(len(a) * len(b) for _, a, b in extra))
-            t = time.perf_counter()
-            s1 = build_surface(site, "maxq", extra, progress=lambda k: tick(k)) if extra else None
-            timings["surface_events_s"] = time.perf_counter() - t
-            if s1 is not None:
-                n_nodes += s1.nodes
-                surfs["maxq"] = Surface("maxq", s1.levels + s0.levels, s0.names, None, s0.nodes + s1.nodes)
-        fl = _floor_hi(surfs["maxq"])
-        need_shed_nodes = bool(caps_needed.size) and (
-            "shed" in strategies or (caps_needed.min() < fl * 1.02 and "maxq" in strategies)
-        )
-        sub_budgets = caps_needed if caps_needed.size else np.zeros(0)
-        if need_shed_nodes:
-            surfs["shed"] = _subset_surface(site, None, db, wb, dep, ev_h, sub_budgets, None, stage, tick)
-            n_nodes += surfs["shed"].nodes
-            if "shed" in strategies or caps_needed.min() < fl * 1.02:
-                pass
+            extra = [(z, cdb, cdep) for z in cap_levels(caps_needed) if z < b0 * (1 - 1e-9)]
+        t = time.perf_counter()
+        if extra:
+            stage(
+                f"response surface: {NAMES[kind0]} at the event caps",
+                sum(len(a) * len(b) for _, a, b in extra),
+            )
+            s1 = build_surface(site, kind0, extra, progress=lambda k: tick(k))
+            n_nodes += s1.nodes
+            surfs[kind0] = Surface(kind0, s1.levels + s0.levels, s0.names, None, s0.nodes + s1.nodes)
+        # shed: its own surface when asked for; for maxq, at the event caps where caps alone cannot meet them
+        other = "shed" if kind0 == "maxq" else None
+        if other and (
+            "shed" in strategies or (extra and not all(lv.feasible.all() for lv in surfs["maxq"].levels))
+        ):
+            plan = (plan0 if "shed" in strategies else []) + extra
+            if plan:
+                stage(f"response surface: {NAMES['shed']}", sum(len(a) * len(b) for _, a, b in plan))
+                surfs["shed"] = build_surface(site, "shed", plan, progress=lambda k: tick(k))
+                n_nodes += surfs["shed"].nodes
+        timings["surface_events_s"] = time.perf_counter() - t
         if need_fixed:
-            surfs["fixed"] = _subset_surface(site, 1.0, db, wb, dep, ev_h, sub_budgets, b0, stage, tick)
+            surfs["fixed"] = _subset_surface(site, db, wb, dep, ev_h, caps_needed, b0, stage, tick)
             n_nodes += surfs["fixed"].nodes
         timings["surfaces_s"] = time.perf_counter() - t0
     # 4. the hours, per strategy
@@ -299,7 +316,9 @@ def simulate_year(
             met[ev_h] &= np.asarray(ok1, bool)
             off_ev[ev_h] = np.asarray(off1, bool)
         states[strat] = (q, q_base)
-        frame = _hourly_frame(strat, site, w, price, avg, marg, b0, cap, frac, which, events, q, q_base, binding, fx)
+        frame = _hourly_frame(
+            strat, site, w, price, avg, marg, b0, cap, frac, which, events, q, q_base, binding, fx
+        )
         frame["limit_met"] = met
         frame["racks_switched_off"] = off_ev | np.asarray(off0, bool)
         frames.append(frame)
@@ -314,7 +333,19 @@ def simulate_year(
     if not exact:
         t = time.perf_counter()
         validation = _validate(
-            site, strategies, surfs, db, wb, b0, ev_h, budget_ev, validate_hours, validate_event_hours, seed, stage, tick
+            site,
+            strategies,
+            surfs,
+            db,
+            wb,
+            b0,
+            ev_h,
+            budget_ev,
+            validate_hours,
+            validate_event_hours,
+            seed,
+            stage,
+            tick,
         )
         timings["validation_s"] = time.perf_counter() - t
     meta = {
@@ -345,14 +376,7 @@ def _workers() -> int:
     return int(os.environ.get("TWIN_GRID_WORKERS", 0)) or (os.cpu_count() or 1)
 
 
-def _floor_hi(surf: Surface) -> float:
-    """Largest Max-Q floor seen at the nodes (MW): below it some hour's caps alone cannot meet a budget."""
-    return max(
-        (float(np.nanmax(lv.values["facility_power_mw"])) if not lv.feasible.all() else 0.0) for lv in surf.levels
-    ) or 0.0
-
-
-def _subset_surface(site, x, db, wb, dep, ev_h, budgets, b0, stage, tick) -> Surface:
+def _subset_surface(site, db, wb, dep, ev_h, budgets, b0, stage, tick) -> Surface:
     """Racks-on levels bracketing the racks that fit each budget (all counts for a small site)."""
     n_all = site.n_racks
     mid_db = float(np.median(db))
@@ -361,8 +385,8 @@ def _subset_surface(site, x, db, wb, dep, ev_h, budgets, b0, stage, tick) -> Sur
 
     # facility power vs racks on at median weather, from two exact solves: where to put the levels
     half = max(n_all // 2, 1)
-    p_all = solve_point(site, "subset", mid_db, mid_wb, n_all, x)["facility_power_mw"]
-    p_half = solve_point(site, "subset", mid_db, mid_wb, half, x)["facility_power_mw"]
+    p_all = solve_point(site, "subset", mid_db, mid_wb, n_all, 1.0)["facility_power_mw"]
+    p_half = solve_point(site, "subset", mid_db, mid_wb, half, 1.0)["facility_power_mw"]
     slope = max((p_all - p_half) / max(n_all - half, 1), 1e-9)
     targets = list(np.unique(np.round(budgets, 6)))
     if b0 is not None:
@@ -386,9 +410,8 @@ def _subset_surface(site, x, db, wb, dep, ev_h, budgets, b0, stage, tick) -> Sur
     cdb = db_nodes(db[hours], coarse=True)
     cdep = dep_nodes(dep[hours])
     plan = [(float(z), cdb, cdep) for z in zs]
-    label = "Max-P racks on" if x == 1.0 else "racks shed"
-    stage(f"response surface: {label}", sum(len(a) * len(b) for _, a, b in plan))
-    return build_surface(site, "subset", plan, x=x, progress=lambda k: tick(k))
+    stage("response surface: Max-P racks on", sum(len(a) * len(b) for _, a, b in plan))
+    return build_surface(site, "subset", plan, x=1.0, progress=lambda k: tick(k))
 
 
 def _exact_states(strat, site, db, wb, budget, stage, tick) -> dict:
@@ -396,26 +419,26 @@ def _exact_states(strat, site, db, wb, budget, stage, tick) -> dict:
     key = np.round(np.stack([db, wb, budget], 1), 9)
     uniq, inv = np.unique(key, axis=0, return_inverse=True)
     inv = inv.reshape(-1)
-    tasks = []
-    for d, b, bud in uniq:
-        if strat == "fixed":
-            tasks.append(("fit", d, b, bud, 1.0))
-        else:
-            tasks.append(("maxq", d, b, bud, None))
+    kind = {"fixed": "fit", "maxq": "maxq", "shed": "shed"}[strat]
+    tasks = [(kind, d, b, bud, 1.0 if kind == "fit" else None) for d, b, bud in uniq]
     stage(f"exact solves ({strat})", len(tasks))
     res = parallel_map(site, tasks, progress=lambda k: tick(k))
-    if strat in ("maxq", "shed"):
-        redo = [i for i, r in enumerate(res) if not r.get("feasible") or strat == "shed"]
+    if strat == "maxq":  # below the all-on floor: racks switched off as shed does
+        redo = [i for i, r in enumerate(res) if not r.get("feasible")]
         if redo:
-            extra = parallel_map(site, [("fit", *uniq[i], None) for i in redo], progress=lambda k: tick(k))
+            extra = parallel_map(site, [("shed", *uniq[i], None) for i in redo], progress=lambda k: tick(k))
             for i, r in zip(redo, extra, strict=True):
-                if r.get("feasible") and (not res[i].get("feasible") or r["tokens_per_s"] > res[i]["tokens_per_s"]):
-                    res[i] = {**r, "binding": "racks shed", "_off": True}
+                if r.get("feasible"):
+                    res[i] = {**r, "binding": "racks shed (below the all-on floor)", "_off": True}
     names = list(QUANTITIES) + site.tier_keys
-    out = {n: np.array([res[i].get(n, np.nan) if res[i].get("feasible") else np.nan for i in inv]) for n in names}
+    out = {
+        n: np.array([res[i].get(n, np.nan) if res[i].get("feasible") else np.nan for i in inv]) for n in names
+    }
     out["_ok"] = np.array([bool(res[i].get("feasible")) for i in inv])
     out["_binding"] = np.array([res[i].get("binding", "none") for i in inv], dtype=object)
-    out["_off"] = np.array([bool(res[i].get("_off", strat == "fixed" and res[i].get("racks_on", 0) < site.n_racks)) for i in inv])
+    out["_off"] = np.array(
+        [bool(res[i].get("_off", res[i].get("racks_on", site.n_racks) < site.n_racks)) for i in inv]
+    )
     for n in names:
         out[n] = np.nan_to_num(out[n])
     return out
@@ -440,7 +463,14 @@ def _hourly_frame(strat, site, w, price, avg, marg, b0, cap, frac, which, events
             "event_fraction": frac,
         }
     )
-    for n in ("facility_power_mw", "it_power_mw", "network_power_mw", "cooling_power_mw", "electrical_loss_mw", "it_input_power_mw"):
+    for n in (
+        "facility_power_mw",
+        "it_power_mw",
+        "network_power_mw",
+        "cooling_power_mw",
+        "electrical_loss_mw",
+        "it_input_power_mw",
+    ):
         df[n] = q[n]
     df["pue"] = fac / np.maximum(q["it_input_power_mw"], 1e-12)
     df["water_m3"] = q["water_use_m3_h"]  # one hour at m3/h
@@ -463,7 +493,9 @@ def _hourly_frame(strat, site, w, price, avg, marg, b0, cap, frac, which, events
     df["tokens_lost"] = np.maximum(q_base["tokens_per_s"] - tok, 0.0) * 3600 * (frac > 0)
     df["revenue_lost_usd"] = np.maximum(rev_lost, 0.0) * (frac > 0)
     df["binding"] = binding.astype(str)
-    df["balance_error_mw"] = fac - (q["it_power_mw"] + q["network_power_mw"] + q["cooling_power_mw"] + q["electrical_loss_mw"])
+    df["balance_error_mw"] = fac - (
+        q["it_power_mw"] + q["network_power_mw"] + q["cooling_power_mw"] + q["electrical_loss_mw"]
+    )
     return df
 
 
@@ -502,7 +534,9 @@ def _kpis(df: pd.DataFrame, site: Site, events: list[Event], b0: float, currency
         "price_currency": currency,
         "energy_cost_usd": float(df["energy_cost_usd"].sum()),
         "emissions_t": float(df["emissions_t"].sum()),
-        "emissions_marginal_t": float(df["emissions_marginal_t"].sum()) if df["emissions_marginal_t"].notna().all() else None,
+        "emissions_marginal_t": float(df["emissions_marginal_t"].sum())
+        if df["emissions_marginal_t"].notna().all()
+        else None,
         "tokens": float(df["tokens_per_s"].sum() * 3600),
         "revenue_usd": float(df["revenue_usd"].sum()),
         "margin_usd": float(df["revenue_usd"].sum() - df["energy_cost_usd"].sum()),
@@ -516,9 +550,13 @@ def _kpis(df: pd.DataFrame, site: Site, events: list[Event], b0: float, currency
         "max_event_duration_h": max((g[1] - g[0] for g in groups.values()), default=0.0),
         "tokens_lost": float(df["tokens_lost"].sum()),
         "revenue_lost_usd": float(df["revenue_lost_usd"].sum()),
-        "tokens_lost_per_mwh_curtailed": float(df["tokens_lost"].sum() / curtailed) if curtailed > 0 else None,
+        "tokens_lost_per_mwh_curtailed": float(df["tokens_lost"].sum() / curtailed)
+        if curtailed > 0
+        else None,
         "limit_exceeded_hours": int((~df["limit_met"]).sum()) if "limit_met" in df else 0,
-        "racks_switched_off_hours": int(df.loc[ev, "racks_switched_off"].sum()) if "racks_switched_off" in df else 0,
+        "racks_switched_off_hours": int(df.loc[ev, "racks_switched_off"].sum())
+        if "racks_switched_off" in df
+        else 0,
         "max_balance_error_mw": float(np.abs(df["balance_error_mw"]).max()),
     }
     return k
@@ -535,9 +573,14 @@ def _flex(site, surfs, db, wb, hourly, kpis, strategies, stage, tick) -> pd.Data
     top = min(draw, b0)
     budgets = np.round(top * np.array([0.97, 0.9]), 6)
     stage("flexibility curve (Max-Q at median weather)", len(budgets))
-    res = parallel_map(site, [("maxq", mdb, mwb, float(b), None) for b in budgets], progress=lambda k: tick(k))
-    rows = [(b, r["facility_power_mw"], r["tokens_per_s"]) for b, r in zip(budgets, res, strict=True) if r.get("feasible")]
-    surf = surfs["maxq"]
+    kind = "maxq" if "maxq" in surfs else "shed"
+    res = parallel_map(site, [(kind, mdb, mwb, float(b), None) for b in budgets], progress=lambda k: tick(k))
+    rows = [
+        (b, r["facility_power_mw"], r["tokens_per_s"])
+        for b, r in zip(budgets, res, strict=True)
+        if r.get("feasible")
+    ]
+    surf = surfs[kind]
     for z in [b0, *[lv.z for lv in surf.levels]]:  # the surface's own levels are exact solves in z
         if z <= b0:
             q = surf(np.array([mdb]), np.array([mwb]), np.array([z]))
@@ -558,7 +601,9 @@ def _flex(site, surfs, db, wb, hourly, kpis, strategies, stage, tick) -> pd.Data
         for label, tol in (("no", NO_LOSS), ("some", SOME_LOSS)):
             if s == "fixed":
                 it = hourly.loc[hourly["strategy"] == s, "it_power_mw"].to_numpy()
-                mw = tol * it * (fac / np.maximum(it, 1e-9))  # tol of the racks off, with their share of overhead
+                mw = (
+                    tol * it * (fac / np.maximum(it, 1e-9))
+                )  # tol of the racks off, with their share of overhead
                 mw = mw if tol >= SOME_LOSS else np.zeros_like(fac)
             else:
                 # the draw at which the curve has lost `tol` of the tokens it has at the median draw
@@ -574,8 +619,12 @@ def _validate(site, strategies, surfs, db, wb, b0, ev_h, budget_ev, n_rand, n_ev
     surfaces: relative error of facility MW and tokens/s per strategy."""
     rng = np.random.default_rng(seed)
     hours = np.sort(rng.choice(HOURS, size=min(n_rand, HOURS), replace=False))
-    ehours = np.sort(rng.choice(ev_h, size=min(n_ev, ev_h.size), replace=False)) if ev_h.size else np.zeros(0, int)
-    cases = [(int(h), b0, "random hour") for h in hours] + [(int(h), float(budget_ev[h]), "event hour") for h in ehours]
+    ehours = (
+        np.sort(rng.choice(ev_h, size=min(n_ev, ev_h.size), replace=False)) if ev_h.size else np.zeros(0, int)
+    )
+    cases = [(int(h), b0, "random hour") for h in hours] + [
+        (int(h), float(budget_ev[h]), "event hour") for h in ehours
+    ]
     tasks, index = [], []
     preds = {}
     for s in strategies:
@@ -587,8 +636,8 @@ def _validate(site, strategies, surfs, db, wb, b0, ev_h, budget_ev, n_rand, n_ev
             if s == "fixed":
                 guess = int(q["racks_on"][i])
                 tasks.append(("fit", float(db[h]), float(wb[h]), b, 1.0, guess))
-            elif off[i]:
-                tasks.append(("fit", float(db[h]), float(wb[h]), b, None, int(q["racks_on"][i])))
+            elif s == "shed" or off[i]:
+                tasks.append(("shed", float(db[h]), float(wb[h]), b, None))
             else:
                 tasks.append(("maxq", float(db[h]), float(wb[h]), b, None))
             index.append((s, i))
@@ -609,12 +658,22 @@ def _validate(site, strategies, surfs, db, wb, b0, ev_h, budget_ev, n_rand, n_ev
             r = exact[t]
             if not r.get("feasible"):
                 continue
-            row = {"hour": h, "case": what, "budget_mw": b, "dry_bulb_c": float(db[h]), "wet_bulb_c": float(wb[h])}
+            row = {
+                "hour": h,
+                "case": what,
+                "budget_mw": b,
+                "dry_bulb_c": float(db[h]),
+                "wet_bulb_c": float(wb[h]),
+            }
             for n in ("facility_power_mw", "tokens_per_s", "cooling_power_mw", "water_use_m3_h", "racks_on"):
                 row[f"{n}_surrogate"] = float(q[n][i])
                 row[f"{n}_exact"] = float(r[n])
             for n in ("facility_power_mw", "tokens_per_s"):
-                row[f"{n}_error_pct"] = 100.0 * abs(row[f"{n}_surrogate"] - row[f"{n}_exact"]) / max(abs(row[f"{n}_exact"]), 1e-12)
+                row[f"{n}_error_pct"] = (
+                    100.0
+                    * abs(row[f"{n}_surrogate"] - row[f"{n}_exact"])
+                    / max(abs(row[f"{n}_exact"]), 1e-12)
+                )
             row["exact_over_limit_mw"] = max(float(r["facility_power_mw"]) - b, 0.0)
             rows.append(row)
         tab = pd.DataFrame(rows)
@@ -636,7 +695,7 @@ def _validate(site, strategies, surfs, db, wb, b0, ev_h, budget_ev, n_rand, n_ev
 def _site_plan(site, surfs, db, wb, b0) -> pd.DataFrame:
     """Racks on the floor (x_m, y_m) with their GPU cap under Max-Q at the connection limit, at the node of the
     response surface nearest the year's median weather (an exact solve)."""
-    surf = surfs.get("maxq")
+    surf = surfs.get("maxq") or surfs.get("shed")
     if surf is None:
         return pd.DataFrame()
     lv = min(surf.levels, key=lambda v: abs(v.z - b0))
