@@ -353,6 +353,9 @@ def _run_network(s: Scenario) -> RunResult:
     return RunResult(s, "ok", "", tables, dict(res.kpis), w)
 
 
+_CONSTRAINT_COLUMNS = ["kind", "name", "load_mw", "limit_mw", "shadow_price_tokens_per_s_per_mw", "binding"]
+
+
 def _run_maxq(s: Scenario) -> RunResult:
     from twin.maxq.optimize import optimize_maxq
 
@@ -381,7 +384,18 @@ def _run_maxq(s: Scenario) -> RunResult:
             float(caps.mean()),
             float(caps.max()),
         )
-    tables = {"racks": _join(_ids(model), res.res_racks), "constraints": res.res_constraints}
+    c = res.coupled  # the verifying coupled solve: its cooling and electrical tables come with the caps
+    tables = {
+        "racks": _join(
+            _ids(model), res.res_racks, c.thermal.res_racks, c.electrical.res_racks.drop(columns=["powered"])
+        ),
+        **_thermal_tables(c.thermal),
+        "elec_nodes": c.electrical.res_nodes,
+        "violations": _violations_table(c.electrical.violations),
+        "constraints": res.res_constraints.reindex(columns=_CONSTRAINT_COLUMNS)
+        if res.res_constraints.empty
+        else res.res_constraints,
+    }
     if caps is not None and len(caps) != model.n_racks:
         tables["gpus"] = pd.DataFrame({"gpu_cap_w": caps})
     w = _model_warnings(model) + [x for x in optimizer_warnings if "did not converge" not in x]
