@@ -173,8 +173,7 @@ class _Facility:
         up = parent[self.bus_all]
         self.bus_block = np.where(self.kind[up] == "block", up, parent[up])
         bus_pod = el["pod"].to_numpy()[self.bus_all]
-        first = np.unique(bus_pod, return_index=True)[1]
-        self.first_bus, self.first_bus_pod = self.bus_all[first], bus_pod[first]
+        self.bus_all_pod = bus_pod
         self.bus_ids, self.bus_of = np.unique(self.bus, return_inverse=True)
         self.blk_ids, self.blk_of = np.unique(self.blk, return_inverse=True)
         if variation is None:
@@ -195,6 +194,7 @@ class _Facility:
         g0_w: float,
         budget_w: float,
         prev: CoupledResult | None = None,
+        margin: float = 0.0,
     ) -> CapProblem:
         """Cap problem linearised at the coupled state ``cp`` (``prev``: the state before, for secants)."""
         ur = self.unit_rack
@@ -202,7 +202,7 @@ class _Facility:
         # node loading factor: node input power per W of rack IT power below it (includes losses under it)
         k_node, extra_node = self.node_factors(cp)
         k_bus, k_blk = k_node[self.bus_ids], k_node[self.blk_ids]
-        firm_p = self.firm_real_w(cp)
+        firm_p = self.firm_real_w(cp) * (1 - margin)
         other_on = self.other * self.on
         other_bus = np.bincount(self.bus_of, weights=other_on)
         other_blk = np.bincount(self.blk_of, weights=other_on)
@@ -257,7 +257,7 @@ class _Facility:
                 "cdu_loop",
                 self.loop[ur],
                 self.lf[ur],
-                self.loop_firm - other_loop,
+                self.loop_firm * (1 - margin) - other_loop,
                 self.model.loops["name"].to_numpy(),
             ),
         ]
@@ -303,14 +303,24 @@ class _Facility:
 
     def node_factors(self, cp: CoupledResult) -> tuple[np.ndarray, np.ndarray]:
         """Per distribution node: loss factor k (node input W per W of load below it) and the constant
-        non-rack load at its input (W), from a coupled state. Fabric switches are fed from their pod's first
-        busway (solver contract): a load that does not scale with the racks, kept out of k."""
+        non-rack load at its input (W), from a coupled state. A pod's fabric switches are spread over its
+        busways by rack power and fed at each busway's source (solver contract,
+        ``twin.electrical.solve.spread_over_busways``): not through the busway, but through its UPS and block.
+        Their share at this state is kept as a constant load of the block (exact when the pod's racks move
+        together), out of k."""
         node_in = _node_input_w(cp.electrical.res_nodes)
         n_nodes = len(self.firm)
         rack_p = cp.res_racks["rack_power_w"].to_numpy(dtype=float)
-        fab = np.zeros(n_nodes)
-        fab[self.first_bus] = np.asarray(cp.network_power_w_by_pod, dtype=float)[self.first_bus_pod]
-        fab += np.bincount(self.bus_block, weights=fab[self.bus_all], minlength=n_nodes)
+        net_pod = np.asarray(cp.network_power_w_by_pod, dtype=float)
+        bus_w = np.bincount(self.bus, weights=rack_p, minlength=n_nodes)[self.bus_all]
+        bus_cap = np.bincount(
+            self.bus, weights=self.model.racks["power_maxp_w"].to_numpy(dtype=float), minlength=n_nodes
+        )[self.bus_all]
+        pod_w = np.bincount(self.bus_all_pod, weights=bus_w, minlength=len(net_pod))[self.bus_all_pod]
+        pod_cap = np.bincount(self.bus_all_pod, weights=bus_cap, minlength=len(net_pod))[self.bus_all_pod]
+        # a pod whose racks draw nothing spreads its switches by the busways' rack Max-P (as the solver does)
+        share = np.where(pod_w > 0, _ratio(bus_w, pod_w), _ratio(bus_cap, pod_cap) * (pod_cap > 0))
+        fab = np.bincount(self.bus_block, weights=net_pod[self.bus_all_pod] * share, minlength=n_nodes)
         below = np.bincount(self.bus, weights=rack_p, minlength=n_nodes)
         below += np.bincount(self.blk, weights=rack_p, minlength=n_nodes)
         k = _ratio(node_in, below + fab)
@@ -1120,7 +1130,10 @@ def _outer(model, stages, prev, cur, a, tol, max_outer, kw, on=None, info=None):
             sec = (cur.facility_power_w - prev.facility_power_w) / (g_cur - g_prev)
             if sec > 0.1:
                 a = sec
-        pb = F.problem(cur, a, cur.facility_power_w, g_cur, target, prev if prev is not cur else None)
+        # the busway / block / loop limits are aimed half a tolerance inside as well
+        pb = F.problem(
+            cur, a, cur.facility_power_w, g_cur, target, prev if prev is not cur else None, margin=0.5 * tol
+        )
         sol = solve_caps(pb, mu0=mu0)
         mu0 = sol.multipliers
         if not sol.feasible:
@@ -1145,13 +1158,42 @@ def _outer(model, stages, prev, cur, a, tol, max_outer, kw, on=None, info=None):
         margin = nxt.res_racks["margin_k"].to_numpy()
         jb &= nxt.res_racks["on"].to_numpy()
         junction_ok = not jb.any() or float(np.max(np.abs(margin[jb]))) <= 0.02
-        if ok and junction_ok and (not fac_binding or f >= limit_w * (1 - tol)):
+        # a binding busway / block / loop limit must be used to within the tolerance too (its linear model
+        # is re-made at each state until it is), as the facility limit is
+        local_tight = _local_slack(fac, sol, nxt) <= tol
+        if ok and junction_ok and local_tight and (not fac_binding or f >= limit_w * (1 - tol)):
             if final:
                 outer_converged = True
                 break
             stage += 1
         prev, cur = cur, nxt
     return best, history, a, outer_converged
+
+
+def _local_slack(fac: _Facility, sol, cp: CoupledResult) -> float:
+    """Largest relative slack, at the coupled state ``cp``, of the busway / block / loop limits the cap solution
+    prices as binding (loading as the electrical solver measures it against the firm rating; loop liquid heat
+    against its firm capacity); limits over even at the floor are held there and not counted. 0 if none."""
+    load = _apparent_w(fac.model.elec, cp.electrical.res_nodes)
+    heat = np.bincount(
+        fac.loop, weights=fac.lf * cp.res_racks["rack_power_w"].to_numpy(), minlength=len(fac.loop_firm)
+    )
+    names = fac.model.elec["name"].to_numpy()
+    loops = fac.model.loops["name"].to_numpy()
+    slack = [0.0]
+    for kind, mu, ids in (
+        ("busway", sol.multipliers[1], fac.bus_ids),
+        ("block", sol.multipliers[2], fac.blk_ids),
+    ):
+        b = np.flatnonzero(mu > 0)
+        keep = [i for i in b if (kind, str(names[ids[i]])) not in fac.excused]  # a few binding limits
+        if keep:
+            node = ids[keep]
+            slack.append(float(np.max(1.0 - load[node] / fac.firm[node])))
+    b = [i for i in np.flatnonzero(sol.multipliers[3] > 0) if ("cdu_loop", str(loops[i])) not in fac.excused]
+    if b:
+        slack.append(float(np.max(1.0 - heat[b] / fac.loop_firm[b])))
+    return max(slack)
 
 
 def _shed(fac: _Facility, pb: CapProblem, sol, a: float) -> np.ndarray:
