@@ -19,10 +19,19 @@ def test_campus_policies(campus_model):
         cp = solve_coupled(m, gpu_cap_w=r.gpu_cap_w, racks_on=r.racks_on)
         assert cp.kpis["facility_power_mw"] <= 1000.0 * (1 + 1e-9)
         assert cp.kpis["tokens_per_s"] == pytest.approx(r.kpis["tokens_per_s"], rel=1e-9)
-    # two GPU types and two workload curves: Max-Q moves power to where a watt buys the most tokens
-    q = res["maxq"].coupled.res_racks
+    # two GPU types and two workload curves: Max-Q moves power to where a watt buys the most tokens. At this
+    # budget a ru-nvl576 training rack makes fewer tokens/s than its power would make elsewhere (negative
+    # reduced cost), so Max-Q switches those racks off and caps the rest higher
     kyber = (m.racks["rack_type"] == m.rack_types.index[m.rack_types["name"] == "ru-nvl576"][0]).to_numpy()
-    frac = q["gpu_power_w"] / m.racks["gpu_power_max_w"]
+    q = res["maxq"]
+    assert not q.racks_on[kyber].any() and q.racks_on[~kyber].all()
+    assert [g["group"] for g in q.kpis["racks_shed_groups"]] == ["ru-nvl576 / rubin-ultra-die / training"]
+    caps_only = optimize_maxq(m, budget_mw=1000.0, shed=False)
+    assert t["maxq"] > caps_only.kpis["tokens_per_s"] > t["uniform"]
+    assert q.kpis["shedding_gain_pct"] == pytest.approx(
+        100 * (t["maxq"] / caps_only.kpis["tokens_per_s"] - 1)
+    )
+    frac = caps_only.coupled.res_racks["gpu_power_w"] / m.racks["gpu_power_max_w"]
     assert abs(frac[kyber].mean() - frac[~kyber].mean()) > 0.01
 
 
