@@ -26,6 +26,8 @@ def _fmt(v, nd=1, unit=""):
     if isinstance(v, str):
         return html.escape(v)
     a = abs(v)
+    if a >= 1e6:
+        nd = max(nd, 2)
     if a >= 1e12:
         s = f"{v / 1e12:,.{nd}f} T"
     elif a >= 1e9:
