@@ -192,6 +192,10 @@ def simulate_year(
     sysload = load_series_csv(system_load, "load") if system_load else None
     currency = price.currency
     fx = eur_usd if currency == "EUR" else 1.0
+    events_in: list[Event] = []
+    cps: list[float] = []
+    if events_file:  # read (and checked) before any solve
+        events_in, cps = load_events(events_file, w.start)
     db = w.frame["dry_bulb_c"].to_numpy()
     wb = w.frame["wet_bulb_c"].to_numpy()
     dep = db - wb
@@ -216,9 +220,7 @@ def simulate_year(
     plan0 = [(b0, dbn, depn)]
     s0 = None
     if exact:
-        base_pts = _exact_states(
-            main if main in strategies else "maxq", site, db, wb, np.full(HOURS, b0), stage, tick
-        )
+        base_pts = _exact_states(main, site, db, wb, np.full(HOURS, b0), stage, tick)
         base_fac = base_pts["facility_power_mw"]
     else:
         kind0 = "maxq" if main == "maxq" else "shed"
@@ -228,10 +230,7 @@ def simulate_year(
         timings["surface_base_s"] = time.perf_counter() - t
         base_fac = s0(db, wb, np.full(HOURS, b0))["facility_power_mw"]
     # 2. events -> hourly caps
-    events: list[Event] = []
-    cps: list[float] = []
-    if events_file:
-        events, cps = load_events(events_file, w.start)
+    events: list[Event] = list(events_in)
     if curtailment_pct is not None:
         events = place_curtailment(
             curtailment_pct,
@@ -293,7 +292,11 @@ def simulate_year(
     frames, kpis, states = [], {}, {}
     for strat in strategies:
         if exact:
-            st0 = _exact_states(strat, site, db, wb, np.full(HOURS, b0), stage, tick)
+            st0 = (
+                base_pts
+                if strat == main
+                else _exact_states(strat, site, db, wb, np.full(HOURS, b0), stage, tick)
+            )
             if ev_h.size:
                 st1e = _exact_states(strat, site, db[ev_h], wb[ev_h], budget_ev[ev_h], stage, tick)
             q0, ok0, off0 = st0, st0["_ok"], st0["_off"]
