@@ -51,8 +51,14 @@ def validate(layout: Path = LayoutArg, json_out: bool = JsonOpt, catalog: list[P
 def schema(
     scenario: bool = typer.Option(False, "--scenario", help="the scenario file's JSON Schema (twin run)"),
     results: bool = typer.Option(False, "--results", help="the result schema: tables, columns, KPIs, units"),
+    study: bool = typer.Option(False, "--study", help="the study file's JSON Schema (twin study run)"),
 ) -> None:
-    """Print the layout JSON Schema (for editor completion and checking), or the scenario / result schema."""
+    """Print the layout JSON Schema (for editor completion and checking), or the scenario / result / study schema."""
+    if study:
+        from twin.study.spec import study_json_schema
+
+        print(json.dumps(study_json_schema(), indent=2))
+        return
     if results:
         from twin.resultschema import load_schema
 

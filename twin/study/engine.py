@@ -29,6 +29,7 @@ import json
 import logging
 import math
 import os
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -302,6 +303,8 @@ def run_batch(job: dict) -> dict:
         "version": __version__,
         "elapsed_s": round(elapsed, 4),
         "written": now(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
     }
     size = _write_tables(store, b, keep, meta)
     part = job["partition"]
@@ -367,6 +370,7 @@ def dask_client(workers: int | None = None, scheduler: str | None = None):
     if scheduler is not None:
         if workers is not None:
             raise InputError("give --workers (a local cluster) or --scheduler (an existing one), not both")
+        _probe(scheduler)
         try:
             client = Client(scheduler, timeout="15s", set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
@@ -394,6 +398,26 @@ def dask_client(workers: int | None = None, scheduler: str | None = None):
             client.close()
     finally:
         cluster.close()
+
+
+def _probe(address: str) -> None:
+    """Fail at once, with the reason, when nothing listens at a tcp:// scheduler address (the Dask client would
+    retry until its timeout)."""
+    from urllib.parse import urlsplit
+
+    u = urlsplit(address if "://" in address else f"tcp://{address}")
+    if u.scheme != "tcp":
+        return
+    try:
+        host, port = u.hostname, u.port or 8786
+    except ValueError:
+        raise InputError(f"--scheduler {address}: not an address like tcp://host:8786") from None
+    if not host:
+        raise InputError(f"--scheduler {address}: not an address like tcp://host:8786")
+    try:
+        socket.create_connection((host, port), timeout=10).close()
+    except OSError as exc:
+        raise InputError(f"cannot reach the Dask scheduler at {address}: {exc.strerror or exc}") from None
 
 
 def _job(study: Study, store: StudyStore, b: int, start: int, stop: int, pv: Any) -> dict:

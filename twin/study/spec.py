@@ -568,6 +568,8 @@ class Study:
         per = n // d0.size
         b = 0
         for j, v in enumerate(d0.values):
+            if self.partition.dtype == "float" and v is not None:
+                v = float(v)  # 35 in the file is the float column's 35.0 (and its directory supply_c=35.0)
             for start in range(j * per, (j + 1) * per, bs):
                 yield b, start, min((j + 1) * per, start + bs), v
                 b += 1
