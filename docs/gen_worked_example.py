@@ -55,7 +55,7 @@ A("""
 An infeasible budget (below every GPU at its minimum power plus cooling and losses) is refused with the floor:
 
 """)
-A(run("twin maxq layouts/campus_1gw.yaml --budget-mw 500 2>&1 | grep -v '^layouts/'", tail=3))
+A(run("twin maxq layouts/campus_1gw.yaml --budget-mw 100 2>&1 | grep -v '^layouts/'", tail=3))
 A("""
 ## 5. How many GPUs fit 1 GW: Max-P provisioning vs Max-Q
 

@@ -21,7 +21,7 @@ COMMANDS = [
     ("info_campus", f"twin info {CAMPUS}"),
     ("solve_campus", f"twin solve {CAMPUS}"),
     ("maxq_campus_all", f"twin maxq {CAMPUS} --budget-mw 1000 --policy all"),
-    ("maxq_campus_infeasible", f"twin maxq {CAMPUS} --budget-mw 500"),
+    ("maxq_campus_infeasible", f"twin maxq {CAMPUS} --budget-mw 100"),
     ("maxq_size", "twin maxq --size --site-mw 1000 --rack-type vr-nvl72"),
     ("electrical_hall_n1", f"twin electrical {HALL} --n-1"),
     ("electrical_hall_compare", f"twin electrical {HALL} --compare"),
