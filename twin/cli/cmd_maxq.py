@@ -117,9 +117,14 @@ def maxq(
         _render(results)
         if files:
             out.print(f"results written to {out_dir}/<policy>/", markup=False, highlight=False)
+    # a warning every policy shares (the layout's) is printed once; the others name their policy
+    shared = set.intersection(*(set(r.warnings) for r in results))
+    for w in dict.fromkeys(w for r in results for w in r.warnings if w in shared):
+        warn(w)
     for r in results:
         for w in r.warnings:
-            warn(f"{r.scenario.policy}: {w}")
+            if w not in shared:
+                warn(f"{r.scenario.policy}: {w}")
     if infeasible:
         err.print(f"error: {infeasible[0].reason}", style="bold red", markup=False, highlight=False)
         raise typer.Exit(2)
