@@ -238,6 +238,34 @@ def test_kill_9_mid_run_then_resume_equals_an_uninterrupted_run(tmp_path, pod_gr
     pd.testing.assert_frame_equal(a, b)
 
 
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
+    """Ctrl-C reaches the driver and its local workers (one process group): exit 130, one message, no traceback."""
+    f = write(tmp_path, POD_GRID)
+    out = tmp_path / "out"
+    p = subprocess.Popen(
+        [sys.executable, "-m", "twin.cli", "study", "run", str(f), "--out", str(out), "--workers", "1"],
+        cwd=ROOT,
+        env=_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and p.poll() is None and len(StudyStore(out).batch_files()) < 2:
+            time.sleep(0.02)
+        os.killpg(p.pid, signal.SIGINT)
+        _, err = p.communicate(timeout=120)
+    finally:
+        _kill_group(p)
+    assert p.returncode == 130, err[-3000:]
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
+    assert "interrupted" in err and "--resume" in err
+    assert not json.loads((out / "study.json").read_text())["complete"]
+
+
 # --- a real Dask cluster ------------------------------------------------------------------------------------------
 
 

@@ -242,10 +242,7 @@ def query_cmd(
         df.to_csv(sys.stdout, index=False)
         return
     if json_out:
-        import numpy as np
-
-        records = df.replace([np.inf, -np.inf], np.nan).astype(object).where(df.notna(), None)
-        print_json({"ok": True, "columns": list(df.columns), "rows": records.to_dict("records")})
+        print_json({"ok": True, "columns": [str(c) for c in df.columns], "rows": _records(df)})
         return
     from rich.table import Table
 
@@ -259,6 +256,36 @@ def query_cmd(
         err.print(
             f"({len(df):,} rows, {limit} shown: --csv or --json for all)", markup=False, highlight=False
         )
+
+
+def _records(df) -> list[dict]:
+    """Rows as JSON-able dicts: numbers and strings as they are, NaN / inf as null, anything else as text."""
+    import math
+
+    import numpy as np
+
+    def conv(v):
+        if isinstance(v, np.generic):
+            v = v.item()
+        if v is None or isinstance(v, (bool, int, str)):
+            return v
+        if isinstance(v, float):
+            return v if math.isfinite(v) else None
+        if isinstance(v, (np.ndarray, list, tuple)):
+            return [conv(x) for x in v]
+        if isinstance(v, dict):
+            return {str(k): conv(x) for k, x in v.items()}
+        try:
+            import pandas as pd
+
+            if pd.isna(v):
+                return None
+        except (TypeError, ValueError):
+            pass
+        return str(v)
+
+    cols = [str(c) for c in df.columns]
+    return [dict(zip(cols, map(conv, rec), strict=True)) for rec in df.itertuples(index=False, name=None)]
 
 
 def _cell(v) -> str:

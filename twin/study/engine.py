@@ -31,10 +31,13 @@ import math
 import os
 import socket
 import time
+import warnings
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from distributed import WorkerPlugin
 
 from twin.errors import InputError, LayoutError
 from twin.study.spec import Recipe, Study
@@ -362,6 +365,17 @@ def _failed_batch(store: StudyStore, study: Study, job: dict, exc: BaseException
 # --- driver side ------------------------------------------------------------------------------------------------
 
 
+class IgnoreSigint(WorkerPlugin):
+    """Dask worker plugin: the worker process ignores SIGINT (local clusters only; the driver handles Ctrl-C)."""
+
+    def setup(self, worker) -> None:
+        import signal
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 @contextlib.contextmanager
 def dask_client(workers: int | None = None, scheduler: str | None = None):
     """A Dask client: on an existing scheduler, or on a new ``LocalCluster`` of ``workers`` processes."""
@@ -383,16 +397,22 @@ def dask_client(workers: int | None = None, scheduler: str | None = None):
     n = workers if workers is not None else (os.cpu_count() or 1)
     if n < 1:
         raise InputError(f"--workers must be >= 1, got {n}")
-    cluster = LocalCluster(
-        n_workers=n,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-    )
+    with warnings.catch_warnings():
+        # the scheduler's HTTP endpoint moves to a free port when 8787 is taken: not the user's concern
+        warnings.filterwarnings("ignore", message="Port .* is already in use")
+        cluster = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
     try:
         client = Client(cluster, set_as_default=False)
         try:
+            # Ctrl-C reaches the whole process group: the driver stops the run and closes the cluster; the local
+            # workers must not die first with tracebacks of their own
+            client.register_plugin(IgnoreSigint(), name="twin-study-ignore-sigint")
             yield client
         finally:
             client.close()

@@ -162,8 +162,13 @@ class StudyStore:
         """One run at a time per directory (an flock, released by the OS even if the process is killed)."""
         import fcntl
 
-        self.root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        if self.root.exists() and not self.root.is_dir():
+            raise InputError(f"--out {self.root} exists and is not a directory")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.root / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise InputError(f"--out {self.root}: cannot write there ({exc.strerror or exc})") from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
