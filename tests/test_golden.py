@@ -16,6 +16,9 @@ History of the record, each change deliberate and explained in its commit:
    84 Kyber racks off, +1.06 % tokens/s; Max-Q at 500 MW is no longer infeasible, so the infeasible case is now
    100 MW), Max-P switching whole racks off to fit (hall at 100 MW: 320 racks on, none throttled, was 40
    throttled racks), reference layouts sized to their load.
+3. The fabric cabled in whole ports (leaf uplinks dealt over spines, spine uplinks over cores as whole cables):
+   the campus's fractional-port warnings go, and its Max-Q balance error and cooling move by watts (optics
+   power per hall shifts with 511 / 512 ports per core instead of 511.74).
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = json.loads((ROOT / "tests" / "golden" / "commands.json").read_text())
 RTOL = 1e-9
 # content hash (changes with any catalog edit) and wall-clock time: not figures of the facility
-VOLATILE = {"scenario_id", "n1_seconds", "files"}
+VOLATILE = {"scenario_id", "n1_seconds", "files", "template"}  # template: the absolute path of the checkout
 
 runner = CliRunner()
 

@@ -112,9 +112,9 @@ def test_nvlink_domains_from_catalog(campus_model):
 
 @pytest.mark.parametrize("fixture", ["hall_ac_model", "campus_model"])
 def test_core_wiring_keeps_every_spine_uplink(fixture, request):
-    # campus_1gw: pods of 24 and 36 spines, 1,488 cores of 512 ports, 256 uplinks per spine. Dealt round-robin,
-    # every core gets 761,472 / 1,488 = 511.74 ports (<= 512), no spine uplink is dark, and the bisection is
-    # the design value 761,472 ports x 800G / 2 (formerly 984 cores clamped, 2,016 spines short of uplinks).
+    # campus_1gw: pods of 24 and 36 spines, 1,488 cores of 512 ports, 256 uplinks per spine. Dealt round-robin
+    # in whole cables, every core gets 511 or 512 ports (761,472 / 1,488 = 511.74), no spine uplink is dark, and
+    # the bisection is the design value 761,472 ports x 800G / 2.
     model = request.getfixturevalue(fixture)
     fab = build_fabric(model)
     tl = fab.node_tier[fab.lo]
@@ -126,7 +126,8 @@ def test_core_wiring_keeps_every_spine_uplink(fixture, request):
     core_ports = np.bincount(fab.hi[sc], weights=fab.ports[sc], minlength=fab.n_nodes)[cores]
     radix = model.switches["ports"].to_numpy()[fab.switch_row[cores]]
     assert np.all(core_ports <= radix * (1 + 1e-12))
-    assert np.allclose(core_ports, up.sum() / len(cores))  # equal share per core
+    share = up.sum() / len(cores)  # equal share per core, to a whole port
+    assert np.all((core_ports == np.floor(share)) | (core_ports == np.ceil(share)))
     # every pod reaches every core
     pairs = np.unique(fab.node_pod[fab.lo[sc]].astype(np.int64) * fab.n_nodes + fab.hi[sc])
     assert len(pairs) == len(model.pods) * len(cores)
@@ -166,4 +167,77 @@ def test_core_clamp_is_reported_when_core_ports_are_short(hall_ac_model):
     cores = np.flatnonzero(fab.node_tier == 3)
     core_ports = np.bincount(fab.hi[sc], weights=fab.ports[sc], minlength=fab.n_nodes)[cores]
     assert np.all(core_ports <= np.floor(need * 0.9) * (1 + 1e-12))
+    assert np.array_equal(fab.ports[sc], np.round(fab.ports[sc]))  # cut in whole ports
+    assert np.all(core_ports == np.floor(need * 0.9))  # an overloaded core keeps all its ports
     assert len(fab.warnings) == 1 and "left dark" in fab.warnings[0]
+
+
+@pytest.mark.parametrize("fixture", ["pod_model", "hall_ac_model", "kyber_model", "campus_model"])
+def test_fabric_cables_whole_ports(fixture, request):
+    # campus_1gw: 256 uplinks per leaf over 24 or 36 spines (10.67, 7.11 per spine) and 128/244-port leaves
+    # of partly filled pods; spine uplinks over 1,488 cores. Cables fill whole ports on every switch link.
+    model = request.getfixturevalue(fixture)
+    fab = build_fabric(model)
+    tl = fab.node_tier[fab.lo]
+    sw = tl >= 1
+    assert np.array_equal(fab.ports[sw], np.round(fab.ports[sw])) and np.all(fab.ports[sw] >= 1)
+    pair = fab.lo[sw] * fab.n_nodes + fab.hi[sw]
+    assert len(np.unique(pair)) == int(sw.sum())  # at most one link per switch pair
+    # per-leaf uplinks conserved: the used share of the leaf's uplinks rounded up to whole ports, capped
+    leaves = np.flatnonzero(fab.node_tier == 1)
+    row = fab.switch_row[leaves]
+    p_up = model.switches["ports_up"].to_numpy()[row]
+    p_dn = model.switches["ports_down"].to_numpy()[row]
+    dn = np.bincount(fab.hi[tl == 0], weights=fab.ports[tl == 0], minlength=fab.n_nodes)[leaves]
+    up = np.bincount(fab.lo[tl == 1], weights=fab.ports[tl == 1], minlength=fab.n_nodes)[leaves]
+    assert np.array_equal(up, np.minimum(p_up, np.ceil(dn * p_up / p_dn - 1e-9)))
+    # no switch (core included) over its radix
+    used = np.bincount(fab.lo, weights=fab.ports, minlength=fab.n_nodes) + np.bincount(
+        fab.hi, weights=fab.ports, minlength=fab.n_nodes
+    )
+    radix = model.switches["ports"].to_numpy()[fab.switch_row[fab.n_racks :]]
+    assert np.all(used[fab.n_racks :] <= radix)
+    # balanced spines: within a pod (3 tiers) or hall (2 tiers) their leaf ports differ by at most one
+    spines = np.flatnonzero(fab.node_tier == 2)
+    s_dn = np.bincount(fab.hi[tl == 1], weights=fab.ports[tl == 1], minlength=fab.n_nodes)[spines]
+    key = (fab.node_pod if fab.topology == "fat-tree-3" else fab.node_hall)[spines]
+    for k in np.unique(key):
+        assert np.ptp(s_dn[key == k]) <= 1
+    if (tl == 2).any():  # spines pass every used downlink up to the cores (1:1)
+        s_up = np.bincount(fab.lo[tl == 2], weights=fab.ports[tl == 2], minlength=fab.n_nodes)[spines]
+        assert np.array_equal(s_up, s_dn)
+
+
+def test_leaf_rotation_deals_whole_ports_balanced():
+    from twin.network.topology import _rotation
+
+    # 5 leaves of a pod with 7 spines: 4 full leaves of 10 uplinks (1 per spine + 3 extras), a partial one of 4
+    up = np.array([10, 10, 10, 10, 4])
+    n = len(up)
+    s, t, p = _rotation(np.arange(n), np.arange(n), np.full(n, 7), np.zeros(n, np.int64), up)
+    assert p.dtype.kind == "i" and np.array_equal(np.bincount(s, weights=p), up)
+    per_spine = np.bincount(t, weights=p, minlength=7)
+    assert per_spine.sum() == up.sum() and np.ptp(per_spine) <= 1
+    for i in range(4):  # a full leaf: every spine, floor(10/7) = 1 each plus one on 3 of them
+        assert np.array_equal(np.sort(t[s == i]), np.arange(7)) and sorted(p[s == i]) == [1] * 4 + [2] * 3
+    assert len(t[s == 4]) == 4 and np.all(p[s == 4] == 1)
+    # when the ports divide evenly it is the plain rotation (i*m + j) mod n
+    s, t, p = _rotation(np.arange(3), np.arange(3), np.full(3, 8), np.zeros(3, np.int64), np.full(3, 3))
+    assert np.array_equal(t, (np.repeat(np.arange(3), 3) * 3 + np.tile(np.arange(3), 3)) % 8)
+    assert np.all(p == 1)
+
+
+def test_core_deal_whole_cables_uneven_pods():
+    from twin.network.topology import _deal_to_cores
+
+    # pods of 3 and 2 spines with 5 uplinks each, 4 cores: pod blocks of 15/4 and 10/4 ports, whole
+    spines = np.arange(5)
+    pod = np.array([0, 0, 0, 1, 1])
+    s, c, p = _deal_to_cores(spines, pod, np.full(5, 5.0), 4)
+    assert p.dtype.kind == "i" and np.all(p >= 1)
+    assert np.array_equal(np.bincount(s, weights=p), np.full(5, 5))  # no spine uplink lost
+    assert len(np.unique(s * 4 + c)) == len(s)  # at most one link per (spine, core)
+    per_core = np.bincount(c, weights=p, minlength=4)
+    assert per_core.sum() == 25 and set(per_core) <= {6, 7}  # 25 / 4 = 6.25: floor or ceil
+    for q in range(2):  # every pod reaches every core
+        assert len(np.unique(c[pod[s] == q])) == 4

@@ -11,16 +11,23 @@ count):
 * rack -> leaf (rail-optimised): racks fill leaf groups of ``rails`` leaves in order of their host ports
   (exactly as ``twin.model`` sizes them); a rack whose ports straddle two groups is wired to both. Within a
   group each rack spreads its ports evenly over the ``rails`` leaves, one leaf per rail plane.
-* leaf -> spine: a leaf with ``u`` uplinks and ``n`` spines in its pod (3 tiers) or hall (2 tiers) is wired
-  to ``m = min(u, n)`` spines ``(i*m + j) mod n`` (i = the leaf's index in the pod/hall), ``u/m`` ports each:
-  every spine when ``u >= n`` (full bipartite, as in a k-ary fat tree), else a balanced rotation.
-* spine -> core: spine uplinks are dealt out to the cores round-robin, one lap per pod: a pod's uplink
-  ports (its spines in order) are cut into ``n_core`` equal blocks, block q to core q, so a spine is wired to
-  the consecutive cores its share covers. Every pod reaches every core with the same capacity and every core
-  gets (site uplinks) / n_core ports, so no core exceeds its radix and no spine loses uplinks while the
-  core ports suffice; for ``k/2`` spines of ``k/2`` uplinks per pod and ``k^2/4`` cores this is the Al-Fares
-  core wiring. Only if the spines' uplinks exceed the cores' ports are the core links scaled down to the
-  radix (those spine uplinks stay dark), and ``Fabric.warnings`` says so.
+* leaf -> spine: a leaf uses ``u`` whole uplink ports (its used share of its uplinks, rounded up to whole
+  ports, never above its uplink count) dealt over the ``n`` spines of its pod (3 tiers) or hall (2 tiers) as
+  whole cables: ``m = min(u, n)`` spines, ``floor(u/m)`` ports each plus one on ``u mod m`` of them. The deal
+  is one round robin over the pod's leaves (leaf i starts where leaf i-1 stopped), so with equal leaves leaf
+  i is wired to spines ``(i*m + j) mod n`` (every spine when ``u >= n``: full bipartite, as in a k-ary fat
+  tree, its extra ports rotated by i), and the spines of a pod end up within one port of each other.
+* spine -> core: spine uplinks are dealt out to the cores as whole cables, round-robin, one lap per pod: a
+  pod's uplink ports (its spines in order) are cut into ``n_core`` consecutive whole blocks (equal but for
+  one extra port on some, rotated from pod to pod), block q to core q, so a spine is wired to the consecutive
+  cores its share covers, at most one link per (spine, core). Every pod reaches every core and every core
+  gets floor or ceil of (site uplinks) / n_core ports, so no core exceeds its radix and no spine loses
+  uplinks while the core ports suffice; for ``k/2`` spines of ``k/2`` uplinks per pod and ``k^2/4`` cores
+  this is the Al-Fares core wiring. Only if the spines' uplinks exceed the cores' ports are the core links
+  cut to the radix in whole ports (those spine uplinks stay dark), and ``Fabric.warnings`` says so.
+
+Every switch-to-switch link carries a whole number of ports; a rack's host ports are spread evenly over its
+rails (whole for the shipped layouts).
 
 The graph is kept as link arrays (``lo``, ``hi``, ``ports``, ``cap_gbps``) and exposed as scipy.sparse
 node-link incidence and node-node adjacency matrices.
@@ -49,8 +56,8 @@ class Fabric:
     """A scale-out fabric at rack level. Arrays over nodes (racks first, then switches) and over links.
 
     node_tier: 0 rack, 1 leaf, 2 spine, 3 core.  switch_row: row of ``model.switches`` (-1 for racks).
-    lo, hi: link end nodes (tier(hi) = tier(lo) + 1).  ports: parallel switch ports on the link (float: a
-    rack's ports are spread evenly over its rails).  port_gbps: line rate of one port.
+    lo, hi: link end nodes (tier(hi) = tier(lo) + 1).  ports: parallel switch ports on the link (float
+    array; whole for switch-switch links, a rack's ports are spread evenly over its rails).  port_gbps: line rate of one port.
     node_rail: rail plane of each leaf (-1 for other nodes); rack traffic stays on its rail.
     node_alive, link_alive: False for failed elements (routing ignores them).
     """
@@ -198,18 +205,32 @@ def rack_host_ports(model: FacilityModel, port_gbps: float) -> np.ndarray:
 
 
 def _rotation(n_from: np.ndarray, local: np.ndarray, n_to: np.ndarray, first_to: np.ndarray, up: np.ndarray):
-    """Wire item i (index `local` in its group of `n_to` targets) to m = min(up, n_to) targets (i*m+j) mod n_to.
+    """Deal item i's ``up`` whole ports over its group of ``n_to`` targets: a round robin over the group.
 
-    Returns (src_item, dst_target, ports) for all items at once.
+    Items are in group order (``local`` = index in the group, groups contiguous). Port t of item i goes to
+    target (P_i + t) mod n_to, P_i being the ports dealt to the group's earlier items, so item i is wired to
+    m = min(up, n_to) targets with floor(up/m) ports each plus one on up mod m of them (the extras rotate
+    with the item's position), and the targets of a group end up within one port of each other. With equal
+    items P_i = i*up: targets (i*m + j) mod n_to when up < n_to, every target when up >= n_to.
+    Returns (src_item, dst_target, ports) for all items at once; ports are whole.
     """
-    m = np.where(up > 0, np.maximum(1, np.minimum(np.ceil(up - 1e-9), n_to)), 0).astype(np.int64)
+    up = np.asarray(up, dtype=np.int64)
+    n_to = np.asarray(n_to, dtype=np.int64)
+    m = np.minimum(up, n_to)
+    cum = np.cumsum(up) - up
+    # stream position of the item within its group: ports dealt to the group's earlier items
+    grp_start = np.flatnonzero(local == 0)
+    first = np.repeat(grp_start, np.diff(np.append(grp_start, len(up))))
+    p0 = (cum - cum[first]) % np.maximum(n_to, 1)
     src = np.repeat(n_from, m)
-    start = np.repeat(np.cumsum(m) - m, m)
-    j = np.arange(int(m.sum())) - start
-    mm = np.repeat(m, m)
-    tgt = np.repeat(first_to, m) + (np.repeat(local, m) * mm + j) % np.repeat(n_to, m)
-    ports = np.repeat(up / np.maximum(m, 1), m)
-    return src, tgt, ports
+    j = np.arange(int(m.sum())) - np.repeat(np.cumsum(m) - m, m)
+    nt, pp, uu = np.repeat(n_to, m), np.repeat(p0, m), np.repeat(up, m)
+    full = uu >= nt  # every target, in target order
+    off = np.where(full, j, (pp + j) % np.maximum(nt, 1))
+    tgt = np.repeat(first_to, m) + off
+    ports = uu // np.maximum(nt, 1) + ((off - pp) % np.maximum(nt, 1) < uu % np.maximum(nt, 1))
+    ports = np.where(full, ports, 1)
+    return src, tgt, ports.astype(np.int64)
 
 
 @dataclass
@@ -332,7 +353,7 @@ def _wire_racks_to_leaves(model: FacilityModel, nodes: _Nodes) -> _Links:
 
 
 def _wire_leaves_to_spines(nodes: _Nodes, racks: _Links) -> _Links:
-    """Leaf -> spine links: each leaf's used share of its uplinks, rotated over the spines of its pod or hall."""
+    """Leaf -> spine links: each leaf's used share of its uplinks in whole ports, dealt over its pod's/hall's spines."""
     R, leaves, spines = nodes.n_racks, nodes.leaves, nodes.spines
     # spines per pod (3 tiers) or per hall (2 tiers)
     group_key = nodes.s_pod if nodes.topology == "fat-tree-3" else nodes.s_hall
@@ -350,7 +371,8 @@ def _wire_leaves_to_spines(nodes: _Nodes, racks: _Links) -> _Links:
     _, r_hi, r_ports = racks
     leaf_down = np.bincount(r_hi, weights=r_ports, minlength=nodes.n_nodes)[leaves]
     s_up = nodes.s_up[leaves - R]
-    leaf_up = np.minimum(s_up, leaf_down * s_up / max(nodes.down, 1))
+    # in whole ports: the used share rounded up (a cable fills a port), never above the leaf's uplinks
+    leaf_up = np.minimum(s_up, np.ceil(leaf_down * s_up / max(nodes.down, 1) - 1e-9)).astype(np.int64)
     has = n_sp[lk] > 0
     s, t, p = _rotation(leaves[has], leaf_local[has], n_sp[lk[has]], first_sp[lk[has]], leaf_up[has])
     return s, sp_sorted[t], p
@@ -359,7 +381,7 @@ def _wire_leaves_to_spines(nodes: _Nodes, racks: _Links) -> _Links:
 def _wire_spines_to_cores(
     model: FacilityModel, nodes: _Nodes, below: list[_Links]
 ) -> tuple[_Links | None, list[str]]:
-    """Spine -> core links (None without cores), dealt round-robin per pod; clamped to the cores' radix.
+    """Spine -> core links (None without cores), whole cables dealt round-robin per pod; cut to the cores' radix.
 
     ``below``: the rack-leaf and leaf-spine links, whose ports into each spine set its used uplinks.
     """
@@ -374,24 +396,45 @@ def _wire_spines_to_cores(
     sp_down = np.bincount(hi_below, weights=pp_below, minlength=nodes.n_nodes)[spines]
     sp_dn_ports = sw["ports_down"].to_numpy()[back][spines - R]
     s_up = nodes.s_up[spines - R]
-    sp_up = np.minimum(s_up, sp_down * s_up / sp_dn_ports)
+    sp_up = np.minimum(s_up, np.ceil(sp_down * s_up / np.maximum(sp_dn_ports, 1) - 1e-9)).astype(np.int64)
     src, core_of, p_core = _deal_to_cores(spines, nodes.s_pod[spines - R], sp_up, n_c)
     core_of = cores[core_of]
     # a core cannot take more cables than it has ports: only when the spines' uplinks exceed the cores'
-    # ports are its links scaled to fit (the spines keep those uplinks dark), and that is reported
-    radix = sw["ports"].to_numpy()[back][core_of - R].astype(float)
-    load_c = np.bincount(core_of, weights=p_core, minlength=nodes.n_nodes)[core_of]
-    over = load_c > radix * (1.0 + 1e-9)  # beyond float rounding of the port stream
-    scale = np.where(over, radix / load_c, 1.0)
-    if over.any():
-        n_clamped = len(np.unique(core_of[over]))
-        dark = float(np.sum(p_core * (1.0 - scale)))
+    # ports are its links cut to fit, in whole ports (the spines keep those uplinks dark), and that is reported
+    radix = sw["ports"].to_numpy()[back][core_of - R].astype(np.int64)
+    p_fit = _fit_to_radix(core_of, p_core, radix)
+    if np.any(p_fit < p_core):
+        n_clamped = len(np.unique(core_of[p_fit < p_core]))
+        dark = int(np.sum(p_core - p_fit))
         warnings.append(
-            f"{n_clamped} core switch(es) have more spine uplinks than ports: {dark:,.0f} spine uplink "
-            f"ports left dark ({sp_up.sum():,.0f} uplinks for {_radix_total(sw, back, cores - R):,.0f} "
+            f"{n_clamped} core switch(es) have more spine uplinks than ports: {dark:,} spine uplink "
+            f"ports left dark ({sp_up.sum():,} uplinks for {_radix_total(sw, back, cores - R):,.0f} "
             "core ports); add cores or lower the spines' uplinks"
         )
-    return (src, core_of, p_core * scale), warnings
+    return (src, core_of, p_fit), warnings
+
+
+def _fit_to_radix(core: np.ndarray, ports: np.ndarray, radix: np.ndarray) -> np.ndarray:
+    """Whole port counts of links into cores, cut in proportion where a core's links exceed its radix.
+
+    ``core``, ``ports``, ``radix``: per link (core node, whole ports, the core's port count). An
+    overloaded core keeps exactly ``radix`` ports: each of its links floor(ports * radix / load), the ports
+    left over going one each to the links with the largest remainders (largest-remainder rounding).
+    """
+    load = np.bincount(core, weights=ports, minlength=int(core.max(initial=-1)) + 1).astype(np.int64)[core]
+    over = load > radix
+    if not over.any():
+        return ports
+    exact = np.where(over, ports * (radix / np.maximum(load, 1)), ports)
+    fit = np.floor(exact + 1e-9).astype(np.int64)
+    rem = np.where(over, exact - fit, 0.0)
+    short = np.bincount(core, weights=fit, minlength=int(core.max()) + 1)[core]
+    deficit = np.where(over, np.rint(radix - short), 0).astype(np.int64)  # < links of the core
+    order = np.lexsort((-rem, core))
+    c_sorted = core[order]
+    rank = np.arange(len(core)) - np.searchsorted(c_sorted, c_sorted)
+    fit[order] += (rank < deficit[order]).astype(np.int64)
+    return fit
 
 
 def _assemble_fabric(model: FacilityModel, nodes: _Nodes, links: list[_Links], warnings: list[str]) -> Fabric:
@@ -422,34 +465,37 @@ def _assemble_fabric(model: FacilityModel, nodes: _Nodes, links: list[_Links], w
 
 
 def _deal_to_cores(spines: np.ndarray, pod: np.ndarray, up: np.ndarray, n_c: int):
-    """Deal spine uplinks out to the ``n_c`` cores round-robin, one lap per pod.
+    """Deal spine uplinks out to the ``n_c`` cores as whole cables, round-robin, one lap per pod.
 
-    A pod's uplink ports (its spines in order) form a stream cut into ``n_c`` equal blocks of
-    b_p = pod uplinks / n_c ports; block q goes to core q. Every pod thus reaches every core with the same
-    capacity, a spine is wired to the consecutive cores its share of the stream covers (at most one link per
-    core), and every core gets exactly (site uplinks) / n_c ports: no core exceeds its radix and no spine
-    loses an uplink whenever the site's core ports suffice. This is the rack-level (fluid) form of dealing
-    cables round-robin; physical cabling differs by at most one port per (pod, core). With k/2 spines of
-    k/2 uplinks per pod and k^2/4 cores, b_p = 1 and spine j of every pod gets cores j*k/2 .. j*k/2 + k/2 - 1:
-    the Al-Fares core wiring. Returns (spine node, core index, ports) per link.
+    A pod's U_p uplink ports (its spines in order) form a stream cut into ``n_c`` consecutive whole blocks,
+    block q to core q: floor(U_p / n_c) ports each plus one on U_p mod n_c of them, the extra blocks rotating
+    from pod to pod (starting where the previous pod's extras ended), so every core gets floor or ceil of
+    (site uplinks) / n_c ports: no core exceeds its radix and no spine loses an uplink whenever the site's core
+    ports suffice. A spine is wired to the consecutive cores its share of the stream covers, at most one link
+    per (spine, core), each a whole number of ports. Every pod reaches every core when U_p >= n_c. With
+    k/2 spines of k/2 uplinks per pod and k^2/4 cores, blocks are 1 port and spine j of every pod gets cores
+    j*k/2 .. j*k/2 + k/2 - 1: the Al-Fares core wiring. Returns (spine node, core index, ports) per link.
     """
-    live = up > 0
+    up = np.maximum(np.rint(np.asarray(up, dtype=float)), 0).astype(np.int64)
+    order = np.argsort(pod, kind="stable")  # spines of a pod form one contiguous stretch of the stream
+    sp_o, pod_o, up_o = spines[order], pod[order], up[order]
     n_pod = int(pod.max(initial=-1)) + 1
-    pod_up = np.bincount(pod[live], weights=up[live], minlength=n_pod)
-    b = (pod_up / n_c)[pod]
-    e = np.cumsum(up)
-    s0 = e - up
-    pod_start = np.full(n_pod, np.inf)
-    np.minimum.at(pod_start, pod, s0)
-    x0, x1 = (s0 - pod_start[pod]) / np.where(live, b, 1.0), (e - pod_start[pod]) / np.where(live, b, 1.0)
-    k0 = np.floor(x0 + 1e-9).astype(np.int64)  # in block units: core k0 .. k1 - 1
-    k1 = np.ceil(x1 - 1e-9).astype(np.int64)
-    nb = np.where(live, np.clip(k1 - k0, 1, n_c), 0)
-    sp = np.repeat(np.arange(len(up)), nb)
-    k = np.repeat(k0, nb) + np.arange(int(nb.sum())) - np.repeat(np.cumsum(nb) - nb, nb)
-    ports = (np.minimum(x1[sp], k + 1) - np.maximum(x0[sp], k)) * b[sp]
-    keep = ports > 1e-9
-    return spines[sp[keep]], np.minimum(k[keep], n_c - 1), ports[keep]
+    pod_up = np.bincount(pod_o, weights=up_o, minlength=n_pod).astype(np.int64)
+    base, extra = pod_up // n_c, pod_up % n_c
+    rot = (np.cumsum(extra) - extra) % n_c  # first core of the pod's extra blocks
+    q = np.arange(n_c)
+    size = base[:, None] + (((q[None, :] - rot[:, None]) % n_c) < extra[:, None])  # (pod, core) block sizes
+    blk_end = np.cumsum(size.ravel())  # blocks of every pod in stream order (pods in order)
+    sp_end = np.cumsum(up_o)
+    # the two partitions of the stream (spines, blocks) cut it into pieces: one link per non-empty piece
+    cuts = np.sort(np.concatenate([sp_end, blk_end]), kind="stable")  # repeated cuts: empty pieces, dropped
+    a = np.concatenate([[0], cuts[:-1]])
+    n = cuts - a
+    keep = n > 0
+    a, n = a[keep], n[keep]
+    s_i = np.searchsorted(sp_end, a, side="right")
+    b_i = np.searchsorted(blk_end, a, side="right")
+    return sp_o[s_i], b_i % n_c, n
 
 
 def _radix_total(sw: pd.DataFrame, back: np.ndarray, rows: np.ndarray) -> float:
