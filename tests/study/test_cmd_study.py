@@ -308,8 +308,17 @@ def dask_processes(tmp_path):
                 time.sleep(0.5)
         yield addr, pids
     finally:
+        try:  # the quick way: the scheduler stops its workers, then itself
+            from distributed import Client
+
+            with Client(addr, timeout="5s", set_as_default=False) as c:
+                c.shutdown()
+        except Exception:
+            pass
         for p in reversed(procs):
-            if p.poll() is None:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
                 p.terminate()
         for p in reversed(procs):
             try:
