@@ -372,8 +372,11 @@ def _run_maxq(s: Scenario) -> RunResult:
         variation_sigma=s.maxq.variation_sigma,
         seed=s.maxq.seed,
         max_outer=s.maxq.max_outer,
+        shed=s.maxq.shed,
     )
-    k = dict(res.kpis)
+    # the verifying coupled solve's cooling figures (water use, stages, pumps ...) under the Max-Q answer's own
+    # KPIs, which take precedence
+    k = {**(res.coupled.thermal.kpis if res.coupled is not None else {}), **res.kpis}
     optimizer_warnings = k.pop("warnings", [])
     if not res.feasible:
         return RunResult(s, "infeasible", res.reason, {}, k, _model_warnings(model))

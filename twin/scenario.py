@@ -125,6 +125,9 @@ class MaxQOptions(_Options):
     variation_sigma: float = Field(0.0, ge=0, le=1, description="per-GPU throughput variation (log-sigma)")
     seed: int = Field(0, ge=0, description="seed of the per-GPU variation")
     max_outer: int = Field(15, ge=1, le=200, description="most linearisations of the facility")
+    shed: bool = Field(
+        True, description="maxq: switch racks off when that gives more tokens/s within the budget"
+    )
 
 
 class ElectricalOptions(_Options):
