@@ -15,20 +15,19 @@ def _fractional(model) -> list:
     return [w for w in model.warnings if "fractional number of switch ports" in w.message]
 
 
-def test_kyber_pods_of_21_racks_on_4_rails_are_warned(tmp_path):
+def test_kyber_pods_of_21_racks_on_4_rails_cable_whole_ports(tmp_path):
     # the former hall_kyber: 4 pods x 21 racks x 288 host ports, 4 rails of 512-port leaves (256 down / 256 up):
-    # 24 leaves per pod (6 groups of 1,024 ports; the last 928 over 4 leaves = 232 each), 96 leaves, 48 spines:
-    # 256 / 48 = 5.33 ports per leaf-spine link, 232 / 48 = 4.83 on the last group's leaves
+    # 24 leaves per pod, 96 leaves, 48 spines: 256 / 48 = 5.33 ports per leaf-spine link in the old fluid model
+    # (warned). The fabric now deals whole cables (5 or 6 ports a spine), so there is nothing to warn about.
     d = base("hall_kyber.yaml")
     d["network"]["scale_out"]["rails"] = 4
     for row in d["halls"][0]["pods"][0]["rows"]:
         row["racks"] = 7
-    path = write(tmp_path, d)
-    w = _fractional(load_model(path))
-    assert len(w) == 1 and w[0].severity == "warning" and w[0].path == "network.scale_out"
-    assert "4,608 of 4,608 leaf-spine links" in w[0].message and "4.83, 5.33 ports per link" in w[0].message
-    lines = path.read_text().splitlines()  # the line of network.scale_out (its key or its first entry)
-    assert "scale_out" in lines[w[0].line - 1] or "scale_out" in lines[w[0].line - 2]
+    model = load_model(write(tmp_path, d))
+    assert not _fractional(model)
+    fab = build_fabric(model)
+    assert np.all(fab.ports == np.round(fab.ports))
+    assert set(np.unique(fab.ports[fab.node_tier[fab.lo] == 1])) <= {4.0, 5.0, 6.0}
 
 
 def test_reference_kyber_hall_cables_whole_ports(kyber_model):

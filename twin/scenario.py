@@ -471,10 +471,12 @@ class Scenario(BaseModel):
         r = self._resolved
         if r is None:
             raise InputError(f"analysis {self.analysis} has no layout")
+        # the file name is part of the key: problems in the compiled model name the file they came from
+        key = f"{r.key}:{r.file}"
         with _MODEL_LOCK:
-            hit = _MODEL_CACHE.get(r.key)
+            hit = _MODEL_CACHE.get(key)
             if hit is not None:
-                _MODEL_CACHE.move_to_end(r.key)
+                _MODEL_CACHE.move_to_end(key)
                 return hit
         from twin.catalog import load_catalog
         from twin.model import compile_layout
@@ -485,7 +487,7 @@ class Scenario(BaseModel):
         except LayoutError as exc:
             raise _blame_overrides(exc, self.overrides) from None
         with _MODEL_LOCK:
-            _MODEL_CACHE[r.key] = model
+            _MODEL_CACHE[key] = model
             while len(_MODEL_CACHE) > MODEL_CACHE_SIZE:
                 _MODEL_CACHE.popitem(last=False)
         return model

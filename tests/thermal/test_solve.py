@@ -311,16 +311,18 @@ def test_facility_water_pumps_on_their_curve_by_hand(pod_model, tmp_path):
     power, n, eta = _fw_pump_power_by_hand(pm, h["fws_flow_m3_s"], pm.system_head_kpa * 1e3, 2)
     assert h["fws_pump_power_w"] == pytest.approx(power, rel=1e-9)
     assert (h["fws_pumps_running"], h["fws_pump_efficiency"]) == (n, pytest.approx(eta, rel=1e-9))
-    # pod_small's 750 L/s pump moves 106 L/s: far left of its best point (it was taken at 78 % before)
-    assert h["fws_flow_m3_s"] / pm.flow_m3_s == pytest.approx(0.14, abs=0.01)
-    assert h["fws_pump_efficiency"] < 0.7 * pm.efficiency
-    # a pump sized to the pod runs near its best point: ~1 % of the heat
-    data = base("pod_small.yaml")
-    data["halls"][0]["facility_water"]["pump"] = "fw-pump-120"
-    sized = solve_thermal(load_model(write(tmp_path, data))).res_halls.iloc[0]
+    # pod_small's pump is sized to the pod (fw-pump-120): it runs near its best point, ~1 % of the heat
     small = load_catalog().get("pumps", "fw-pump-120")
-    assert sized["fws_pump_efficiency"] > 0.97 * small.efficiency
-    assert 15e3 < sized["fws_pump_power_w"] < 60e3 < h["fws_pump_power_w"]
+    assert pm.name == "fw-pump-120" and h["fws_pump_efficiency"] > 0.97 * small.efficiency
+    assert 15e3 < h["fws_pump_power_w"] < 60e3
+    # a 750 L/s pump on the same pod moves 106 L/s: far left of its best point, several times the power
+    data = base("pod_small.yaml")
+    data["halls"][0]["facility_water"]["pump"] = "fw-pump-750"
+    big_h = solve_thermal(load_model(write(tmp_path, data))).res_halls.iloc[0]
+    big = load_catalog().get("pumps", "fw-pump-750")
+    assert big_h["fws_flow_m3_s"] / big.flow_m3_s == pytest.approx(0.14, abs=0.01)
+    assert big_h["fws_pump_efficiency"] < 0.7 * big.efficiency
+    assert big_h["fws_pump_power_w"] > 60e3 > h["fws_pump_power_w"]
     # a failed CDU takes its primary flow away: the quadratic system curve by hand
     one = solve_thermal(pod_model, failed=[pod_model.cdus["name"].iat[0]]).res_halls.iloc[0]
     r = one["fws_flow_m3_s"] / one["fws_design_flow_m3_s"]
