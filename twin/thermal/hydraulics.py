@@ -593,23 +593,63 @@ def stage_pumps(
     q = np.asarray(flow_m3_s, dtype=float)
     n_av = np.asarray(n_available, dtype=np.int64)
     n_sets = len(h)
-    q_r = np.broadcast_to(np.asarray(rated_flow_m3_s, dtype=float), (n_sets,))
-    h0 = np.broadcast_to(np.asarray(shutoff_head_pa, dtype=float), (n_sets,))
-    kp = np.broadcast_to(np.asarray(curve_k, dtype=float), (n_sets,))
-    eta_b = np.broadcast_to(np.asarray(efficiency_bep, dtype=float), (n_sets,))
-    phi = np.broadcast_to(np.asarray(min_flow_fraction, dtype=float), (n_sets,))
-    cid = np.broadcast_to(np.asarray(curve_id, dtype=np.int64), (n_sets,))
+    pumps = _pump_set(
+        n_sets, rated_flow_m3_s, shutoff_head_pa, curve_k, efficiency_bep, min_flow_fraction, curve_id, curves
+    )
     lim = np.zeros(n_sets, bool) if limited is None else np.asarray(limited, dtype=bool)
+    run = (n_av > 0) & (h > 0)
+    best = _best_pump_count(pumps, h, q, n_av, run & ~lim, max_speed)
+    # limited (or no count can reach the duty): every available pump at full speed, at the flow the network gets
+    full = run & ~np.isfinite(best["p"])
+    if np.any(full):
+        _run_full_speed(pumps, best, full, h, q, n_av, max_speed)
+    return _pump_duty(best, run, q)
 
-    def eff(qn, s):
-        out = np.zeros(n_sets)
-        for c, (xf, yf) in enumerate(curves):  # a few distinct catalog curves
-            sel = cid == c
+
+@dataclass
+class _PumpSet:
+    """Constants of one pump of each set (``stage_pumps``), broadcast to one value per set."""
+
+    q_r: np.ndarray  # rated flow, m3/s
+    h0: np.ndarray  # shut-off head, Pa
+    kp: np.ndarray  # curve constant, Pa s^2/m^6
+    eta_b: np.ndarray  # best-point efficiency
+    phi: np.ndarray  # minimum flow over rated flow
+    cid: np.ndarray  # index into ``curves``
+    curves: list[tuple[tuple[float, ...], tuple[float, ...]]]
+
+    def efficiency(self, qn: np.ndarray, s: np.ndarray) -> np.ndarray:
+        """Efficiency of each set's pumps at flow per pump ``qn`` and speed ``s`` (each on its own curve)."""
+        out = np.zeros(len(self.q_r))
+        for c, (xf, yf) in enumerate(self.curves):  # a few distinct catalog curves
+            sel = self.cid == c
             if np.any(sel):
-                out[sel] = pump_efficiency(qn[sel], s[sel], q_r[sel], eta_b[sel], xf, yf)
+                out[sel] = pump_efficiency(qn[sel], s[sel], self.q_r[sel], self.eta_b[sel], xf, yf)
         return out
 
-    run = (n_av > 0) & (h > 0)
+
+def _pump_set(
+    n_sets, rated_flow_m3_s, shutoff_head_pa, curve_k, efficiency_bep, min_flow_fraction, curve_id, curves
+):
+    """Broadcast the pump constants of ``stage_pumps`` to one value per set."""
+
+    def per_set(value, dtype):
+        return np.broadcast_to(np.asarray(value, dtype=dtype), (n_sets,))
+
+    return _PumpSet(
+        q_r=per_set(rated_flow_m3_s, float),
+        h0=per_set(shutoff_head_pa, float),
+        kp=per_set(curve_k, float),
+        eta_b=per_set(efficiency_bep, float),
+        phi=per_set(min_flow_fraction, float),
+        cid=per_set(curve_id, np.int64),
+        curves=curves,
+    )
+
+
+def _best_pump_count(pumps: _PumpSet, h, q, n_av, can_stage, max_speed) -> dict:
+    """Least-power count of pumps per set among those within ``max_speed`` (power inf where none can)."""
+    n_sets = len(h)
     best = dict(
         n=np.zeros(n_sets, np.int64),
         s=np.zeros(n_sets),
@@ -618,29 +658,36 @@ def stage_pumps(
         p=np.full(n_sets, np.inf),
     )
     for n in range(1, int(n_av.max(initial=0)) + 1):
-        q_n = np.maximum(q, phi * q_r * n)
+        q_n = np.maximum(q, pumps.phi * pumps.q_r * n)
         qn = q_n / n
-        s2 = (h + kp * qn**2) / h0
-        ok = run & ~lim & (n <= n_av) & (s2 <= max_speed**2 * (1 + 1e-9))
+        s2 = (h + pumps.kp * qn**2) / pumps.h0
+        ok = can_stage & (n <= n_av) & (s2 <= max_speed**2 * (1 + 1e-9))
         s = np.sqrt(np.maximum(s2, 0.0))
-        eta = eff(qn, s)
+        eta = pumps.efficiency(qn, s)
         with np.errstate(divide="ignore", invalid="ignore"):
             p = np.where(ok & (eta > 0), h * q_n / np.where(eta > 0, eta, 1.0), np.inf)
         better = p < best["p"] * (1 - 1e-12)
         for key, val in (("n", n), ("s", s), ("q", q_n), ("eta", eta), ("p", p)):
             best[key] = np.where(better, val, best[key])
-    # limited (or no count can reach the duty): every available pump at full speed, at the flow the network gets
-    full = run & ~np.isfinite(best["p"])
-    if np.any(full):
-        n_f = np.maximum(n_av, 1)
-        s_f = np.full(n_sets, max_speed)
-        eta_f = eff(q / n_f, s_f)
-        best["n"] = np.where(full, n_av, best["n"])
-        best["s"] = np.where(full, max_speed, best["s"])
-        best["q"] = np.where(full, q, best["q"])
-        best["eta"] = np.where(full, eta_f, best["eta"])
-        with np.errstate(divide="ignore", invalid="ignore"):
-            best["p"] = np.where(full, h * q / np.where(eta_f > 0, eta_f, 1.0), best["p"])
+    return best
+
+
+def _run_full_speed(pumps: _PumpSet, best: dict, full, h, q, n_av, max_speed) -> None:
+    """Every available pump of the sets ``full`` at full speed at the flow ``q`` (``best`` updated in place)."""
+    n_sets = len(h)
+    n_f = np.maximum(n_av, 1)
+    s_f = np.full(n_sets, max_speed)
+    eta_f = pumps.efficiency(q / n_f, s_f)
+    best["n"] = np.where(full, n_av, best["n"])
+    best["s"] = np.where(full, max_speed, best["s"])
+    best["q"] = np.where(full, q, best["q"])
+    best["eta"] = np.where(full, eta_f, best["eta"])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        best["p"] = np.where(full, h * q / np.where(eta_f > 0, eta_f, 1.0), best["p"])
+
+
+def _pump_duty(best: dict, run, q) -> PumpDuty:
+    """The chosen operating point of each set; sets not running carry zeros."""
     p = np.where(run, best["p"], 0.0)
     return PumpDuty(
         n_running=np.where(run, best["n"], 0),
@@ -734,44 +781,18 @@ def solve_loops(
         Rack flows, cold-plate and valve pressure drops, saturated valves, loop flows, pump head (Pa), index
         differential, pump-limited loops and solver statistics.
     """
-    n = net.n_racks
-    lo_s = net.edge_loop[2 * n : 3 * n]  # loop of each sorted rack
-    order = net.order
     active = (n_pumps > 0) & (net.n_per_loop > 0)
     q_set = np.where(active[net.rack_loop], valve_flow_m3_s, 0.0)
+    plates = (design_flow_m3_s, dp_design_pa, dp_exponent)  # cold plates of each rack
+    pipes = (diameter_m, roughness_m, rho, mu)  # headers and coolant of each loop
+    theta_max = shutoff_head_pa * max_speed**2  # shut-off head of one pump at maximum speed
     # ---- closed form: valves in control, pumps holding dp_set
-    seg = _segment_flows(net, q_set)
-    dia, rough = diameter_m[lo_s], roughness_m[lo_s]
-    h_seg = pipe_dp_pa(seg, net.pipe_length_m[:n], dia, rough, rho[lo_s], mu[lo_s])
-    lost = 2.0 * h_seg  # supply and return segments carry the same flow at the same properties
-    cum, total = _loop_cumsum(net, lost)
-    tap_dp_s = dp_setpoint_pa[lo_s] + total[lo_s] - cum  # differential at each tap, sorted order
-    tap_dp = np.empty(n)
-    tap_dp[order] = tap_dp_s
-    head = np.where(active, dp_setpoint_pa + total, 0.0)
-    q_loop = np.bincount(net.rack_loop, weights=q_set, minlength=net.n_loops)
-    plate = branch_dp_pa(q_set, design_flow_m3_s, dp_design_pa, dp_exponent)
-    need = plate + valve_open_k * q_set**2
-    short = (q_set > 0) & (tap_dp < need * (1 - 1e-9))
-    per_pump = q_loop / np.maximum(n_pumps, 1)
-    limited = active & (head + curve_k * per_pump**2 > max_speed**2 * shutoff_head_pa * (1 + 1e-9))
+    cf = _closed_form(net, active, q_set, dp_setpoint_pa, pipes)
+    short, limited = _closed_form_violations(
+        net, active, q_set, cf, valve_open_k, n_pumps, theta_max, curve_k, plates
+    )
     hard = limited | (np.bincount(net.rack_loop, weights=short, minlength=net.n_loops) > 0)
-    # node pressures over the pump suction: R_k = sum of the return drops up to tap k, S_k = R_k + dp_k
-    p_node = np.zeros(net.n_nodes)
-    p_r = _loop_cumsum(net, h_seg)[0]
-    p_node[net.frm[n : 2 * n]] = p_r
-    p_node[net.to[:n]] = p_r + tap_dp_s
-    p_node[net.supply_node0[net.n_per_loop > 0]] = head[net.n_per_loop > 0]
-    q_edge = np.concatenate([seg, seg, q_set[order], q_loop[net.pump_edge >= 0]])
-    on_edge = active[net.edge_loop]
-    q_edge = np.where(on_edge, q_edge, 0.0)
-    node_on = np.zeros(net.n_nodes, bool)
-    node_on[net.to[on_edge & (net.to >= 0)]] = True
-    p_node = np.where(node_on, p_node, 0.0)
-    rack_q = q_set.copy()
-    index_dp = np.where(active, dp_setpoint_pa, 0.0)
-    saturated = np.zeros(n, bool)
-    it, converged, resid = 0, True, 0.0
+    state = _closed_form_state(net, active, q_set, dp_setpoint_pa, cf, limited)
     if not closed_form:  # every active loop through the Newton solve (a check of the closed form)
         hard = active.copy()
     if np.any(hard):
@@ -781,53 +802,130 @@ def solve_loops(
             limited,
             short,
             q_set,
-            seg,
+            cf["seg"],
             valve_open_k,
             dp_setpoint_pa,
             n_pumps,
-            shutoff_head_pa * max_speed**2,
+            theta_max,
             curve_k,
-            design_flow_m3_s,
-            dp_design_pa,
-            dp_exponent,
-            diameter_m,
-            roughness_m,
-            rho,
-            mu,
+            *plates,
+            *pipes,
             tol,
             max_iter,
         )
-        h_r = hard[net.rack_loop]
-        rack_q = np.where(h_r, sol["rack_q"], rack_q)
-        tap_dp = np.where(h_r, sol["tap_dp"], tap_dp)
-        saturated = h_r & sol["open"]
-        head = np.where(hard, sol["head"], head)
-        q_loop = np.where(hard, sol["q_pump"], q_loop)
-        index_dp = np.where(hard, sol["index_dp"], index_dp)
-        limited = hard & sol["limited"]
-        e_hard = hard[net.edge_loop]
-        q_edge = np.where(e_hard, sol["q_edge"], q_edge)
-        n_hard = np.zeros(net.n_nodes, bool)
-        n_hard[net.to[e_hard & (net.to >= 0)]] = True
-        p_node = np.where(n_hard, sol["p_node"], p_node)
-        it, converged, resid = sol["iterations"], sol["converged"], sol["residual"]
-    plate = branch_dp_pa(rack_q, design_flow_m3_s, dp_design_pa, dp_exponent)
+        _merge_hard(net, hard, sol, state)
+    return _hydraulic_solution(net, active, state, plates)
+
+
+def _closed_form(net: LoopNetwork, active, q_set, dp_setpoint_pa, pipes) -> dict:
+    """Header flows and drops, tap differentials, pump head and loop flow with every valve at its setpoint."""
+    diameter_m, roughness_m, rho, mu = pipes
+    n = net.n_racks
+    lo_s = net.edge_loop[2 * n : 3 * n]  # loop of each sorted rack
+    seg = _segment_flows(net, q_set)
+    dia, rough = diameter_m[lo_s], roughness_m[lo_s]
+    h_seg = pipe_dp_pa(seg, net.pipe_length_m[:n], dia, rough, rho[lo_s], mu[lo_s])
+    lost = 2.0 * h_seg  # supply and return segments carry the same flow at the same properties
+    cum, total = _loop_cumsum(net, lost)
+    tap_dp_s = dp_setpoint_pa[lo_s] + total[lo_s] - cum  # differential at each tap, sorted order
+    tap_dp = np.empty(n)
+    tap_dp[net.order] = tap_dp_s
+    return {
+        "seg": seg,
+        "h_seg": h_seg,
+        "tap_dp_s": tap_dp_s,
+        "tap_dp": tap_dp,
+        "head": np.where(active, dp_setpoint_pa + total, 0.0),
+        "q_loop": np.bincount(net.rack_loop, weights=q_set, minlength=net.n_loops),
+    }
+
+
+def _closed_form_violations(
+    net: LoopNetwork, active, q_set, cf: dict, valve_open_k, n_pumps, theta_max, curve_k, plates
+):
+    """Where the closed form fails: racks short of the differential their valve needs, pump-limited loops."""
+    plate = branch_dp_pa(q_set, *plates)
+    need = plate + valve_open_k * q_set**2
+    short = (q_set > 0) & (cf["tap_dp"] < need * (1 - 1e-9))
+    per_pump = cf["q_loop"] / np.maximum(n_pumps, 1)
+    limited = active & (cf["head"] + curve_k * per_pump**2 > theta_max * (1 + 1e-9))
+    return short, limited
+
+
+def _closed_form_state(net: LoopNetwork, active, q_set, dp_setpoint_pa, cf: dict, limited) -> dict:
+    """Solution of the closed form: rack flows, node pressures and edge flows (inactive loops at zero)."""
+    n = net.n_racks
+    order = net.order
+    # node pressures over the pump suction: R_k = sum of the return drops up to tap k, S_k = R_k + dp_k
+    p_node = np.zeros(net.n_nodes)
+    p_r = _loop_cumsum(net, cf["h_seg"])[0]
+    p_node[net.frm[n : 2 * n]] = p_r
+    p_node[net.to[:n]] = p_r + cf["tap_dp_s"]
+    p_node[net.supply_node0[net.n_per_loop > 0]] = cf["head"][net.n_per_loop > 0]
+    seg = cf["seg"]
+    q_edge = np.concatenate([seg, seg, q_set[order], cf["q_loop"][net.pump_edge >= 0]])
+    on_edge = active[net.edge_loop]
+    q_edge = np.where(on_edge, q_edge, 0.0)
+    node_on = np.zeros(net.n_nodes, bool)
+    node_on[net.to[on_edge & (net.to >= 0)]] = True
+    return {
+        "rack_q": q_set.copy(),
+        "tap_dp": cf["tap_dp"],
+        "saturated": np.zeros(n, bool),
+        "head": cf["head"],
+        "q_loop": cf["q_loop"],
+        "index_dp": np.where(active, dp_setpoint_pa, 0.0),
+        "limited": limited,
+        "q_edge": q_edge,
+        "p_node": np.where(node_on, p_node, 0.0),
+        "iterations": 0,
+        "converged": True,
+        "residual": 0.0,
+    }
+
+
+def _merge_hard(net: LoopNetwork, hard, sol: dict, state: dict) -> None:
+    """Take the loops ``hard`` from the Newton solution ``sol`` into ``state`` (in place)."""
+    h_r = hard[net.rack_loop]
+    state["rack_q"] = np.where(h_r, sol["rack_q"], state["rack_q"])
+    state["tap_dp"] = np.where(h_r, sol["tap_dp"], state["tap_dp"])
+    state["saturated"] = h_r & sol["open"]
+    state["head"] = np.where(hard, sol["head"], state["head"])
+    state["q_loop"] = np.where(hard, sol["q_pump"], state["q_loop"])
+    state["index_dp"] = np.where(hard, sol["index_dp"], state["index_dp"])
+    state["limited"] = hard & sol["limited"]
+    e_hard = hard[net.edge_loop]
+    state["q_edge"] = np.where(e_hard, sol["q_edge"], state["q_edge"])
+    n_hard = np.zeros(net.n_nodes, bool)
+    n_hard[net.to[e_hard & (net.to >= 0)]] = True
+    state["p_node"] = np.where(n_hard, sol["p_node"], state["p_node"])
+    state["iterations"], state["converged"], state["residual"] = (
+        sol["iterations"],
+        sol["converged"],
+        sol["residual"],
+    )
+
+
+def _hydraulic_solution(net: LoopNetwork, active, state: dict, plates) -> HydraulicSolution:
+    """Cold-plate and valve drops at the final rack flows, packed as a ``HydraulicSolution``."""
+    rack_q = state["rack_q"]
+    plate = branch_dp_pa(rack_q, *plates)
     return HydraulicSolution(
         rack_flow_m3_s=rack_q,
         rack_dp_pa=plate,
         valve_dp_pa=np.where(
-            active[net.rack_loop], tap_dp - plate, 0.0
+            active[net.rack_loop], state["tap_dp"] - plate, 0.0
         ),  # a shut valve holds the whole tap dp
-        valve_saturated=saturated,
-        loop_flow_m3_s=q_loop,
-        pump_head_pa=head,
-        index_dp_pa=index_dp,
-        pump_limited=limited,
-        edge_flow_m3_s=q_edge,
-        node_pressure_pa=p_node,
-        iterations=it,
-        converged=converged,
-        residual=resid,
+        valve_saturated=state["saturated"],
+        loop_flow_m3_s=state["q_loop"],
+        pump_head_pa=state["head"],
+        index_dp_pa=state["index_dp"],
+        pump_limited=state["limited"],
+        edge_flow_m3_s=state["q_edge"],
+        node_pressure_pa=state["p_node"],
+        iterations=state["iterations"],
+        converged=state["converged"],
+        residual=state["residual"],
     )
 
 
@@ -861,172 +959,316 @@ def _solve_hard(
     opens fully, an open valve that would pass more than its setpoint goes back to control, a dp-controlled loop
     whose pumps would exceed full speed becomes limited, a limited loop above its setpoint goes back to dp control.
     """
-    n, n_l, n_nodes = net.n_racks, net.n_loops, net.n_nodes
-    order, e_loop = net.order, net.edge_loop
-    lo_s = e_loop[2 * n : 3 * n]
-    n_e = len(net.kind)
-    on_e = hard[e_loop]
-    # per-edge constants
-    lo_p = e_loop[: 2 * n]
-    plen = net.pipe_length_m[: 2 * n]
-    d_p, r_p, rho_p, mu_p = dia[lo_p], rough[lo_p], rho[lo_p], mu[lo_p]
-    g_lam = 128.0 * mu_p * plen / (np.pi * d_p**4)  # laminar (Hagen-Poiseuille) slope: dh/dQ near zero flow
-    qd_b, dpd_b, n_b, kv_b = qd[order], dpd[order], nexp[order], kv[order]
-    qs_b = q_set[order]
-    pl = e_loop[3 * n :]
-    npump = np.maximum(n_pumps[pl], 1)
-    kp_p = kp[pl]
-    loop_scale = np.maximum(np.bincount(lo_s, weights=qs_b, minlength=n_l), 1e-6)
-    q_scale = float(np.max(loop_scale[hard]))
-    # nodes S_n and R_n of every loop (index tap), S_0 (pump discharge)
-    base = net.supply_node0
-    s_idx = base + net.n_per_loop
-    r_idx = base + 2 * net.n_per_loop
-    # state
-    q = np.zeros(n_e)
-    q[:n] = seg
-    q[n : 2 * n] = seg
-    q[2 * n : 3 * n] = qs_b
-    pe = net.pump_edge
-    has = pe >= 0
-    q[pe[has]] = np.bincount(lo_s, weights=qs_b, minlength=n_l)[has]
-    q[~on_e] = 0.0
-    open_b = short[order].copy() & hard[lo_s]
-    lim = limited.copy() & hard
-    node_on = np.zeros(n_nodes, bool)
-    node_on[net.frm[on_e & (net.frm >= 0)]] = True
-    node_on[net.to[on_e & (net.to >= 0)]] = True
-    n_x = n_nodes + n_l  # pressures, then theta per loop
-    p = np.zeros(n_nodes)
+    c = _gga_constants(net, hard, q_set, kv, n_pumps, kp, qd, dpd, nexp, dia, rough, rho, mu)
+    q, open_b, lim, node_on = _gga_initial_state(net, c, hard, limited, short, seg)
+    p = np.zeros(net.n_nodes)
     theta = np.where(hard, theta_max, 0.0)
     total_it, converged, resid = 0, False, np.inf
     for _round in range(30):
-        unknown = on_e.copy()
-        unknown[2 * n : 3 * n] &= open_b
-        fixed = on_e & ~unknown
-        q[2 * n : 3 * n] = np.where(open_b, q[2 * n : 3 * n], np.where(hard[lo_s], qs_b, 0.0))
-        uf = np.flatnonzero(unknown)
-        frm_u, to_u = net.frm[uf], net.to[uf]
-        fx = np.flatnonzero(fixed)
-        pump_u = uf >= 3 * n
-        pump_loop = e_loop[uf[pump_u]]
-        dp_loops = hard & ~lim
-        converged = False
-        for _k in range(max_iter):
-            total_it += 1
-            h = np.zeros(n_e)
-            g = np.ones(n_e)
-            hp = pipe_dp_pa(q[: 2 * n], plen, d_p, r_p, rho_p, mu_p)
-            h[: 2 * n] = hp
-            g[: 2 * n] = np.maximum(2.0 * np.abs(hp) / np.maximum(np.abs(q[: 2 * n]), 1e-300), g_lam)
-            qb = q[2 * n : 3 * n]
-            xb = np.maximum(np.abs(qb), 1e-6 * qd_b) / qd_b
-            plate = dpd_b * xb**n_b
-            h[2 * n : 3 * n] = np.sign(qb) * dpd_b * (np.abs(qb) / qd_b) ** n_b + kv_b * qb * np.abs(qb)
-            g[2 * n : 3 * n] = n_b * plate / (xb * qd_b) + 2 * kv_b * xb * qd_b
-            qpm = q[3 * n :] / npump
-            h[3 * n :] = kp_p * qpm * np.abs(qpm)  # theta enters separately
-            g[3 * n :] = 2 * kp_p * np.maximum(np.abs(qpm), 1e-3 * loop_scale[pl] / npump) / npump
-            w = 1.0 / g[uf]
-            mf, mt = frm_u >= 0, to_u >= 0
-            both = mf & mt
-            off_nodes = np.flatnonzero(~node_on)
-            off_loops = np.flatnonzero(~hard)
-            lim_loops = np.flatnonzero(hard & lim)
-            dpl = np.flatnonzero(dp_loops)
-            # pump columns: row S_0 (to-node of the pump) gets -w theta
-            pu_rows = to_u[pump_u]
-            rows = np.concatenate(
-                [
-                    frm_u[mf],
-                    to_u[mt],
-                    frm_u[both],
-                    to_u[both],
-                    off_nodes,
-                    pu_rows,
-                    n_nodes + off_loops,
-                    n_nodes + lim_loops,
-                    n_nodes + dpl,
-                    n_nodes + dpl,
-                ]
-            )
-            cols = np.concatenate(
-                [
-                    frm_u[mf],
-                    to_u[mt],
-                    to_u[both],
-                    frm_u[both],
-                    off_nodes,
-                    n_nodes + pump_loop,
-                    n_nodes + off_loops,
-                    n_nodes + lim_loops,
-                    s_idx[dpl],
-                    r_idx[dpl],
-                ]
-            )
-            data = np.concatenate(
-                [
-                    w[mf],
-                    w[mt],
-                    -w[both],
-                    -w[both],
-                    np.ones(len(off_nodes)),
-                    -w[pump_u],
-                    np.ones(len(off_loops)),
-                    np.ones(len(lim_loops)),
-                    np.ones(len(dpl)),
-                    -np.ones(len(dpl)),
-                ]
-            )
-            mat = sp.csc_matrix((data, (rows, cols)), shape=(n_x, n_x))
-            rhs = np.zeros(n_x)
-            val = w * h[uf] - q[uf]
-            np.add.at(rhs, frm_u[mf], val[mf])
-            np.add.at(rhs, to_u[mt], -val[mt])
-            ff, ft = net.frm[fx], net.to[fx]
-            np.add.at(rhs, ff[ff >= 0], -q[fx][ff >= 0])
-            np.add.at(rhs, ft[ft >= 0], q[fx][ft >= 0])
-            rhs[n_nodes + lim_loops] = theta_max[lim_loops]
-            rhs[n_nodes + dpl] = dp_set[dpl]
-            x = spsolve(mat, rhs)
-            p, theta = x[:n_nodes], x[n_nodes:]
-            pf = np.where(frm_u >= 0, p[np.maximum(frm_u, 0)], 0.0)
-            pt = np.where(to_u >= 0, p[np.maximum(to_u, 0)], 0.0)
-            drive = pf - pt - h[uf]
-            drive[pump_u] += theta[pump_loop]
-            dq = drive * w
-            q[uf] += dq
-            resid = float(np.max(np.abs(dq))) / q_scale if len(dq) else 0.0
-            if resid < tol:
-                converged = True
-                break
-        # status updates
-        s_node = net.frm[2 * n : 3 * n]  # S_k of each sorted branch
-        r_node = net.to[2 * n : 3 * n]
-        tap_dp_s = p[s_node] - p[r_node]
-        need = dpd_b * (qs_b / qd_b) ** n_b + kv_b * qs_b**2
-        qb = q[2 * n : 3 * n]
-        in_hard = hard[lo_s] & (qs_b > 0)
-        to_open = in_hard & ~open_b & (tap_dp_s < need * (1 - 1e-9))
-        to_ctrl = in_hard & open_b & (qb > qs_b * (1 + 1e-9))
-        q_pump = np.zeros(n_l)
-        q_pump[has] = q[pe[has]]
-        head = np.where(hard, p[base], 0.0)
-        per = q_pump / np.maximum(n_pumps, 1)
-        need_s2 = head + kp * per**2
-        to_lim = hard & ~lim & (need_s2 > theta_max * (1 + 1e-9))
-        index_dp = np.where(hard, p[s_idx] - p[r_idx], 0.0)
-        to_dp = hard & lim & (index_dp > dp_set * (1 + 1e-9))
-        if not (to_open.any() or to_ctrl.any() or to_lim.any() or to_dp.any()):
+        links = _gga_links(net, c, hard, open_b, lim)
+        q[2 * c.n : 3 * c.n] = np.where(open_b, q[2 * c.n : 3 * c.n], np.where(hard[c.lo_s], c.qs_b, 0.0))
+        p, theta, it, converged, resid = _gga_newton(
+            net, c, links, q, p, theta, resid, node_on, hard, lim, theta_max, dp_set, tol, max_iter
+        )
+        total_it += it
+        status = _gga_status(net, c, q, p, open_b, lim, hard, theta_max, dp_set, n_pumps, kp)
+        if not (
+            status["to_open"].any()
+            or status["to_ctrl"].any()
+            or status["to_lim"].any()
+            or status["to_dp"].any()
+        ):
             break
-        open_b = (open_b | to_open) & ~to_ctrl
-        lim = (lim | to_lim) & ~to_dp
+        open_b = (open_b | status["to_open"]) & ~status["to_ctrl"]
+        lim = (lim | status["to_lim"]) & ~status["to_dp"]
     else:
         converged = False
+    return _gga_result(c, q, p, status, open_b, lim, total_it, converged, resid)
+
+
+@dataclass
+class _GgaConstants:
+    """Per-edge and per-loop constants of the Newton solve (``_solve_hard``); ``_b``: branches in sorted order."""
+
+    n: int  # racks
+    n_l: int  # loops
+    n_e: int  # edges
+    n_x: int  # unknowns: node pressures, then theta per loop
+    order: np.ndarray  # sorted order of the racks
+    lo_s: np.ndarray  # loop of each sorted rack
+    on_e: np.ndarray  # edges of the hard loops
+    plen: np.ndarray  # pipe lengths, m
+    d_p: np.ndarray  # pipe diameter, m
+    r_p: np.ndarray  # pipe roughness, m
+    rho_p: np.ndarray  # coolant density in each pipe, kg/m3
+    mu_p: np.ndarray  # coolant viscosity in each pipe, Pa s
+    g_lam: np.ndarray  # laminar (Hagen-Poiseuille) slope: dh/dQ near zero flow
+    qd_b: np.ndarray  # cold-plate design flow, m3/s
+    dpd_b: np.ndarray  # cold-plate dp at design flow, Pa
+    n_b: np.ndarray  # cold-plate flow exponent
+    kv_b: np.ndarray  # open-valve resistance, Pa s^2/m^6
+    qs_b: np.ndarray  # valve setpoint flow, m3/s
+    pl: np.ndarray  # loop of each pump edge
+    npump: np.ndarray  # pumps of each pump edge (at least 1)
+    kp_p: np.ndarray  # pump curve constant of each pump edge
+    loop_scale: np.ndarray  # flow scale of each loop, m3/s
+    q_scale: float  # largest flow scale of the hard loops, m3/s
+    base: np.ndarray  # node S_0 (pump discharge) of each loop
+    s_idx: np.ndarray  # node S_n of each loop (index tap, supply side)
+    r_idx: np.ndarray  # node R_n of each loop (index tap, return side)
+    pe: np.ndarray  # pump edge of each loop (-1: none)
+    has: np.ndarray  # loops with a pump edge
+
+
+def _gga_constants(net, hard, q_set, kv, n_pumps, kp, qd, dpd, nexp, dia, rough, rho, mu) -> _GgaConstants:
+    """Constants of the Newton solve, gathered per edge (pipes, branches in sorted order, pumps)."""
+    n, n_l = net.n_racks, net.n_loops
+    order, e_loop = net.order, net.edge_loop
+    lo_s = e_loop[2 * n : 3 * n]
+    lo_p = e_loop[: 2 * n]
+    plen = net.pipe_length_m[: 2 * n]
+    d_p, r_p, rho_p, mu_p = dia[lo_p], rough[lo_p], rho[lo_p], mu[lo_p]
+    qs_b = q_set[order]
+    pl = e_loop[3 * n :]
+    loop_scale = np.maximum(np.bincount(lo_s, weights=qs_b, minlength=n_l), 1e-6)
+    return _GgaConstants(
+        n=n,
+        n_l=n_l,
+        n_e=len(net.kind),
+        n_x=net.n_nodes + n_l,
+        order=order,
+        lo_s=lo_s,
+        on_e=hard[e_loop],
+        plen=plen,
+        d_p=d_p,
+        r_p=r_p,
+        rho_p=rho_p,
+        mu_p=mu_p,
+        g_lam=128.0 * mu_p * plen / (np.pi * d_p**4),
+        qd_b=qd[order],
+        dpd_b=dpd[order],
+        n_b=nexp[order],
+        kv_b=kv[order],
+        qs_b=qs_b,
+        pl=pl,
+        npump=np.maximum(n_pumps[pl], 1),
+        kp_p=kp[pl],
+        loop_scale=loop_scale,
+        q_scale=float(np.max(loop_scale[hard])),
+        base=net.supply_node0,
+        s_idx=net.supply_node0 + net.n_per_loop,
+        r_idx=net.supply_node0 + 2 * net.n_per_loop,
+        pe=net.pump_edge,
+        has=net.pump_edge >= 0,
+    )
+
+
+def _gga_initial_state(net, c: _GgaConstants, hard, limited, short, seg):
+    """Starting flows (closed form), open valves, limited loops and the nodes of the hard loops."""
+    n = c.n
+    q = np.zeros(c.n_e)
+    q[:n] = seg
+    q[n : 2 * n] = seg
+    q[2 * n : 3 * n] = c.qs_b
+    q[c.pe[c.has]] = np.bincount(c.lo_s, weights=c.qs_b, minlength=c.n_l)[c.has]
+    q[~c.on_e] = 0.0
+    open_b = short[c.order].copy() & hard[c.lo_s]
+    lim = limited.copy() & hard
+    node_on = np.zeros(net.n_nodes, bool)
+    node_on[net.frm[c.on_e & (net.frm >= 0)]] = True
+    node_on[net.to[c.on_e & (net.to >= 0)]] = True
+    return q, open_b, lim, node_on
+
+
+@dataclass
+class _GgaLinks:
+    """Unknown-flow and fixed-flow links of one status round (``_gga_links``)."""
+
+    uf: np.ndarray  # edges with unknown flow
+    frm_u: np.ndarray  # their from-nodes (-1: none)
+    to_u: np.ndarray  # their to-nodes (-1: none)
+    fx: np.ndarray  # edges with fixed flow
+    pump_u: np.ndarray  # unknown edges that are pumps
+    pump_loop: np.ndarray  # loop of each of those pumps
+    dp_loops: np.ndarray  # hard loops under dp control
+
+
+def _gga_links(net, c: _GgaConstants, hard, open_b, lim) -> _GgaLinks:
+    """Split the edges of the hard loops into unknown flows (pipes, open valves, pumps) and fixed flows."""
+    n = c.n
+    unknown = c.on_e.copy()
+    unknown[2 * n : 3 * n] &= open_b
+    fixed = c.on_e & ~unknown
+    uf = np.flatnonzero(unknown)
+    pump_u = uf >= 3 * n
+    return _GgaLinks(
+        uf=uf,
+        frm_u=net.frm[uf],
+        to_u=net.to[uf],
+        fx=np.flatnonzero(fixed),
+        pump_u=pump_u,
+        pump_loop=net.edge_loop[uf[pump_u]],
+        dp_loops=hard & ~lim,
+    )
+
+
+def _gga_newton(net, c, links, q, p, theta, resid, node_on, hard, lim, theta_max, dp_set, tol, max_iter):
+    """Newton iterations of one status round (``q`` updated in place).
+
+    Returns node pressures, theta, iterations, converged, last residual.
+    """
+    n_nodes = net.n_nodes
+    uf, frm_u, to_u, pump_u = links.uf, links.frm_u, links.to_u, links.pump_u
+    converged, it = False, 0
+    for _k in range(max_iter):
+        it += 1
+        h, g = _gga_edge_heads(c, q)
+        w = 1.0 / g[uf]
+        mat = _gga_matrix(c, links, w, node_on, hard, lim, n_nodes)
+        rhs = _gga_rhs(net, c, links, w, h, q, hard, lim, theta_max, dp_set)
+        x = spsolve(mat, rhs)
+        p, theta = x[:n_nodes], x[n_nodes:]
+        pf = np.where(frm_u >= 0, p[np.maximum(frm_u, 0)], 0.0)
+        pt = np.where(to_u >= 0, p[np.maximum(to_u, 0)], 0.0)
+        drive = pf - pt - h[uf]
+        drive[pump_u] += theta[links.pump_loop]
+        dq = drive * w
+        q[uf] += dq
+        resid = float(np.max(np.abs(dq))) / c.q_scale if len(dq) else 0.0
+        if resid < tol:
+            converged = True
+            break
+    return p, theta, it, converged, resid
+
+
+def _gga_edge_heads(c: _GgaConstants, q):
+    """Head loss h of every edge at flows ``q`` and its slope g (pumps: the curve's flow term, theta apart)."""
+    n = c.n
+    h = np.zeros(c.n_e)
+    g = np.ones(c.n_e)
+    hp = pipe_dp_pa(q[: 2 * n], c.plen, c.d_p, c.r_p, c.rho_p, c.mu_p)
+    h[: 2 * n] = hp
+    g[: 2 * n] = np.maximum(2.0 * np.abs(hp) / np.maximum(np.abs(q[: 2 * n]), 1e-300), c.g_lam)
+    qb = q[2 * n : 3 * n]
+    xb = np.maximum(np.abs(qb), 1e-6 * c.qd_b) / c.qd_b
+    plate = c.dpd_b * xb**c.n_b
+    h[2 * n : 3 * n] = np.sign(qb) * c.dpd_b * (np.abs(qb) / c.qd_b) ** c.n_b + c.kv_b * qb * np.abs(qb)
+    g[2 * n : 3 * n] = c.n_b * plate / (xb * c.qd_b) + 2 * c.kv_b * xb * c.qd_b
+    qpm = q[3 * n :] / c.npump
+    h[3 * n :] = c.kp_p * qpm * np.abs(qpm)  # theta enters separately
+    g[3 * n :] = 2 * c.kp_p * np.maximum(np.abs(qpm), 1e-3 * c.loop_scale[c.pl] / c.npump) / c.npump
+    return h, g
+
+
+def _gga_matrix(c: _GgaConstants, links: _GgaLinks, w, node_on, hard, lim, n_nodes):
+    """Sparse Newton matrix: node balances weighted by 1/g, pinned idle nodes and loops, theta's equations."""
+    frm_u, to_u, pump_u = links.frm_u, links.to_u, links.pump_u
+    mf, mt = frm_u >= 0, to_u >= 0
+    both = mf & mt
+    off_nodes = np.flatnonzero(~node_on)
+    off_loops = np.flatnonzero(~hard)
+    lim_loops = np.flatnonzero(hard & lim)
+    dpl = np.flatnonzero(links.dp_loops)
+    # pump columns: row S_0 (to-node of the pump) gets -w theta
+    pu_rows = to_u[pump_u]
+    rows = np.concatenate(
+        [
+            frm_u[mf],
+            to_u[mt],
+            frm_u[both],
+            to_u[both],
+            off_nodes,
+            pu_rows,
+            n_nodes + off_loops,
+            n_nodes + lim_loops,
+            n_nodes + dpl,
+            n_nodes + dpl,
+        ]
+    )
+    cols = np.concatenate(
+        [
+            frm_u[mf],
+            to_u[mt],
+            to_u[both],
+            frm_u[both],
+            off_nodes,
+            n_nodes + links.pump_loop,
+            n_nodes + off_loops,
+            n_nodes + lim_loops,
+            c.s_idx[dpl],
+            c.r_idx[dpl],
+        ]
+    )
+    data = np.concatenate(
+        [
+            w[mf],
+            w[mt],
+            -w[both],
+            -w[both],
+            np.ones(len(off_nodes)),
+            -w[pump_u],
+            np.ones(len(off_loops)),
+            np.ones(len(lim_loops)),
+            np.ones(len(dpl)),
+            -np.ones(len(dpl)),
+        ]
+    )
+    return sp.csc_matrix((data, (rows, cols)), shape=(c.n_x, c.n_x))
+
+
+def _gga_rhs(net, c: _GgaConstants, links: _GgaLinks, w, h, q, hard, lim, theta_max, dp_set):
+    """Right-hand side: flow imbalances of the nodes, theta of limited loops, dp_set of dp-controlled loops."""
+    n_nodes = net.n_nodes
+    uf, frm_u, to_u, fx = links.uf, links.frm_u, links.to_u, links.fx
+    mf, mt = frm_u >= 0, to_u >= 0
+    lim_loops = np.flatnonzero(hard & lim)
+    dpl = np.flatnonzero(links.dp_loops)
+    rhs = np.zeros(c.n_x)
+    val = w * h[uf] - q[uf]
+    np.add.at(rhs, frm_u[mf], val[mf])
+    np.add.at(rhs, to_u[mt], -val[mt])
+    ff, ft = net.frm[fx], net.to[fx]
+    np.add.at(rhs, ff[ff >= 0], -q[fx][ff >= 0])
+    np.add.at(rhs, ft[ft >= 0], q[fx][ft >= 0])
+    rhs[n_nodes + lim_loops] = theta_max[lim_loops]
+    rhs[n_nodes + dpl] = dp_set[dpl]
+    return rhs
+
+
+def _gga_status(net, c: _GgaConstants, q, p, open_b, lim, hard, theta_max, dp_set, n_pumps, kp) -> dict:
+    """Status changes after a Newton solve (valves to open / back to control, loops to limited / dp control)."""
+    n = c.n
+    s_node = net.frm[2 * n : 3 * n]  # S_k of each sorted branch
+    r_node = net.to[2 * n : 3 * n]
+    tap_dp_s = p[s_node] - p[r_node]
+    need = c.dpd_b * (c.qs_b / c.qd_b) ** c.n_b + c.kv_b * c.qs_b**2
+    qb = q[2 * n : 3 * n]
+    in_hard = hard[c.lo_s] & (c.qs_b > 0)
+    q_pump = np.zeros(c.n_l)
+    q_pump[c.has] = q[c.pe[c.has]]
+    head = np.where(hard, p[c.base], 0.0)
+    per = q_pump / np.maximum(n_pumps, 1)
+    need_s2 = head + kp * per**2
+    index_dp = np.where(hard, p[c.s_idx] - p[c.r_idx], 0.0)
+    return {
+        "tap_dp_s": tap_dp_s,
+        "q_pump": q_pump,
+        "head": head,
+        "index_dp": index_dp,
+        "to_open": in_hard & ~open_b & (tap_dp_s < need * (1 - 1e-9)),
+        "to_ctrl": in_hard & open_b & (qb > c.qs_b * (1 + 1e-9)),
+        "to_lim": hard & ~lim & (need_s2 > theta_max * (1 + 1e-9)),
+        "to_dp": hard & lim & (index_dp > dp_set * (1 + 1e-9)),
+    }
+
+
+def _gga_result(c: _GgaConstants, q, p, status: dict, open_b, lim, total_it, converged, resid) -> dict:
+    """The Newton solution with rack arrays back in model order."""
+    n, order = c.n, c.order
     rack_q = np.zeros(n)
     rack_q[order] = q[2 * n : 3 * n]
     tap = np.zeros(n)
-    tap[order] = tap_dp_s
+    tap[order] = status["tap_dp_s"]
     op = np.zeros(n, bool)
     op[order] = open_b
     return {
@@ -1035,9 +1277,9 @@ def _solve_hard(
         "rack_q": rack_q,
         "tap_dp": tap,
         "open": op,
-        "head": head,
-        "q_pump": q_pump,
-        "index_dp": index_dp,
+        "head": status["head"],
+        "q_pump": status["q_pump"],
+        "index_dp": status["index_dp"],
         "limited": lim,
         "iterations": total_it,
         "converged": converged,
