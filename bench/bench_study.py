@@ -8,7 +8,9 @@
    - ``run`` in a loop in this process (warm: one scenario run first), building each Scenario from the file as a
      user's script would, and on the layout loaded once (what the workers do);
    - the engine on a LocalCluster of 1 and of 2 workers: end to end (cluster start, worker imports, every
-     Parquet file), and steady state (cluster started and warmed before the clock starts);
+     Parquet file), and steady state (cluster started and warmed before the clock starts); the loop and the two
+     steady runs are measured in turn, --reps times, and the medians compared (the machine is shared: runs taken
+     in turn see the same load);
    - scenarios/s, parallel efficiency (rate with 2 workers / twice the rate with 1), the engine's overhead per
      scenario against the loop, bytes of Parquet per scenario.
 2. Peak memory of the driver (its own RSS, not the workers') for 250, 1,000 and 4,000 scenarios, each in a fresh
@@ -56,11 +58,19 @@ def write_spec(d: Path, text: str, name: str = "study.yaml") -> Path:
 
 
 def cluster(n: int):
+    import warnings
+
     from distributed import Client, LocalCluster
 
-    c = LocalCluster(
-        n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None, silence_logs=logging.ERROR
-    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Port .* is already in use")
+        c = LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
     return c, Client(c, set_as_default=False)
 
 
@@ -77,54 +87,94 @@ def warm(client, study) -> None:
     client.run(go, study.recipe, study.params_at(0))
 
 
-def bench_loop(study, n: int) -> dict:
-    from twin import Scenario, run
-    from twin.study.engine import _loaded_layout
+def loop_file(study, n: int) -> float:
+    """run() in a loop, each Scenario built from the layout file (what a user's script does); s per scenario."""
+    from twin import run
 
     run(study.scenario(0))  # warm: imports, property tables
     t = time.perf_counter()
     for i in range(n):
         run(study.scenario(i))
-    file_s = (time.perf_counter() - t) / n
-    layout = _loaded_layout(str(HALL))
+    return (time.perf_counter() - t) / n
+
+
+def loop_loaded(study, n: int) -> float:
+    """run() in a loop on the layout loaded once (what the workers do); s per scenario."""
+    from twin import run
+    from twin.study.engine import _scenario
+
+    run(_scenario(study.recipe, study.params_at(0)))
     t = time.perf_counter()
     for i in range(n):
-        kw = study.recipe.kwargs(study.params_at(i))
-        run(Scenario(**{**kw, "layout": layout}))
-    loaded_s = (time.perf_counter() - t) / n
-    return {"loop_file_s": file_s, "loop_loaded_s": loaded_s}
+        run(_scenario(study.recipe, study.params_at(i)))
+    return (time.perf_counter() - t) / n
 
 
-def bench_engine(study, workers: int, tmp: Path) -> dict:
+def engine_steady(study, client, out: Path) -> tuple[float, dict]:
+    """run_study on a started, warmed cluster: wall s."""
     from twin.study import run_study
 
-    out = tmp / f"e2e_{workers}"
+    t = time.perf_counter()
+    res = run_study(study, out, client=client, force=True)
+    wall = time.perf_counter() - t
+    assert res["complete"], res
+    return wall, res
+
+
+def engine_e2e(study, workers: int, out: Path) -> float:
+    """run_study from nothing: LocalCluster start, worker imports, every file; wall s."""
+    from twin.study import run_study
+
     t = time.perf_counter()
     res = run_study(study, out, workers=workers, force=True)
-    e2e = time.perf_counter() - t
-    c, client = cluster(workers)
+    wall = time.perf_counter() - t
+    assert res["complete"], res
+    return wall
+
+
+def bench_hall(study, tmp: Path, reps: int) -> dict:
+    """Loop, 1 worker and 2 workers measured in turn, ``reps`` times (the machine is shared: medians of
+    interleaved runs see the same load)."""
+    from statistics import median
+
+    n = study.n_scenarios
+    out = {"file": loop_file(study, n)}
+    print(
+        f"  run() in a loop, Scenario from the file: {out['file'] * 1e3:.1f} ms/scenario   [{load()}]",
+        flush=True,
+    )
+    c1, k1 = cluster(1)
+    c2, k2 = cluster(2)
     try:
-        t0 = time.perf_counter()
-        warm(client, study)
-        startup = time.perf_counter() - t0
-        out2 = tmp / f"steady_{workers}"
         t = time.perf_counter()
-        res2 = run_study(study, out2, client=client, force=True)
-        steady = time.perf_counter() - t
+        warm(k1, study)
+        warm(k2, study)
+        out["warm_s"] = time.perf_counter() - t
+        loops, s1, s2 = [], [], []
+        for r in range(reps):
+            loops.append(loop_loaded(study, n))
+            w1, res = engine_steady(study, k1, tmp / "s1")
+            s1.append(w1)
+            w2, _ = engine_steady(study, k2, tmp / "s2")
+            s2.append(w2)
+            print(
+                f"  rep {r + 1}: loop {loops[-1] * 1e3:.2f} ms/scenario; engine steady 1 worker {w1:.2f} s, "
+                f"2 workers {w2:.2f} s   [{load()}]",
+                flush=True,
+            )
+        out.update(loaded=median(loops), steady1=median(s1), steady2=median(s2), bytes=res["bytes"])
+        out["batches"], out["batch_size"] = res["batches"], res["batch_size"]
     finally:
-        client.close()
-        c.close()
-    assert res["complete"] and res2["complete"], (res, res2)
-    return {
-        "workers": workers,
-        "e2e_s": e2e,
-        "steady_s": steady,
-        "warm_start_s": startup,
-        "batches": res["batches"],
-        "batch_size": res["batch_size"],
-        "bytes": res2["bytes"],
-        "by_status": res2["by_status"],
-    }
+        for k, c in ((k1, c1), (k2, c2)):
+            k.close()
+            c.close()
+    e1, e2 = [], []
+    for _ in range(max(1, reps - 1)):
+        e1.append(engine_e2e(study, 1, tmp / "e1"))
+        e2.append(engine_e2e(study, 2, tmp / "e2"))
+        print(f"  end to end: 1 worker {e1[-1]:.1f} s, 2 workers {e2[-1]:.1f} s   [{load()}]", flush=True)
+    out.update(e2e1=median(e1), e2e2=median(e2))
+    return out
 
 
 def child_memory(n_ambient: int) -> None:
@@ -208,6 +258,7 @@ def bench_campus(subset: int | None, tmp: Path) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1000, help="scenarios of the hall study (a multiple of 25)")
+    ap.add_argument("--reps", type=int, default=3, help="interleaved repetitions of the steady measurements")
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--no-campus", action="store_true")
     ap.add_argument("--campus-subset", type=int, default=None, help="baseline + the first N CDUs only")
@@ -218,47 +269,38 @@ def main() -> None:
         return
     from twin.study import load_study
 
+    logging.getLogger("distributed").setLevel(logging.ERROR)
     print(f"{os.cpu_count()} CPUs, {load()}", flush=True)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         study = load_study(write_spec(tmp, hall_spec(a.n // 25)))
         n = study.n_scenarios
         print(
-            f"\n1. thermal study of {HALL.name}: {n:,} scenarios, batches of {study.batch_size}", flush=True
-        )
-        loop = bench_loop(study, n)
-        print(
-            f"  run() in a loop: {loop['loop_file_s'] * 1e3:.1f} ms/scenario (Scenario from the file), "
-            f"{loop['loop_loaded_s'] * 1e3:.1f} ms/scenario (on the loaded layout)   [{load()}]",
+            f"\n1. thermal study of {HALL.name}: {n:,} scenarios, {study.n_batches} batches of {study.batch_size}",
             flush=True,
         )
-        eng = {}
-        for w in (1, 2):
-            e = bench_engine(study, w, tmp)
-            eng[w] = e
-            print(
-                f"  engine, {w} worker(s): end to end {e['e2e_s']:.1f} s = {n / e['e2e_s']:.1f} scenarios/s; "
-                f"steady {e['steady_s']:.1f} s = {n / e['steady_s']:.1f} scenarios/s "
-                f"(cluster start + warm-up {e['warm_start_s']:.1f} s; {e['batches']} batches of {e['batch_size']})"
-                f"   [{load()}]",
-                flush=True,
-            )
-        e1, e2 = eng[1], eng[2]
-        eff_e2e = e1["e2e_s"] / (2 * e2["e2e_s"])
-        eff_steady = e1["steady_s"] / (2 * e2["steady_s"])
-        per1 = e1["steady_s"] / n
+        h = bench_hall(study, tmp, a.reps)
+        rate = {k: n / h[k] for k in ("steady1", "steady2", "e2e1", "e2e2")}
         print(
-            f"  parallel efficiency, 2 workers: {eff_e2e:.0%} end to end, {eff_steady:.0%} steady", flush=True
-        )
-        print(
-            f"  engine per scenario (1 worker, steady) {per1 * 1e3:.1f} ms: "
-            f"{(per1 / loop['loop_loaded_s'] - 1):+.1%} vs run() on the loaded layout, "
-            f"{(per1 / loop['loop_file_s'] - 1):+.1%} vs run() with a Scenario from the file",
+            f"  scenarios/s (medians): 1 worker {rate['steady1']:.1f} steady / {rate['e2e1']:.1f} end to end; "
+            f"2 workers {rate['steady2']:.1f} steady / {rate['e2e2']:.1f} end to end "
+            f"(starting and warming both clusters: {h['warm_s']:.1f} s)",
             flush=True,
         )
         print(
-            f"  output: {e1['bytes']:,} bytes of Parquet = {e1['bytes'] / n:,.0f} bytes per scenario "
-            f"({len(json.dumps(e1['by_status']))} statuses: {e1['by_status']})",
+            f"  parallel efficiency, 2 workers: {h['steady1'] / (2 * h['steady2']):.0%} steady, "
+            f"{h['e2e1'] / (2 * h['e2e2']):.0%} end to end",
+            flush=True,
+        )
+        per1 = h["steady1"] / n
+        print(
+            f"  engine per scenario (1 worker, steady) {per1 * 1e3:.2f} ms: "
+            f"{per1 / h['loaded'] - 1:+.1%} vs run() in a loop on the loaded layout ({h['loaded'] * 1e3:.2f} ms), "
+            f"{per1 / h['file'] - 1:+.1%} vs run() with each Scenario from the file ({h['file'] * 1e3:.2f} ms)",
+            flush=True,
+        )
+        print(
+            f"  output: {h['bytes']:,} bytes of Parquet = {h['bytes'] / n:,.0f} bytes per scenario",
             flush=True,
         )
         if not a.no_memory:
