@@ -142,18 +142,11 @@ def _validation_html(res) -> str:
     )
 
 
-def write_report(res, path: Path, command: str = "") -> str:
+def _load_duration_figs(res, hourly, strategies) -> list:
+    """Load-duration curve: facility power, hours sorted from the highest, per strategy."""
     import plotly.graph_objects as go
-    from plotly.subplots import make_subplots
 
-    hourly = res.hourly
-    strategies = list(res.kpis)
-    main = "maxq" if "maxq" in strategies else strategies[0]
-    hm = hourly[hourly["strategy"] == main].reset_index(drop=True)
     figs = []
-    cur = res.meta["price_currency"] or ""
-
-    # load-duration curve
     fig = go.Figure()
     for s in strategies:
         f = np.sort(hourly.loc[hourly["strategy"] == s, "facility_power_mw"].to_numpy())[::-1]
@@ -170,8 +163,14 @@ def write_report(res, path: Path, command: str = "") -> str:
         height=380,
     )
     figs.append(("Load-duration curve", fig))
+    return figs
 
-    # heat maps 24 x 365
+
+def _heat_map_figs(res, hm, main, cur) -> list:
+    """Heat maps, 24 hours x 365 days, of the main strategy's power and PUE, the price and the carbon intensity."""
+    import plotly.graph_objects as go
+
+    figs = []
     day = hm["hour"].to_numpy() // 24
     hod = hm["hour"].to_numpy() % 24
     dates = pd.date_range(
@@ -190,8 +189,15 @@ def write_report(res, path: Path, command: str = "") -> str:
         fig = go.Figure(go.Heatmap(z=z, x=dates, y=np.arange(24), colorscale=scale, colorbar=dict(title="")))
         fig.update_layout(title=title, yaxis_title="hour of day (site clock)", height=300)
         figs.append((title, fig))
+    return figs
 
-    # monthly bars
+
+def _monthly_figs(hourly, strategies, cur) -> list:
+    """Monthly totals per strategy: energy, energy cost, emissions, tokens, revenue."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    figs = []
     fig = make_subplots(
         rows=1,
         cols=5,
@@ -228,8 +234,15 @@ def write_report(res, path: Path, command: str = "") -> str:
             )
     fig.update_layout(title="Monthly totals", height=330, barmode="group")
     figs.append(("Monthly totals", fig))
+    return figs
 
-    # events zoomed
+
+def _event_figs(res, hourly, strategies, hm) -> list:
+    """Each event zoomed (the longest, at most MAX_EVENTS_SHOWN): before, during and after."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    figs = []
     groups = _event_groups(res)
     shown = sorted(groups, key=lambda g: -(g[1] - g[0]))[:MAX_EVENTS_SHOWN]
     shown.sort()
@@ -288,8 +301,15 @@ def write_report(res, path: Path, command: str = "") -> str:
             height=max(260 * len(shown), 320),
         )
         figs.append(("Events", fig))
+    return figs
 
-    # strategy comparison
+
+def _comparison_figs(res, strategies) -> list:
+    """Strategy comparison (more than one strategy): margin and tokens lost per MWh curtailed."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    figs = []
     if len(strategies) > 1:
         fig = make_subplots(
             rows=1,
@@ -319,8 +339,14 @@ def write_report(res, path: Path, command: str = "") -> str:
             )
         fig.update_layout(title="Strategy comparison", height=330)
         figs.append(("Strategy comparison", fig))
+    return figs
 
-    # site plan
+
+def _plan_figs(res) -> list:
+    """Plan view: the racks on the site plan coloured by their Max-Q GPU cap."""
+    import plotly.graph_objects as go
+
+    figs = []
     if len(res.plan):
         p = res.plan
         fig = go.Figure(
@@ -347,10 +373,20 @@ def write_report(res, path: Path, command: str = "") -> str:
         )
         fig.update_yaxes(scaleanchor="x", scaleratio=1)
         figs.append(("Site plan", fig))
+    return figs
 
-    parts = [_fig_html(f, i == 0) for i, (_, f) in enumerate(figs)]
+
+def _summary_html(res, strategies) -> str:
+    """Summary table: the KPIs, one column per strategy."""
     rows = _summary_rows(res)
     summary = _table(["", *[NAMES.get(s, s) for s in strategies]], rows)
+    return summary
+
+
+def _body_html(res, strategies, parts: list[str], command: str) -> str:
+    """The page body: header, summary, notes, surrogate error, curtailment, the figures, site and data."""
+    cur = res.meta["price_currency"] or ""
+    summary = _summary_html(res, strategies)
     m = res.meta
     ev_note = _events_note(res)
     body = f"""
@@ -372,13 +408,37 @@ def write_report(res, path: Path, command: str = "") -> str:
 </ul>
 <p class=note>Reproduce: <code>{html.escape(command)}</code></p>
 """
+    return body
+
+
+def _page_html(res, body: str) -> str:
+    """The self-contained HTML page around the body."""
     page = f"""<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>Grid what-if: {html.escape(res.site.name)}</title>
 <style>body{{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1280px;color:#222;padding:0 16px}}
 h1{{margin-bottom:4px}} .sub{{color:#555;margin-top:0}} table{{border-collapse:collapse;margin:8px 0 16px;font-size:14px}}
 th,td{{border-bottom:1px solid #ddd;padding:4px 10px;text-align:left}} td.n{{text-align:right;font-variant-numeric:tabular-nums}}
 th{{background:#f4f6f8}} .note{{color:#555;font-size:13px}} .fig{{margin:10px 0 18px}} code{{background:#f4f4f4;padding:1px 4px}}</style></head>
 <body>{body}</body></html>"""
-    Path(path).write_text(page, encoding="utf-8")
+    return page
+
+
+def write_report(res, path: Path, command: str = "") -> str:
+    hourly = res.hourly
+    strategies = list(res.kpis)
+    main = "maxq" if "maxq" in strategies else strategies[0]
+    hm = hourly[hourly["strategy"] == main].reset_index(drop=True)
+    cur = res.meta["price_currency"] or ""
+    figs = [
+        *_load_duration_figs(res, hourly, strategies),
+        *_heat_map_figs(res, hm, main, cur),
+        *_monthly_figs(hourly, strategies, cur),
+        *_event_figs(res, hourly, strategies, hm),
+        *_comparison_figs(res, strategies),
+        *_plan_figs(res),
+    ]
+    parts = [_fig_html(f, i == 0) for i, (_, f) in enumerate(figs)]
+    body = _body_html(res, strategies, parts, command)
+    Path(path).write_text(_page_html(res, body), encoding="utf-8")
     return str(path)
 
 

@@ -146,6 +146,294 @@ def _predict_strategy(
 # --- the year ------------------------------------------------------------------------------------------------------
 
 
+@dataclass
+class _Inputs:
+    """Step 1 of the year: the site, its weather, the hourly series and the events file, as read and checked."""
+
+    site: Site
+    weather: Weather
+    price: Series
+    avg: Series
+    marg: Series | None
+    sysload: Series | None
+    events_in: list[Event]
+    cps: list[float]
+    db: np.ndarray
+    wb: np.ndarray
+    dep: np.ndarray
+    b0: float
+    currency: str
+    fx: float
+
+
+@dataclass
+class _Budget:
+    """Step 3 of the year: the events and the hour's budget (cap, fraction of the hour at it, which event)."""
+
+    events: list[Event]
+    cap: np.ndarray
+    frac: np.ndarray
+    which: np.ndarray
+    ev_h: np.ndarray
+    budget_ev: np.ndarray
+
+
+class _Progress:
+    """``stage`` and ``tick`` for the exact solves, reported through ``progress(stage, done, total)``."""
+
+    def __init__(self, progress: Callable[[str, int, int], None] | None):
+        self.progress = progress
+        self.counter = {"done": 0, "total": 0, "stage": ""}
+
+    def tick(self, k=1):
+        self.counter["done"] += k
+        if self.progress:
+            self.progress(self.counter["stage"], self.counter["done"], self.counter["total"])
+
+    def stage(self, name, n):
+        self.counter.update(stage=name, done=0, total=n)
+        if self.progress:
+            self.progress(name, 0, n)
+
+
+def _check_args(strategies, events_file, curtailment_pct, eur_usd) -> None:
+    for s in strategies:
+        if s not in STRATEGIES:
+            raise InputError(f"unknown strategy {s!r} (fixed, maxq, shed or all)")
+    if events_file and curtailment_pct is not None:
+        raise InputError("give --events or --curtailment-pct, not both")
+    if not 0 < eur_usd < 100:
+        raise InputError(f"--eur-usd {eur_usd:g} is not an exchange rate (USD per EUR)")
+
+
+def _load_inputs(
+    layout, weather, prices, carbon, carbon_marginal, system_load, events_file, eur_usd
+) -> _Inputs:
+    """Step 1: the site, weather, prices, carbon and system load, and the events file (read before any solve)."""
+    site = Site.from_layout(layout)
+    from twin import Scenario
+
+    lay = Scenario(layout=layout).model().layout
+    wspec = weather or lay.site.climate
+    if not wspec:
+        raise InputError(
+            "no --weather given and the layout's site names no climate (e.g. climate: tmy3:723170TYA)"
+        )
+    w = load_weather(wspec, altitude_m=lay.site.altitude_m)
+    price = load_price(prices)
+    avg, marg = load_carbon(carbon, carbon_marginal)
+    sysload = load_series_csv(system_load, "load") if system_load else None
+    currency = price.currency
+    fx = eur_usd if currency == "EUR" else 1.0
+    events_in: list[Event] = []
+    cps: list[float] = []
+    if events_file:  # read (and checked) before any solve
+        events_in, cps = load_events(events_file, w.start)
+    db = w.frame["dry_bulb_c"].to_numpy()
+    wb = w.frame["wet_bulb_c"].to_numpy()
+    return _Inputs(
+        site=site,
+        weather=w,
+        price=price,
+        avg=avg,
+        marg=marg,
+        sysload=sysload,
+        events_in=events_in,
+        cps=cps,
+        db=db,
+        wb=wb,
+        dep=db - wb,
+        b0=site.grid_limit_mw,
+        currency=currency,
+        fx=fx,
+    )
+
+
+def _base_year(inp: _Inputs, main: str, kind0: str, exact: bool, prog: _Progress, timings: dict):
+    """Step 2: the uncurtailed year at the grid connection (needed first: events are relative to it).
+
+    Returns (facility MW per hour, the base surface or None, the exact states or None, the base surface plan)."""
+    db, wb, b0 = inp.db, inp.wb, inp.b0
+    dbn, depn = db_nodes(db), dep_nodes(inp.dep)
+    plan0 = [(b0, dbn, depn)]
+    s0 = None
+    base_pts = None
+    if exact:
+        base_pts = _exact_states(main, inp.site, db, wb, np.full(HOURS, b0), prog.stage, prog.tick)
+        base_fac = base_pts["facility_power_mw"]
+    else:
+        prog.stage(f"response surface: {NAMES[kind0]} at the grid connection", len(dbn) * len(depn))
+        t = time.perf_counter()
+        s0 = build_surface(inp.site, kind0, plan0, progress=lambda k: prog.tick(k))
+        timings["surface_base_s"] = time.perf_counter() - t
+        base_fac = s0(db, wb, np.full(HOURS, b0))["facility_power_mw"]
+    return base_fac, s0, base_pts, plan0
+
+
+def _hourly_budget(inp: _Inputs, base_fac, curtailment_pct, curtailment_depth_pct) -> _Budget:
+    """Step 3: events -> hourly caps and the budget of each event hour."""
+    cps = inp.cps
+    events: list[Event] = list(inp.events_in)
+    if curtailment_pct is not None:
+        events = place_curtailment(
+            curtailment_pct,
+            base_fac,
+            price=inp.price.values,
+            system_load_mw=inp.sysload.values if inp.sysload else None,
+            depth_pct=curtailment_depth_pct,
+            coincident_peaks=cps,
+        )
+    elif cps:
+        events = (
+            events
+            + place_curtailment(
+                100.0, base_fac, price=np.zeros(HOURS), depth_pct=curtailment_depth_pct, coincident_peaks=cps
+            )[: len(cps)]
+        )
+        events.sort(key=lambda e: e.start_h)
+    events = resolve_caps(events, base_fac)
+    cap, frac, which = hourly_profile(events)
+    ev_h = np.flatnonzero(frac > 0)
+    budget_ev = np.minimum(cap, inp.b0)
+    return _Budget(events, cap, frac, which, ev_h, budget_ev)
+
+
+def _build_surfaces(
+    inp: _Inputs,
+    strategies,
+    kind0: str,
+    s0: Surface,
+    plan0: list,
+    bud: _Budget,
+    prog: _Progress,
+    timings: dict,
+    t0: float,
+) -> tuple[dict, int]:
+    """Step 4: response surfaces for the event budgets and the strategies. Returns (surfaces, exact nodes)."""
+    site, db, wb, dep, b0, ev_h = inp.site, inp.db, inp.wb, inp.dep, inp.b0, bud.ev_h
+    surfs: dict = {"names": list(QUANTITIES) + site.tier_keys}
+    n_nodes = 0
+    surfs[kind0] = s0
+    n_nodes += s0.nodes
+    caps_needed = bud.budget_ev[ev_h] if ev_h.size else np.zeros(0)
+    extra = []
+    if caps_needed.size:
+        cdb = db_nodes(db[ev_h], coarse=True)
+        cdep = dep_nodes(dep[ev_h]) if db[ev_h].max() >= 24.0 else np.array([float(np.median(dep[ev_h]))])
+        extra = [(z, cdb, cdep) for z in cap_levels(caps_needed) if z < b0 * (1 - 1e-9)]
+    t = time.perf_counter()
+    if extra:
+        prog.stage(
+            f"response surface: {NAMES[kind0]} at the event caps",
+            sum(len(a) * len(b) for _, a, b in extra),
+        )
+        s1 = build_surface(site, kind0, extra, progress=lambda k: prog.tick(k))
+        n_nodes += s1.nodes
+        surfs[kind0] = Surface(kind0, s1.levels + s0.levels, s0.names, None, s0.nodes + s1.nodes)
+    # shed: its own surface when asked for; for maxq, at the event caps where caps alone cannot meet them
+    other = "shed" if kind0 == "maxq" else None
+    if other and (
+        "shed" in strategies or (extra and not all(lv.feasible.all() for lv in surfs["maxq"].levels))
+    ):
+        plan = (plan0 if "shed" in strategies else []) + extra
+        if plan:
+            prog.stage(f"response surface: {NAMES['shed']}", sum(len(a) * len(b) for _, a, b in plan))
+            surfs["shed"] = build_surface(site, "shed", plan, progress=lambda k: prog.tick(k))
+            n_nodes += surfs["shed"].nodes
+    timings["surface_events_s"] = time.perf_counter() - t
+    if "fixed" in strategies:
+        surfs["fixed"] = _subset_surface(site, db, wb, dep, ev_h, caps_needed, b0, prog.stage, prog.tick)
+        n_nodes += surfs["fixed"].nodes
+    timings["surfaces_s"] = time.perf_counter() - t0
+    return surfs, n_nodes
+
+
+def _strategy_hours(
+    strat: str,
+    inp: _Inputs,
+    bud: _Budget,
+    surfs: dict,
+    exact: bool,
+    main: str,
+    base_pts: dict | None,
+    prog: _Progress,
+) -> pd.DataFrame:
+    """Step 5: one strategy's hours: the uncurtailed operating point, mixed in event hours with the point at
+    the event's budget (by the fraction of the hour at it); as the hourly table of that strategy."""
+    site, db, wb, b0 = inp.site, inp.db, inp.wb, inp.b0
+    ev_h, names = bud.ev_h, surfs["names"]
+    if exact:
+        st0 = (
+            base_pts
+            if strat == main
+            else _exact_states(strat, site, db, wb, np.full(HOURS, b0), prog.stage, prog.tick)
+        )
+        if ev_h.size:
+            st1e = _exact_states(strat, site, db[ev_h], wb[ev_h], bud.budget_ev[ev_h], prog.stage, prog.tick)
+        q0, ok0, off0 = st0, st0["_ok"], st0["_off"]
+    else:
+        q0, ok0, off0 = _predict_strategy(strat, surfs, db, wb, np.full(HOURS, b0), site)
+    q = {n: np.array(q0[n], dtype=float) for n in names}
+    binding = np.array(q0["_binding"], dtype=object)
+    met = np.array(ok0, bool)
+    off_ev = np.zeros(HOURS, bool)
+    q_base = {n: q[n].copy() for n in names}
+    if ev_h.size:
+        if exact:
+            q1, ok1, off1 = st1e, st1e["_ok"], st1e["_off"]
+        else:
+            q1, ok1, off1 = _predict_strategy(strat, surfs, db[ev_h], wb[ev_h], bud.budget_ev[ev_h], site)
+        f = bud.frac[ev_h]
+        for n in names:
+            q[n][ev_h] = (1 - f) * q[n][ev_h] + f * np.asarray(q1[n], float)
+        binding[ev_h] = np.where(f >= 0.5, np.asarray(q1["_binding"], dtype=object), binding[ev_h])
+        met[ev_h] &= np.asarray(ok1, bool)
+        off_ev[ev_h] = np.asarray(off1, bool)
+    frame = _hourly_frame(
+        strat,
+        site,
+        inp.weather,
+        inp.price,
+        inp.avg,
+        inp.marg,
+        b0,
+        bud.cap,
+        bud.frac,
+        bud.which,
+        bud.events,
+        q,
+        q_base,
+        binding,
+        inp.fx,
+    )
+    frame["limit_met"] = met
+    frame["racks_switched_off"] = off_ev | np.asarray(off0, bool)
+    return frame
+
+
+def _meta(layout, inp: _Inputs, strategies, exact, eur_usd, n_nodes, timings, t0) -> dict:
+    """Step 8: what was computed, from what, in how long."""
+    w, price, avg, marg, currency = inp.weather, inp.price, inp.avg, inp.marg, inp.currency
+    return {
+        "layout": layout,
+        "site": inp.site.name,
+        "strategies": list(strategies),
+        "exact": exact,
+        "weather": w.source,
+        "prices": price.source,
+        "price_currency": currency,
+        "eur_usd": eur_usd if currency == "EUR" else None,
+        "carbon": avg.source,
+        "carbon_marginal": marg.source if marg is not None else None,
+        "grid_limit_mw": inp.b0,
+        "clock": f"hour 0 = 1 January 00:00 on each series' own clock; site: {w.start}",
+        "surface_nodes": n_nodes,
+        "timings_s": timings,
+        "wall_time_s": time.perf_counter() - t0,
+        "workers": _workers(),
+    }
+
+
 def simulate_year(
     layout: str,
     *,
@@ -170,170 +458,36 @@ def simulate_year(
     ``progress(stage, done, total)`` is called as exact solves finish.
     """
     t0 = time.perf_counter()
-    for s in strategies:
-        if s not in STRATEGIES:
-            raise InputError(f"unknown strategy {s!r} (fixed, maxq, shed or all)")
-    if events_file and curtailment_pct is not None:
-        raise InputError("give --events or --curtailment-pct, not both")
-    if not 0 < eur_usd < 100:
-        raise InputError(f"--eur-usd {eur_usd:g} is not an exchange rate (USD per EUR)")
-    site = Site.from_layout(layout)
-    from twin import Scenario
-
-    lay = Scenario(layout=layout).model().layout
-    wspec = weather or lay.site.climate
-    if not wspec:
-        raise InputError(
-            "no --weather given and the layout's site names no climate (e.g. climate: tmy3:723170TYA)"
-        )
-    w = load_weather(wspec, altitude_m=lay.site.altitude_m)
-    price = load_price(prices)
-    avg, marg = load_carbon(carbon, carbon_marginal)
-    sysload = load_series_csv(system_load, "load") if system_load else None
-    currency = price.currency
-    fx = eur_usd if currency == "EUR" else 1.0
-    events_in: list[Event] = []
-    cps: list[float] = []
-    if events_file:  # read (and checked) before any solve
-        events_in, cps = load_events(events_file, w.start)
-    db = w.frame["dry_bulb_c"].to_numpy()
-    wb = w.frame["wet_bulb_c"].to_numpy()
-    dep = db - wb
-    b0 = site.grid_limit_mw
-    counter = {"done": 0, "total": 0, "stage": ""}
-
-    def tick(k=1):
-        counter["done"] += k
-        if progress:
-            progress(counter["stage"], counter["done"], counter["total"])
-
-    def stage(name, n):
-        counter.update(stage=name, done=0, total=n)
-        if progress:
-            progress(name, 0, n)
-
-    need_fixed = "fixed" in strategies
+    _check_args(strategies, events_file, curtailment_pct, eur_usd)
+    # 1. inputs
+    inp = _load_inputs(layout, weather, prices, carbon, carbon_marginal, system_load, events_file, eur_usd)
+    site, db, wb, b0 = inp.site, inp.db, inp.wb, inp.b0
+    prog = _Progress(progress)
     main = "maxq" if "maxq" in strategies else "shed"
-    timings = {}
-    # 1. the uncurtailed year at the grid connection (needed first: events are relative to it)
-    dbn, depn = db_nodes(db), dep_nodes(dep)
-    plan0 = [(b0, dbn, depn)]
-    s0 = None
+    kind0 = "maxq" if main == "maxq" else "shed"
+    timings: dict = {}
+    # 2. the uncurtailed year at the grid connection
+    base_fac, s0, base_pts, plan0 = _base_year(inp, main, kind0, exact, prog, timings)
+    # 3. events -> hourly caps
+    bud = _hourly_budget(inp, base_fac, curtailment_pct, curtailment_depth_pct)
+    # 4. surfaces for the event budgets and the strategies
     if exact:
-        base_pts = _exact_states(main, site, db, wb, np.full(HOURS, b0), stage, tick)
-        base_fac = base_pts["facility_power_mw"]
+        surfs, n_nodes = {"names": list(QUANTITIES) + site.tier_keys}, 0
     else:
-        kind0 = "maxq" if main == "maxq" else "shed"
-        stage(f"response surface: {NAMES[kind0]} at the grid connection", len(dbn) * len(depn))
-        t = time.perf_counter()
-        s0 = build_surface(site, kind0, plan0, progress=lambda k: tick(k))
-        timings["surface_base_s"] = time.perf_counter() - t
-        base_fac = s0(db, wb, np.full(HOURS, b0))["facility_power_mw"]
-    # 2. events -> hourly caps
-    events: list[Event] = list(events_in)
-    if curtailment_pct is not None:
-        events = place_curtailment(
-            curtailment_pct,
-            base_fac,
-            price=price.values,
-            system_load_mw=sysload.values if sysload else None,
-            depth_pct=curtailment_depth_pct,
-            coincident_peaks=cps,
-        )
-    elif cps:
-        events = (
-            events
-            + place_curtailment(
-                100.0, base_fac, price=np.zeros(HOURS), depth_pct=curtailment_depth_pct, coincident_peaks=cps
-            )[: len(cps)]
-        )
-        events.sort(key=lambda e: e.start_h)
-    events = resolve_caps(events, base_fac)
-    cap, frac, which = hourly_profile(events)
-    ev_h = np.flatnonzero(frac > 0)
-    budget_ev = np.minimum(cap, b0)
-    # 3. surfaces for the event budgets and the strategies
-    surfs: dict = {"names": list(QUANTITIES) + site.tier_keys}
-    n_nodes = 0
-    if not exact:
-        surfs[kind0] = s0
-        n_nodes += s0.nodes
-        caps_needed = budget_ev[ev_h] if ev_h.size else np.zeros(0)
-        extra = []
-        if caps_needed.size:
-            cdb = db_nodes(db[ev_h], coarse=True)
-            cdep = dep_nodes(dep[ev_h]) if db[ev_h].max() >= 24.0 else np.array([float(np.median(dep[ev_h]))])
-            extra = [(z, cdb, cdep) for z in cap_levels(caps_needed) if z < b0 * (1 - 1e-9)]
-        t = time.perf_counter()
-        if extra:
-            stage(
-                f"response surface: {NAMES[kind0]} at the event caps",
-                sum(len(a) * len(b) for _, a, b in extra),
-            )
-            s1 = build_surface(site, kind0, extra, progress=lambda k: tick(k))
-            n_nodes += s1.nodes
-            surfs[kind0] = Surface(kind0, s1.levels + s0.levels, s0.names, None, s0.nodes + s1.nodes)
-        # shed: its own surface when asked for; for maxq, at the event caps where caps alone cannot meet them
-        other = "shed" if kind0 == "maxq" else None
-        if other and (
-            "shed" in strategies or (extra and not all(lv.feasible.all() for lv in surfs["maxq"].levels))
-        ):
-            plan = (plan0 if "shed" in strategies else []) + extra
-            if plan:
-                stage(f"response surface: {NAMES['shed']}", sum(len(a) * len(b) for _, a, b in plan))
-                surfs["shed"] = build_surface(site, "shed", plan, progress=lambda k: tick(k))
-                n_nodes += surfs["shed"].nodes
-        timings["surface_events_s"] = time.perf_counter() - t
-        if need_fixed:
-            surfs["fixed"] = _subset_surface(site, db, wb, dep, ev_h, caps_needed, b0, stage, tick)
-            n_nodes += surfs["fixed"].nodes
-        timings["surfaces_s"] = time.perf_counter() - t0
-    # 4. the hours, per strategy
-    frames, kpis, states = [], {}, {}
+        surfs, n_nodes = _build_surfaces(inp, strategies, kind0, s0, plan0, bud, prog, timings, t0)
+    # 5. the hours, per strategy; their KPIs
+    frames, kpis = [], {}
     for strat in strategies:
-        if exact:
-            st0 = (
-                base_pts
-                if strat == main
-                else _exact_states(strat, site, db, wb, np.full(HOURS, b0), stage, tick)
-            )
-            if ev_h.size:
-                st1e = _exact_states(strat, site, db[ev_h], wb[ev_h], budget_ev[ev_h], stage, tick)
-            q0, ok0, off0 = st0, st0["_ok"], st0["_off"]
-        else:
-            q0, ok0, off0 = _predict_strategy(strat, surfs, db, wb, np.full(HOURS, b0), site)
-        q = {n: np.array(q0[n], dtype=float) for n in surfs["names"]}
-        binding = np.array(q0["_binding"], dtype=object)
-        met = np.array(ok0, bool)
-        off_ev = np.zeros(HOURS, bool)
-        q_base = {n: q[n].copy() for n in surfs["names"]}
-        if ev_h.size:
-            if exact:
-                q1, ok1, off1 = st1e, st1e["_ok"], st1e["_off"]
-            else:
-                q1, ok1, off1 = _predict_strategy(strat, surfs, db[ev_h], wb[ev_h], budget_ev[ev_h], site)
-            f = frac[ev_h]
-            for n in surfs["names"]:
-                q[n][ev_h] = (1 - f) * q[n][ev_h] + f * np.asarray(q1[n], float)
-            binding[ev_h] = np.where(f >= 0.5, np.asarray(q1["_binding"], dtype=object), binding[ev_h])
-            met[ev_h] &= np.asarray(ok1, bool)
-            off_ev[ev_h] = np.asarray(off1, bool)
-        states[strat] = (q, q_base)
-        frame = _hourly_frame(
-            strat, site, w, price, avg, marg, b0, cap, frac, which, events, q, q_base, binding, fx
-        )
-        frame["limit_met"] = met
-        frame["racks_switched_off"] = off_ev | np.asarray(off0, bool)
+        frame = _strategy_hours(strat, inp, bud, surfs, exact, main, base_pts, prog)
         frames.append(frame)
-        kpis[strat] = _kpis(frame, site, events, b0, currency, fx)
+        kpis[strat] = _kpis(frame, site, bud.events, b0, inp.currency, inp.fx)
     hourly = pd.concat(frames, ignore_index=True)
-    # 5. flexibility: MW the site can shed for an hour at no / some token loss (Max-Q curve at median weather)
     flex = pd.DataFrame()
-    if not exact:
-        flex = _flex(site, surfs, db, wb, hourly, kpis, strategies, stage, tick)
-    # 6. validation of the surfaces against exact solves at random hours (and event hours)
     validation = {}
     if not exact:
+        # 6. flexibility: MW the site can shed for an hour at no / some token loss (Max-Q curve, median weather)
+        flex = _flex(site, surfs, db, wb, hourly, kpis, strategies, prog.stage, prog.tick)
+        # 7. validation of the surfaces against exact solves at random hours (and event hours)
         t = time.perf_counter()
         validation = _validate(
             site,
@@ -342,35 +496,32 @@ def simulate_year(
             db,
             wb,
             b0,
-            ev_h,
-            budget_ev,
+            bud.ev_h,
+            bud.budget_ev,
             validate_hours,
             validate_event_hours,
             seed,
-            stage,
-            tick,
+            prog.stage,
+            prog.tick,
         )
         timings["validation_s"] = time.perf_counter() - t
-    meta = {
-        "layout": layout,
-        "site": site.name,
-        "strategies": list(strategies),
-        "exact": exact,
-        "weather": w.source,
-        "prices": price.source,
-        "price_currency": currency,
-        "eur_usd": eur_usd if currency == "EUR" else None,
-        "carbon": avg.source,
-        "carbon_marginal": marg.source if marg is not None else None,
-        "grid_limit_mw": b0,
-        "clock": f"hour 0 = 1 January 00:00 on each series' own clock; site: {w.start}",
-        "surface_nodes": n_nodes,
-        "timings_s": timings,
-        "wall_time_s": time.perf_counter() - t0,
-        "workers": _workers(),
-    }
+    # 8. meta and the plan view
+    meta = _meta(layout, inp, strategies, exact, eur_usd, n_nodes, timings, t0)
     plan_df = _site_plan(site, surfs, db, wb, b0) if not exact else pd.DataFrame()
-    return YearResult(hourly, kpis, events, validation, meta, site, w, price, avg, marg, flex, plan_df)
+    return YearResult(
+        hourly,
+        kpis,
+        bud.events,
+        validation,
+        meta,
+        site,
+        inp.weather,
+        inp.price,
+        inp.avg,
+        inp.marg,
+        flex,
+        plan_df,
+    )
 
 
 def _workers() -> int:
