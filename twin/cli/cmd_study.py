@@ -248,7 +248,7 @@ def query_cmd(
 
     t = Table(show_lines=False)
     for c in df.columns:
-        t.add_column(str(c), justify="right" if df[c].dtype.kind in "iuf" else "left")
+        t.add_column(str(c), justify="right" if df[c].dtype.kind in "iuf" else "left", overflow="fold")
     for rec in df.head(limit).itertuples(index=False):
         t.add_row(*[_cell(v) for v in rec])
     out.print(t)
