@@ -35,6 +35,26 @@ def choose(page, dropdown_id: str, option: str):
     page.keyboard.press("Escape")
 
 
+def pick_failure(page, name: str, attempts: int = 3):
+    """Type a unit's short name into the failures search and click it. The list is refilled by the server after
+    each what-if, so a search typed while a solve is in flight can come back empty: wait for the page to go quiet
+    and try again rather than time out."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    for attempt in range(attempts):
+        page.wait_for_load_state("networkidle")
+        page.click("#failures")
+        page.keyboard.type(name.split("/")[-1])
+        try:
+            page.get_by_role("listbox").get_by_role("option", name=name, exact=True).click(timeout=20_000)
+            break
+        except PlaywrightTimeout:
+            page.keyboard.press("Escape")
+            if attempt == attempts - 1:
+                raise
+    page.keyboard.press("Escape")
+
+
 def solved(layout=POD_SMALL, **kw):
     from twin import Scenario, run
 
@@ -98,10 +118,7 @@ def test_failing_a_cdu_marks_its_racks(dash_page):
     model = s.model()
     cdus = list(model.cdus["name"][:2])
     for name in cdus:
-        page.click("#failures")
-        page.keyboard.type(name.split("/")[-1])
-        page.get_by_role("listbox").get_by_role("option", name=name, exact=True).click()
-        page.keyboard.press("Escape")
+        pick_failure(page, name)
     page.wait_for_function(f"() => ({FULL})(2).x && ({FULL})(2).x.length > 0")
     marked = page.evaluate(f"() => Array.from(({FULL})(2).customdata)")
     loop = int(model.cdus["loop"].iat[0])
