@@ -178,23 +178,41 @@ def bench_hall(study, tmp: Path, reps: int) -> dict:
 
 
 def child_memory(n_ambient: int) -> None:
-    """(in a fresh process) run a study of n_ambient x 25 scenarios on 2 workers; print the driver's peak RSS."""
+    """(in a fresh process) run a study of n_ambient x 25 scenarios on 2 workers; print the driver's memory:
+    its RSS before the run, the highest RSS sampled every 10 ms during it, and the process's peak (ru_maxrss)."""
+    import threading
+
+    import psutil
+
     from twin.study import load_study, run_study
 
+    me = psutil.Process()
     with tempfile.TemporaryDirectory() as d:
         study = load_study(write_spec(Path(d), hall_spec(n_ambient)))
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        before = me.memory_info().rss
+        top = [before]
+        stop = threading.Event()
+
+        def sample():
+            while not stop.wait(0.01):
+                top[0] = max(top[0], me.memory_info().rss)
+
+        th = threading.Thread(target=sample, daemon=True)
+        th.start()
         t = time.perf_counter()
         res = run_study(study, Path(d) / "out", workers=2)
         wall = time.perf_counter() - t
+        stop.set()
+        th.join()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
         json.dumps(
             {
                 "n": study.n_scenarios,
                 "batches": res["batches"],
+                "before_mb": before / 2**20,
+                "during_mb": top[0] / 2**20,
                 "peak_mb": peak / 1024,
-                "before_run_mb": before / 1024,
                 "wall_s": wall,
                 "complete": res["complete"],
             }
@@ -217,8 +235,9 @@ def bench_memory(sizes: list[int]) -> list[dict]:
         rows.append(json.loads(p.stdout.strip().splitlines()[-1]))
         r = rows[-1]
         print(
-            f"  driver peak RSS {r['peak_mb']:7.1f} MB for {r['n']:>5,} scenarios ({r['batches']} batches; "
-            f"{r['before_run_mb']:.1f} MB before the run; {r['wall_s']:.1f} s)   [{load()}]",
+            f"  {r['n']:>5,} scenarios ({r['batches']} batches, {r['wall_s']:.1f} s): driver RSS {r['before_mb']:.1f} MB "
+            f"before the run, at most {r['during_mb']:.1f} MB during it (+{r['during_mb'] - r['before_mb']:.1f} MB); "
+            f"process peak {r['peak_mb']:.1f} MB   [{load()}]",
             flush=True,
         )
     return rows
@@ -255,10 +274,54 @@ def bench_campus(subset: int | None, tmp: Path) -> dict:
     }
 
 
+def hall_section(study, tmp: Path, reps: int) -> None:
+    n = study.n_scenarios
+    print(
+        f"\n1. thermal study of {HALL.name}: {n:,} scenarios, {study.n_batches} batches of {study.batch_size}",
+        flush=True,
+    )
+    h = bench_hall(study, tmp, reps)
+    rate = {k: n / h[k] for k in ("steady1", "steady2", "e2e1", "e2e2")}
+    print(
+        f"  scenarios/s (medians): 1 worker {rate['steady1']:.1f} steady / {rate['e2e1']:.1f} end to end; "
+        f"2 workers {rate['steady2']:.1f} steady / {rate['e2e2']:.1f} end to end "
+        f"(starting and warming both clusters: {h['warm_s']:.1f} s)",
+        flush=True,
+    )
+    print(
+        f"  parallel efficiency, 2 workers: {h['steady1'] / (2 * h['steady2']):.0%} steady, "
+        f"{h['e2e1'] / (2 * h['e2e2']):.0%} end to end",
+        flush=True,
+    )
+    per1 = h["steady1"] / n
+    print(
+        f"  engine per scenario (1 worker, steady) {per1 * 1e3:.2f} ms: "
+        f"{per1 / h['loaded'] - 1:+.1%} vs run() in a loop on the loaded layout ({h['loaded'] * 1e3:.2f} ms), "
+        f"{per1 / h['file'] - 1:+.1%} vs run() with each Scenario from the file ({h['file'] * 1e3:.2f} ms)",
+        flush=True,
+    )
+    print(f"  output: {h['bytes']:,} bytes of Parquet = {h['bytes'] / n:,.0f} bytes per scenario", flush=True)
+
+
+def campus_section(subset: int | None, tmp: Path) -> None:
+    what = "every CDU" if subset is None else f"the baseline + first {subset} CDUs"
+    print(f"\n3. studies/campus_cdu_n1.yaml ({what}), 2 workers", flush=True)
+    c = bench_campus(subset, tmp)
+    print(
+        f"  {c['scenarios']:,} scenarios in {c['wall_s']:.1f} s = {c['wall_s'] / c['scenarios']:.3f} s/scenario "
+        f"({c['batches']} batches of {c['batch_size']}; {c['task_s']:.0f} s in tasks; {c['bytes']:,} bytes; "
+        f"{c['by_status']})   [{load()}]",
+        flush=True,
+    )
+    if subset is not None:
+        print(f"  extrapolated to the full study (837 scenarios): {c['wall_s'] / c['scenarios'] * 837:.0f} s")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=1000, help="scenarios of the hall study (a multiple of 25)")
     ap.add_argument("--reps", type=int, default=3, help="interleaved repetitions of the steady measurements")
+    ap.add_argument("--no-hall", action="store_true")
     ap.add_argument("--no-memory", action="store_true")
     ap.add_argument("--no-campus", action="store_true")
     ap.add_argument("--campus-subset", type=int, default=None, help="baseline + the first N CDUs only")
@@ -273,56 +336,16 @@ def main() -> None:
     print(f"{os.cpu_count()} CPUs, {load()}", flush=True)
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        study = load_study(write_spec(tmp, hall_spec(a.n // 25)))
-        n = study.n_scenarios
-        print(
-            f"\n1. thermal study of {HALL.name}: {n:,} scenarios, {study.n_batches} batches of {study.batch_size}",
-            flush=True,
-        )
-        h = bench_hall(study, tmp, a.reps)
-        rate = {k: n / h[k] for k in ("steady1", "steady2", "e2e1", "e2e2")}
-        print(
-            f"  scenarios/s (medians): 1 worker {rate['steady1']:.1f} steady / {rate['e2e1']:.1f} end to end; "
-            f"2 workers {rate['steady2']:.1f} steady / {rate['e2e2']:.1f} end to end "
-            f"(starting and warming both clusters: {h['warm_s']:.1f} s)",
-            flush=True,
-        )
-        print(
-            f"  parallel efficiency, 2 workers: {h['steady1'] / (2 * h['steady2']):.0%} steady, "
-            f"{h['e2e1'] / (2 * h['e2e2']):.0%} end to end",
-            flush=True,
-        )
-        per1 = h["steady1"] / n
-        print(
-            f"  engine per scenario (1 worker, steady) {per1 * 1e3:.2f} ms: "
-            f"{per1 / h['loaded'] - 1:+.1%} vs run() in a loop on the loaded layout ({h['loaded'] * 1e3:.2f} ms), "
-            f"{per1 / h['file'] - 1:+.1%} vs run() with each Scenario from the file ({h['file'] * 1e3:.2f} ms)",
-            flush=True,
-        )
-        print(
-            f"  output: {h['bytes']:,} bytes of Parquet = {h['bytes'] / n:,.0f} bytes per scenario",
-            flush=True,
-        )
+        if not a.no_hall:
+            hall_section(load_study(write_spec(tmp, hall_spec(a.n // 25))), tmp, a.reps)
         if not a.no_memory:
-            print("\n2. driver peak memory against the number of scenarios (fresh process each)", flush=True)
-            bench_memory([10, 40, 160])
-        if not a.no_campus:
-            what = "every CDU" if a.campus_subset is None else f"the baseline + first {a.campus_subset} CDUs"
-            print(f"\n3. studies/campus_cdu_n1.yaml ({what}), 2 workers", flush=True)
-            c = bench_campus(a.campus_subset, tmp)
             print(
-                f"  {c['scenarios']:,} scenarios in {c['wall_s']:.1f} s = {c['wall_s'] / c['scenarios']:.3f} s/scenario "
-                f"({c['batches']} batches of {c['batch_size']}; {c['task_s']:.0f} s in tasks; {c['bytes']:,} bytes; "
-                f"{c['by_status']})   [{load()}]",
+                "\n2. driver memory against the number of scenarios (fresh process each, 2 workers)",
                 flush=True,
             )
-            if a.campus_subset is not None:
-                full = 837
-                print(
-                    f"  extrapolated to the full study ({full} scenarios): "
-                    f"{c['wall_s'] / c['scenarios'] * full:.0f} s",
-                    flush=True,
-                )
+            bench_memory([10, 40, 160])
+        if not a.no_campus:
+            campus_section(a.campus_subset, tmp)
 
 
 if __name__ == "__main__":
