@@ -286,3 +286,19 @@ def test_schema_study_prints_the_json_schema():
     s = json.loads(res.stdout)
     assert s["title"].startswith("AI-factory twin batch study")
     assert {"base", "parameters", "analysis", "outputs"} <= set(s["properties"])
+
+
+def test_every_problem_at_once_in_file_order(tmp_path):
+    body = (
+        "parameters:\n  grid:\n    ambient_c: {start: 0, stop: 45, step: 5}\n"
+        "    halls[0].facility_water.supplyc: [40, 45]\n"
+        "  sample:\n    method: sobol\n    n: 100\n    ranges: {wet_bulb_c: [10, 25]}\n"
+        "outputs:\n  kpis: [tokens_per_sec]\n"
+    )
+    f, probs = _problems(tmp_path, body)
+    text = f.read_text()
+    assert [p.line for p in probs] == [
+        _line_of(text, "supplyc"),
+        _line_of(text, "n: 100"),
+        _line_of(text, "kpis"),
+    ]

@@ -695,7 +695,11 @@ def load_study(path: str | Path) -> Study:
         spec = StudySpec.model_validate(data)
     except ValidationError as exc:
         raise LayoutError(_pydantic_problems(exc, data, lines, file)) from None
-    return _check(spec, data, lines, file, Path(path).read_text(encoding="utf-8"))
+    try:
+        return _check(spec, data, lines, file, Path(path).read_text(encoding="utf-8"))
+    except LayoutError as exc:  # in the order of the file (a layout's own problems after the study's)
+        order = sorted(enumerate(exc.problems), key=lambda ip: (ip[1].file != file, ip[1].line or 0, ip[0]))
+        raise LayoutError([p for _, p in order]) from None
 
 
 def _check(spec: StudySpec, data: dict, lines: dict, file: str, text: str) -> Study:
@@ -848,9 +852,6 @@ def _check(spec: StudySpec, data: dict, lines: dict, file: str, text: str) -> St
         if good and names:
             dims.append(_Dim(sm.n, tuple(names), _sample(sm, lows, highs), "sample"))
 
-    if ck.problems:
-        raise LayoutError(ck.problems)
-
     # --- the base with the first value of every parameter: a scenario, and its layout compiles -------------------
     context: dict[str, Any] = {}
     for d in dims:
@@ -860,10 +861,12 @@ def _check(spec: StudySpec, data: dict, lines: dict, file: str, text: str) -> St
         model = probe.scenario(
             {k: v for k, v in context.items() if params[k].kind in ("field", "option")}
         ).model()
-    except ValidationError as exc:
-        raise LayoutError(_pydantic_problems(exc, data, lines, file, ("base",))) from None
+    except ValidationError as exc:  # nothing more can be checked without a base: these and what was found
+        raise LayoutError(ck.problems + _pydantic_problems(exc, data, lines, file, ("base",))) from None
     except InputError as exc:
-        raise LayoutError([Problem("base", str(exc), file, lines.get(("base",)))]) from None
+        raise LayoutError(ck.problems + [Problem("base", str(exc), file, lines.get(("base",)))]) from None
+    except LayoutError as exc:
+        raise LayoutError(ck.problems + exc.problems) from None
     for lay in base_layouts[1:]:
         try:
             probe.scenario({"layout": lay}).model()
@@ -906,8 +909,6 @@ def _check(spec: StudySpec, data: dict, lines: dict, file: str, text: str) -> St
         elif p.column in by_col:
             ck.add(("parameters",), f"{name} and {by_col[p.column]} both make the column {p.column}")
         by_col[p.column] = name
-    if ck.problems:
-        raise LayoutError(ck.problems)
 
     params = {n: replace(p, dtype=_param_dtype(p, values_of.get(n, []))) for n, p in params.items()}
 
@@ -947,13 +948,15 @@ def _check(spec: StudySpec, data: dict, lines: dict, file: str, text: str) -> St
             if msg:
                 ck.add(vloc, _explain(name, p, msg))
     for i, case in enumerate(pr.cases[:VALIDATE_VALUES]):
+        usable = all(name in params for name in case)
         for name, v in case.items():
-            if params[name].kind == "layout" and isinstance(v, str):
+            if usable and params[name].kind == "layout" and isinstance(v, str):
                 f = Path(v) if Path(v).is_absolute() else here / v
                 if not f.is_file():
                     ck.add(("parameters", "cases", i, name), f"layout file not found: {f}")
+                    usable = False
                 layouts[v] = str(f)
-        if ck.problems:
+        if not usable:
             continue
         resolve = any(params[n].kind in ("override", "layout") for n in case)
         msg = _try_scenario(probe, {**plain, **case}, resolve=resolve, field=tuple(case))
