@@ -294,7 +294,9 @@ def _cell(v) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
     if isinstance(v, float):
-        return f"{v:,.6g}" if abs(v) < 1e15 else f"{v:.6g}"
+        if 1e5 <= abs(v) < 1e15:
+            return f"{v:,.0f}"
+        return f"{v:.6g}"
     return str(v)
 
 
