@@ -325,6 +325,36 @@ def run_batch(job: dict) -> dict:
     }
 
 
+def _written_batch(store: StudyStore, study: Study, job: dict) -> dict | None:
+    """The summary of a batch whose results file is complete and belongs to this study, else None."""
+    import pyarrow.parquet as pq
+
+    from twin.study.store import batch_meta
+
+    path = store.batch_path(job["batch"], job["partition"])
+    meta = batch_meta(path) if path.exists() else None
+    if (
+        meta is None
+        or meta.get("failed_task")
+        or meta.get("spec_hash") != study.spec_hash
+        or (meta.get("start"), meta.get("stop"), meta.get("_num_rows"))
+        != (job["start"], job["stop"], job["stop"] - job["start"])
+    ):
+        return None
+    try:
+        statuses = pq.read_table(path, columns=["status"]).column("status").to_pylist()
+    except (OSError, ValueError):
+        return None
+    return {
+        "batch": job["batch"],
+        "rows": len(statuses),
+        "counts": dict(Counter(statuses)),
+        "reasons": [],
+        "elapsed_s": float(meta.get("elapsed_s", 0.0)),
+        "bytes": path.stat().st_size,
+    }
+
+
 def _failed_batch(store: StudyStore, study: Study, job: dict, exc: BaseException) -> dict:
     """A task that kept failing (its worker died, or writing failed): its scenarios become rows with status
     ``failed`` and the reason; the batch is marked so that ``--resume`` runs it again."""
@@ -593,10 +623,10 @@ def _drive(
         job = jobs.pop(fut.key)
         try:
             res = fut.result()
-        except (
-            Exception
-        ) as exc:  # KilledWorker, an error writing the files ...: the batch is recorded as failed
-            res = _failed_batch(store, study, job, exc)
+        except Exception as exc:
+            # KilledWorker, an error writing the files ...: the batch is recorded as failed, unless its worker
+            # finished it (the file is there and whole) and died before the result came back
+            res = _written_batch(store, study, job) or _failed_batch(store, study, job, exc)
         finally:
             fut.release()
         summaries.append(res)
