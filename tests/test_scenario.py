@@ -157,3 +157,14 @@ def test_scenario_file_errors_name_file_and_line(tmp_path):
     with pytest.raises(LayoutError) as exc:
         load_scenario(p)
     assert f"{p}:2: ambient_c:" in str(exc.value)
+
+
+def test_override_of_one_hall_leaves_halls_merged_from_the_same_anchor_alone():
+    """campus_1gw merges its halls from one YAML anchor: an override of hall 0 must not reach hall 1, and the path
+    and the loaded layout must agree."""
+    o = {"halls[0].facility_water.supply_c": 40.0}
+    m = Scenario(layout="layouts/campus_1gw.yaml", overrides=o).model()
+    supply = m.fws["supply_c"].to_numpy()
+    assert supply[0] == 40.0 and supply[-1] == 45.0
+    lay = load_model("layouts/campus_1gw.yaml").layout
+    assert Scenario(layout=lay, overrides=o).id == Scenario(layout="layouts/campus_1gw.yaml", overrides=o).id

@@ -178,7 +178,7 @@ def parse_path(path: str) -> tuple[str | int, ...]:
 
 def apply_overrides(data: dict, overrides: dict[str, Any]) -> dict:
     """A copy of layout data with each ``{dotted path: value}`` set; a path that leads nowhere is a LayoutError."""
-    out = copy.deepcopy(data)
+    out = _unshare(data)
     problems = []
     for path, value in overrides.items():
         loc = parse_path(path)
@@ -212,6 +212,17 @@ def apply_overrides(data: dict, overrides: dict[str, Any]) -> dict:
     if problems:
         raise LayoutError(problems)
     return out
+
+
+def _unshare(o: Any) -> Any:
+    """A copy in which no two places share a mapping or list. YAML aliases (``<<: *hall``) make the loader share
+    one object between places and ``copy.deepcopy`` keeps that sharing, so an override of one hall would change
+    every hall merged from the same anchor."""
+    if isinstance(o, dict):
+        return {k: _unshare(v) for k, v in o.items()}
+    if isinstance(o, list):
+        return [_unshare(v) for v in o]
+    return o
 
 
 def _blame_overrides(exc: LayoutError, overrides: dict[str, Any]) -> LayoutError:
