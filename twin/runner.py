@@ -353,7 +353,15 @@ def _run_network(s: Scenario) -> RunResult:
     return RunResult(s, "ok", "", tables, dict(res.kpis), w)
 
 
-_CONSTRAINT_COLUMNS = ["kind", "name", "load_mw", "limit_mw", "shadow_price_tokens_per_s_per_mw", "binding"]
+_CONSTRAINT_COLUMNS = [
+    "kind",
+    "name",
+    "load_mw",
+    "limit_mw",
+    "shadow_price_tokens_per_s_per_mw",
+    "shadow_price_objective_per_s_per_mw",
+    "binding",
+]
 
 
 def _run_maxq(s: Scenario) -> RunResult:

@@ -139,8 +139,11 @@ class _Facility:
         variation: np.ndarray | None,
         failed=(),
         rack_scale: np.ndarray | None = None,
+        rack_value: np.ndarray | None = None,
     ):
         self.model, self.perf, self.variation = model, perf, variation
+        # value of one token of each rack (n_racks,), e.g. $ per token of its tier; None: 1 (plain tokens/s)
+        self.rack_value = rack_value
         r = model.racks
         self.other = r["other_power_w"].to_numpy(dtype=float)
         self.gpus = perf.gpus.astype(float)
@@ -180,10 +183,14 @@ class _Facility:
             self.unit_rack = np.arange(model.n_racks)
             # rack_scale: mean per-GPU multiplier of each rack (rack-level stand-in for a varied fleet)
             self.weight = perf.tokens_full_per_gpu * (1.0 if rack_scale is None else rack_scale)
+            if rack_value is not None:
+                self.weight = self.weight * rack_value
             self.count = self.gpus.copy()
         else:
             self.unit_rack = np.repeat(np.arange(model.n_racks), perf.gpus)
             self.weight = perf.tokens_full_per_gpu[self.unit_rack] * variation
+            if rack_value is not None:
+                self.weight = self.weight * rack_value[self.unit_rack]
             self.count = np.ones(len(self.unit_rack))
 
     def problem(
@@ -326,6 +333,12 @@ class _Facility:
         k = _ratio(node_in, below + fab)
         return k, k * fab
 
+    def objective(self, cp: CoupledResult) -> float:
+        """The objective at a coupled state: tokens/s, or with ``rack_value`` sum over racks of tokens/s x value."""
+        if self.rack_value is None:
+            return float(cp.kpis["tokens_per_s"])
+        return float(np.dot(cp.res_racks["tokens_per_s"].to_numpy(dtype=float), self.rack_value))
+
     def gpu_power_total(self, cp: CoupledResult) -> float:
         rr = cp.res_racks
         return float(np.sum(rr["gpu_power_w"].to_numpy() * self.gpus * rr["on"].to_numpy()))
@@ -353,6 +366,7 @@ def optimize_maxq(
     max_outer: int = 15,
     racks_on=None,
     shed: bool = True,
+    rack_value: np.ndarray | None = None,
 ) -> MaxQResult:
     """GPU caps under ``policy`` that keep the facility power within ``budget_mw``; see the module docstring.
 
@@ -387,6 +401,11 @@ def optimize_maxq(
         Max-Q may switch available racks off where fewer racks at higher caps make more tokens/s (inside a
         binding busway / block / loop, and for the facility budget: the search over racks on per group of
         identical racks). False: the caps optimiser alone, with every available rack on.
+    rack_value : numpy.ndarray of shape (n_racks,), optional
+        Positive value of one token of each rack (e.g. $ per token of the tier the rack serves). The objective
+        becomes sum over racks of tokens/s x value: the cap problem's weights are the tokens/s of a GPU at
+        P_max times its rack's value, and every comparison of candidates (outer loop, rack shedding) uses it.
+        None: 1 for every rack (plain tokens/s). Max-P keeps the most valuable racks on first.
 
     Returns
     -------
@@ -400,9 +419,11 @@ def optimize_maxq(
     Raises
     ------
     InputError
-        Unknown policy, budget <= 0, or no verified caps found.
+        Unknown policy, budget <= 0, ``rack_value`` not n_racks positive finite numbers, or no verified caps
+        found.
     """
     _check(model, budget_mw, policy)
+    rack_value = _check_rack_value(model, rack_value)
     perf = perf_model(model)
     variation = gpu_variation(model.n_gpus, variation_sigma, seed) if variation_sigma > 0 else None
     kw = dict(
@@ -435,7 +456,22 @@ def optimize_maxq(
     probe.set_state(floor)
     limit_w, limit_name = probe.facility_limit(floor)
     if policy == "maxp":  # switches racks off: below this floor too (its own check: every rack off)
-        return _maxp(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol, meter, avail)
+        return _with_objective(
+            _maxp(
+                model,
+                perf,
+                floor,
+                budget_mw,
+                limit_w,
+                limit_name,
+                kw,
+                tol,
+                meter,
+                avail,
+                rack_value=rack_value,
+            ),
+            rack_value,
+        )
     below_floor = floor.facility_power_w > limit_w
     reason = (
         f"infeasible: the facility needs {floor_mw:.3f} MW with every GPU at its minimum power limit "
@@ -444,15 +480,53 @@ def optimize_maxq(
     if below_floor and not (policy == "maxq" and shed):
         return _infeasible_result(policy, budget_mw, floor, reason)
     if policy == "uniform":
-        return _uniform(
-            model, perf, floor, budget_mw, limit_w, limit_name, dict(kw, racks_on=avail), tol, meter
+        return _with_objective(
+            _uniform(
+                model, perf, floor, budget_mw, limit_w, limit_name, dict(kw, racks_on=avail), tol, meter
+            ),
+            rack_value,
         )
     res = _maxq(
-        model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol, max_outer, meter, avail, shed
+        model,
+        perf,
+        variation,
+        floor,
+        budget_mw,
+        limit_w,
+        limit_name,
+        kw,
+        tol,
+        max_outer,
+        meter,
+        avail,
+        shed,
+        rack_value=rack_value,
     )
     if isinstance(res, str):  # below the all-on floor and no count of racks on fits either
         return _infeasible_result(policy, budget_mw, floor, f"{reason}; {res}")
+    return _with_objective(res, rack_value)
+
+
+def _with_objective(res: MaxQResult, rack_value: np.ndarray | None) -> MaxQResult:
+    """Adds the KPI ``objective_per_s`` (tokens/s x rack value summed over racks; tokens/s without values)."""
+    if res.feasible and res.coupled is not None:
+        tok = res.coupled.res_racks["tokens_per_s"].to_numpy(dtype=float)
+        res.kpis["objective_per_s"] = (
+            float(res.kpis["tokens_per_s"]) if rack_value is None else float(np.dot(tok, rack_value))
+        )
     return res
+
+
+def _check_rack_value(model, rack_value) -> np.ndarray | None:
+    """``rack_value`` as a float array (n_racks,) of positive finite values, or None."""
+    if rack_value is None:
+        return None
+    v = np.asarray(rack_value, dtype=float)
+    if v.shape != (model.n_racks,):
+        raise InputError(f"rack_value must have one value per rack ({model.n_racks}), got shape {v.shape}")
+    if not np.all(np.isfinite(v) & (v > 0)):
+        raise InputError("rack_value must be positive finite numbers (value of a token of each rack)")
+    return v
 
 
 def _infeasible_result(policy: str, budget_mw: float, floor: CoupledResult, reason: str) -> MaxQResult:
@@ -645,7 +719,7 @@ def _uniform(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol, meter)
     return _result("uniform", budget_mw, floor, cp, cap_w, binding, {"cap_fraction": c, "warnings": warnings})
 
 
-def _rack_groups(model, perf: PerfModel) -> tuple[np.ndarray, list[str]]:
+def _rack_groups(model, perf: PerfModel, rack_value=None) -> tuple[np.ndarray, list[str]]:
     """Groups of identical racks: racks whose cap problem is the same (rack type, GPU type, workload tier and
     every per-rack parameter of the cap problem: GPUs, other power, GPU power limits, throughput curve and
     weight, liquid fraction, cold plate, throttle temperature). Returns the group of each rack (n_racks,)
@@ -667,6 +741,8 @@ def _rack_groups(model, perf: PerfModel) -> tuple[np.ndarray, list[str]]:
             r["t_throttle_c"].to_numpy(dtype=float),
         ]
     )
+    if rack_value is not None:  # racks of different value are not interchangeable
+        key = np.column_stack([key, rack_value])
     _, first, group = np.unique(key, axis=0, return_index=True, return_inverse=True)
     group = np.asarray(group).reshape(-1)
     names = []
@@ -787,7 +863,9 @@ def _nameplate_fit(
     return taken, binding
 
 
-def _maxp(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol, meter, avail=None) -> MaxQResult:
+def _maxp(
+    model, perf, floor, budget_mw, limit_w, limit_name, kw, tol, meter, avail=None, rack_value=None
+) -> MaxQResult:
     """No caps: every GPU at its maximum power, power provisioned at nameplate. Racks that do not fit stay off.
 
     Which racks stay on: the most productive rack types first (tokens/s per W of rack power at nameplate), each
@@ -844,6 +922,8 @@ def _maxp(model, perf, floor, budget_mw, limit_w, limit_name, kw, tol, meter, av
     # the most productive racks stay on first: tokens/s per W of rack power at nameplate, by rack group
     rack_w = fac.other + fac.gpus * perf.gpu_power_max_w
     eff = perf.tokens_full_per_gpu * fac.gpus / rack_w
+    if rack_value is not None:  # the most valuable racks (objective per W) first
+        eff = eff * rack_value
     _, eff_rank = np.unique(-np.round(eff / eff.max(), 12), return_inverse=True)
     order_all = _keep_order(fac, np.asarray(eff_rank).reshape(-1))
     states = [top]
@@ -954,9 +1034,22 @@ def _count_search(model, order, off, top, why_over, fac, kw, refit: bool):
 
 
 def _maxq(
-    model, perf, variation, floor, budget_mw, limit_w, limit_name, kw, tol, max_outer, meter, avail, shed
+    model,
+    perf,
+    variation,
+    floor,
+    budget_mw,
+    limit_w,
+    limit_name,
+    kw,
+    tol,
+    max_outer,
+    meter,
+    avail,
+    shed,
+    rack_value=None,
 ) -> MaxQResult:
-    fac = _Facility(model, perf, variation, kw["failed"])
+    fac = _Facility(model, perf, variation, kw["failed"], rack_value=rack_value)
     fac.meter_limits = meter
     warnings = _excuse(fac, floor)
     user_on = np.ones(model.n_racks, bool) if avail is None else avail
@@ -966,7 +1059,7 @@ def _maxq(
     stages = [fac]
     if variation is not None:
         scale = np.bincount(fac.unit_rack, weights=variation, minlength=model.n_racks) / fac.gpus
-        st0 = _Facility(model, perf, None, kw["failed"], rack_scale=scale)
+        st0 = _Facility(model, perf, None, kw["failed"], rack_scale=scale, rack_value=rack_value)
         st0.meter_limits = meter
         st0.set_state(floor)
         stages = [st0, fac]
@@ -982,7 +1075,7 @@ def _maxq(
         best, a, conv, history, tokens_all_on = found.best, found.best[4], found.converged, gs.history, None
     else:
         best, history, a, conv = _maxq_all_on(model, perf, stages, fac, floor, kw, tol, max_outer, avail)
-        tokens_all_on = best[1].kpis["tokens_per_s"]
+        tokens_all_on = fac.objective(best[1])
         if shed:
             best, a, conv, history = _shed_local(
                 model, stages, fac, best, a, conv, history, kw, tol, max_outer
@@ -992,7 +1085,9 @@ def _maxq(
         gs.avail = stages[-1].on.copy()
         gs.n_avail = np.bincount(gs.group[gs.avail], minlength=len(gs.labels))
         gs.set_rank()
-        base = _Candidate(tuple(int(x) for x in gs.n_avail), stages[-1].on.copy(), best, conv)
+        base = _Candidate(
+            tuple(int(x) for x in gs.n_avail), stages[-1].on.copy(), best, conv, fac.objective(best[1])
+        )
         if shed and np.any((gs.linear_state(base)[1] < 0) & (gs.n_avail > 0)):
             found = gs.search(base)
             history = history + gs.history
@@ -1033,6 +1128,7 @@ def _maxq(
         "facility_power_history_mw": history,
         "marginal_facility_w_per_gpu_w": a,
         "shadow_price_tokens_per_s_per_mw": shadow,
+        "shadow_price_objective_per_s_per_mw": float(sol.multipliers[0][0]) * 1e6,
         "optimizer_converged": bool(sol.converged),
         "optimizer_iterations": sol.sweeps,
         "racks_shed": racks_shed,
@@ -1040,7 +1136,7 @@ def _maxq(
         # None: every rack on does not fit (below the all-on floor)
         "shedding_gain_pct": None
         if tokens_all_on is None
-        else 100.0 * (cpf.kpis["tokens_per_s"] / tokens_all_on - 1.0),
+        else 100.0 * (fac.objective(cpf) / tokens_all_on - 1.0),
         "junction_limited_racks": int(
             np.count_nonzero(np.bincount(ur, weights=_junction_bound(pb, sol), minlength=model.n_racks) > 0)
         ),
@@ -1083,7 +1179,7 @@ def _shed_local(model, stages, fac, best, a, conv, history, kw, tol, max_outer):
     # switching racks off); among equally feasible ones, the one with more tokens/s
     def rank(b):
         over = [d for d in _local_violations(fac, b[1]) if (d["kind"], d["name"]) in fac.excused]
-        return (-len(over), b[1].kpis["tokens_per_s"])
+        return (-len(over), fac.objective(b[1]))
 
     if best2 is not None and rank(best2) > rank(best):
         return best2, a2, conv2, history
@@ -1149,7 +1245,7 @@ def _outer(model, stages, prev, cur, a, tol, max_outer, kw, on=None, info=None):
         history.append(f / 1e6)
         final = stage == len(stages) - 1
         ok = f <= limit_w and not _local_ok(fac, nxt) and _converged(sol, nxt)
-        if final and ok and (best is None or nxt.kpis["tokens_per_s"] > best[1].kpis["tokens_per_s"]):
+        if final and ok and (best is None or fac.objective(nxt) > fac.objective(best[1])):
             best = (caps, nxt, sol, pb, a)
         fac_binding = sol.multipliers[0][0] > 0
         # junction-limited GPUs must sit at their throttle temperature (the linear junction model is re-made
@@ -1270,10 +1366,7 @@ class _Candidate:
     on: np.ndarray
     best: tuple
     converged: bool
-
-    @property
-    def tokens(self) -> float:
-        return float(self.best[1].kpis["tokens_per_s"])
+    objective: float  # tokens/s (or tokens/s x rack value) at the verified state
 
 
 class _GroupShedding:
@@ -1313,7 +1406,7 @@ class _GroupShedding:
         self.F = F
         n = model.n_racks
         self.avail = F.on.copy()  # racks that may be on (the local shedding may have switched some off)
-        self.group, self.labels = _rack_groups(model, perf)
+        self.group, self.labels = _rack_groups(model, perf, F.rack_value)
         ng = len(self.labels)
         self.n_avail = np.bincount(self.group[self.avail], minlength=ng)
         self.n_total = np.bincount(self.group[user_on], minlength=ng)  # racks the user left available
@@ -1468,7 +1561,7 @@ class _GroupShedding:
             # an infeasible count (over a limit even at minimum power) is an answer; no verified caps is not
             self.unverified += not info.get("infeasible", False)
             return None
-        return _Candidate(tuple(int(x) for x in n_on), on, best, conv)
+        return _Candidate(tuple(int(x) for x in n_on), on, best, conv, self.F.objective(best[1]))
 
     def search(self, base: _Candidate, max_evaluations: int = 12, refine_rel: float = 5e-5) -> _Candidate:
         """The best verified configuration, starting from ``base`` (verified). A single-rack move whose possible
@@ -1488,7 +1581,7 @@ class _GroupShedding:
                 return False
             c = self.verify(np.asarray(key), p_start, cur.best[4])
             tried[key] = c
-            if c is not None and c.tokens > cur.tokens:
+            if c is not None and c.objective > cur.objective:
                 cur = c
                 return True
             return False
@@ -1529,7 +1622,7 @@ class _GroupShedding:
                     steps.reverse()
                 # gain bound of a move d: T(n + d e_g) - T(n) <= d v_g (concavity), widened where v_g is small
                 bound = {d: max(d * v[g], 0.0) + 0.05 * t1[g] * small for d in steps}
-                steps = [d for d in steps if bound[d] > refine_rel * cur.tokens]
+                steps = [d for d in steps if bound[d] > refine_rel * cur.objective]
                 for d in steps:
                     n_new = n_cur.copy()
                     n_new[g] += d
@@ -1561,9 +1654,11 @@ def _junction_bound(pb: CapProblem, sol) -> np.ndarray:
 
 
 def _binding(fac: _Facility, pb: CapProblem, sol, a: float, limit_name: str, cp=None, limit_w=None):
-    """Binding constraints with shadow prices in tokens/s per MW of the limit."""
+    """Binding constraints with shadow prices per MW of the limit: in objective units (tokens/s x rack value)
+    and in tokens/s (the same without rack values; see ``_tokens_per_objective``)."""
     rows = []
-    for g, mu, load in zip(pb.groups, sol.multipliers, sol.loads, strict=True):
+    ratios = _tokens_per_objective(fac, pb, sol)
+    for g, mu, load, rt in zip(pb.groups, sol.multipliers, sol.loads, ratios, strict=True):
         for i in range(len(g.limit)):
             rows.append(
                 {
@@ -1571,7 +1666,8 @@ def _binding(fac: _Facility, pb: CapProblem, sol, a: float, limit_name: str, cp=
                     "name": str(g.labels[i]) if g.labels is not None else str(i),
                     "load_mw": float(load[i]) / 1e6,
                     "limit_mw": float(g.limit[i]) / 1e6,
-                    "shadow_price_tokens_per_s_per_mw": float(mu[i]) * 1e6,
+                    "shadow_price_tokens_per_s_per_mw": float(mu[i]) * 1e6 * float(rt[i]),
+                    "shadow_price_objective_per_s_per_mw": float(mu[i]) * 1e6,
                     "binding": bool(mu[i] > 0),
                 }
             )
@@ -1600,5 +1696,39 @@ def _binding(fac: _Facility, pb: CapProblem, sol, a: float, limit_name: str, cp=
                 "shadow_price_tokens_per_s_per_k": float(np.sum(per_k * jb)),
             }
         )
-    shadow = float(sol.multipliers[0][0]) * 1e6
+    shadow = float(sol.multipliers[0][0]) * 1e6 * float(ratios[0][0])
     return binding, res_c, shadow
+
+
+def _tokens_per_objective(fac: _Facility, pb: CapProblem, sol) -> list[np.ndarray]:
+    """Per group, per constraint: tokens/s per unit of objective of a marginal W of the limit (1 without
+    rack values).
+
+    One W more of limit c is taken up by its member GPUs strictly inside their bounds in proportion to their
+    price response dp/dpi = -P_max^2 / (w f''(p / P_max)) (w: weight = tokens/s at P_max x value v); each
+    such GPU turns a W into pi / v tokens/s where the objective gains pi. So tokens/s per objective =
+    sum(count dp/dpi / v) / sum(count dp/dpi) over the members: a weighted harmonic mean of 1 / v. It is the
+    exact sensitivity when only limit c moves its members' powers (e.g. the facility budget with no local
+    limit binding); otherwise a first-order split. No member inside its bounds: the members' mean 1 / v.
+    """
+    if fac.rack_value is None:
+        return [np.ones(len(g.limit)) for g in pb.groups]
+    v = fac.rack_value[fac.unit_rack]
+    x = sol.p / pb.p_max
+    curv = np.zeros(len(x))
+    for c, curve in enumerate(pb.curves):  # a few curves
+        s = pb.curve_id == c
+        curv[s] = curve.curvature(x[s])
+    inside = (sol.p > pb.p_min * (1 + 1e-12)) & (sol.p < pb.p_up * (1 - 1e-12)) & (curv < 0)
+    h = np.where(inside, pb.count * pb.p_max**2 / (pb.weight * np.where(curv < 0, -curv, 1.0)), 0.0)
+    out = []
+    for g in pb.groups:
+        m = g.member >= 0
+        n = len(g.limit)
+        num = np.bincount(g.member[m], weights=(h / v)[m], minlength=n)
+        den = np.bincount(g.member[m], weights=h[m], minlength=n)
+        inv_mean = np.bincount(g.member[m], weights=(pb.count / v)[m], minlength=n) / np.maximum(
+            np.bincount(g.member[m], weights=pb.count[m], minlength=n), 1e-300
+        )
+        out.append(np.where(den > 0, num / np.where(den > 0, den, 1.0), inv_mean))
+    return out
