@@ -703,37 +703,69 @@ def load_study(path: str | Path) -> Study:
 
 
 def _check(spec: StudySpec, data: dict, lines: dict, file: str, text: str) -> Study:
-    ck = _Checker(file, lines)
-    here = Path(file).resolve().parent
+    """Every check of a parsed study, section by section; raises LayoutError with every problem found."""
+    sc = _SpecCheck(spec, data, lines, file)
+    sc.base()
+    sc.grid()
+    sc.cases()
+    sc.sample()
+    model = sc.probe_model()
+    sc.each_failure(model)
+    sc.columns()
+    sc.values()
+    sc.partition()
+    return sc.study(model, text)
+
+
+class _SpecCheck:
+    """The state of one study check: the parameters declared so far, their values and where they were written."""
+
+    def __init__(self, spec: StudySpec, data: dict, lines: dict, file: str):
+        self.spec, self.data, self.lines, self.file = spec, data, lines, file
+        self.ck = _Checker(file, lines)
+        self.here = Path(file).resolve().parent
+        self.params: dict[str, Param] = {}
+        self.values_of: dict[str, list] = {}
+        self.value_locs: dict[str, list[tuple[Any, tuple]]] = {}
+        self.param_loc: dict[str, tuple] = {}
+        self.dims: list[_Dim] = []
+        self.layouts: dict[str, str] = {}
+        self.failure_units: list[str | None] = []
+        self.context: dict[str, Any] = {}
+
+    def _file(self, name: str) -> Path:
+        return Path(name) if Path(name).is_absolute() else self.here / name
 
     # --- base: layouts, the scenario it describes --------------------------------------------------------------
-    base_layouts = spec.base.layout if isinstance(spec.base.layout, list) else [spec.base.layout]
-    if not base_layouts:
-        ck.add(("base", "layout"), "give at least one layout")
-    layouts: dict[str, str] = {}
-    for i, lay in enumerate(base_layouts):
-        loc = ("base", "layout") + ((i,) if isinstance(spec.base.layout, list) else ())
-        p = Path(lay) if Path(lay).is_absolute() else here / lay
-        if not p.is_file():
-            ck.add(loc, f"layout file not found: {p}")
-        layouts[lay] = str(p)
-    base_kw = spec.base.model_dump(exclude_unset=True)
-    base_kw.pop("layout", None)
-    for k in ("catalogs",):
-        if k in base_kw:
-            base_kw[k] = tuple(str(c if Path(c).is_absolute() else here / c) for c in base_kw[k])
-    base_kw["layout"] = layouts[base_layouts[0]] if base_layouts else None
-    if ck.problems:
-        raise LayoutError(ck.problems)
+    def base(self) -> None:
+        spec, ck = self.spec, self.ck
+        self.base_layouts = spec.base.layout if isinstance(spec.base.layout, list) else [spec.base.layout]
+        if not self.base_layouts:
+            ck.add(("base", "layout"), "give at least one layout")
+        for i, lay in enumerate(self.base_layouts):
+            loc = ("base", "layout") + ((i,) if isinstance(spec.base.layout, list) else ())
+            p = self._file(lay)
+            if not p.is_file():
+                ck.add(loc, f"layout file not found: {p}")
+            self.layouts[lay] = str(p)
+        base_kw = spec.base.model_dump(exclude_unset=True)
+        base_kw.pop("layout", None)
+        if "catalogs" in base_kw:
+            base_kw["catalogs"] = tuple(str(self._file(c)) for c in base_kw["catalogs"])
+        base_kw["layout"] = self.layouts[self.base_layouts[0]] if self.base_layouts else None
+        self.base_kw = base_kw
+        if ck.problems:
+            raise LayoutError(ck.problems)
+        if len(self.base_layouts) > 1:
+            self.params["layout"] = Param("layout", "layout", None, "layout")
+            self.values_of["layout"] = list(self.base_layouts)
+            self.value_locs["layout"] = []
+            self.dims.append(_Dim(len(self.base_layouts), ("layout",), list(self.base_layouts), "layout"))
 
     # --- parameters ---------------------------------------------------------------------------------------------
-    pr = spec.parameters
-    params: dict[str, Param] = {}
-    values_of: dict[str, list] = {}
-    value_locs: dict[str, list[tuple[Any, tuple]]] = {}
-    param_loc: dict[str, tuple] = {}
-
-    def declare(name: str, loc: tuple, where: str) -> bool:
+    def declare(self, name: str, loc: tuple, where: str) -> bool:
+        """Register parameter ``name`` written at ``loc`` in block ``where``; False (with a problem) if it can't be."""
+        ck, params = self.ck, self.params
         if name in RESERVED_COLUMNS:
             ck.add(loc, f"{name} is a column of every study; it cannot be a parameter")
             return False
@@ -748,266 +780,292 @@ def _check(spec: StudySpec, data: dict, lines: dict, file: str, text: str) -> St
         if kind == "layout" and where == "sample":
             ck.add(loc, "layout cannot be sampled (list the files in grid or cases)")
             return False
-        if kind == "layout" and len(base_layouts) > 1:
+        if kind == "layout" and len(self.base_layouts) > 1:
             ck.add(loc, "base gives several layouts already (they are the `layout` parameter)")
             return False
-        if name in params and (where != "cases" or param_loc[name][1] != "cases"):
+        if name in params and (where != "cases" or self.param_loc[name][1] != "cases"):
             ck.add(loc, f"{name} is a parameter twice (in two blocks)")
             return False
         if name not in params:
-            param_loc[name] = loc
+            self.param_loc[name] = loc
             params[name] = Param(name, kind, key, column_name(name) if kind not in ("case",) else "case")
-            values_of[name] = []
-            value_locs[name] = []
+            self.values_of[name] = []
+            self.value_locs[name] = []
         return True
 
-    dims: list[_Dim] = []
-    if len(base_layouts) > 1:
-        params["layout"] = Param("layout", "layout", None, "layout")
-        values_of["layout"] = list(base_layouts)
-        value_locs["layout"] = []
-        dims.append(_Dim(len(base_layouts), ("layout",), list(base_layouts), "layout"))
+    def grid(self) -> None:
+        for name, spec_v in self.spec.parameters.grid.items():
+            loc = ("parameters", "grid", name)
+            if not self.declare(name, loc, "grid"):
+                continue
+            try:
+                vals = _range_values(spec_v)
+            except ValueError as exc:
+                self.ck.add(loc, str(exc))
+                continue
+            self.values_of[name] = vals
+            self.value_locs[name] = [
+                (v, loc + ((i,) if isinstance(spec_v, list) else ())) for i, v in enumerate(vals)
+            ]
+            self.dims.append(_Dim(len(vals), (name,), vals, "grid"))
 
-    for name, spec_v in pr.grid.items():
-        loc = ("parameters", "grid", name)
-        if not declare(name, loc, "grid"):
-            continue
-        try:
-            vals = _range_values(spec_v)
-        except ValueError as exc:
-            ck.add(loc, str(exc))
-            continue
-        values_of[name] = vals
-        value_locs[name] = [(v, loc + ((i,) if isinstance(spec_v, list) else ())) for i, v in enumerate(vals)]
-        dims.append(_Dim(len(vals), (name,), vals, "grid"))
-
-    if pr.cases:
+    def cases(self) -> None:
+        cases = self.spec.parameters.cases
+        if not cases:
+            return
         ok = True
-        for i, case in enumerate(pr.cases):
+        for i, case in enumerate(cases):
             if not case:
-                ck.add(("parameters", "cases", i), "an empty case (give at least one parameter)")
+                self.ck.add(("parameters", "cases", i), "an empty case (give at least one parameter)")
                 ok = False
             for name, v in case.items():
                 loc = ("parameters", "cases", i, name)
-                if not declare(name, loc, "cases"):
+                if not self.declare(name, loc, "cases"):
                     ok = False
                     continue
-                if params[name].kind == "case" and not isinstance(v, str):
-                    ck.add(loc, "case is the name of the case (a string)")
+                if self.params[name].kind == "case" and not isinstance(v, str):
+                    self.ck.add(loc, "case is the name of the case (a string)")
                     ok = False
-                values_of[name].append(v)
+                self.values_of[name].append(v)
         if ok:
-            dims.append(
-                _Dim(len(pr.cases), tuple(sorted({k for c in pr.cases for k in c})), pr.cases, "cases")
-            )
+            self.dims.append(_Dim(len(cases), tuple(sorted({k for c in cases for k in c})), cases, "cases"))
 
-    if pr.sample is not None:
-        sm = pr.sample
-        loc = ("parameters", "sample")
-        good = True
+    def _sample_size_ok(self, sm: Sample, loc: tuple) -> bool:
         if sm.n < 1 or sm.n > MAX_SCENARIOS:
-            ck.add(loc + ("n",), f"bad sample size {sm.n}: use 1 .. {MAX_SCENARIOS:,} points")
-            good = False
-        elif sm.method == "sobol" and sm.n & (sm.n - 1):
+            self.ck.add(loc + ("n",), f"bad sample size {sm.n}: use 1 .. {MAX_SCENARIOS:,} points")
+            return False
+        if sm.method == "sobol" and sm.n & (sm.n - 1):
             lo = 1 << (sm.n.bit_length() - 1)
-            ck.add(
+            self.ck.add(
                 loc + ("n",),
                 f"bad sample size {sm.n}: a Sobol sample needs a power of 2 (e.g. {lo} or {lo * 2}) to keep its balance",
             )
-            good = False
+            return False
+        return True
+
+    def _range_problem(self, name: str, r: Any) -> str | None:
+        """Why ``r`` is not a usable sample range of parameter ``name`` (None: it is)."""
+        if (
+            not isinstance(r, list)
+            or len(r) != 2
+            or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in r)
+        ):
+            return f"a range is [low, high] (two numbers), got {r!r}"
+        if not all(math.isfinite(x) for x in r):
+            return "range bounds must be finite"
+        if not r[0] < r[1]:
+            return f"empty range: low {r[0]} must be below high {r[1]}"
+        if self.params[name].kind in ("failure", "case") or name in ("policy", "failures"):
+            return f"{name} is not a number; it cannot be sampled"
+        return None
+
+    def sample(self) -> None:
+        sm = self.spec.parameters.sample
+        if sm is None:
+            return
+        loc = ("parameters", "sample")
+        good = self._sample_size_ok(sm, loc)
         if not sm.ranges:
-            ck.add(loc + ("ranges",), "give at least one parameter range")
+            self.ck.add(loc + ("ranges",), "give at least one parameter range")
             good = False
         lows, highs, names = [], [], []
         for name, r in sm.ranges.items():
             rloc = loc + ("ranges", name)
-            if not declare(name, rloc, "sample"):
+            if not self.declare(name, rloc, "sample"):
                 good = False
                 continue
-            if (
-                not isinstance(r, list)
-                or len(r) != 2
-                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in r)
-            ):
-                ck.add(rloc, f"a range is [low, high] (two numbers), got {r!r}")
-                good = False
-                continue
-            if not all(math.isfinite(x) for x in r):
-                ck.add(rloc, "range bounds must be finite")
-                good = False
-                continue
-            if not r[0] < r[1]:
-                ck.add(rloc, f"empty range: low {r[0]} must be below high {r[1]}")
-                good = False
-                continue
-            if params[name].kind in ("failure", "case") or name in ("policy", "failures"):
-                ck.add(rloc, f"{name} is not a number; it cannot be sampled")
+            why = self._range_problem(name, r)
+            if why:
+                self.ck.add(rloc, why)
                 good = False
                 continue
             lows.append(float(r[0]))
             highs.append(float(r[1]))
             names.append(name)
-            values_of[name] += [float(r[0]), float(r[1])]
-            value_locs[name] = [(float(r[0]), rloc + (0,)), (float(r[1]), rloc + (1,))]
+            self.values_of[name] += [float(r[0]), float(r[1])]
+            self.value_locs[name] = [(float(r[0]), rloc + (0,)), (float(r[1]), rloc + (1,))]
         if good and names:
-            dims.append(_Dim(sm.n, tuple(names), _sample(sm, lows, highs), "sample"))
+            self.dims.append(_Dim(sm.n, tuple(names), _sample(sm, lows, highs), "sample"))
 
     # --- the base with the first value of every parameter: a scenario, and its layout compiles -------------------
-    context: dict[str, Any] = {}
-    for d in dims:
-        context.update(d.at(0))
-    probe = Recipe(dict(base_kw), spec.analysis, params, layouts, None, {}, "")
-    try:
-        model = probe.scenario(
-            {k: v for k, v in context.items() if params[k].kind in ("field", "option")}
-        ).model()
-    except ValidationError as exc:  # nothing more can be checked without a base: these and what was found
-        raise LayoutError(ck.problems + _pydantic_problems(exc, data, lines, file, ("base",))) from None
-    except InputError as exc:
-        raise LayoutError(ck.problems + [Problem("base", str(exc), file, lines.get(("base",)))]) from None
-    except LayoutError as exc:
-        raise LayoutError(ck.problems + exc.problems) from None
-    for lay in base_layouts[1:]:
+    def probe_model(self):
+        ck, params, file, lines = self.ck, self.params, self.file, self.lines
+        for d in self.dims:
+            self.context.update(d.at(0))
+        probe = Recipe(dict(self.base_kw), self.spec.analysis, params, self.layouts, None, {}, "")
         try:
-            probe.scenario({"layout": lay}).model()
-        except ValidationError:
-            pass  # reported above for the first layout
-        except InputError as exc:
+            model = probe.scenario(
+                {k: v for k, v in self.context.items() if params[k].kind in ("field", "option")}
+            ).model()
+        except ValidationError as exc:  # nothing more can be checked without a base: these and what was found
             raise LayoutError(
-                [Problem("base.layout", str(exc), file, lines.get(("base", "layout")))]
+                ck.problems + _pydantic_problems(exc, self.data, lines, file, ("base",))
             ) from None
+        except InputError as exc:
+            raise LayoutError(ck.problems + [Problem("base", str(exc), file, lines.get(("base",)))]) from None
+        except LayoutError as exc:
+            raise LayoutError(ck.problems + exc.problems) from None
+        for lay in self.base_layouts[1:]:
+            try:
+                probe.scenario({"layout": lay}).model()
+            except ValidationError:
+                pass  # reported above for the first layout
+            except InputError as exc:
+                raise LayoutError(
+                    [Problem("base.layout", str(exc), file, lines.get(("base", "layout")))]
+                ) from None
+        return model
 
-    failure_units: list[str | None] = []
-    if pr.each_failure is not None:
+    def each_failure(self, model) -> None:
+        ef = self.spec.parameters.each_failure
+        if ef is None:
+            return
         loc = ("parameters", "each_failure")
         try:
-            kind, baseline = _failure_spec(pr.each_failure)
+            kind, baseline = _failure_spec(ef)
         except ValueError as exc:
-            ck.add(loc, str(exc))
-        else:
-            if len(base_layouts) > 1 or "layout" in params:
-                ck.add(loc, "each_failure enumerates the units of one layout: run one study per layout")
-            else:
-                from twin.failures import unit_names
+            self.ck.add(loc, str(exc))
+            return
+        if len(self.base_layouts) > 1 or "layout" in self.params:
+            self.ck.add(loc, "each_failure enumerates the units of one layout: run one study per layout")
+            return
+        from twin.failures import unit_names
 
-                units = unit_names(model, kind)
-                if not units:
-                    ck.add(loc, f"the layout has no unit of kind {kind} (`twin units LAYOUT` lists them)")
-                else:
-                    failure_units = ([None] if baseline else []) + list(units)
-                    params["failure"] = Param("failure", "failure", kind, "failure", "str")
-                    dims.append(_Dim(len(failure_units), ("failure",), failure_units, "failure"))
+        units = unit_names(model, kind)
+        if not units:
+            self.ck.add(loc, f"the layout has no unit of kind {kind} (`twin units LAYOUT` lists them)")
+            return
+        self.failure_units = ([None] if baseline else []) + list(units)
+        self.params["failure"] = Param("failure", "failure", kind, "failure", "str")
+        self.dims.append(_Dim(len(self.failure_units), ("failure",), self.failure_units, "failure"))
 
-    if not dims and not ck.problems:
-        ck.add(("parameters",), "nothing varies: give grid, sample, cases or each_failure")
-
-    # column names: unique, not reserved
-    by_col: dict[str, str] = {}
-    for name, p in params.items():
-        if not p.column:
-            ck.add(("parameters",), f"{name!r}: not a usable parameter name")
-        elif p.column in by_col:
-            ck.add(("parameters",), f"{name} and {by_col[p.column]} both make the column {p.column}")
-        by_col[p.column] = name
-
-    params = {n: replace(p, dtype=_param_dtype(p, values_of.get(n, []))) for n, p in params.items()}
+    def columns(self) -> None:
+        """Something varies; column names are unique and usable; every parameter gets its column dtype."""
+        if not self.dims and not self.ck.problems:
+            self.ck.add(("parameters",), "nothing varies: give grid, sample, cases or each_failure")
+        by_col: dict[str, str] = {}
+        for name, p in self.params.items():
+            if not p.column:
+                self.ck.add(("parameters",), f"{name!r}: not a usable parameter name")
+            elif p.column in by_col:
+                self.ck.add(("parameters",), f"{name} and {by_col[p.column]} both make the column {p.column}")
+            by_col[p.column] = name
+        self.params = {
+            n: replace(p, dtype=_param_dtype(p, self.values_of.get(n, []))) for n, p in self.params.items()
+        }
 
     # --- every parameter value (with the first value of the others), and every case, builds a scenario -----------
-    recipe_base = dict(base_kw)
-    probe = Recipe(recipe_base, spec.analysis, params, layouts, None, {}, "")
-    plain = {k: v for k, v in context.items() if params[k].kind in ("field", "option")}
-    for name, p in params.items():
-        if p.kind in ("failure", "case"):
-            continue
-        if p.kind == "layout" and len(base_layouts) > 1:
-            continue
-        items = value_locs.get(name) or []
-        if len(items) > VALIDATE_VALUES:
-            items = [items[0], items[-1]]
-        seen: set = set()
-        for v, vloc in items:
-            key = json.dumps(v, sort_keys=True, default=str)
-            if key in seen:
+    def _layout_value(self, v: Any, vloc: tuple) -> bool:
+        """A layout value names a file that exists (registered); False with a problem if not."""
+        if not isinstance(v, str):
+            self.ck.add(vloc, "a layout is a file name")
+            return False
+        f = self._file(v)
+        if not f.is_file():
+            self.ck.add(vloc, f"layout file not found: {f}")
+            return False
+        self.layouts[v] = str(f)
+        return True
+
+    def values(self) -> None:
+        ck, params = self.ck, self.params
+        probe = Recipe(dict(self.base_kw), self.spec.analysis, params, self.layouts, None, {}, "")
+        plain = {k: v for k, v in self.context.items() if params[k].kind in ("field", "option")}
+        for name, p in params.items():
+            if p.kind in ("failure", "case") or (p.kind == "layout" and len(self.base_layouts) > 1):
                 continue
-            seen.add(key)
-            if p.kind == "layout":
-                if not isinstance(v, str):
-                    ck.add(vloc, "a layout is a file name")
+            items = self.value_locs.get(name) or []
+            if len(items) > VALIDATE_VALUES:
+                items = [items[0], items[-1]]
+            seen: set = set()
+            for v, vloc in items:
+                key = json.dumps(v, sort_keys=True, default=str)
+                if key in seen:
                     continue
-                f = Path(v) if Path(v).is_absolute() else here / v
-                if not f.is_file():
-                    ck.add(vloc, f"layout file not found: {f}")
+                seen.add(key)
+                if p.kind == "layout" and not self._layout_value(v, vloc):
                     continue
-                layouts[v] = str(f)
-            msg = _try_scenario(
-                probe, {**plain, name: v}, resolve=p.kind in ("override", "layout"), field=name
-            )
-            if msg and p.kind == "override" and any(w in msg for w in _PATH_ERRORS):
-                ck.add(param_loc[name], _explain(name, p, msg))  # the path, not this value: said once
-                break
+                msg = _try_scenario(
+                    probe, {**plain, name: v}, resolve=p.kind in ("override", "layout"), field=name
+                )
+                if msg and p.kind == "override" and any(w in msg for w in _PATH_ERRORS):
+                    ck.add(
+                        self.param_loc[name], _explain(name, p, msg)
+                    )  # the path, not this value: said once
+                    break
+                if msg:
+                    ck.add(vloc, _explain(name, p, msg))
+        for i, case in enumerate(self.spec.parameters.cases[:VALIDATE_VALUES]):
+            usable = all(name in params for name in case)
+            for name, v in case.items():
+                if usable and params[name].kind == "layout" and isinstance(v, str):
+                    f = self._file(v)
+                    if not f.is_file():
+                        ck.add(("parameters", "cases", i, name), f"layout file not found: {f}")
+                        usable = False
+                    self.layouts[v] = str(f)
+            if not usable:
+                continue
+            resolve = any(params[n].kind in ("override", "layout") for n in case)
+            msg = _try_scenario(probe, {**plain, **case}, resolve=resolve, field=tuple(case))
             if msg:
-                ck.add(vloc, _explain(name, p, msg))
-    for i, case in enumerate(pr.cases[:VALIDATE_VALUES]):
-        usable = all(name in params for name in case)
-        for name, v in case.items():
-            if usable and params[name].kind == "layout" and isinstance(v, str):
-                f = Path(v) if Path(v).is_absolute() else here / v
-                if not f.is_file():
-                    ck.add(("parameters", "cases", i, name), f"layout file not found: {f}")
-                    usable = False
-                layouts[v] = str(f)
-        if not usable:
-            continue
-        resolve = any(params[n].kind in ("override", "layout") for n in case)
-        msg = _try_scenario(probe, {**plain, **case}, resolve=resolve, field=tuple(case))
-        if msg:
-            ck.add(("parameters", "cases", i), msg)
+                ck.add(("parameters", "cases", i), msg)
 
-    # --- partition, outputs, report -------------------------------------------------------------------------------
-    if spec.partition_by is not None:
-        loc = ("partition_by",)
-        pb = spec.partition_by
-        if pb not in pr.grid or pb not in params:
-            ck.add(loc, f"{pb!r} is not a grid parameter (partitions are by one grid parameter)")
-        else:
-            bad = [v for v in values_of[pb] if not re.fullmatch(r"[A-Za-z0-9_.+\-]+", _part_text(v))]
-            if bad:
-                ck.add(loc, f"{pb}: value {bad[0]!r} cannot name a directory (letters, digits, _ . + - only)")
+    # --- partition, outputs, size --------------------------------------------------------------------------------
+    def partition(self) -> None:
+        spec, ck = self.spec, self.ck
+        if spec.partition_by is not None:
+            loc = ("partition_by",)
+            pb = spec.partition_by
+            if pb not in spec.parameters.grid or pb not in self.params:
+                ck.add(loc, f"{pb!r} is not a grid parameter (partitions are by one grid parameter)")
             else:
-                i = next(k for k, d in enumerate(dims) if d.names == (pb,))
-                dims.insert(0, dims.pop(i))
-    _check_outputs(spec, ck)
-    n = math.prod(d.size for d in dims) if dims else 0
-    if n > MAX_SCENARIOS:
-        ck.add(("parameters",), f"{n:,} scenarios: above the limit of {MAX_SCENARIOS:,} (split the study)")
-    if ck.problems:
-        raise LayoutError(ck.problems)
+                bad = [v for v in self.values_of[pb] if not re.fullmatch(r"[A-Za-z0-9_.+\-]+", _part_text(v))]
+                if bad:
+                    ck.add(
+                        loc, f"{pb}: value {bad[0]!r} cannot name a directory (letters, digits, _ . + - only)"
+                    )
+                else:
+                    i = next(k for k, d in enumerate(self.dims) if d.names == (pb,))
+                    self.dims.insert(0, self.dims.pop(i))
+        _check_outputs(spec, ck)
+        n = math.prod(d.size for d in self.dims) if self.dims else 0
+        if n > MAX_SCENARIOS:
+            ck.add(
+                ("parameters",), f"{n:,} scenarios: above the limit of {MAX_SCENARIOS:,} (split the study)"
+            )
+        if ck.problems:
+            raise LayoutError(ck.problems)
 
-    # layout-changing dims first (outer), so consecutive scenarios share a compiled model; the partition stays first
-    head = dims[:1] if spec.partition_by is not None else []
-    rest = dims[len(head) :]
-    changes_layout = [d for d in rest if any(params[x].kind in ("override", "layout") for x in d.names)]
-    dims = head + changes_layout + [d for d in rest if d not in changes_layout]
+    def study(self, model, text: str) -> Study:
+        spec, params, dims = self.spec, self.params, self.dims
+        # layout-changing dims first (outer), so consecutive scenarios share a compiled model; the partition stays first
+        head = dims[:1] if spec.partition_by is not None else []
+        rest = dims[len(head) :]
+        changes_layout = [d for d in rest if any(params[x].kind in ("override", "layout") for x in d.names)]
+        dims = head + changes_layout + [d for d in rest if d not in changes_layout]
 
-    inputs = {lay: _file_sha(Path(p)) for lay, p in sorted(layouts.items())}
-    for c in base_kw.get("catalogs", ()):
-        inputs[str(c)] = _file_sha(Path(c))
-    hashed = {
-        "spec": spec.model_dump(mode="json"),
-        "inputs": inputs,
-        "builtin_catalog": _builtin_catalog_sha(),
-        "failures": hashlib.sha256(json.dumps(failure_units).encode()).hexdigest() if failure_units else None,
-    }
-    if pr.sample is not None:
-        import scipy
+        inputs = {lay: _file_sha(Path(p)) for lay, p in sorted(self.layouts.items())}
+        for c in self.base_kw.get("catalogs", ()):
+            inputs[str(c)] = _file_sha(Path(c))
+        fu = self.failure_units
+        hashed = {
+            "spec": spec.model_dump(mode="json"),
+            "inputs": inputs,
+            "builtin_catalog": _builtin_catalog_sha(),
+            "failures": hashlib.sha256(json.dumps(fu).encode()).hexdigest() if fu else None,
+        }
+        if spec.parameters.sample is not None:
+            import scipy
 
-        hashed["scipy"] = scipy.__version__
-    spec_hash = hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
-    a, per_rack = COST_S.get(spec.analysis, (0.05, 1e-4))
-    est = a + per_rack * model.n_racks
-    if any(p.kind in ("override", "layout") for p in params.values()):
-        est += YAML_COST_S
-    return Study(spec, file, text, params, dims, layouts, spec_hash, inputs, recipe_base, est)
+            hashed["scipy"] = scipy.__version__
+        spec_hash = hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
+        a, per_rack = COST_S.get(spec.analysis, (0.05, 1e-4))
+        est = a + per_rack * model.n_racks
+        if any(p.kind in ("override", "layout") for p in params.values()):
+            est += YAML_COST_S
+        recipe_base = dict(self.base_kw)
+        return Study(spec, self.file, text, params, dims, self.layouts, spec_hash, inputs, recipe_base, est)
 
 
 def _part_text(v: Any) -> str:
