@@ -286,10 +286,64 @@ class Network(Strict):
 
 
 class Tier(Strict):
+    """A service tier. Inference tiers are sold per million output tokens at an interactivity (output tokens/s
+    seen by one user); training tiers per GPU-hour at full throughput (twin.economics)."""
+
     name: str = Field(pattern=NAME)
     kind: Literal["inference", "training"]
     price_usd_per_mtok: float | None = Field(default=None, ge=0)
     description: str = ""
+    interactivity_tok_s_per_user: float | None = Field(
+        default=None,
+        gt=0,
+        le=100_000,
+        description="output tokens/s per user the tier sells (inference); None: 50 (the keynote's $6 tier)",
+    )
+    demand_limit_tok_s: float | None = Field(
+        default=None, ge=0, description="most output tokens/s the market takes at this price; None: unlimited"
+    )
+    share: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="fraction of the inference demand (informative; demand_limit binds)",
+    )
+    input_output_ratio: float = Field(
+        default=8.0,
+        ge=0,
+        le=1000,
+        description="input (prefill) tokens per output token; sizes the prefill of disaggregated serving",
+    )
+    price_usd_per_gpu_hour: float | None = Field(
+        default=None, ge=0, description="training: value of one GPU-hour at full throughput, USD"
+    )
+
+    @model_validator(mode="after")
+    def _kind_fields(self):
+        if self.kind == "training" and self.price_usd_per_mtok is not None and self.price_usd_per_gpu_hour:
+            raise ValueError("a training tier is priced per GPU-hour or per Mtok, not both")
+        if self.kind == "inference" and self.price_usd_per_gpu_hour is not None:
+            raise ValueError("price_usd_per_gpu_hour is for training tiers (inference: price_usd_per_mtok)")
+        return self
+
+
+def keynote_tiers() -> list[Tier]:
+    """The GTC 2026 keynote's inference tiers: free, ~$3, ~$6, ~$45, ~$150 per million tokens as speed rises.
+
+    Prices are the keynote's; the interactivity of each tier is our reading of its "speed rises" (tokens/s per
+    user: 10, 25, 50, 150, 500), the last one beyond a GPU rack's frontier (decode-engine territory).
+    """
+    spec = [
+        ("free", 0.0, 10.0),
+        ("t3", 3.0, 25.0),
+        ("t6", 6.0, 50.0),
+        ("t45", 45.0, 150.0),
+        ("t150", 150.0, 500.0),
+    ]
+    return [
+        Tier(name=n, kind="inference", price_usd_per_mtok=p, interactivity_tok_s_per_user=i)
+        for n, p, i in spec
+    ]
 
 
 class Workload(Strict):

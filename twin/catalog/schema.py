@@ -82,8 +82,49 @@ class ThroughputCurve(Curve):
         return self
 
 
+class Frontier(BaseModel):
+    """Throughput per accelerator vs interactivity at full power: a Pareto frontier (one serving recipe per point).
+
+    ``tokens_per_s_per_gpu`` (output tokens/s of one accelerator at ``power_max_w``) must fall strictly as
+    ``interactivity_tok_s_per_user`` (output tokens/s seen by one user) rises: a faster token costs throughput.
+    ``serving``: ``aggregated`` (prefill and decode on the same accelerators; the frontier includes the prefill of
+    the reference workload) or ``decode`` (decode only: the prefill is served disaggregated on another rack type,
+    at that type's ``prefill_tokens_per_s_per_gpu``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+    model: str = Field(min_length=1, description="reference model and sequence lengths of the frontier")
+    serving: Literal["aggregated", "decode"] = "aggregated"
+    interactivity_tok_s_per_user: list[float]
+    tokens_per_s_per_gpu: list[float]
+    prefill_tokens_per_s_per_gpu: float | None = Field(
+        default=None, gt=0, description="input tokens/s of one accelerator doing prefill only (disaggregated)"
+    )
+    source: str = Field(min_length=3)
+
+    @model_validator(mode="after")
+    def _v(self):
+        x, y = np.asarray(self.interactivity_tok_s_per_user), np.asarray(self.tokens_per_s_per_gpu)
+        if len(x) != len(y):
+            raise ValueError(
+                "interactivity_tok_s_per_user and tokens_per_s_per_gpu must have the same length"
+            )
+        if len(x) < 2:
+            raise ValueError("a frontier needs at least 2 points")
+        if np.any(x <= 0) or np.any(np.diff(x) <= 0):
+            raise ValueError("interactivity_tok_s_per_user must be positive and strictly increasing")
+        if np.any(y <= 0) or np.any(np.diff(y) >= 0):
+            raise ValueError(
+                "tokens_per_s_per_gpu must be positive and strictly decreasing in interactivity "
+                "(a Pareto frontier: faster tokens cost throughput)"
+            )
+        if self.serving == "decode" and self.prefill_tokens_per_s_per_gpu is not None:
+            raise ValueError("a decode-only accelerator has no prefill rate")
+        return self
+
+
 class RackType(Entry):
-    form_factor: Literal["oberon", "kyber", "other"]
+    form_factor: Literal["oberon", "kyber", "hgx", "lpx", "other"]
     gpu: str
     gpus: int = Field(gt=0)
     power_maxp_kw: float = Pos
@@ -140,6 +181,9 @@ class GpuType(Entry):
     t_shutdown_c: float
     tokens_per_s: dict[str, float]
     throughput_curves: dict[str, ThroughputCurve]
+    frontier: Frontier | None = Field(
+        default=None, description="inference throughput vs interactivity at full power (twin.economics)"
+    )
 
     @model_validator(mode="after")
     def _v(self):
