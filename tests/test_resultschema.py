@@ -24,6 +24,7 @@ SCENARIOS = [
     Scenario(layout=POD, budget_mw=3.5, policy="uniform"),
     Scenario(layout=POD, budget_mw=3.5, policy="maxp"),
     Scenario(layout=POD, budget_mw=3.5, maxq={"variation_sigma": 0.05}),
+    Scenario(layout=POD, budget_mw=3.5, maxq={"objective": "revenue"}),
     Scenario(layout=POD, budget_mw=1.0),
     Scenario(layout=POD, analysis="transient", transient={"kind": "pump-trip", "duration_s": 60}),
     Scenario(layout=POD, analysis="transient", transient={"kind": "cdu-loss", "duration_s": 60}),

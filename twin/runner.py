@@ -369,10 +369,8 @@ def _run_maxq(s: Scenario) -> RunResult:
 
     model = s.model()
     fails = FailureSet.parse(model, s.failures)
-    res = optimize_maxq(
-        model,
+    opt = dict(
         budget_mw=s.budget_mw,
-        policy=s.policy,
         ambient_c=s.ambient_c,
         wet_bulb_c=_wet_bulb(s, model),
         supply_c=s.supply_c,
@@ -382,6 +380,15 @@ def _run_maxq(s: Scenario) -> RunResult:
         max_outer=s.maxq.max_outer,
         shed=s.maxq.shed,
     )
+    if s.maxq.objective == "revenue":  # twin.economics: caps and tier split for revenue
+        from twin.economics.revenue import revenue_maxq
+
+        if s.policy != "maxq":
+            raise InputError(f"objective 'revenue' needs policy 'maxq' (got '{s.policy}')")
+        rev = revenue_maxq(model, **opt)
+        res = rev.maxq
+    else:
+        res = optimize_maxq(model, policy=s.policy, **opt)
     # the verifying coupled solve's cooling figures (water use, stages, pumps ...) under the Max-Q answer's own
     # KPIs, which take precedence
     k = {**(res.coupled.thermal.kpis if res.coupled is not None else {}), **res.kpis}
@@ -409,7 +416,13 @@ def _run_maxq(s: Scenario) -> RunResult:
     }
     if caps is not None and len(caps) != model.n_racks:
         tables["gpus"] = pd.DataFrame({"gpu_cap_w": caps})
+    from twin.economics import run as econ
+
+    if s.maxq.objective != "revenue":
+        rev = econ.priced_afterwards(model, res)
+    econ.add_to_run(rev, k, tables)
     w = _model_warnings(model) + [x for x in optimizer_warnings if "did not converge" not in x]
+    w += rev.warnings if rev is not None else []
     if k.get("outer_converged") is False:
         w.append(
             "the optimizer did not converge; the caps returned are the best verified feasible ones found (outer_converged = false)"

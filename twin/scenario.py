@@ -128,6 +128,11 @@ class MaxQOptions(_Options):
     shed: bool = Field(
         True, description="maxq: switch racks off when that gives more tokens/s within the budget"
     )
+    objective: Literal["tokens", "revenue"] = Field(
+        "tokens",
+        description="maxq: maximise tokens/s, or revenue ($/s over the workload tiers' prices, interactivity and "
+        "demand limits; twin.economics)",
+    )
 
 
 class ElectricalOptions(_Options):

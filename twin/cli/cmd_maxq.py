@@ -48,6 +48,9 @@ def maxq(
     ),
     seed: int = typer.Option(0, "--seed", help="seed of the per-GPU variation"),
     max_outer: int = typer.Option(15, "--max-outer", help="Max-Q: most linearisations of the facility"),
+    objective: str = typer.Option(
+        "tokens", "--objective", help="tokens (most tokens/s) or revenue (most $/h over the workload tiers)"
+    ),
     size: bool = typer.Option(False, "--size", help="size a site: GPUs that fit --site-mw, Max-P vs Max-Q"),
     site_mw: float = typer.Option(None, "--site-mw", help="site power envelope for --size, MW"),
     rack_type: str = typer.Option(None, "--rack-type", help="rack type for --size (catalog name)"),
@@ -82,6 +85,10 @@ def maxq(
         raise InputError("--budget-mw is required")
     if policy not in ("maxq", "uniform", "maxp", "all"):
         raise InputError(f"unknown policy '{policy}' (choose from maxq, uniform, maxp, all)")
+    if objective not in ("tokens", "revenue"):
+        raise InputError(f"unknown objective '{objective}' (choose from tokens, revenue)")
+    if objective == "revenue" and policy != "maxq":
+        raise InputError("--objective revenue needs --policy maxq (the other policies are priced afterwards)")
     prepare_out(out_dir, force)
     base = Scenario(
         layout=layout,
@@ -91,7 +98,12 @@ def maxq(
         wet_bulb_c=wet_bulb_c,
         supply_c=supply_c,
         failures=tuple(fail or ()),
-        maxq={"variation_sigma": variation_sigma, "seed": seed, "max_outer": max_outer},
+        maxq={
+            "variation_sigma": variation_sigma,
+            "seed": seed,
+            "max_outer": max_outer,
+            "objective": objective,
+        },
     )
     if policy != "all":
         with working(f"Max-Q ({policy})", quiet=json_out):
@@ -178,6 +190,10 @@ def _render(results) -> None:
             fac = [b["name"] for b in r.kpis.get("binding_constraints", []) if b.get("kind") == "facility"]
             what = fac[0] if fac else "grid capacity"
             out.print(f"{r.scenario.policy}: 1 MW more of the {what} = {sp:,.0f} tokens/s")
+    from twin.cli.cmd_economics import render_tiers
+
+    for r in results:
+        render_tiers(r)
 
 
 def _render_size(res) -> None:

@@ -191,17 +191,21 @@ def pool_values(pl: Pools, nu: np.ndarray, rho: float) -> tuple[np.ndarray, np.n
 
 @dataclass(frozen=True)
 class LinearFacility:
-    """Facility power linearised in the total GPU power G: F ~= f0_w + a (G - g0_w); limit budget_w (W)."""
+    """Facility power linearised in the GPU power of each pool: F ~= fixed_w + sum_g a_g G_g (W), limit budget_w.
 
-    a: float
-    f0_w: float
-    g0_w: float
+    ``a`` is W of facility per W of GPU power (a scalar, or one value per pool); G_g = gpus_g p_g."""
+
+    a: float | np.ndarray
+    fixed_w: float
     budget_w: float
 
     @property
     def gpu_budget_w(self) -> float:
-        """The budget as a limit on a * G: budget - F_0 + a G_0, W."""
-        return self.budget_w - self.f0_w + self.a * self.g0_w
+        """The budget as a limit on sum_g a_g G_g: budget - fixed, W."""
+        return self.budget_w - self.fixed_w
+
+    def coef(self, n: int) -> np.ndarray:
+        return np.broadcast_to(np.asarray(self.a, dtype=float), (n,)).copy()
 
 
 def _water_fill(pl: Pools, value: np.ndarray, lin: LinearFacility) -> tuple[np.ndarray, float]:
@@ -209,7 +213,8 @@ def _water_fill(pl: Pools, value: np.ndarray, lin: LinearFacility) -> tuple[np.n
 
     Returns x (n_pools,) and the budget multiplier ($/s per W of facility power)."""
     xmin = pl.p_min_w / pl.p_max_w
-    coef = lin.a * pl.gpus * pl.p_max_w  # W of facility per unit of x
+    a = lin.coef(pl.n)
+    coef = a * pl.gpus * pl.p_max_w  # W of facility per unit of x
 
     def response(lam: float) -> np.ndarray:
         x = np.empty(pl.n)
@@ -217,7 +222,7 @@ def _water_fill(pl: Pools, value: np.ndarray, lin: LinearFacility) -> tuple[np.n
             if value[k] <= 0:
                 x[k] = xmin[k]
             else:
-                x[k] = float(c.x_at_slope(np.array([lam * lin.a * pl.p_max_w[k] / value[k]]))[0])
+                x[k] = float(c.x_at_slope(np.array([lam * a[k] * pl.p_max_w[k] / value[k]]))[0])
         return np.clip(x, xmin, 1.0)
 
     cap = lin.gpu_budget_w
@@ -399,7 +404,7 @@ def dual_values(pl: Pools, lin: LinearFacility, tol: float = 1e-5, max_iter: int
         h = float(np.dot(v, cap) + np.dot(nu[dem_idx], tt.demand_limit_tok_s[dem_idx]))
         served, pre_net = _served(pl, choice, cap)
         grad = np.concatenate(
-            [tt.demand_limit_tok_s[dem_idx] - served[dem_idx], [-pre_net] if coupled else []]
+            [tt.demand_limit_tok_s[dem_idx] - served[dem_idx], [pre_net] if coupled else []]
         )
         return h, grad, x, lam
 
@@ -506,7 +511,9 @@ def _tier_frame(pl: Pools, sp: Split) -> pd.DataFrame:
             "kind": np.where(tt.inference, "inference", "training"),
             "interactivity_tok_s_per_user": np.where(tt.inference, tt.interactivity_tok_s_per_user, np.nan),
             "price_usd_per_mtok": np.where(tt.inference, tt.price_usd_per_tok * 1e6, np.nan),
-            "demand_limit_tok_s": np.where(np.isfinite(tt.demand_limit_tok_s), tt.demand_limit_tok_s, np.nan),
+            "demand_limit_tokens_per_s": np.where(
+                np.isfinite(tt.demand_limit_tok_s), tt.demand_limit_tok_s, np.nan
+            ),
             "tokens_per_s": sp.tokens_per_s,
             "revenue_usd_per_h": sp.revenue_usd_per_s * 3600.0,
             "demand_price_usd_per_mtok": sp.demand_multiplier_usd_per_tok * 1e6,
@@ -567,8 +574,8 @@ def linearise(model, perf: PerfModel, budget_mw: float, **kw) -> LinearFacility:
     hi = solve_coupled(model, gpu_cap_w=perf.gpu_power_max_w, **kw)
     g_lo = float(np.dot(perf.gpus, perf.gpu_power_min_w))
     g_hi = float(np.dot(perf.gpus, perf.gpu_power_max_w))
-    a = (hi.facility_power_w - lo.facility_power_w) / max(g_hi - g_lo, 1.0)
-    return LinearFacility(a=max(a, 1e-6), f0_w=lo.facility_power_w, g0_w=g_lo, budget_w=budget_mw * 1e6)
+    a = max((hi.facility_power_w - lo.facility_power_w) / max(g_hi - g_lo, 1.0), 1e-6)
+    return LinearFacility(a=a, fixed_w=lo.facility_power_w - a * g_lo, budget_w=budget_mw * 1e6)
 
 
 def revenue_maxq(
