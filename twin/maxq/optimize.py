@@ -84,6 +84,9 @@ class MaxQResult:
     kpis: dict
     res_constraints: pd.DataFrame = field(default_factory=pd.DataFrame)
     racks_on: np.ndarray | None = None  # (n_racks,) bool: Max-P leaves racks that do not fit switched off
+    # Max-Q: price of a W of GPU power each rack's GPUs see at the answer (objective/s per W, rack mean of the
+    # linear constraints' multipliers times their coefficients: the facility, busway, block and loop limits)
+    gpu_price_per_w: np.ndarray | None = None
 
     @property
     def res_racks(self) -> pd.DataFrame:
@@ -447,7 +450,9 @@ def optimize_maxq(
         avail = avail.astype(bool)
         if not avail.any():
             raise InputError("racks_on: no rack is on")
-    floor = solve_coupled(model, gpu_cap_w=perf.gpu_power_min_w, racks_on=avail, **kw)
+    floor = solve_coupled(
+        model, gpu_cap_w=perf.gpu_power_min_w, racks_on=avail, stop_when_consistent=policy == "maxq", **kw
+    )
     floor_mw = floor.kpis["facility_power_mw"]
     # every W at the meter passes the HV/MV substation: its firm kVA rating is a limit of the same form, as
     # real power at the substation's |S| / P (measured by the electrical solve; re-evaluated at each iterate)
@@ -1141,7 +1146,15 @@ def _maxq(
             np.count_nonzero(np.bincount(ur, weights=_junction_bound(pb, sol), minlength=model.n_racks) > 0)
         ),
     }
-    return _result("maxq", budget_mw, floor, cpf, caps, binding, extra, res_c)
+    out = _result("maxq", budget_mw, floor, cpf, caps, binding, extra, res_c)
+    price = np.zeros(len(pb.weight))
+    for g, mu in zip(pb.groups, sol.multipliers, strict=True):
+        inside = g.member >= 0
+        price[inside] += mu[g.member[inside]] * g.coef[inside]
+    out.gpu_price_per_w = np.bincount(ur, weights=price * pb.count, minlength=model.n_racks) / np.maximum(
+        np.bincount(ur, weights=pb.count, minlength=model.n_racks), 1e-300
+    )
+    return out
 
 
 def _maxq_all_on(model, perf, stages, fac, floor, kw, tol, max_outer, avail):
@@ -1149,7 +1162,7 @@ def _maxq_all_on(model, perf, stages, fac, floor, kw, tol, max_outer, avail):
     # start from the catalog's Max-Q operating point (a good guess of the answer)
     pq = model.gpu_types["power_maxq_w"].to_numpy(dtype=float)[model.racks["gpu_type"].to_numpy()]
     start_caps = np.clip(pq, perf.gpu_power_min_w, perf.gpu_power_max_w)
-    cp = solve_coupled(model, gpu_cap_w=start_caps, racks_on=avail, **kw)
+    cp = solve_coupled(model, gpu_cap_w=start_caps, racks_on=avail, warm=floor, **kw)
     best, history, a, conv = _outer(model, stages, floor, cp, 1.0, tol, max_outer, kw, on=avail)
     if best is None:
         limit_w, limit_name = fac.facility_limit(floor)
@@ -1171,7 +1184,7 @@ def _shed_local(model, stages, fac, best, a, conv, history, kw, tol, max_outer):
     on2 = user_on & ~local_shed
     for st in stages:
         st.on = on2
-    cp2 = solve_coupled(model, gpu_cap_w=best[0], racks_on=on2, **kw)
+    cp2 = solve_coupled(model, gpu_cap_w=best[0], racks_on=on2, warm=best[1], **kw)
     best2, hist2, a2, conv2 = _outer(model, stages, cp2, cp2, a, tol, max_outer, kw, on=on2)
     history = history + hist2
 
@@ -1239,7 +1252,7 @@ def _outer(model, stages, prev, cur, a, tol, max_outer, kw, on=None, info=None):
                 return None, history, a, False
             raise InputError(f"Max-Q: {sol.reason}")
         caps = sol.p
-        nxt = solve_coupled(model, gpu_cap_w=caps, racks_on=on, **kw)
+        nxt = solve_coupled(model, gpu_cap_w=caps, racks_on=on, warm=cur, **kw)
         f = nxt.facility_power_w
         limit_w = fac.facility_limit(nxt)[0]
         history.append(f / 1e6)
@@ -1497,12 +1510,14 @@ class _GroupShedding:
         lo, hi = 0.0, 1.0
         while at(hi)[3] > it_avail and hi < 1e12:
             hi *= 4.0
-        for _ in range(100):  # bisection on the clearing price
+        for _ in range(100):  # bisection on the clearing price, to round-off
             mid = 0.5 * (lo + hi)
             if at(mid)[3] > it_avail:
                 lo = mid
             else:
                 hi = mid
+            if hi - lo <= 1e-13 * hi:
+                break
         p_lo, v_lo, use_lo, _ = at(lo)
         p_hi, v_hi, use_hi, u_hi = at(hi)
         full = v_hi > 0
@@ -1542,7 +1557,9 @@ class _GroupShedding:
         return "no count of racks on with verified caps was found below it"
 
     # --- verification ---------------------------------------------------------------------------------------
-    def verify(self, n_on: np.ndarray, p_start: np.ndarray, a: float) -> _Candidate | None:
+    def verify(
+        self, n_on: np.ndarray, p_start: np.ndarray, a: float, warm: CoupledResult | None = None
+    ) -> _Candidate | None:
         """Max-Q outer loop with ``n_on`` racks on per group (``p_start``: W per GPU per group, the first caps)."""
         on = self.rank < n_on[self.group]
         if not on.any():
@@ -1551,7 +1568,7 @@ class _GroupShedding:
         for st in self.stages:
             st.on = on
         start = np.clip(p_start[self.group], self.perf.gpu_power_min_w, self.perf.gpu_power_max_w)
-        cp0 = solve_coupled(self.model, gpu_cap_w=start, racks_on=on, **self.kw)
+        cp0 = solve_coupled(self.model, gpu_cap_w=start, racks_on=on, warm=warm, **self.kw)
         info: dict = {}
         best, hist, _, conv = _outer(
             self.model, self.stages, cp0, cp0, a, self.tol, self.max_outer, self.kw, on=on, info=info
@@ -1579,7 +1596,7 @@ class _GroupShedding:
             if self.evaluations >= max_evaluations:
                 self.stopped = True
                 return False
-            c = self.verify(np.asarray(key), p_start, cur.best[4])
+            c = self.verify(np.asarray(key), p_start, cur.best[4], warm=cur.best[1])
             tried[key] = c
             if c is not None and c.objective > cur.objective:
                 cur = c

@@ -75,6 +75,8 @@ class ThermalResult:
     mech_power_w_by_hall: np.ndarray
     converged: bool = True
     state: SteadyState = field(default_factory=dict, repr=False)
+    # the coolant property temperatures the solve ended at (per loop, per hall), C: a warm start of the next solve
+    property_temps_c: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
 
 
 @dataclass

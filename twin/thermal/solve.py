@@ -226,11 +226,21 @@ def _weather(site: Site, ambient_c, wet_bulb_c) -> tuple[float, float, float, st
 
 
 def _fws_setpoints(fws: pd.DataFrame, supply_c) -> np.ndarray:
-    """(n_halls,) facility-water supply setpoint, C: the layout's, or ``supply_c`` for every hall."""
+    """(n_halls,) facility-water supply setpoint, C: the layout's, or ``supply_c``: one value for every hall or
+    one per hall ((n_halls,) array; NaN keeps that hall's layout setpoint)."""
     t_set = fws["supply_c"].to_numpy(dtype=float).copy()
-    if supply_c is not None:
+    if supply_c is None:
+        return t_set
+    if np.ndim(supply_c) == 0:
         t_set[:] = _check_scalar("supply_c", supply_c, 5.0, 70.0)
-    return t_set
+        return t_set
+    v = np.asarray(supply_c, dtype=float)
+    if v.shape != t_set.shape:
+        raise InputError(f"supply_c must be one value or one per hall ({len(t_set)}), got shape {v.shape}")
+    given = ~np.isnan(v)
+    if np.any(given & ((v < 5.0) | (v > 70.0) | ~np.isfinite(v))):
+        raise InputError(f"supply_c must be within 5 and 70 C for every hall, got {v.tolist()}")
+    return np.where(given, v, t_set)
 
 
 def _rack_power(model: FacilityModel, rack_power_w, it_load: float) -> np.ndarray:
@@ -1410,6 +1420,7 @@ def solve_thermal(
     failed: Iterable[str] = (),
     extra_air_heat_w_by_hall=None,
     wet_bulb_c=None,
+    t_start=None,
 ) -> ThermalResult:
     """Steady-state thermal-hydraulic solution of the facility (see module docstring).
 
@@ -1421,8 +1432,9 @@ def solve_thermal(
         IT power of every rack, W. Default ``it_load * power_maxp_w``.
     ambient_c : float, optional
         Outdoor dry bulb, C (-40..60). Default the site's design dry bulb.
-    supply_c : float, optional
-        Facility-water supply setpoint of every hall, C (5..70). Default each hall's layout setpoint.
+    supply_c : float or array-like of shape (n_halls,), optional
+        Facility-water supply setpoint, C (5..70): one for every hall, or one per hall (NaN: that hall's layout
+        setpoint). Default each hall's layout setpoint.
     it_load : float, default 1.0
         Fraction of each rack's maximum power (0..10), used when ``rack_power_w`` is not given.
     failed : iterable of str, default ()
@@ -1433,6 +1445,11 @@ def solve_thermal(
     wet_bulb_c : float, optional
         Outdoor wet bulb, C. Default the site's design wet bulb, or with ``ambient_c`` given the wet bulb of air
         at that dry bulb holding the site's design humidity ratio.
+    t_start : tuple of numpy.ndarray, optional
+        Warm start of the coolant-property fixed point: the stream mean temperatures per loop and per hall, C
+        (``ThermalResult.property_temps_c`` of a nearby solve). The passes then stop as soon as the stream
+        means move by at most ``_PROPERTY_TOL_K`` (properties consistent to ~1e-7) instead of always making
+        ``_PROPERTY_PASSES``; without it the result is a smooth function of the inputs.
 
     Returns
     -------
@@ -1445,13 +1462,115 @@ def solve_thermal(
     InputError
         An argument out of range or an unknown unit name.
     """
+    return solve_thermal_state(
+        model,
+        rack_power_w=rack_power_w,
+        ambient_c=ambient_c,
+        supply_c=supply_c,
+        it_load=it_load,
+        failed=failed,
+        extra_air_heat_w_by_hall=extra_air_heat_w_by_hall,
+        wet_bulb_c=wet_bulb_c,
+        t_start=t_start,
+    ).result()
+
+
+@dataclass(frozen=True)
+class ThermalState:
+    """A solved thermal steady state before its result tables are built (the coupled fixed point reads the few
+    arrays it needs from each pass and builds the tables of the last pass only): ``result()`` gives the
+    ``ThermalResult`` that ``solve_thermal`` returns."""
+
+    model: FacilityModel
+    cond: _Conditions
+    failed: tuple
+    p_liq: np.ndarray
+    units: _Units
+    air: _AirSide
+    ch: _Chain
+    rt: _RackTemps
+    mech_power_w_by_hall: np.ndarray  # W per hall
+    residual_k: float
+    property_temps_c: tuple[np.ndarray, np.ndarray]
+
+    @property
+    def cooled(self) -> np.ndarray:
+        """(n_racks,) bool: the rack's loop is cooled."""
+        return self.rt.cooled
+
+    @property
+    def junction_c(self) -> np.ndarray:
+        """(n_racks,) hottest GPU junction, C."""
+        return self.rt.t_j
+
+    @property
+    def r_cold_plate_k_per_w(self) -> np.ndarray:
+        """(n_racks,) cold-plate resistance at the solved flow, K/W."""
+        return self.rt.r_cp
+
+    def result(self) -> ThermalResult:
+        model, cond, p_liq, units, air, rt, mech = (
+            self.model,
+            self.cond,
+            self.p_liq,
+            self.units,
+            self.air,
+            self.rt,
+            self.mech_power_w_by_hall,
+        )
+        fluid, pumping, fw, loop, plant, rejection, cdus = (
+            self.ch.fluid,
+            self.ch.pumping,
+            self.ch.fw,
+            self.ch.loop,
+            self.ch.plant,
+            self.ch.rejection,
+            self.ch.cdus,
+        )
+        balance = _energy_balance(model, cond, fluid, pumping, fw, loop, air, plant, rejection, cdus, rt)
+        return ThermalResult(
+            res_racks=_rack_table(model, cond.p_rack, p_liq, pumping, rt),
+            res_loops=_loop_table(model, units, fluid, pumping, fw, loop, rejection, cdus),
+            res_cdus=_cdu_table(model, cond, units, pumping, rejection, cdus),
+            res_heat_rejection=_heat_rejection_table(model, cond, plant, rejection),
+            res_halls=_hall_table(model, cond, p_liq, pumping, fw, air, plant, rejection, rt, mech),
+            kpis=_kpis(
+                model, cond, self.failed, pumping, fw, air, rejection, rt, mech, balance, self.residual_k
+            ),
+            mech_power_w_by_hall=mech,
+            converged=bool(pumping.hyd.converged),
+            state=_transient_start(cond, p_liq, units, fluid, pumping, fw, rejection, cdus, rt),
+            property_temps_c=self.property_temps_c,
+        )
+
+
+def solve_thermal_state(
+    model: FacilityModel,
+    *,
+    rack_power_w=None,
+    ambient_c=None,
+    supply_c=None,
+    it_load: float = 1.0,
+    failed: Iterable[str] = (),
+    extra_air_heat_w_by_hall=None,
+    wet_bulb_c=None,
+    t_start=None,
+) -> ThermalState:
+    """``solve_thermal`` without building its tables (same arguments): the solved ``ThermalState``."""
     cond = _conditions(
         model, rack_power_w, ambient_c, supply_c, it_load, failed, extra_air_heat_w_by_hall, wet_bulb_c
     )
     p_liq = model.racks["liquid_fraction"].to_numpy() * cond.p_rack
     units = _running_units(model, cond.fail)
     air = _air_side(model, cond.p_rack - p_liq, cond)
+    min_passes = _PROPERTY_PASSES
     t_loop, t_fw = _first_mean_temperatures(model, cond)
+    if t_start is not None:
+        t0_loop, t0_fw = (np.asarray(x, dtype=float) for x in t_start)
+        if t0_loop.shape == t_loop.shape and t0_fw.shape == t_fw.shape:
+            ok_l, ok_h = np.isfinite(t0_loop), np.isfinite(t0_fw)
+            t_loop, t_fw = np.where(ok_l, t0_loop, t_loop), np.where(ok_h, t0_fw, t_fw)
+            min_passes = 1
     net = build_network(
         model.racks["loop"].to_numpy(), len(model.loops), model.loops["manifold_length_m"].to_numpy()
     )
@@ -1464,28 +1583,8 @@ def solve_thermal(
             )
         )
         t_loop, t_fw = t_loop_new, t_fw_new
-        if k + 1 >= _PROPERTY_PASSES and residual_k <= _PROPERTY_TOL_K:
+        if k + 1 >= min_passes and residual_k <= _PROPERTY_TOL_K:
             break
-    fluid, pumping, fw, loop, plant, rejection, cdus = (
-        ch.fluid,
-        ch.pumping,
-        ch.fw,
-        ch.loop,
-        ch.plant,
-        ch.rejection,
-        ch.cdus,
-    )
-    rt = _rack_temperatures(model, cond.p_rack, p_liq, fluid, pumping, rejection, cdus)
-    balance = _energy_balance(model, cond, fluid, pumping, fw, loop, air, plant, rejection, cdus, rt)
-    mech = _mech_power_by_hall(model, pumping, fw, air, rejection)
-    return ThermalResult(
-        res_racks=_rack_table(model, cond.p_rack, p_liq, pumping, rt),
-        res_loops=_loop_table(model, units, fluid, pumping, fw, loop, rejection, cdus),
-        res_cdus=_cdu_table(model, cond, units, pumping, rejection, cdus),
-        res_heat_rejection=_heat_rejection_table(model, cond, plant, rejection),
-        res_halls=_hall_table(model, cond, p_liq, pumping, fw, air, plant, rejection, rt, mech),
-        kpis=_kpis(model, cond, failed, pumping, fw, air, rejection, rt, mech, balance, residual_k),
-        mech_power_w_by_hall=mech,
-        converged=bool(pumping.hyd.converged),
-        state=_transient_start(cond, p_liq, units, fluid, pumping, fw, rejection, cdus, rt),
-    )
+    rt = _rack_temperatures(model, cond.p_rack, p_liq, ch.fluid, ch.pumping, ch.rejection, ch.cdus)
+    mech = _mech_power_by_hall(model, ch.pumping, ch.fw, air, ch.rejection)
+    return ThermalState(model, cond, failed, p_liq, units, air, ch, rt, mech, residual_k, (t_loop, t_fw))
