@@ -98,6 +98,24 @@ def load_tiers(path: str | Path | None):
     return out
 
 
+def unreachable(rack_types, tiers, catalog=None) -> list[str]:
+    """Priced inference tiers that no rack type of ``rack_types`` reaches (checked before any sizing)."""
+    catalog = catalog or load_catalog()
+    sized = pd.DataFrame(
+        {
+            "rack_type": list(rack_types),
+            "gpus": 1,
+            "racks": 1,
+            "gpus_per_rack": 1,
+            "site_mw": 1.0,
+            "facility_w_per_rack_maxq": 1.0,
+            "facility_w_per_rack_maxp": 2.0,
+        }
+    )
+    pl, _ = site_pools(sized, tiers, catalog)
+    return check_reachable(pl)
+
+
 def size_mix(site_mw: float, mix: dict[str, float], ambient_c: float | None = None) -> pd.DataFrame:
     """Racks of each rack type that fit its share of ``site_mw`` at the Max-Q point (``twin.maxq.sizing``).
 
@@ -185,11 +203,11 @@ def economics(
         ``strict`` and a priced tier no rack type of the mix can reach.
     """
     catalog = load_catalog()
-    sized = size_mix(site_mw, mix, ambient_c)
-    pl, lin = site_pools(sized, tiers, catalog)
-    bad = check_reachable(pl)
+    bad = unreachable(list(mix), tiers, catalog)
     if bad and strict:
         raise InputError("; ".join(bad))
+    sized = size_mix(site_mw, mix, ambient_c)
+    pl, lin = site_pools(sized, tiers, catalog)
     sol = solve_linearised(pl, lin)
     sp = sol["split"]
     tt = pl.tiers
