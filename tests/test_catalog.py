@@ -35,13 +35,29 @@ def test_required_rack_types_present():
     assert cat.rack("ru-nvl576").gpus == 576 and cat.rack("vr-nvl72").gpus == 72
 
 
-@pytest.mark.parametrize("name", ["gb300-nvl72", "vr-nvl72", "ru-nvl576"])
+@pytest.mark.parametrize(
+    "name", ["gb300-nvl72", "vr-nvl72", "ru-nvl576", "hgx-h100", "hgx-h100-lc", "groq-lpx"]
+)
 def test_rack_power_is_gpus_times_gpu_power_plus_rest(name):
     cat = load_catalog()
     r = cat.rack(name)
     g = cat.gpu(r.gpu)
     assert r.gpus * g.power_max_w / 1e3 + r.other_power_kw == pytest.approx(r.power_maxp_kw, rel=0.01)
     assert r.gpus * g.power_maxq_w / 1e3 + r.other_power_kw == pytest.approx(r.power_maxq_kw, rel=0.01)
+
+
+def test_token_factory_rack_types_present():
+    """Issue 13: the keynote's Hopper baseline (air and liquid), and the Groq LPX decode rack (LP30 LPUs)."""
+    cat = load_catalog()
+    h, lc, lpx = cat.rack("hgx-h100"), cat.rack("hgx-h100-lc"), cat.rack("groq-lpx")
+    assert h.gpu == "h100" and cat.gpu("h100").power_max_w == 700.0 and h.liquid_fraction == 0.0
+    assert h.power_maxp_kw / (h.gpus / 8) == pytest.approx(10.2, rel=0.01)  # one HGX server per 8 GPUs
+    assert lc.liquid_fraction > 0.5
+    assert lpx.gpus == 256 and lpx.nvlink_tb_s == 0 and lpx.nvlink_switch_trays == 0
+    f = cat.gpu("lp30").frontier
+    assert f.serving == "decode" and "500 MB" in cat.gpu("lp30").source
+    for name in ("h100", "b300", "rubin", "lp30"):
+        assert cat.gpu(name).frontier is not None
 
 
 def test_throughput_curves_increasing_concave_and_reach_one():
