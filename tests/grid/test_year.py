@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tests.grid.conftest import POD
 from twin.grid.data import HOURS
 
 TOL = 1e-6  # solver tolerance on the budget (Max-Q aims inside it by 0.5 x 1e-5 relative)
@@ -157,3 +158,37 @@ def test_exact_states_agree_with_the_surface(pod_year):
     got = h[(h["strategy"] == "maxq") & h["hour"].isin(hours)]
     assert np.allclose(ex["facility_power_mw"], got["facility_power_mw"], rtol=5e-3)
     assert np.allclose(ex["tokens_per_s"], got["tokens_per_s"], rtol=5e-3)
+
+
+def test_study_engine_map_gives_what_run_gives():
+    """twin.study.mapping: scenarios run on the study engine's cluster (2 forked local workers) come back in
+    order with the KPIs ``twin.run`` gives in this process; the grid's solver pool on it equals the loop."""
+    from twin import Scenario, run
+    from twin.grid.surrogate import Site, SolverPool, parallel_map
+    from twin.study.mapping import cluster, map_tasks, run_scenarios
+
+    base = Scenario(layout=POD)
+    scen = [base.replace(ambient_c=t) for t in (35.0, 10.0, 25.0)]
+    run(base)  # imports and the compiled model, inherited by the forked workers
+    with cluster(2, fork=True) as c:
+        assert len(c.scheduler_info()["workers"]) == 2
+        rows = run_scenarios(scen, client=c)
+        assert map_tasks(abs, [-2, 3, -4], client=c) == [2, 3, 4]
+        assert map_tasks(pow, [2, 3], shared=10, client=c) == [100, 1000]  # fn(shared, item)
+    assert [r["scenario_id"] for r in rows] == [s.id for s in scen]
+    for r, s in zip(rows, scen, strict=True):
+        k = run(s).kpis
+        assert r["status"] == "ok"
+        assert r["kpis"]["facility_power_mw"] == k["facility_power_mw"] and r["kpis"]["pue"] == k["pue"]
+    site = Site.from_layout(POD)
+    tasks = [("maxq", 30.0, 20.0, 3.2, None), ("shed", 12.0, 8.0, 2.5, None), ("fit", 25.0, 18.0, 3.0, 1.0)]
+    with SolverPool(2) as pool:
+        ticks = []
+        par = parallel_map(site, tasks, progress=ticks.append)
+        assert "LocalCluster" in pool.description and pool._client is not None and ticks == [1, 1, 1]
+    with SolverPool(1) as pool:
+        loop = parallel_map(site, tasks)
+        assert pool._client is None
+    for a, b in zip(par, loop, strict=True):
+        assert a["feasible"] == b["feasible"] and a["facility_power_mw"] == b["facility_power_mw"]
+        assert a["tokens_per_s"] == b["tokens_per_s"]

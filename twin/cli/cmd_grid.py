@@ -53,6 +53,16 @@ def grid(
     exact: bool = typer.Option(
         False, "--exact", help="solve every hour exactly (slow) instead of the response surface"
     ),
+    workers: int = typer.Option(
+        None,
+        "--workers",
+        help="local processes for the exact solves (the study engine's Dask LocalCluster; default: the CPUs; 1: in this process)",
+    ),
+    scheduler: str = typer.Option(
+        None,
+        "--scheduler",
+        help="run the exact solves on an existing Dask cluster (tcp://host:8786), as `twin study run` does",
+    ),
     validate_hours: int = typer.Option(
         24, "--validate-hours", help="random hours checked against exact solves (>= 24)"
     ),
@@ -80,6 +90,10 @@ def grid(
         curtailment_pct = 0.5
     if curtailment_pct == 0:
         curtailment_pct = None
+    if workers is not None and workers < 1:
+        raise InputError(f"--workers {workers}: at least 1 process")
+    if workers is not None and scheduler is not None:
+        raise InputError("give --workers (a local cluster) or --scheduler (an existing one), not both")
     prepare_out(out_dir, force)
     from twin.grid.year import simulate_year
 
@@ -101,6 +115,8 @@ def grid(
             seed=seed,
             eur_usd=eur_usd,
             progress=cb,
+            workers=workers,
+            scheduler=scheduler,
         )
     files = write_outputs(res, out_dir, command)
     doc = kpi_document(res)

@@ -9,6 +9,19 @@ import typer
 from twin.cli.common import AmbOpt, FailOpt, SupOpt, app, guarded
 
 
+def parse_size(size: str) -> tuple[int, int]:
+    """``WIDTHxHEIGHT`` in pixels (each 16 to 8192), or an InputError naming the option."""
+    from twin.errors import InputError
+
+    w, sep, h = size.lower().partition("x")
+    if not sep or not w.strip().isdigit() or not h.strip().isdigit():
+        raise InputError(f"--size {size!r}: give WIDTHxHEIGHT in pixels, e.g. 1600x1000")
+    wi, hi = int(w), int(h)
+    if not (16 <= wi <= 8192 and 16 <= hi <= 8192):
+        raise InputError(f"--size {size!r}: each side must be 16 to 8192 pixels")
+    return wi, hi
+
+
 @app.command()
 @guarded
 def render(
@@ -25,32 +38,21 @@ def render(
     size: str = typer.Option("1600x1000", "--size", help="image size WIDTHxHEIGHT, pixels"),
 ) -> None:
     """Solve the scenario and write an off-screen pyvista screenshot (no X server) coloured by a metric."""
-    import numpy as np
-
     from twin import Scenario, run
     from twin.errors import InputError
-    from webapp import figures as F
+    from twin.render import RenderError, render_png
+    from webapp.figures import COLOUR_METRICS
 
-    if color not in F.COLOUR_METRICS:
-        raise InputError(f"unknown --color {color!r} (choose from {', '.join(F.COLOUR_METRICS)})")
-    w, _, h = size.partition("x")
+    if color not in COLOUR_METRICS:
+        raise InputError(f"unknown --color {color!r} (choose from {', '.join(COLOUR_METRICS)})")
+    wh = parse_size(size)
     s = Scenario(layout=str(layout), ambient_c=ambient_c, supply_c=supply_c, budget_mw=budget_mw, policy=policy,
                  failures=tuple(fail or ()))  # fmt: skip
     res = run(s)
-    model = s.model()
-    racks = np.arange(len(model.racks))
-    col = F.colour_patch(model, res, color, racks)
-    import pyvista as pv
-
-    mesh = F.rack_boxes(model, racks).to_pyvista()
-    mesh.cell_data[color] = np.repeat(col["intensity"][:: F.VERTS_PER_RACK], len(F._BOX_FACES))
-    pl = pv.Plotter(off_screen=True, window_size=(int(w), int(h)))
-    pl.set_background("white")
-    pl.add_mesh(mesh, scalars=color, cmap="RdYlBu" if color == "margin_k" else "RdYlBu_r", clim=(col["cmin"], col["cmax"]),
-                scalar_bar_args={"title": col["title"], "color": "black"})  # fmt: skip
-    pl.camera_position = "iso"
-    pl.camera.zoom(1.5)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    pl.screenshot(str(out))
-    pl.close()
-    typer.echo(f"{out}: {len(racks):,} racks coloured by {color} (scenario {s.id}, {res.status})")
+    try:
+        render_png(s.model(), res, color, out, size=wh)
+    except RenderError as exc:
+        raise InputError(f"{out}: {exc}") from None
+    typer.echo(
+        f"{out}: {len(res.tables['racks']):,} racks coloured by {color} (scenario {s.id}, {res.status})"
+    )

@@ -1,12 +1,15 @@
 """The grid year as one self-contained HTML page (plotly.js inlined once: it opens offline).
 
 Summary table, surrogate validation, load-duration curve, 24 x 365 heat maps, monthly bars, each event zoomed,
-strategy comparison and a plan of the racks coloured by their Max-Q GPU cap. The 3D snapshot of the site is
-not here: it waits for ``twin render`` (the dashboard's pyvista scene).
+strategy comparison and a snapshot of the site: the racks in 3D coloured by their Max-Q GPU cap at the median
+hour, rendered off-screen by pyvista (:func:`twin.render.render_values_png`, the picture ``twin render``
+makes) and embedded as a base64 PNG; only when VTK cannot render off-screen, a 2D plotly plan instead, with
+the reason.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 from pathlib import Path
 
@@ -342,8 +345,49 @@ def _comparison_figs(res, strategies) -> list:
     return figs
 
 
+SNAPSHOT_SIZE = (1400, 760)
+
+
+def _plan_caption(p) -> str:
+    return (
+        f"GPU power cap of each rack (W, mean over its GPUs; 0 = rack switched off) under Max-Q at the grid "
+        f"connection ({p.attrs.get('budget_mw', 0):,.0f} MW) at the year's median weather "
+        f"(operating point at {p['dry_bulb_c'].iat[0]:.1f} C dry bulb, {p['wet_bulb_c'].iat[0]:.1f} C wet bulb"
+        f"{', the response-surface node nearest the median' if p.attrs.get('from_surface') else ''}), "
+        f"{len(p):,} racks"
+    )
+
+
+def _snapshot_html(res) -> tuple[str, list]:
+    """The site in 3D as an embedded PNG (pyvista, off-screen), or a 2D plotly plan if pyvista cannot render.
+
+    Returns (HTML of the section, plotly figures to add: the 2D fallback)."""
+    p = res.plan
+    if not len(p):
+        return "<p>No site snapshot: no Max-Q operating point at the connection limit was solved.</p>", []
+    from twin import Scenario
+    from twin.render import RenderError, render_values_png
+
+    caption = _plan_caption(p)
+    try:
+        model = Scenario(layout=res.meta["layout"]).model()
+        png = render_values_png(model, p["gpu_cap_w"].to_numpy(float), "GPU cap [W]", size=SNAPSHOT_SIZE)
+    except RenderError as exc:
+        why = html.escape(str(exc))
+        note = f"<p class=note>pyvista could not render off-screen here ({why}): a 2D plan of the racks instead.</p>"
+        return f"<p>{html.escape(caption)}.</p>{note}", _plan_figs(res)
+    b64 = base64.b64encode(png).decode("ascii")
+    w, h = SNAPSHOT_SIZE
+    return (
+        f'<figure class=snap><img alt="the site in 3D, racks coloured by GPU cap" width={w} height={h} '
+        f'src="data:image/png;base64,{b64}"><figcaption>{html.escape(caption)}; isometric view, rendered '
+        f"off-screen with pyvista (as <code>twin render</code>), grey outlines are the halls.</figcaption></figure>",
+        [],
+    )
+
+
 def _plan_figs(res) -> list:
-    """Plan view: the racks on the site plan coloured by their Max-Q GPU cap."""
+    """Plan view (the fallback of the 3D snapshot): the racks on the site plan coloured by their Max-Q GPU cap."""
     import plotly.graph_objects as go
 
     figs = []
@@ -383,7 +427,7 @@ def _summary_html(res, strategies) -> str:
     return summary
 
 
-def _body_html(res, strategies, parts: list[str], command: str) -> str:
+def _body_html(res, strategies, parts: list[str], command: str, site_html: str, site_parts: list[str]) -> str:
     """The page body: header, summary, notes, surrogate error, curtailment, the figures, site and data."""
     cur = res.meta["price_currency"] or ""
     summary = _summary_html(res, strategies)
@@ -392,13 +436,14 @@ def _body_html(res, strategies, parts: list[str], command: str) -> str:
     body = f"""
 <h1>Grid what-if: {html.escape(res.site.name)}</h1>
 <p class=sub>{html.escape(m["layout"])} &middot; grid connection {m["grid_limit_mw"]:,.1f} MW &middot; strategies: {", ".join(NAMES.get(s, s) for s in strategies)}
- &middot; {"exact solve of every hour" if m["exact"] else "response surface of exact solves"} &middot; computed in {m["wall_time_s"]:.1f} s on {m["workers"]} process(es)</p>
+ &middot; {"exact solve of every hour" if m["exact"] else "response surface of exact solves"} &middot; computed in {m["wall_time_s"]:.1f} s ({html.escape(m.get("engine") or f"{m['workers']} process(es)")})</p>
 <h2>Summary</h2>{summary}
 <p class=note>Energy cost in the price's currency ({html.escape(cur)}){f"; converted to USD at {m['eur_usd']:.4f} USD/EUR (ECB reference rate, 2018 average)" if m.get("eur_usd") else ""}. Revenue at the tiers' prices (USD per million tokens). Tokens lost are counted against the same hour uncurtailed. Flexibility: MW below the uncurtailed draw the site can hold for an hour, summed over the year.</p>
 <h2>Surrogate error</h2>{_validation_html(res)}
 <h2>Curtailment</h2>{ev_note}
 {"".join(f"<div class=fig>{h}</div>" for h in parts)}
-<h2>Site</h2><p>A 2D plan of the racks (x_m, y_m of the compiled model) is above; the 3D snapshot of the site waits for <code>twin render</code> (the dashboard's pyvista scene) and is not in this report.</p>
+<h2>Site</h2>{site_html}
+{"".join(f"<div class=fig>{h}</div>" for h in site_parts)}
 <h2>Data</h2><ul>
 <li>Weather: {html.escape(m["weather"])}</li>
 <li>Prices: {html.escape(m["prices"])}</li>
@@ -417,7 +462,8 @@ def _page_html(res, body: str) -> str:
 <style>body{{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1280px;color:#222;padding:0 16px}}
 h1{{margin-bottom:4px}} .sub{{color:#555;margin-top:0}} table{{border-collapse:collapse;margin:8px 0 16px;font-size:14px}}
 th,td{{border-bottom:1px solid #ddd;padding:4px 10px;text-align:left}} td.n{{text-align:right;font-variant-numeric:tabular-nums}}
-th{{background:#f4f6f8}} .note{{color:#555;font-size:13px}} .fig{{margin:10px 0 18px}} code{{background:#f4f4f4;padding:1px 4px}}</style></head>
+th{{background:#f4f6f8}} .note{{color:#555;font-size:13px}} .fig{{margin:10px 0 18px}} code{{background:#f4f4f4;padding:1px 4px}}
+figure.snap{{margin:8px 0 18px}} figure.snap img{{max-width:100%;height:auto;border:1px solid #ddd}} figcaption{{color:#555;font-size:13px}}</style></head>
 <body>{body}</body></html>"""
     return page
 
@@ -434,10 +480,11 @@ def write_report(res, path: Path, command: str = "") -> str:
         *_monthly_figs(hourly, strategies, cur),
         *_event_figs(res, hourly, strategies, hm),
         *_comparison_figs(res, strategies),
-        *_plan_figs(res),
     ]
     parts = [_fig_html(f, i == 0) for i, (_, f) in enumerate(figs)]
-    body = _body_html(res, strategies, parts, command)
+    site_html, site_figs = _snapshot_html(res)
+    site_parts = [_fig_html(f, not parts and i == 0) for i, (_, f) in enumerate(site_figs)]
+    body = _body_html(res, strategies, parts, command, site_html, site_parts)
     Path(path).write_text(_page_html(res, body), encoding="utf-8")
     return str(path)
 

@@ -22,13 +22,25 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
 from twin.errors import InputError
 
-__all__ = ["QUANTITIES", "Site", "Surface", "build_surface", "fit_subset", "parallel_map", "solve_point"]
+__all__ = [
+    "QUANTITIES",
+    "Site",
+    "SolverPool",
+    "Surface",
+    "build_surface",
+    "fit_subset",
+    "parallel_map",
+    "solve_point",
+    "solve_task",
+]
 
 # interpolated per hour; the energy balance: facility = it + network + cooling + electrical_loss
 QUANTITIES = (
@@ -181,9 +193,8 @@ def solve_point(site: Site, kind: str, db: float, wb: float, z: float, x: float 
     return out
 
 
-# --- parallel map over exact solves -----------------------------------------------------------------------------
+# --- exact solves on the study engine's cluster -----------------------------------------------------------------
 
-_SITE: Site | None = None
 WB_COLD_C = 24.0  # below this dry bulb the wet bulb is checked once per level, not solved at every node
 
 
@@ -231,41 +242,103 @@ def fit_subset(
     return out
 
 
-def _worker(task):
+def solve_task(site: Site, task: tuple) -> dict:
+    """One task of :func:`parallel_map`: ``(kind, db, wb, z, x[, guess])``; kind ``fit`` is :func:`fit_subset`,
+    the others :func:`solve_point`. Module-level: the study engine's workers run it."""
     kind, db, wb, z, x = task[:5]
     if kind == "fit":
-        return fit_subset(_SITE, db, wb, z, x, task[5] if len(task) > 5 else None)
-    return solve_point(_SITE, kind, db, wb, z, x)
+        return fit_subset(site, db, wb, z, x, task[5] if len(task) > 5 else None)
+    return solve_point(site, kind, db, wb, z, x)
+
+
+class SolverPool:
+    """Where the exact solves of a grid year run: the study engine's Dask cluster (:mod:`twin.study.mapping`),
+    started at the first map with more than one task and kept for the year, or an in-process loop.
+
+    ``workers`` (default ``TWIN_GRID_WORKERS`` or the CPU count) local processes, forked from this one once the
+    model is compiled and the solvers imported (so no worker compiles or imports again), or the Dask scheduler
+    at ``scheduler`` (its workers must see the layout file at the same absolute path, as for studies).
+    ``workers=1`` without a scheduler solves in this process."""
+
+    def __init__(self, workers: int | None = None, scheduler: str | None = None):
+        if workers is not None and workers < 1:
+            raise InputError(f"--workers must be >= 1, got {workers}")
+        if workers is not None and scheduler is not None:
+            raise InputError("give --workers (a local cluster) or --scheduler (an existing one), not both")
+        self.scheduler = scheduler
+        self.workers = workers or int(os.environ.get("TWIN_GRID_WORKERS", 0)) or (os.cpu_count() or 1)
+        self._stack = None
+        self._client = None
+
+    @property
+    def description(self) -> str:
+        if self.scheduler is not None:
+            n = len(self._client.scheduler_info().get("workers", {})) if self._client is not None else 0
+            return f"Dask scheduler {self.scheduler} ({n} workers)"
+        if self.workers == 1:
+            return "1 process (in-process loop)"
+        return f"Dask LocalCluster of the study engine, {self.workers} processes"
+
+    def local(self, n_tasks: int) -> bool:
+        """Solve here: one process, or a single task before any cluster is up."""
+        return self.scheduler is None and (self.workers == 1 or (self._client is None and n_tasks <= 1))
+
+    def client(self, site: Site | None):
+        if self._client is None:
+            import contextlib
+
+            from twin.study.mapping import cluster
+
+            if self.scheduler is None:
+                _warm(site)  # compiled and imported once here, inherited by the forked workers
+            self._stack = contextlib.ExitStack()
+            self._client = self._stack.enter_context(
+                cluster(None if self.scheduler else self.workers, self.scheduler, fork=self.scheduler is None)
+            )
+        return self._client
+
+    def close(self) -> None:
+        if self._stack is not None:
+            self._stack.close()
+        self._stack = self._client = None
+
+    def __enter__(self) -> SolverPool:
+        if self.scheduler is not None:  # an unreachable scheduler is refused before any work
+            self.client(None)
+        self._token = _POOL.set(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        _POOL.reset(self._token)
+        self.close()
+
+
+_POOL: ContextVar[SolverPool | None] = ContextVar("twin_grid_solver_pool", default=None)
 
 
 def parallel_map(site: Site, tasks: list[tuple], progress: Callable[[int], None] | None = None, workers=None):
-    """Solve ``tasks`` ((kind, db, wb, z, x) tuples) on ``workers`` processes (default: the CPU count; forked
-    after the model is compiled here, so no worker compiles it again). Results in task order."""
-    global _SITE
-    _SITE = site
+    """Solve ``tasks`` ((kind, db, wb, z, x) tuples, see :func:`solve_task`) on the active :class:`SolverPool`
+    (``with SolverPool(...)``), else on a pool for this call only. Results in task order; ``progress(1)`` per
+    task as it finishes."""
     if not tasks:
         return []
-
-    _warm(site)  # compiled and imported once here, inherited by the forked workers
-    n = workers or int(os.environ.get("TWIN_GRID_WORKERS", 0)) or (os.cpu_count() or 1)
-    n = max(1, min(n, len(tasks)))
-    if n == 1:
+    pool = _POOL.get()
+    if pool is None:
+        with SolverPool(workers):
+            return parallel_map(site, tasks, progress)
+    if pool.local(len(tasks)):
         out = []
         for t in tasks:
-            out.append(_worker(t))
+            out.append(solve_task(site, t))
             if progress:
                 progress(1)
         return out
-    import multiprocessing as mp
+    from twin.study.mapping import map_tasks
 
-    ctx = mp.get_context("fork")
-    out: list = [None] * len(tasks)
-    with ctx.Pool(n) as pool:
-        for i, res in pool.imap_unordered(_indexed, list(enumerate(tasks)), chunksize=1):
-            out[i] = res
-            if progress:
-                progress(1)
-    return out
+    shared = site
+    if pool.scheduler is not None:  # remote workers: the layout by absolute path
+        shared = replace(site, layout=str(Path(site.layout).resolve()))
+    return map_tasks(solve_task, tasks, shared=shared, client=pool.client(site), progress=progress)
 
 
 _WARM: set = set()
@@ -278,16 +351,12 @@ def _warm(site: Site) -> None:
     import twin.coupled  # noqa: F401
     import twin.electrical  # noqa: F401
     import twin.maxq.optimize  # noqa: F401
+    import twin.runner  # noqa: F401
     import twin.thermal  # noqa: F401
 
     mid = 20.0
     solve_point(site, "subset", mid, mid - 5.0, site.n_racks, 1.0)  # all racks on: a quick coupled solve
     _WARM.add(site.layout)
-
-
-def _indexed(item):
-    i, task = item
-    return i, _worker(task)
 
 
 # --- interpolation -------------------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ import pandas as pd
 from twin.errors import InputError
 from twin.grid.data import HOURS, Series, Weather, load_carbon, load_price, load_series_csv, load_weather
 from twin.grid.events import Event, hourly_profile, load_events, place_curtailment, resolve_caps
-from twin.grid.surrogate import QUANTITIES, Site, Surface, build_surface, parallel_map
+from twin.grid.surrogate import QUANTITIES, Site, SolverPool, Surface, build_surface, parallel_map
 
 __all__ = ["STRATEGIES", "YearResult", "simulate_year"]
 
@@ -411,7 +411,7 @@ def _strategy_hours(
     return frame
 
 
-def _meta(layout, inp: _Inputs, strategies, exact, eur_usd, n_nodes, timings, t0) -> dict:
+def _meta(layout, inp: _Inputs, strategies, exact, eur_usd, n_nodes, timings, t0, pool: SolverPool) -> dict:
     """Step 8: what was computed, from what, in how long."""
     w, price, avg, marg, currency = inp.weather, inp.price, inp.avg, inp.marg, inp.currency
     return {
@@ -430,7 +430,8 @@ def _meta(layout, inp: _Inputs, strategies, exact, eur_usd, n_nodes, timings, t0
         "surface_nodes": n_nodes,
         "timings_s": timings,
         "wall_time_s": time.perf_counter() - t0,
-        "workers": _workers(),
+        "workers": pool.workers,
+        "engine": pool.description,
     }
 
 
@@ -452,13 +453,61 @@ def simulate_year(
     seed: int = 0,
     eur_usd: float = EUR_USD_2018,
     progress: Callable[[str, int, int], None] | None = None,
+    workers: int | None = None,
+    scheduler: str | None = None,
 ) -> YearResult:
     """Simulate one year, hour by hour, for each strategy. See the module docstring.
 
-    ``progress(stage, done, total)`` is called as exact solves finish.
+    ``progress(stage, done, total)`` is called as exact solves finish. The exact solves (the response
+    surfaces' nodes, the validation hours, or every hour with ``exact``) run on the study engine's Dask
+    cluster: ``workers`` local processes (default: ``TWIN_GRID_WORKERS`` or the CPU count; 1 solves in this
+    process), or an existing cluster at ``scheduler`` (see :class:`twin.grid.surrogate.SolverPool`).
     """
-    t0 = time.perf_counter()
     _check_args(strategies, events_file, curtailment_pct, eur_usd)
+    with SolverPool(workers, scheduler) as pool:
+        return _simulate(
+            layout,
+            pool,
+            weather=weather,
+            prices=prices,
+            carbon=carbon,
+            carbon_marginal=carbon_marginal,
+            events_file=events_file,
+            curtailment_pct=curtailment_pct,
+            curtailment_depth_pct=curtailment_depth_pct,
+            system_load=system_load,
+            strategies=strategies,
+            exact=exact,
+            validate_hours=validate_hours,
+            validate_event_hours=validate_event_hours,
+            seed=seed,
+            eur_usd=eur_usd,
+            progress=progress,
+        )
+
+
+def _simulate(
+    layout,
+    pool,
+    *,
+    weather,
+    prices,
+    carbon,
+    carbon_marginal,
+    events_file,
+    curtailment_pct,
+    curtailment_depth_pct,
+    system_load,
+    strategies,
+    exact,
+    validate_hours,
+    validate_event_hours,
+    seed,
+    eur_usd,
+    progress,
+) -> YearResult:
+    """The steps of :func:`simulate_year`, its exact solves on ``pool``."""
+    t0 = time.perf_counter()
     # 1. inputs
     inp = _load_inputs(layout, weather, prices, carbon, carbon_marginal, system_load, events_file, eur_usd)
     site, db, wb, b0 = inp.site, inp.db, inp.wb, inp.b0
@@ -506,8 +555,8 @@ def simulate_year(
         )
         timings["validation_s"] = time.perf_counter() - t
     # 8. meta and the plan view
-    meta = _meta(layout, inp, strategies, exact, eur_usd, n_nodes, timings, t0)
-    plan_df = _site_plan(site, surfs, db, wb, b0) if not exact else pd.DataFrame()
+    plan_df = _site_plan(site, surfs, db, wb, b0, strategies)
+    meta = _meta(layout, inp, strategies, exact, eur_usd, n_nodes, timings, t0, pool)
     return YearResult(
         hourly,
         kpis,
@@ -522,12 +571,6 @@ def simulate_year(
         flex,
         plan_df,
     )
-
-
-def _workers() -> int:
-    import os
-
-    return int(os.environ.get("TWIN_GRID_WORKERS", 0)) or (os.cpu_count() or 1)
 
 
 def _subset_surface(site, db, wb, dep, ev_h, budgets, b0, stage, tick) -> Surface:
@@ -846,26 +889,41 @@ def _validate(site, strategies, surfs, db, wb, b0, ev_h, budget_ev, n_rand, n_ev
     return out
 
 
-def _site_plan(site, surfs, db, wb, b0) -> pd.DataFrame:
-    """Racks on the floor (x_m, y_m) with their GPU cap under Max-Q at the connection limit, at the node of the
-    response surface nearest the year's median weather (an exact solve)."""
+def _site_plan(site, surfs, db, wb, b0, strategies) -> pd.DataFrame:
+    """Racks on the floor (x_m, y_m) with their GPU cap under Max-Q at the connection limit at the year's median
+    weather: the response surface's node nearest it (an exact solve), or (``exact``, or no Max-Q surface) an
+    exact solve at the median weather itself."""
     surf = surfs.get("maxq") or surfs.get("shed")
-    if surf is None:
-        return pd.DataFrame()
-    lv = min(surf.levels, key=lambda v: abs(v.z - b0))
-    mdb, mdep = float(np.median(db)), float(np.median(db - wb))
-    if not lv.caps:
-        return pd.DataFrame()
-    i, j = min(lv.caps, key=lambda ij: (lv.db[ij[0]] - mdb) ** 2 + (lv.dep[ij[1]] - mdep) ** 2)
+    mdb, mwb = float(np.median(db)), float(np.median(wb))
+    caps = None
+    if surf is not None:
+        lv = min(surf.levels, key=lambda v: abs(v.z - b0))
+        mdep = mdb - mwb
+        if lv.caps:
+            i, j = min(lv.caps, key=lambda ij: (lv.db[ij[0]] - mdb) ** 2 + (lv.dep[ij[1]] - mdep) ** 2)
+            caps, pdb, pwb = lv.caps[(i, j)], float(lv.db[i]), float(lv.db[i] - lv.dep[j])
+    from_surface = caps is not None
+    if caps is None:
+        from twin.grid.surrogate import solve_point
+
+        kind = "maxq" if "maxq" in strategies else "shed"
+        r = solve_point(site, kind, mdb, mwb, b0)
+        if not r.get("feasible") and kind == "maxq":
+            r = solve_point(site, "shed", mdb, mwb, b0)
+        if not r.get("feasible"):
+            return pd.DataFrame()
+        caps, pdb, pwb = r["gpu_cap_w"], mdb, mwb
     from twin import Scenario
 
     names = Scenario(layout=site.layout).model().rack_names()
-    return pd.DataFrame(
+    plan = pd.DataFrame(
         {
             "x_m": site.x_m,
             "y_m": site.y_m,
-            "gpu_cap_w": np.asarray(lv.caps[(i, j)], dtype=float),
+            "gpu_cap_w": np.asarray(caps, dtype=float),
             "tier": [site.tiers[t] for t in site.rack_tier],
             "name": names,
         }
-    ).assign(dry_bulb_c=float(lv.db[i]), wet_bulb_c=float(lv.db[i] - lv.dep[j]))
+    ).assign(dry_bulb_c=pdb, wet_bulb_c=pwb)
+    plan.attrs.update(budget_mw=float(b0), from_surface=from_surface)
+    return plan

@@ -46,6 +46,7 @@ _LAZY = {
     "results": "twin.study.store",
     "status": "twin.study.store",
     "write_report": "twin.study.report",
+    "run_scenarios": "twin.study.mapping",  # in memory, no study file: see twin.study.mapping
 }
 
 
