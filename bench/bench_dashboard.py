@@ -63,8 +63,15 @@ def bench_layout(browser, layout: Path, shots: bool) -> dict:
         for _ in range(3):
             ctx = browser.new_context(viewport={"width": 1400, "height": 900})
             pg = ctx.new_page()
-            nbytes = [0]
-            pg.on("response", lambda r, nb=nbytes: nb.__setitem__(0, nb[0] + len(r.body() or b"")))
+            nbytes = [0, 0]  # on the wire (compressed, with headers), decoded bodies
+
+            def count(req, nb=nbytes):
+                sz = req.sizes()
+                nb[0] += sz["responseBodySize"] + sz["responseHeadersSize"]
+                resp = req.response()
+                nb[1] += len(resp.body() or b"") if resp else 0
+
+            pg.on("requestfinished", count)
             pg.goto(url)
             ready(pg)
             t = pg.evaluate(
@@ -73,10 +80,11 @@ def bench_layout(browser, layout: Path, shots: bool) -> dict:
             )
             firsts.append(t / 1000)
             pg.wait_for_timeout(500)
-            sent.append(nbytes[0])
+            sent.append(tuple(nbytes))
             ctx.close()
         out["first_paint_s"] = statistics.median(firsts)
-        out["bytes_first_load"] = statistics.median(sent)
+        out["bytes_first_load"] = statistics.median(b[0] for b in sent)
+        out["bytes_first_load_decoded"] = statistics.median(b[1] for b in sent)
         ctx = browser.new_context(viewport={"width": 1400, "height": 900})
         pg = ctx.new_page()
         pg.set_default_timeout(180_000)  # a campus what-if solve takes seconds on this machine
@@ -102,14 +110,16 @@ def bench_layout(browser, layout: Path, shots: bool) -> dict:
         print(f"  {layout.name}: first paint {out['first_paint_s']:.2f} s, first load {out['bytes_first_load'] / 1e6:.2f} MB,"
               f" recolour {out['recolour_ms']:.0f} ms ({out['recolour_bytes'] / 1e3:.0f} KB)", flush=True)  # fmt: skip
         resolve = []
-        for amb in (30, 36, 41):  # new scenarios: not in the cache
-            old = pg.get_attribute("#kpi-facility_power_mw", "data-value")
+        for amb in (29.5, 33.5, 37.5):  # new scenarios: not in the cache
+            old = pg.inner_text("#status").split(":")[0]  # "scenario <id>"
             pg.evaluate("() => { window.__done = (" + PAINTED + ")(); }")
             t0 = pg.evaluate("() => performance.now()")
             pg.fill("#ambient", str(amb))
             pg.press("#ambient", "Enter")
-            pg.wait_for_function(
-                "(old) => document.getElementById('kpi-facility_power_mw').dataset.value !== old", arg=old
+            pg.wait_for_function(  # the new scenario's status line, its KPIs and its colours
+                "(old) => { const s = document.getElementById('status').innerText;"
+                " return s.startsWith('scenario ') && !s.startsWith(old); }",
+                arg=old,
             )
             t1 = pg.evaluate("() => window.__done")
             resolve.append(t1 - t0)
@@ -162,7 +172,7 @@ def main() -> None:
             print(
                 f"{r['layout']:>18}: first paint {r['first_paint_s']:.2f} s, recolour {r['recolour_ms']:.0f} ms "
                 f"({r['recolour_bytes'] / 1e3:.0f} KB), what-if re-solve {r['whatif_resolve_ms']:.0f} ms, "
-                f"first load {r['bytes_first_load'] / 1e6:.2f} MB, server RSS {r['rss_mb_5_cached']:.0f} MB "
+                f"first load {r['bytes_first_load'] / 1e6:.2f} MB sent ({r['bytes_first_load_decoded'] / 1e6:.2f} MB decoded), server RSS {r['rss_mb_5_cached']:.0f} MB "
                 f"(+{r['rss_mb_growth_5_cached']:.0f} MB for 5 cached scenarios)",
                 flush=True,
             )

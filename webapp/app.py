@@ -15,7 +15,8 @@ import os
 import tempfile
 from pathlib import Path
 
-from dash import Dash, Input, Output, Patch, State, ctx, dash_table, dcc, html, no_update
+import numpy as np
+from dash import Dash, DiskcacheManager, Input, Output, Patch, State, ctx, dash_table, dcc, html, no_update
 
 from webapp import figures as F
 from webapp.cache import ResultCache
@@ -29,6 +30,13 @@ MAX_UPLOAD_BYTES = 1_000_000
 FAILURE_KINDS = ("cdu", "tcs_pump", "dry_cooler", "chiller", "fw_pump", "block", "busway", "ups", "switch")
 TABLES = ("racks", "cdus", "elec_nodes", "loops", "heat_rejection", "halls", "constraints", "violations")
 GRAPH_CONFIG = {"plotGlPixelRatio": 1, "displaylogo": False, "responsive": True}
+LONG_SOLVE_RACKS = 1000  # a Max-Q what-if on more racks than this is solved in a background job
+TOGGLES = {
+    "optics": ("network.optics", ("pluggable", "cpo")),
+    "architecture": ("electrical.architecture", ("ac", "dc800")),
+}
+TOGGLE_LABELS = {"pluggable": "pluggable", "cpo": "CPO", "ac": "AC", "dc800": "800 VDC"}
+TRANSIENT_KINDS = ("pump-trip", "cdu-loss", "supply-step", "load-step")
 
 
 def _layout_choices(layout: Path) -> list[dict]:
@@ -67,12 +75,13 @@ def build_scenario(spec: dict, allowed: set[str]):
     )
 
 
-def problem_lines(exc: Exception) -> list[str]:
-    """What the CLI prints for a failure, one line each (no traceback)."""
+def problem_lines(exc: Exception, errors_only: bool = False) -> list[str]:
+    """What the CLI prints for a failure, one line each (no traceback); ``errors_only`` leaves out a layout's
+    warnings and notes."""
     from twin.errors import InputError, LayoutError
 
     if isinstance(exc, LayoutError):
-        return [p.format() for p in exc.problems]
+        return [p.format() for p in exc.problems if not errors_only or p.severity == "error"]
     if isinstance(exc, InputError):
         return [f"error: {exc}"]
     try:
@@ -107,19 +116,39 @@ def _kpi_strip(items: list[dict]) -> list:
     ]
 
 
-def create_app(layout: str | os.PathLike | None = None, *, cache_size: int = 16, upload_dir=None) -> Dash:
-    """A dashboard app opening ``layout`` (default: the 1 GW campus)."""
+def create_app(
+    layout: str | os.PathLike | None = None, *, cache_size: int = 16, upload_dir=None, cache_dir=None
+) -> Dash:
+    """A dashboard app opening ``layout`` (default: the 1 GW campus).
+
+    ``cache_dir`` (default ``TWIN_DASHBOARD_CACHE``, else a new temporary folder) holds the solved scenarios on
+    disk and the background callbacks' jobs: give every worker of a multi-process server (``gunicorn -w 4``) the
+    same folder."""
+    import diskcache
+
     first = Path(layout or os.environ.get("TWIN_DASHBOARD_LAYOUT") or DEFAULT_LAYOUT).resolve()
-    cache = ResultCache(cache_size)
+    root = Path(
+        cache_dir or os.environ.get("TWIN_DASHBOARD_CACHE") or tempfile.mkdtemp(prefix="twin-dashboard-")
+    )
+    cache = ResultCache(cache_size, disk_dir=root / "results")
     uploads = Path(upload_dir or tempfile.mkdtemp(prefix="twin-dashboard-uploads-"))
     uploads.mkdir(parents=True, exist_ok=True)
     choices = _layout_choices(first)
     allowed = {c["value"] for c in choices}
+    toggle_memo: dict = {}  # (layout, mtime) -> override problems: derived from the layout file, not user state
 
     def allowed_now() -> set[str]:
         return allowed | {str(p) for p in uploads.glob("*.yaml")}
 
-    app = Dash(__name__, title="AI-factory twin", update_title=None, suppress_callback_exceptions=True)
+    manager = DiskcacheManager(diskcache.Cache(str(root / "jobs")))
+    app = Dash(
+        __name__,
+        title="AI-factory twin",
+        update_title=None,
+        suppress_callback_exceptions=True,
+        compress=True,  # flask-compress: gzip / brotli on the figures and the scripts
+        background_callback_manager=manager,
+    )
     app.server.config["MAX_CONTENT_LENGTH"] = 4 * MAX_UPLOAD_BYTES
     app._twin_cache = cache  # for tests and the benchmark
 
@@ -127,31 +156,52 @@ def create_app(layout: str | os.PathLike | None = None, *, cache_size: int = 16,
         s = build_scenario(spec, allowed_now())
         return s, cache.get_or_run(s)
 
+    def is_long(s) -> bool:
+        """Solved in a background job: a Max-Q what-if on a large layout that is not cached yet."""
+        if s.id in cache:
+            return False
+        return s.budget_mw is not None and s.policy == "maxq" and len(s.model().racks) > LONG_SOLVE_RACKS
+
+    def view_mesh(model, view):
+        return model.derived(f"webapp.mesh.{view}", lambda: F.view_mesh(model, F.view_racks(model, view)))
+
+    def toggle_problems(layout_: str) -> dict:
+        """Per override value of the optics / architecture toggles: the layout's error lines with it, if any."""
+        from twin import Scenario
+
+        key = (layout_, Path(layout_).stat().st_mtime_ns)
+        if key not in toggle_memo:
+            out = {}
+            for name, (path, values) in TOGGLES.items():
+                for v in values:
+                    try:
+                        Scenario(layout=layout_, overrides={path: v}).model()
+                    except Exception as exc:  # noqa: BLE001 - shown as the CLI's lines
+                        out[f"{name}:{v}"] = problem_lines(exc, errors_only=True)
+            toggle_memo[key] = out
+        return toggle_memo[key]
+
     metric_opts = [{"label": _metric_label(k), "value": k} for k in F.COLOUR_METRICS]
     app.layout = html.Div(
         [
             dcc.Store(id="spec"),
             dcc.Store(id="solved"),
+            dcc.Store(id="long-spec"),
             dcc.Store(id="geom-key"),
             dcc.Store(id="pin-a"),
             dcc.Store(id="pin-b"),
             html.Div(
                 [
                     html.H2("AI-factory twin"),
-                    dcc.Dropdown(
-                        id="layout",
-                        options=choices,
-                        value=str(first),
-                        clearable=False,
-                        style={"width": "260px"},
-                    ),  # fmt: skip
-                    dcc.Upload(
-                        id="upload",
-                        children=html.Button("Upload layout YAML"),
-                        max_size=MAX_UPLOAD_BYTES,
-                        accept=".yaml,.yml",
-                    ),  # fmt: skip
+                    dcc.Dropdown(id="layout", options=choices, value=str(first), clearable=False,
+                                 style={"width": "260px"}),
+                    dcc.Upload(id="upload", children=html.Button("Upload layout YAML"), max_size=MAX_UPLOAD_BYTES,
+                               accept=".yaml,.yml"),
                     dcc.Loading(html.Div(id="busy", style={"width": "40px"}), type="circle"),
+                    html.Div(
+                        [html.Progress(id="progress"), html.Span(id="progress-text", **{"data-testid": "progress"})],
+                        id="progress-box", className="progress", style={"display": "none"},
+                    ),
                 ],
                 className="header",
             ),
@@ -162,85 +212,30 @@ def create_app(layout: str | os.PathLike | None = None, *, cache_size: int = 16,
                     html.Div(
                         [
                             html.H4("What-if"),
-                            _control(
-                                "Ambient dry bulb [C]",
-                                dcc.Input(
-                                    id="ambient", type="number", debounce=True, placeholder="site design"
-                                ),
-                            ),  # fmt: skip
-                            _control(
-                                "Wet bulb [C]",
-                                dcc.Input(
-                                    id="wet-bulb", type="number", debounce=True, placeholder="site design"
-                                ),
-                            ),  # fmt: skip
-                            _control(
-                                "Facility water supply [C]",
-                                dcc.Input(
-                                    id="supply", type="number", debounce=True, placeholder="layout setpoint"
-                                ),
-                            ),  # fmt: skip
-                            _control(
-                                "Grid budget [MW]",
-                                dcc.Input(
-                                    id="budget",
-                                    type="number",
-                                    debounce=True,
-                                    min=0,
-                                    placeholder="none: Max-P",
-                                ),
-                            ),  # fmt: skip
-                            _control(
-                                "Policy",
-                                dcc.Dropdown(
-                                    id="policy",
-                                    clearable=False,
-                                    value="maxq",
-                                    options=[
-                                        {"label": "Max-Q", "value": "maxq"},
-                                        {"label": "uniform", "value": "uniform"},
-                                        {"label": "Max-P", "value": "maxp"},
-                                    ],
-                                ),
-                            ),  # fmt: skip
-                            _control(
-                                "Failures",
-                                dcc.Dropdown(
-                                    id="failures", multi=True, options=[], placeholder="search a unit ..."
-                                ),
-                            ),  # fmt: skip
-                            _control(
-                                "Optics",
-                                dcc.RadioItems(
-                                    id="optics",
-                                    value="",
-                                    inline=True,
-                                    options=[
-                                        {"label": "layout", "value": ""},
-                                        {"label": "pluggable", "value": "pluggable"},
-                                        {"label": "CPO", "value": "cpo"},
-                                    ],
-                                ),
-                            ),  # fmt: skip
-                            _control(
-                                "Electrical",
-                                dcc.RadioItems(
-                                    id="architecture",
-                                    value="",
-                                    inline=True,
-                                    options=[
-                                        {"label": "layout", "value": ""},
-                                        {"label": "AC", "value": "ac"},
-                                        {"label": "800 VDC", "value": "dc800"},
-                                    ],
-                                ),
-                            ),  # fmt: skip
-                            html.Div(
-                                [
-                                    html.Button("Pin as A", id="pin-a-btn"),
-                                    html.Button("Pin as B", id="pin-b-btn"),
-                                ]
-                            ),
+                            _control("Ambient dry bulb [C]", dcc.Input(id="ambient", type="number", debounce=True,
+                                                                       placeholder="site design")),
+                            _control("Wet bulb [C]", dcc.Input(id="wet-bulb", type="number", debounce=True,
+                                                               placeholder="site design")),
+                            _control("Facility water supply [C]", dcc.Input(id="supply", type="number", debounce=True,
+                                                                            placeholder="layout setpoint")),
+                            _control("Grid budget [MW]", dcc.Input(id="budget", type="number", debounce=True, min=0,
+                                                                   placeholder="none: Max-P")),
+                            _control("Policy", dcc.Dropdown(id="policy", clearable=False, value="maxq", options=[
+                                {"label": "Max-Q", "value": "maxq"}, {"label": "uniform", "value": "uniform"},
+                                {"label": "Max-P", "value": "maxp"}])),
+                            _control("Failures", dcc.Dropdown(id="failures", multi=True, options=[],
+                                                              placeholder="search a unit ...")),
+                            _control("Click in 3D", dcc.RadioItems(id="click-mode", value="detail", inline=True,
+                                options=[{"label": "rack detail", "value": "detail"},
+                                         {"label": "fail its CDU", "value": "fail"}]),
+                                hint="clicking a rack shows its detail, or fails one working CDU of its loop; "
+                                     "clicking a CDU fails it"),
+                            _control("Optics", dcc.RadioItems(id="optics", value="", inline=True,
+                                                              options=_toggle_options("optics", {}))),
+                            _control("Electrical", dcc.RadioItems(id="architecture", value="", inline=True,
+                                                                  options=_toggle_options("architecture", {}))),
+                            html.Div(id="toggle-notes", className="toggle-notes", **{"data-testid": "toggle-notes"}),
+                            html.Div([html.Button("Pin as A", id="pin-a-btn"), html.Button("Pin as B", id="pin-b-btn")]),
                             html.Div(id="pins", className="pins"),
                         ],
                         className="controls",
@@ -249,112 +244,114 @@ def create_app(layout: str | os.PathLike | None = None, *, cache_size: int = 16,
                         id="tabs",
                         value="3d",
                         children=[
-                            dcc.Tab(
-                                label="3D facility",
-                                value="3d",
-                                children=[
-                                    html.Div(
-                                        [
-                                            _control(
-                                                "Colour",
-                                                dcc.Dropdown(
-                                                    id="metric",
-                                                    options=metric_opts,
-                                                    value="junction_c",
-                                                    clearable=False,
-                                                    style={"width": "420px"},
-                                                ),
-                                            ),
-                                            _control(
-                                                "View",
-                                                dcc.Dropdown(
-                                                    id="view",
-                                                    options=[],
-                                                    value="site",
-                                                    clearable=False,
-                                                    style={"width": "260px"},
-                                                ),
-                                            ),
-                                        ],
-                                        className="row",
-                                    ),
-                                    dcc.Graph(id="facility", config=GRAPH_CONFIG, style={"height": "600px"}),
-                                    html.Div(id="detail", className="detail"),
-                                ],
-                            ),  # fmt: skip
-                            dcc.Tab(
-                                label="Power flow",
-                                value="sankey",
-                                children=[dcc.Graph(id="sankey", config=GRAPH_CONFIG)],
-                            ),  # fmt: skip
-                            dcc.Tab(
-                                label="Tables",
-                                value="tables",
-                                children=[
-                                    dcc.Dropdown(
-                                        id="table-name",
-                                        options=list(TABLES),
-                                        value="racks",
-                                        clearable=False,
-                                        style={"width": "260px"},
-                                    ),
-                                    dash_table.DataTable(
-                                        id="table",
-                                        page_size=20,
-                                        sort_action="native",
-                                        filter_action="native",
-                                        export_format="csv",
-                                        style_table={"overflowX": "auto"},
-                                    ),
-                                ],
-                            ),  # fmt: skip
-                            dcc.Tab(
-                                label="Compare A/B",
-                                value="compare",
-                                id="tab-compare",
-                                children=[
-                                    html.Div(id="compare-table"),
-                                    dcc.Graph(id="compare-bars", config=GRAPH_CONFIG),
-                                ],
-                            ),  # fmt: skip
+                            dcc.Tab(label="3D facility", value="3d", children=[
+                                html.Div([
+                                    _control("Colour", dcc.Dropdown(id="metric", options=metric_opts, value="junction_c",
+                                                                    clearable=False, style={"width": "420px"})),
+                                    _control("View", dcc.Dropdown(id="view", options=[], value="site", clearable=False,
+                                                                  style={"width": "300px"})),
+                                ], className="row"),
+                                dcc.Graph(id="facility", config=GRAPH_CONFIG, style={"height": "600px"}),
+                                html.Div(id="detail", className="detail"),
+                            ]),
+                            dcc.Tab(label="Power flow", value="sankey",
+                                    children=[dcc.Graph(id="sankey", config=GRAPH_CONFIG)]),
+                            dcc.Tab(label="Tables", value="tables", children=[
+                                dcc.Dropdown(id="table-name", options=list(TABLES), value="racks", clearable=False,
+                                             style={"width": "260px"}),
+                                dash_table.DataTable(id="table", page_size=20, sort_action="native",
+                                                     filter_action="native", export_format="csv",
+                                                     style_table={"overflowX": "auto"}),
+                            ]),
+                            dcc.Tab(label="Compare A/B", value="compare", id="tab-compare", children=[
+                                html.Div(id="compare-table"),
+                                dcc.Graph(id="compare-bars", config=GRAPH_CONFIG),
+                                html.H4("Per-rack difference B - A (colour metric of the 3D tab, view of the 3D tab)"),
+                                html.Div(id="compare-3d-note", className="status"),
+                                dcc.Graph(id="compare-3d", config=GRAPH_CONFIG, style={"height": "520px"}),
+                            ]),
+                            dcc.Tab(label="Transient", value="transient", id="tab-transient", children=[
+                                html.Div([
+                                    _control("Event", dcc.Dropdown(id="tr-kind", value="pump-trip", clearable=False,
+                                                                   options=list(TRANSIENT_KINDS),
+                                                                   style={"width": "160px"})),
+                                    _control("Hall", dcc.Dropdown(id="tr-hall", options=[], clearable=False,
+                                                                  style={"width": "200px"})),
+                                    _control("Loop / CDU (pump-trip, cdu-loss)", dcc.Dropdown(
+                                        id="tr-target", options=[], placeholder="the hall's first",
+                                        style={"width": "260px"})),
+                                    _control("Duration [s]", dcc.Input(id="tr-duration", type="number", value=600,
+                                                                       min=10, max=7 * 86400)),
+                                    html.Button("Run transient", id="tr-run"),
+                                ], className="row"),
+                                html.Pre(id="tr-summary", className="status", **{"data-testid": "tr-summary"}),
+                                dcc.Graph(id="tr-graph", config=GRAPH_CONFIG),
+                            ]),
                         ],
                     ),
                 ],
                 className="main",
             ),
         ]
-    )
+    )  # fmt: skip
 
-    @app.callback(
+    app.clientside_callback(
+        """function(layout, ambient, wet_bulb, supply, budget, policy, failures, optics, architecture) {
+            return {layout: layout, ambient_c: ambient, wet_bulb_c: wet_bulb, supply_c: supply,
+                    budget_mw: budget, policy: policy, failures: (failures || []).slice().sort(),
+                    optics: optics || "", architecture: architecture || ""};
+        }""",
         Output("spec", "data"),
         Input("layout", "value"), Input("ambient", "value"), Input("wet-bulb", "value"), Input("supply", "value"),
         Input("budget", "value"), Input("policy", "value"), Input("failures", "value"), Input("optics", "value"),
         Input("architecture", "value"),
     )  # fmt: skip
-    def make_spec(layout_, ambient, wet_bulb, supply, budget, policy, failures, optics, architecture):
-        return {
-            "layout": layout_, "ambient_c": ambient, "wet_bulb_c": wet_bulb, "supply_c": supply,
-            "budget_mw": budget, "policy": policy, "failures": sorted(failures or []), "optics": optics or "",
-            "architecture": architecture or "",
-        }  # fmt: skip
+
+    def solved_outputs(s, res, spec, note: str = ""):
+        model = s.model()
+        lines = [f"scenario {s.id}: {res.status}" + (f" ({res.reason})" if res.reason else "") + note]
+        lines += [str(w) for w in (res.warnings or [])][:5]
+        solved = {"id": s.id, "spec": spec}
+        return solved, _kpi_strip(F.kpi_items(model, res)), "\n".join(lines), F.sankey_figure(model, res)
 
     @app.callback(
         Output("solved", "data"), Output("kpis", "children"), Output("status", "children"),
-        Output("sankey", "figure"), Output("busy", "children"),
+        Output("sankey", "figure"), Output("busy", "children"), Output("long-spec", "data"),
         Input("spec", "data"),
     )  # fmt: skip
     def solve(spec):
         if not spec:
-            return no_update, no_update, no_update, no_update, no_update
+            return (no_update,) * 6
         try:
-            s, res = result_of(spec)
+            s = build_scenario(spec, allowed_now())
+            if is_long(s):
+                msg = (
+                    f"scenario {s.id}: solving Max-Q on {len(s.model().racks):,} racks in the background ..."
+                )
+                return no_update, no_update, msg, no_update, "", spec
+            res = cache.get_or_run(s)
+            return (*solved_outputs(s, res, spec), "", no_update)
         except Exception as exc:  # noqa: BLE001 - shown as the CLI's lines, never a traceback
-            return None, no_update, "\n".join(problem_lines(exc)), no_update, ""
-        model = s.model()
-        lines = [f"scenario {s.id}: {res.status}" + (f" ({res.reason})" if res.reason else "")]
-        lines += [str(w) for w in (res.warnings or [])][:5]
-        solved = {"id": s.id, "spec": spec}
-        return solved, _kpi_strip(F.kpi_items(model, res)), "\n".join(lines), F.sankey_figure(model, res), ""
+            return None, no_update, "\n".join(problem_lines(exc)), no_update, "", no_update
+
+    @app.callback(
+        Output("solved", "data", allow_duplicate=True), Output("kpis", "children", allow_duplicate=True),
+        Output("status", "children", allow_duplicate=True), Output("sankey", "figure", allow_duplicate=True),
+        Input("long-spec", "data"),
+        background=True, progress=[Output("progress-text", "children")], interval=250,
+        running=[(Output("progress-box", "style"), {"display": "flex"}, {"display": "none"})],
+        prevent_initial_call=True,
+    )  # fmt: skip
+    def solve_background(set_progress, spec):
+        if not spec:
+            return (no_update,) * 4
+        try:
+            s = build_scenario(spec, allowed_now())
+            what = f"Max-Q on {len(s.model().racks):,} racks"
+            res = _with_progress(set_progress, what, lambda: cache.get_or_run(s))
+            return solved_outputs(s, res, spec, note=" (solved in the background)")
+        except Exception as exc:  # noqa: BLE001
+            return None, no_update, "\n".join(problem_lines(exc)), no_update
 
     @app.callback(
         Output("facility", "figure"), Output("geom-key", "data"),
@@ -364,21 +361,25 @@ def create_app(layout: str | os.PathLike | None = None, *, cache_size: int = 16,
     def render_3d(solved, metric, view, geom_key):
         if not solved:
             return no_update, no_update
-        s, res = result_of(solved["spec"])
+        try:
+            s, res = result_of(solved["spec"])
+        except Exception:  # noqa: BLE001 - the solve callback shows the problems
+            return no_update, no_update
         model = s.model()
-        key = f"{solved['spec']['layout']}|{view}"
+        mesh = view_mesh(model, view)
+        key = f"{solved['spec']['layout']}|{view}|{solved['spec'].get('architecture')}|{solved['spec'].get('optics')}"
         if geom_key == key and ctx.triggered_id in ("metric", "solved"):
-            racks = F.view_racks(model, view)
-            col = F.colour_patch(model, res, metric, racks)
+            col = F.view_colours(model, res, metric, mesh)
             p = Patch()
             rt, ht = p["data"][F.RACK_TRACE], p["data"][F.HOVER_TRACE]
-            rt["intensity"] = col["intensity"]
+            rt["intensity"] = F.typed_array(col["intensity"])
             rt["cmin"], rt["cmax"], rt["colorscale"] = col["cmin"], col["cmax"], col["colorscale"]
             rt["colorbar"]["title"]["text"] = col["title"]
-            ht["marker"]["color"] = col["values"]
+            values = F.typed_array(col["values"])
+            ht["marker"]["color"] = values
             ht["marker"]["cmin"], ht["marker"]["cmax"] = col["cmin"], col["cmax"]
             ht["marker"]["colorscale"] = col["colorscale"]
-            ht["customdata"] = col["values"]
+            ht["customdata"] = values
             ht["hovertemplate"] = "%{text}<br>" + col["title"] + ": %{customdata:.4g}<extra></extra>"
             if ctx.triggered_id == "solved":  # marks and unit colours follow the what-if
                 fig = F.facility_figure(model, res, metric, view, failures=s.failures)
@@ -387,19 +388,53 @@ def create_app(layout: str | os.PathLike | None = None, *, cache_size: int = 16,
             return p, no_update
         return F.facility_figure(model, res, metric, view, failures=s.failures), key
 
-    @app.callback(Output("view", "options"), Output("view", "value"), Input("layout", "value"))
-    def views(layout_):
+    @app.callback(
+        Output("view", "options"), Output("view", "value"), Output("tr-hall", "options"), Output("tr-hall", "value"),
+        Output("optics", "options"), Output("architecture", "options"), Output("toggle-notes", "children"),
+        Input("layout", "value"),
+    )  # fmt: skip
+    def on_layout(layout_):
         from twin import Scenario
 
         try:
             model = Scenario(layout=layout_).model() if layout_ in allowed_now() else None
         except Exception:  # noqa: BLE001 - the solve callback shows the problems
             model = None
-        return (F.view_options(model) if model is not None else []), "site"
+        if model is None:
+            return [], "site", [], None, no_update, no_update, ""
+        halls = list(model.halls["name"])
+        probs = toggle_problems(layout_)
+        notes = [
+            html.Div(f"{name} {v}: not available for this layout: " + (lines[0] if lines else "?"),
+                     title="\n".join(lines))
+            for key, lines in probs.items()
+            for name, v in [key.split(":", 1)]
+        ]  # fmt: skip
+        return (F.view_options(model), "site", halls, halls[0] if halls else None,
+                _toggle_options("optics", probs), _toggle_options("architecture", probs), notes)  # fmt: skip
+
+    @app.callback(Output("tr-target", "options"), Output("tr-target", "value"),
+                  Input("tr-hall", "value"), Input("tr-kind", "value"), State("layout", "value"))  # fmt: skip
+    def transient_targets(hall, kind, layout_):
+        from twin import Scenario
+
+        try:
+            model = Scenario(layout=layout_).model()
+        except Exception:  # noqa: BLE001
+            return [], None
+        if hall not in set(model.halls["name"]) or kind not in ("pump-trip", "cdu-loss"):
+            return [], None
+        h = int(np.flatnonzero(model.halls["name"].to_numpy() == hall)[0])
+        loops = model.loops[model.loops["hall"] == h] if "hall" in model.loops else model.loops
+        if kind == "pump-trip":
+            names = list(loops["name"])
+        else:
+            names = list(model.cdus[model.cdus["loop"].isin(loops.index)]["name"])
+        return names[:500], None
 
     @app.callback(
         Output("failures", "options"),
-        Input("failures", "search_value"), Input("layout", "value"), State("failures", "value"),
+        Input("failures", "search_value"), Input("layout", "value"), Input("failures", "value"),
     )  # fmt: skip
     def failure_options(search, layout_, value):
         from twin import Scenario
@@ -415,26 +450,37 @@ def create_app(layout: str | os.PathLike | None = None, *, cache_size: int = 16,
         hits = [n for n in names if q in n.lower()][:60] if q else names[:60]
         return [{"label": n, "value": n} for n in dict.fromkeys([*value, *hits])]
 
-    @app.callback(Output("detail", "children"), Input("facility", "clickData"), State("solved", "data"),
-                  State("view", "value"))  # fmt: skip
-    def detail(click, solved, view):
-        if not click or not solved:
-            return no_update
-        pt = click["points"][0]
-        if pt.get("curveNumber") not in (F.HOVER_TRACE, F.RACK_TRACE, F.MARK_TRACE):
-            return no_update
-        s, res = result_of(solved["spec"])
+    @app.callback(
+        Output("detail", "children"), Output("failures", "value"),
+        Input("facility", "clickData"),
+        State("solved", "data"), State("view", "value"), State("click-mode", "value"), State("failures", "value"),
+        prevent_initial_call=True,
+    )  # fmt: skip
+    def click(click_data, solved, view, mode, failures):
+        if not click_data or not solved:
+            return no_update, no_update
+        pt = click_data["points"][0]
+        curve = pt.get("curveNumber")
+        try:
+            s, res = result_of(solved["spec"])
+        except Exception:  # noqa: BLE001
+            return no_update, no_update
         model = s.model()
-        racks = F.view_racks(model, view)
-        n = pt.get("pointNumber", 0)
-        if pt["curveNumber"] == F.RACK_TRACE:
-            rack = int(racks[n // F.VERTS_PER_RACK])
-        elif pt["curveNumber"] == F.MARK_TRACE:
-            rack = int(pt.get("customdata", 0))
-        else:
-            rack = int(racks[n])
+        if curve == F.CDU_TRACE:
+            cdu = pt.get("customdata")
+            if mode == "fail" and cdu:
+                return html.P(f"failed {cdu}"), sorted({*(failures or []), cdu})
+            return no_update, no_update
+        rack = F.clicked_rack(model, view_mesh(model, view), curve, pt)
+        if rack is None:
+            return no_update, no_update
+        if mode == "fail":
+            cdu = F.cdu_to_fail(model, rack, failures or [])
+            if cdu is None:
+                return html.P("every CDU of this rack's loop has failed already"), no_update
+            return html.P(f"failed {cdu} (cools {F.rack_name(res, rack)})"), sorted({*(failures or []), cdu})
         rows = F.rack_detail(model, res, rack)
-        return html.Table([html.Tr([html.Th(k), html.Td(v)]) for k, v in rows])
+        return html.Table([html.Tr([html.Th(k), html.Td(v)]) for k, v in rows]), no_update
 
     @app.callback(
         Output("table", "data"), Output("table", "columns"),
@@ -443,7 +489,10 @@ def create_app(layout: str | os.PathLike | None = None, *, cache_size: int = 16,
     def table(tab, name, solved):
         if tab != "tables" or not solved:
             return no_update, no_update
-        _, res = result_of(solved["spec"])
+        try:
+            _, res = result_of(solved["spec"])
+        except Exception:  # noqa: BLE001
+            return no_update, no_update
         df = res.tables.get(name)
         if df is None:
             return [], [{"name": f"{name}: not in this analysis", "id": "x"}]
@@ -465,24 +514,72 @@ def create_app(layout: str | os.PathLike | None = None, *, cache_size: int = 16,
 
     @app.callback(
         Output("compare-table", "children"), Output("compare-bars", "figure"), Output("pins", "children"),
-        Input("pin-a", "data"), Input("pin-b", "data"),
+        Output("compare-3d", "figure"), Output("compare-3d-note", "children"),
+        Input("pin-a", "data"), Input("pin-b", "data"), Input("tabs", "value"),
+        State("metric", "value"), State("view", "value"),
     )  # fmt: skip
-    def compare(a, b):
-        pins = [f"A: {a['id']}" if a else "A: -", f"B: {b['id']}" if b else "B: -"]
+    def compare(a, b, tab, metric, view):
+        pins = " | ".join([f"A: {a['id']}" if a else "A: -", f"B: {b['id']}" if b else "B: -"])
         if not a or not b:
-            return html.P("Pin a scenario as A and another as B."), {}, " | ".join(pins)
+            return html.P("Pin a scenario as A and another as B."), {}, pins, {}, ""
+        if tab != "compare":  # the figures are built when the tab is opened
+            return no_update, no_update, pins, no_update, no_update
         try:
-            _, ra = result_of(a["spec"])
-            _, rb = result_of(b["spec"])
+            sa, ra = result_of(a["spec"])
+            sb, rb = result_of(b["spec"])
         except Exception as exc:  # noqa: BLE001
-            return html.Pre("\n".join(problem_lines(exc))), {}, " | ".join(pins)
+            return html.Pre("\n".join(problem_lines(exc))), {}, pins, {}, ""
         rows = F.compare_rows(ra, rb)
         tbl = dash_table.DataTable(
             id="compare-data", data=rows,
             columns=[{"name": c, "id": c, "type": "numeric", "format": {"specifier": ".4~g"}} if c != "kpi"
                      else {"name": c, "id": c} for c in ("kpi", "A", "B", "delta", "change_pct")],
         )  # fmt: skip
-        return tbl, F.compare_figure(rows), " | ".join(pins)
+        mb = sb.model()
+        if len(sa.model().racks) != len(mb.racks):
+            return (
+                tbl,
+                F.compare_figure(rows),
+                pins,
+                {},
+                "A and B have different racks: no per-rack difference",
+            )
+        diff, label = F.rack_difference(mb, ra, rb, metric)
+        mesh = view_mesh(mb, view)
+        col = F.view_colours(mb, rb, metric, mesh, values=diff, label=label, diverging=True)
+        fig3d = F.facility_figure(mb, rb, metric, view, failures=sb.failures, height=520, colours=col)
+        changed = int(np.count_nonzero(np.abs(np.nan_to_num(diff)) > 0))
+        note = f"{label}: {changed:,} of {len(diff):,} racks differ; range {col['cmin']:.4g} .. {col['cmax']:.4g}"
+        return tbl, F.compare_figure(rows), pins, fig3d, note
+
+    @app.callback(
+        Output("tr-graph", "figure"), Output("tr-summary", "children"),
+        Input("tr-run", "n_clicks"),
+        State("layout", "value"), State("tr-kind", "value"), State("tr-hall", "value"), State("tr-target", "value"),
+        State("tr-duration", "value"), State("ambient", "value"), State("supply", "value"),
+        background=True, progress=[Output("progress-text", "children")], interval=250,
+        running=[(Output("tr-run", "disabled"), True, False),
+                 (Output("progress-box", "style"), {"display": "flex"}, {"display": "none"})],
+        prevent_initial_call=True,
+    )  # fmt: skip
+    def transient(set_progress, _, layout_, kind, hall, target, duration, ambient, supply):
+        from twin import Scenario
+        from twin.errors import InputError
+        from twin.scenario import TransientOptions
+
+        try:
+            if layout_ not in allowed_now():
+                raise InputError(f"layout {layout_!r} is not one this dashboard serves")
+            dur = float(duration or 600)
+            s = Scenario(
+                layout=layout_, analysis="transient", ambient_c=_num(ambient), supply_c=_num(supply),
+                transient=TransientOptions(kind=kind, hall=hall, target=target or None, duration_s=dur,
+                                           dt_s=max(1.0, dur / 600), event_s=min(30.0, dur / 10)),
+            )  # fmt: skip
+            res = _with_progress(set_progress, f"{kind} transient of {hall}", lambda: cache.get_or_run(s))
+        except Exception as exc:  # noqa: BLE001 - the CLI's lines
+            return {}, "\n".join(problem_lines(exc))
+        return F.transient_figure(res, loop=target if kind == "pump-trip" else None), F.transient_summary(res)
 
     @app.callback(
         Output("layout", "options"), Output("layout", "value"), Output("status", "children", allow_duplicate=True),
@@ -512,6 +609,46 @@ def create_app(layout: str | os.PathLike | None = None, *, cache_size: int = 16,
         return opts, str(path), f"{filename}: loaded"
 
     return app
+
+
+def _with_progress(set_progress, what: str, solve):
+    """Run ``solve()`` in a thread and report the elapsed time every 0.25 s (``run`` reports no steps)."""
+    import threading
+    import time
+
+    box: dict = {}
+
+    def work():
+        try:
+            box["res"] = solve()
+        except BaseException as exc:  # noqa: BLE001 - re-raised below, in the callback
+            box["exc"] = exc
+
+    t0 = time.monotonic()
+    th = threading.Thread(target=work, daemon=True)
+    th.start()
+    while th.is_alive():
+        set_progress(f"{what}: {time.monotonic() - t0:.1f} s")
+        th.join(0.25)
+    if "exc" in box:
+        raise box["exc"]
+    set_progress(f"{what}: done in {time.monotonic() - t0:.1f} s")
+    return box["res"]
+
+
+def _toggle_options(name: str, problems: dict) -> list[dict]:
+    """Options of the optics / architecture toggle; an override the layout cannot take is disabled, with the
+    layout's first error line as its tooltip."""
+    path, values = TOGGLES[name]
+    out = [{"label": "layout", "value": ""}]
+    for v in values:
+        lines = problems.get(f"{name}:{v}")
+        label = TOGGLE_LABELS[v]
+        if lines:
+            out.append({"label": html.Span(label, title="\n".join(lines)), "value": v, "disabled": True})
+        else:
+            out.append({"label": label, "value": v})
+    return out
 
 
 def _failable(model, unit_names) -> list[str]:

@@ -3,6 +3,11 @@
 It holds no user state: a key is the content hash of a what-if, so two users asking the same question share one
 solve and nobody sees a result they did not ask for. Concurrent requests for one id solve it once (per-id lock);
 different ids solve in parallel.
+
+Two levels: a small in-memory LRU (the results being looked at) over an optional on-disk ``diskcache.Cache``
+(bounded in bytes, least recently used evicted). The disk level is what a background callback's worker process
+(``dash.DiskcacheManager``) hands its result to the server through: the worker solves and stores, the server
+reads it back by id.
 """
 
 from __future__ import annotations
@@ -10,38 +15,57 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
+from pathlib import Path
 
 
 class ResultCache:
-    """Least-recently-used map ``Scenario.id -> RunResult`` holding at most ``maxsize`` results."""
+    """Least-recently-used map ``Scenario.id -> RunResult`` holding at most ``maxsize`` results in memory, and
+    (with ``disk_dir``) up to ``disk_bytes`` of pickled results on disk."""
 
-    def __init__(self, maxsize: int = 16):
+    def __init__(self, maxsize: int = 16, disk_dir: str | Path | None = None, disk_bytes: int = 2**31):
         self.maxsize = int(maxsize)
         self._data: OrderedDict[str, object] = OrderedDict()
         self._lock = threading.Lock()
         self._key_locks: dict[str, threading.Lock] = {}
         self.hits = 0
         self.misses = 0
+        self._disk = None
+        if disk_dir is not None:
+            import diskcache
+
+            self._disk = diskcache.Cache(
+                str(disk_dir), size_limit=int(disk_bytes), eviction_policy="least-recently-used"
+            )
 
     def __len__(self) -> int:
         return len(self._data)
 
     def __contains__(self, key: str) -> bool:
-        return key in self._data
+        return key in self._data or (self._disk is not None and key in self._disk)
 
     def get(self, key: str):
         with self._lock:
             if key in self._data:
                 self._data.move_to_end(key)
                 return self._data[key]
+        if self._disk is not None:
+            hit = self._disk.get(key)
+            if hit is not None:
+                self._remember(key, hit)
+                return hit
         return None
 
-    def put(self, key: str, value) -> None:
+    def _remember(self, key: str, value) -> None:
         with self._lock:
             self._data[key] = value
             self._data.move_to_end(key)
             while len(self._data) > self.maxsize:
                 self._data.popitem(last=False)
+
+    def put(self, key: str, value) -> None:
+        self._remember(key, value)
+        if self._disk is not None:
+            self._disk.set(key, value)
 
     def get_or_run(self, scenario, runner: Callable | None = None):
         """The scenario's result, solved with ``runner`` (default ``twin.run``) on a miss."""

@@ -195,8 +195,14 @@ def test_campus_page_loads(chromium, tmp_path):
         pg.set_default_timeout(90_000)
         pg.goto(url)
         wait_ready(pg)
-        n = pg.evaluate(f"() => ({FULL})(0).intensity.length")
-        assert n == 5204 * F.VERTS_PER_RACK
+        from twin import Scenario
+
+        model = Scenario(layout=str(DEFAULT_LAYOUT)).model()
+        strips = F.row_strips(model)
+        rack = pg.evaluate(f"() => {{ const t = ({FULL})(0); return [t.intensity.length, t.intensitymode]; }}")
+        assert rack == [len(strips.faces), "cell"]  # level of detail: one strip a row, a colour a rack face
+        assert len(strips.faces) < 5204 * 10  # fewer triangles than one box a rack
+        assert pg.evaluate(f"() => ({FULL})(1).x.length") == 5204  # every rack still has its hover point
         pg.context.close()
     finally:
         srv.shutdown()
