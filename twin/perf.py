@@ -48,6 +48,7 @@ __all__ = [
     "perf_model",
     "relative_throughput",
     "tokens_per_s",
+    "tokens_per_s_at_interactivity",
 ]
 
 
@@ -323,3 +324,44 @@ def gpu_variation(n_gpus: int, sigma: float, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     # mean of exp(N(mu, s^2)) is exp(mu + s^2/2): mu = -s^2/2 keeps the fleet mean at 1
     return np.exp(rng.normal(-0.5 * sigma * sigma, sigma, size=int(n_gpus)))
+
+
+def tokens_per_s_at_interactivity(
+    model: FacilityModel,
+    gpu_power_w: ArrayLike,
+    interactivity_tok_s_per_user: float,
+    perf: PerfModel | None = None,
+) -> np.ndarray:
+    """Output tokens/s of each rack serving at ``interactivity_tok_s_per_user`` with every GPU at ``gpu_power_w``.
+
+    The accelerator's throughput-vs-interactivity frontier at full power (catalog ``frontier``,
+    ``twin.economics.frontier``) scaled by the concave relative throughput f(p / P_max) of the rack's curve:
+    gpus x T(i) x f(p / P_max). 0 where the accelerator cannot reach the interactivity, and for a decode-only
+    accelerator (its tokens need prefill elsewhere; see ``twin.economics.revenue``).
+
+    Parameters
+    ----------
+    model : FacilityModel
+        Compiled facility.
+    gpu_power_w : array_like
+        (n_racks,) power of one GPU of each rack, W.
+    interactivity_tok_s_per_user : float
+        Output tokens/s one user sees.
+    perf : PerfModel or None, default None
+        ``perf_model(model)`` if already built.
+
+    Returns
+    -------
+    numpy.ndarray
+        (n_racks,) output tokens/s.
+    """
+    from twin.economics.frontier import accelerator_rates, tier_table
+    from twin.layout import Tier
+
+    perf = perf or perf_model(model)
+    r = relative_throughput(model, gpu_power_w, perf)
+    tier = Tier(name="t", kind="inference", interactivity_tok_s_per_user=interactivity_tok_s_per_user)
+    rates = accelerator_rates(model.catalog, model.gpu_types["name"].to_numpy(), tier_table([tier]))
+    acc = model.racks["gpu_type"].to_numpy()
+    per_gpu = np.where(rates.decode_only[acc], 0.0, rates.rate_tok_s[acc, 0])
+    return perf.gpus * per_gpu * r

@@ -70,3 +70,16 @@ def test_rates_per_accelerator_and_tier():
     assert v[4] == 0 and v[3] > 0  # a GPU rack ends at 400; LPX decode reaches 500
     assert g[4] > 0 and r.decode_only.tolist() == [False, False, True]
     assert np.all(v[:3] > h[:3])
+
+
+def test_perf_tokens_at_interactivity_scales_the_frontier_by_the_power_curve():
+    from twin.model import load_model
+    from twin.perf import perf_model, relative_throughput, tokens_per_s_at_interactivity
+
+    m = load_model("layouts/pod_small.yaml")
+    perf = perf_model(m)
+    p = np.full(m.n_racks, 1786.0)
+    t = tokens_per_s_at_interactivity(m, p, 50.0, perf)
+    f = relative_throughput(m, p, perf)
+    assert t == pytest.approx(72 * 16000.0 * f, rel=1e-12)  # rubin frontier at 50 tokens/s per user
+    assert np.all(tokens_per_s_at_interactivity(m, p, 450.0, perf) == 0)  # beyond the Vera Rubin frontier
