@@ -19,6 +19,8 @@ KPI_KEYS = (
     "tier_tokens_per_s",
     "prefill_tokens_per_s",
 )
+#: KPI with the per-tier rows (for --json, which prints KPIs only)
+TIER_KPI = "revenue_by_tier"
 
 TIER_COLUMNS = [
     "tier",
@@ -62,3 +64,11 @@ def add_to_run(rev: RevenueResult | None, kpis: dict, tables: dict) -> None:
         if k in rev.kpis:
             kpis[k] = float(rev.kpis[k])
     tables["tiers"] = rev.tiers.reindex(columns=TIER_COLUMNS)
+    kpis[TIER_KPI] = [
+        {
+            "tier": str(r.tier),
+            "tokens_per_s": float(r.tokens_per_s),
+            "revenue_usd_per_h": float(r.revenue_usd_per_h),
+        }
+        for r in rev.tiers.itertuples()
+    ]
