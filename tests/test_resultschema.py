@@ -26,6 +26,7 @@ SCENARIOS = [
     Scenario(layout=POD, budget_mw=3.5, maxq={"variation_sigma": 0.05}),
     Scenario(layout=POD, budget_mw=3.5, maxq={"objective": "revenue"}),
     Scenario(layout=POD, budget_mw=1.0),
+    Scenario(layout=POD, budget_mw=3.5, ambient_c=44.0, supply_c=30.0, maxq={"optimize_cooling": True}),
     Scenario(layout=POD, analysis="transient", transient={"kind": "pump-trip", "duration_s": 60}),
     Scenario(layout=POD, analysis="transient", transient={"kind": "cdu-loss", "duration_s": 60}),
     Scenario(layout=POD, analysis="transient", transient={"kind": "supply-step", "duration_s": 60}),

@@ -385,8 +385,17 @@ def _run_maxq(s: Scenario) -> RunResult:
 
         if s.policy != "maxq":
             raise InputError(f"objective 'revenue' needs policy 'maxq' (got '{s.policy}')")
+        if s.maxq.optimize_cooling:
+            raise InputError("maxq.optimize_cooling is not available with objective 'revenue' yet")
         rev = revenue_maxq(model, **opt)
         res = rev.maxq
+    elif s.maxq.optimize_cooling:  # twin.maxq.cooling: supply setpoints per hall with the caps
+        from twin.maxq.cooling import optimize_cooling
+
+        if s.policy != "maxq":
+            raise InputError(f"maxq.optimize_cooling needs policy 'maxq' (got '{s.policy}')")
+        cool = optimize_cooling(model, **opt)
+        res = cool.maxq
     else:
         res = optimize_maxq(model, policy=s.policy, **opt)
     # the verifying coupled solve's cooling figures (water use, stages, pumps ...) under the Max-Q answer's own
@@ -416,6 +425,15 @@ def _run_maxq(s: Scenario) -> RunResult:
     }
     if caps is not None and len(caps) != model.n_racks:
         tables["gpus"] = pd.DataFrame({"gpu_cap_w": caps})
+    cooling_warnings = []
+    if s.maxq.optimize_cooling and s.maxq.objective != "revenue":
+        tables["cooling_setpoints"] = cool.setpoints
+        k.update(cool.kpis)
+        if not cool.kpis["cooling_converged"]:
+            cooling_warnings.append(
+                f"cooling setpoints: no convergence in {cool.kpis['cooling_rounds']} rounds (the best verified "
+                "setpoints found are returned)"
+            )
     from twin.economics import run as econ
 
     if s.maxq.objective != "revenue":
@@ -423,6 +441,7 @@ def _run_maxq(s: Scenario) -> RunResult:
     econ.add_to_run(rev, k, tables)
     w = _model_warnings(model) + [x for x in optimizer_warnings if "did not converge" not in x]
     w += rev.warnings if rev is not None else []
+    w += cooling_warnings
     if k.get("outer_converged") is False:
         w.append(
             "the optimizer did not converge; the caps returned are the best verified feasible ones found (outer_converged = false)"

@@ -133,6 +133,11 @@ class MaxQOptions(_Options):
         description="maxq: maximise tokens/s, or revenue ($/s over the workload tiers' prices, interactivity and "
         "demand limits; twin.economics)",
     )
+    optimize_cooling: bool = Field(
+        False,
+        description="maxq: co-optimise each hall's facility-water supply setpoint with the caps (twin.maxq.cooling); "
+        "supply_c is then the fixed setpoint compared against",
+    )
 
 
 class ElectricalOptions(_Options):

@@ -51,6 +51,17 @@ def maxq(
     objective: str = typer.Option(
         "tokens", "--objective", help="tokens (most tokens/s) or revenue (most $/h over the workload tiers)"
     ),
+    optimize_cooling: bool = typer.Option(
+        False,
+        "--optimize-cooling",
+        help="co-optimise each hall's facility-water supply setpoint with the caps (vs the fixed setpoints)",
+    ),
+    attribution: bool = typer.Option(
+        False,
+        "--attribution",
+        help="tokens/J and tokens/s at this grid power step by step: AC + pluggable Max-P -> 800 VDC -> CPO -> "
+        "Max-Q caps -> cooling setpoints -> shedding (table; waterfall chart with --out)",
+    ),
     size: bool = typer.Option(False, "--size", help="size a site: GPUs that fit --site-mw, Max-P vs Max-Q"),
     site_mw: float = typer.Option(None, "--site-mw", help="site power envelope for --size, MW"),
     rack_type: str = typer.Option(None, "--rack-type", help="rack type for --size (catalog name)"),
@@ -89,6 +100,13 @@ def maxq(
         raise InputError(f"unknown objective '{objective}' (choose from tokens, revenue)")
     if objective == "revenue" and policy != "maxq":
         raise InputError("--objective revenue needs --policy maxq (the other policies are priced afterwards)")
+    if optimize_cooling and policy != "maxq":
+        raise InputError("--optimize-cooling needs --policy maxq")
+    if attribution:
+        _attribution(
+            layout, catalog, budget_mw, ambient_c, wet_bulb_c, supply_c, fail, json_out, out_dir, force
+        )
+        return
     prepare_out(out_dir, force)
     base = Scenario(
         layout=layout,
@@ -103,6 +121,7 @@ def maxq(
             "seed": seed,
             "max_outer": max_outer,
             "objective": objective,
+            "optimize_cooling": optimize_cooling,
         },
     )
     if policy != "all":
@@ -194,6 +213,97 @@ def _render(results) -> None:
 
     for r in results:
         render_tiers(r)
+    for r in results:
+        if r.status == "ok" and "cooling_setpoints" in r.tables:
+            _render_cooling(r)
+
+
+def _render_cooling(r) -> None:
+    """The chosen supply setpoints per hall against the fixed ones, and what they trade."""
+    df, k = r.tables["cooling_setpoints"], r.kpis
+    t = Table(title="Cooling setpoints co-optimised with the caps", title_justify="left")
+    for c in (
+        "hall",
+        "supply C\nfixed",
+        "supply C\nchosen",
+        "stage\nchosen",
+        "cooling\nMW saved",
+        "chiller\nMW saved",
+        "GPU MW\ngained",
+        "binds",
+    ):
+        t.add_column(c, justify="left" if c in ("hall", "binds") or c.startswith("stage") else "right")
+    for row in df.itertuples():
+        t.add_row(
+            str(row.hall),
+            f"{row.fixed_c:.2f}",
+            f"{row.chosen_c:.2f}",
+            str(row.stage_chosen),
+            f"{row.cooling_power_fixed_mw - row.cooling_power_chosen_mw:,.3f}",
+            f"{row.chiller_power_fixed_mw - row.chiller_power_chosen_mw:,.3f}",
+            f"{row.gpu_power_chosen_mw - row.gpu_power_fixed_mw:,.3f}",
+            str(row.binds),
+        )
+    out.print(t)
+    out.print(
+        f"against the fixed setpoints at the same budget: cooling {k['cooling_power_saved_mw']:,.3f} MW saved "
+        f"(chillers {k['chiller_power_saved_mw']:,.3f} MW), GPUs {k['gpu_power_gained_mw']:+,.3f} MW, "
+        f"tokens/s {k['tokens_per_s_gained']:+,.0f} ({k['tokens_gain_pct']:+.2f} %)",
+        markup=False,
+        highlight=False,
+    )
+
+
+def _attribution(layout, catalog, budget_mw, ambient_c, wet_bulb_c, supply_c, fail, json_out, out_dir, force):
+    """``--attribution``: the steps of ``twin.maxq.attribution``, a table and (with --out) a waterfall chart."""
+    from twin.maxq.attribution import attribute, waterfall_html
+
+    prepare_out(out_dir, force)
+    with working("attribution (one solve per step)", quiet=json_out):
+        res = attribute(
+            layout,
+            budget_mw=budget_mw,
+            catalogs=catalogs(catalog),
+            ambient_c=ambient_c,
+            wet_bulb_c=wet_bulb_c,
+            supply_c=supply_c,
+            failures=tuple(fail or ()),
+        )
+    files = []
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        csv = out_dir / "attribution.csv"
+        res.table.to_csv(csv, index=False)
+        html = out_dir / "attribution_waterfall.html"
+        html.write_text(waterfall_html(res), encoding="utf-8")
+        files = [str(csv), str(html)]
+    if json_out:
+        print_json({"ok": True, **res.to_dict(), **({"files": files} if files else {})})
+        return
+    t = Table(title=f"Efficiency attribution at {budget_mw:,.1f} MW grid power", title_justify="left")
+    for c in ("step", "status", "facility\nMW", "tokens/s\n(M)", "tokens\nper J", "vs previous", "note"):
+        t.add_column(c, justify="left" if c in ("step", "status", "note") else "right", overflow="fold")
+    for row in res.table.itertuples():
+        ok = row.status == "ok"
+        t.add_row(
+            str(row.step),
+            str(row.status),
+            f"{row.facility_power_mw:,.2f}" if ok else "-",
+            f"{row.tokens_per_s / 1e6:,.2f}" if ok else "-",
+            f"{row.tokens_per_joule:.4f}" if ok else "-",
+            f"x{row.gain_vs_previous:.4f}" if ok and row.gain_vs_previous == row.gain_vs_previous else "-",
+            str(row.note),
+        )
+    out.print(t)
+    k = res.kpis
+    out.print(
+        f"overall: x{k['tokens_per_joule_gain']:.3f} tokens/J from the first to the last step taken "
+        f"({k['steps_taken']} of {k['steps']} steps)",
+        markup=False,
+        highlight=False,
+    )
+    if files:
+        out.print(f"results written to {out_dir}/", markup=False, highlight=False)
 
 
 def _render_size(res) -> None:

@@ -179,6 +179,26 @@ def humidity_ratio(dry_bulb_c: float, wet_bulb_c: float, pressure_pa: float = AT
     return float(cp_mod.HAPropsSI("W", "T", dry_bulb_c + 273.15, "B", wet_bulb_c + 273.15, "P", pressure_pa))
 
 
+def dew_point_c(dry_bulb_c: float, wet_bulb_c: float, pressure_pa: float = ATM_PA) -> float:
+    """Dew point of moist air from its dry and wet bulb (CoolProp HAPropsSI, ASHRAE RP-1485).
+
+    Parameters
+    ----------
+    dry_bulb_c, wet_bulb_c : float
+        Dry and wet bulb, C.
+    pressure_pa : float, default 101325
+        Air pressure, Pa.
+
+    Returns
+    -------
+    float
+        Dew point, C.
+    """
+    cp_mod = _coolprop()
+    t = cp_mod.HAPropsSI("D", "T", dry_bulb_c + 273.15, "B", wet_bulb_c + 273.15, "P", pressure_pa)
+    return float(t) - 273.15
+
+
 def wet_bulb_at_humidity_ratio_c(
     dry_bulb_c: float, w: float, pressure_pa: float = ATM_PA
 ) -> tuple[float, bool]:
