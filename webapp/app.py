@@ -80,8 +80,9 @@ def problem_lines(exc: Exception, errors_only: bool = False) -> list[str]:
     warnings and notes."""
     from twin.errors import InputError, LayoutError
 
-    if isinstance(exc, LayoutError):
-        return [p.format() for p in exc.problems if not errors_only or p.severity == "error"]
+    if isinstance(exc, LayoutError):  # the repository's layouts named as the CLI run from it names them
+        return [p.format().replace(f"{REPO}{os.sep}", "") for p in exc.problems
+                if not errors_only or p.severity == "error"]  # fmt: skip
     if isinstance(exc, InputError):
         return [f"error: {exc}"]
     try:
@@ -310,7 +311,7 @@ def create_app(
     def solved_outputs(s, res, spec, note: str = ""):
         model = s.model()
         lines = [f"scenario {s.id}: {res.status}" + (f" ({res.reason})" if res.reason else "") + note]
-        lines += [str(w) for w in (res.warnings or [])][:5]
+        lines += [str(w).replace(f"{REPO}{os.sep}", "") for w in (res.warnings or [])][:5]
         solved = {"id": s.id, "spec": spec}
         return solved, _kpi_strip(F.kpi_items(model, res)), "\n".join(lines), F.sankey_figure(model, res)
 

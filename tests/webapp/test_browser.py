@@ -183,6 +183,16 @@ def test_compare_a_b_shows_deltas(dash_page):
     assert rows["facility_power_mw"]["delta"] < 0
     bars = page.evaluate("() => document.querySelector('#compare-bars .js-plotly-plot')._fullData[0].y")
     assert "facility_power_mw" in list(bars)
+    # per-rack B - A of the 3D tab's colour metric, on a diverging scale centred on 0
+    gd = "document.querySelector('#compare-3d .js-plotly-plot')"
+    page.wait_for_function(f"() => {gd} && {gd}._fullData && {gd}._fullData.length > 0")
+    got = np.array(page.evaluate(f"() => Array.from({gd}._fullData[0].intensity)"), dtype=float)
+    model = a.scenario.model()
+    diff, _ = F.rack_difference(model, a, b, "junction_c")
+    np.testing.assert_allclose(got[:: F.VERTS_PER_RACK], diff, rtol=1e-5, atol=1e-6)
+    cmin, cmax = page.evaluate(f"() => [{gd}._fullData[0].cmin, {gd}._fullData[0].cmax]")
+    assert cmin == pytest.approx(-cmax)
+    assert "B - A" in page.inner_text("#compare-3d-note")
 
 
 def test_campus_page_loads(chromium, tmp_path):
@@ -199,10 +209,107 @@ def test_campus_page_loads(chromium, tmp_path):
 
         model = Scenario(layout=str(DEFAULT_LAYOUT)).model()
         strips = F.row_strips(model)
-        rack = pg.evaluate(f"() => {{ const t = ({FULL})(0); return [t.intensity.length, t.intensitymode]; }}")
+        rack = pg.evaluate(
+            f"() => {{ const t = ({FULL})(0); return [t.intensity.length, t.intensitymode]; }}"
+        )
         assert rack == [len(strips.faces), "cell"]  # level of detail: one strip a row, a colour a rack face
         assert len(strips.faces) < 5204 * 10  # fewer triangles than one box a rack
         assert pg.evaluate(f"() => ({FULL})(1).x.length") == 5204  # every rack still has its hover point
         pg.context.close()
     finally:
         srv.shutdown()
+
+
+def emit_click(page, curve: int, point: int, customdata=None):
+    """What plotly sends when a point of the 3D view is clicked. (A real mouse click on the WebGL canvas is not
+    picked on this machine's software GL, so the click event itself is emitted; the Dash side is what is
+    tested.)"""
+    page.evaluate(
+        "([c, n, cd]) => { const gd = document.querySelector('#facility .js-plotly-plot');"
+        " const t = gd._fullData[c];"
+        " gd.emit('plotly_click', {points: [{curveNumber: c, pointNumber: n, customdata: cd,"
+        " data: gd.data[c], fullData: t, x: 0, y: 0, z: 0}], event: {}}); }",
+        [curve, point, customdata],
+    )
+
+
+def test_click_in_3d_fails_the_racks_cdu(dash_page):
+    page = dash_page
+    s, r = solved()
+    model = s.model()
+    rack = 5
+    emit_click(page, F.HOVER_TRACE, rack)  # detail mode: the rack's panel
+    name = str(r.tables["racks"]["name"].iat[rack])
+    page.wait_for_function("(n) => document.getElementById('detail').innerText.includes(n)", arg=name)
+    page.get_by_text("fail its CDU").click()
+    emit_click(page, F.HOVER_TRACE, rack)
+    first = F.cdu_to_fail(model, rack, [])
+    page.wait_for_function(f"() => ({FULL})(2).x && ({FULL})(2).x.length > 0")  # the loop's racks marked
+    assert first in page.inner_text("#failures")
+    _, failed = solved(failures=(first,))
+    assert kpi(page, "facility_power_mw") == pytest.approx(failed.kpis["facility_power_mw"], rel=1e-9)
+    # clicking a CDU itself fails that CDU
+    cdu_names = page.evaluate(f"() => Array.from(({FULL})({F.CDU_TRACE}).customdata)")
+    other = next(n for n in cdu_names if n != first)
+    emit_click(page, F.CDU_TRACE, cdu_names.index(other), other)
+    page.wait_for_function("(n) => document.getElementById('failures').innerText.includes(n)", arg=other)
+
+
+def test_transient_view_marks_throttle_and_shutdown(dash_page):
+    from twin import Scenario, run
+    from twin.scenario import TransientOptions
+
+    page = dash_page
+    page.click("#tab-transient")
+    page.click("#tr-run")  # pump-trip of the first hall's first loop, 600 s
+    page.wait_for_selector("#progress-box", state="visible")  # a background job with a progress line
+    page.wait_for_function(
+        "() => { const g = document.querySelector('#tr-graph .js-plotly-plot');"
+        " return g && g._fullData && g._fullData.length >= 5; }",
+        timeout=120_000,
+    )
+    res = run(
+        Scenario(layout=str(POD_SMALL), analysis="transient", transient=TransientOptions(kind="pump-trip"))
+    )
+    gd = "document.querySelector('#tr-graph .js-plotly-plot')"
+    names = page.evaluate(f"() => {gd}._fullData.map(t => t.name)")
+    assert {"hottest GPU junction", "hottest coolant", "lowest loop flow"} <= set(names)
+    y = np.array(page.evaluate(f"() => Array.from({gd}._fullData[0].y)"), dtype=float)
+    np.testing.assert_allclose(y, res.tables["series"]["max_junction_c"].to_numpy(float), rtol=1e-9)
+    shapes = page.evaluate(f"() => {gd}._fullLayout.shapes.map(s => s.x0)")
+    k = res.kpis
+    for t in (k["t_event_s"] + k["ride_through_s"], k["t_event_s"] + k["time_to_shutdown_s"]):
+        assert min(abs(x - t) for x in shapes) < 1e-6
+    notes = page.evaluate(f"() => {gd}._fullLayout.annotations.map(a => a.text).join('|')")
+    assert "throttle" in notes and "shutdown" in notes
+    assert "ride_through_s" in page.inner_text("#tr-summary")
+    assert page.locator("#progress-text").text_content().startswith("pump-trip transient of")
+
+
+def test_toggles_the_layout_cannot_take_are_disabled(dash_page):
+    page = dash_page
+    page.wait_for_function("() => document.getElementById('toggle-notes').innerText.includes('dc800')")
+    states = page.evaluate(
+        "() => Array.from(document.querySelectorAll('#architecture input, #optics input')).map(e => [e.value, e.disabled])"
+    )
+    assert ["dc800", True] in states and ["cpo", True] in states and ["ac", False] in states
+    notes = page.inner_text("#toggle-notes")
+    line = next(ln for ln in notes.splitlines() if "dc800" in ln)
+    assert (
+        "layouts/pod_small.yaml:" in line and "Traceback" not in notes
+    )  # the CLI's file:line: path: message
+
+
+def test_background_solve_shows_progress_and_run_kpis(dash_page, monkeypatch):
+    import webapp.app as A
+
+    monkeypatch.setattr(A, "LONG_SOLVE_RACKS", 0)  # every Max-Q what-if goes to a background job
+    page = dash_page
+    page.fill("#budget", "3.7")
+    page.press("#budget", "Enter")
+    page.wait_for_function(
+        "() => document.getElementById('status').innerText.includes('solved in the background')"
+    )
+    _, r = solved(budget_mw=3.7)
+    assert kpi(page, "facility_power_mw") == pytest.approx(r.kpis["facility_power_mw"], rel=1e-9)
+    assert page.locator("#progress-text").text_content().startswith("Max-Q on 16 racks: done in")

@@ -80,3 +80,134 @@ def test_compare_rows(pod):
     _, res = pod
     rows = F.compare_rows(res, res)
     assert rows and all(r["delta"] == 0 for r in rows)
+
+
+@pytest.fixture(scope="module")
+def campus_model():
+    from twin import Scenario
+
+    return Scenario(layout="layouts/campus_1gw.yaml").model()
+
+
+def test_row_strips_keep_each_rack_and_its_colour(campus_model):
+    model = campus_model
+    n = len(model.racks)
+    rows = model.racks["row"].nunique()
+    strips = F.row_strips(model)
+    assert strips.mode == "rows"
+    assert len(strips.faces) == F.ROW_FACES_PER_RACK * n + 4 * rows  # 6 a rack + two end caps a row
+    assert len(strips.points) == 4 * (n + rows)  # 4 a boundary, n + 1 boundaries a row
+    assert strips.faces.max() == len(strips.points) - 1 and strips.faces.dtype == np.uint16
+    # every triangle lies within the footprint of the rack it is coloured as
+    fp = F.rack_footprints(model)
+    tri = strips.points[strips.faces.astype(int)]  # (faces, 3, 3)
+    lo = tri.min(axis=1)
+    hi = tri.max(axis=1)
+    own = fp[strips.racks[strips.face_rack]]
+    tol = 1e-3
+    body = np.arange(F.ROW_FACES_PER_RACK * n)  # the end caps span the row's depth at its ends
+    assert np.all(lo[body, 0] >= own[body, 0] - tol) and np.all(
+        hi[body, 0] <= own[body, 0] + own[body, 3] + tol
+    )
+    assert np.all(lo[body, 1] >= own[body, 1] - tol) and np.all(
+        hi[body, 1] <= own[body, 1] + own[body, 4] + tol
+    )
+    assert np.all(hi[:, 2] <= (fp[:, 2] + fp[:, 5]).max() + tol)
+    # each rack owns exactly its 6 faces; every vertex maps to a rack of its row
+    assert np.array_equal(np.bincount(strips.face_rack[body], minlength=n), np.full(n, 6))
+    vr = strips.racks[strips.vert_rack]
+    assert len(vr) == len(strips.points)
+    row = model.racks["row"].to_numpy()
+    assert np.array_equal(row[vr[strips.faces[:, 0].astype(int)]], row[strips.racks[strips.face_rack]])
+
+
+def test_view_colours_are_per_face_for_strips(pod, campus_model):
+    from twin import Scenario, run
+
+    model, res = pod
+    boxes = F.view_mesh(model, np.arange(len(model.racks)))
+    col = F.view_colours(model, res, "rack_power_w", boxes)
+    assert boxes.mode == "boxes" and col["intensitymode"] == "vertex"
+    assert len(col["intensity"]) == F.VERTS_PER_RACK * len(model.racks)
+    strips = F.row_strips(model)
+    cs = F.view_colours(model, res, "rack_power_w", strips)
+    assert cs["intensitymode"] == "cell" and len(cs["intensity"]) == len(strips.faces)
+    rp = res.tables["racks"]["rack_power_w"].to_numpy(float)
+    np.testing.assert_allclose(cs["intensity"], rp[strips.racks[strips.face_rack]], rtol=1e-6)
+    big = F.view_mesh(campus_model, np.arange(len(campus_model.racks)))
+    assert big.mode == "rows" and len(campus_model.racks) > F.ROW_LOD_RACKS
+    # the campus figure leaves the switch racks to the hall and pod views
+    s = Scenario(layout="layouts/campus_1gw.yaml")
+    fig = F.facility_figure(campus_model, run(s), "junction_c", "site")
+    assert len(fig.data[F.SWITCH_TRACE].x) == 0 and fig.data[F.RACK_TRACE].intensitymode == "cell"
+    hall = F.facility_figure(campus_model, run(s), "junction_c", "hall:0")
+    assert hall.data[F.RACK_TRACE].intensitymode == "vertex" and len(hall.data[F.SWITCH_TRACE].x) > 0
+
+
+def test_rack_difference_on_a_diverging_scale(pod):
+    from twin import Scenario, run
+
+    model, a = pod
+    b = run(Scenario(layout=POD, budget_mw=3.5))
+    diff, label = F.rack_difference(model, a, b, "gpu_power_w")
+    expect = b.tables["racks"]["gpu_power_w"].to_numpy(float) - a.tables["racks"]["gpu_power_w"].to_numpy(
+        float
+    )
+    np.testing.assert_allclose(diff, expect)
+    assert label.startswith("B - A: ") and label.endswith("[W]")
+    assert (diff < 0).any()  # the budget took GPU power away
+    mesh = F.view_mesh(model, np.arange(len(model.racks)))
+    col = F.view_colours(model, b, "gpu_power_w", mesh, values=diff, label=label, diverging=True)
+    assert col["cmin"] == -col["cmax"] and col["cmax"] >= np.abs(diff).max()
+    np.testing.assert_allclose(col["intensity"][:: F.VERTS_PER_RACK], diff, rtol=1e-6)
+    assert col["colorscale"][0][1] != col["colorscale"][-1][1]
+
+
+def test_clicks_map_to_racks_and_cdus(pod):
+    model, _ = pod
+    mesh = F.view_mesh(model, np.arange(len(model.racks)))
+    assert F.clicked_rack(model, mesh, F.RACK_TRACE, {"pointNumber": 8 * 5 + 3}) == 5
+    assert F.clicked_rack(model, mesh, F.HOVER_TRACE, {"pointNumber": 7}) == 7
+    assert F.clicked_rack(model, mesh, F.MARK_TRACE, {"customdata": 2}) == 2
+    assert F.clicked_rack(model, mesh, F.CDU_TRACE, {"pointNumber": 0}) is None
+    loop = int(model.racks["loop"].iat[0])
+    cdus = list(model.cdus.loc[model.cdus["loop"] == loop, "name"])
+    assert F.cdu_to_fail(model, 0, []) == cdus[0]
+    assert F.cdu_to_fail(model, 0, cdus[:1]) == cdus[1]
+    assert F.cdu_to_fail(model, 0, cdus) is None
+
+
+def test_transient_figure_marks_throttle_and_shutdown():
+    from twin import Scenario, run
+    from twin.scenario import TransientOptions
+
+    res = run(
+        Scenario(
+            layout=POD, analysis="transient", transient=TransientOptions(kind="pump-trip", duration_s=120)
+        )
+    )
+    k = res.kpis
+    marks = dict(F.transient_marks(k))
+    assert marks["event"] == k["t_event_s"]
+    assert marks["throttle"] == pytest.approx(k["t_event_s"] + k["ride_through_s"])
+    assert marks["shutdown"] == pytest.approx(k["t_event_s"] + k["time_to_shutdown_s"])
+    fig = F.transient_figure(res)
+    xs = [sh.x0 for sh in fig.layout.shapes]
+    assert len(xs) == 3 * len(marks)  # each mark on each of the three panels
+    assert sorted(set(xs)) == pytest.approx(sorted(marks.values()))
+    junction = next(t for t in fig.data if t.name == "hottest GPU junction")
+    np.testing.assert_allclose(junction.y, res.tables["series"]["max_junction_c"].to_numpy(float))
+    assert {t.yaxis for t in fig.data} == {"y", "y2", "y3"}  # junction, coolant, flow panels
+    assert "ride_through_s" in F.transient_summary(res)
+
+
+def test_typed_array_round_trip():
+    import base64
+
+    a = np.array([1.5, -2.0, np.nan], dtype=np.float32)
+    spec = F.typed_array(a)
+    assert spec["dtype"] == "f4"
+    back = np.frombuffer(base64.b64decode(spec["bdata"]), dtype=np.float32)
+    np.testing.assert_array_equal(np.isnan(back), np.isnan(a))
+    np.testing.assert_array_equal(back[:2], a[:2])
+    assert F.typed_array(np.arange(3))["dtype"] == "f4"  # int64 is not a plotly.js typed array: float32
