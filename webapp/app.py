@@ -188,6 +188,7 @@ def create_app(
             dcc.Store(id="spec"),
             dcc.Store(id="solved"),
             dcc.Store(id="long-spec"),
+            dcc.Store(id="bg-solved"),
             dcc.Store(id="geom-key"),
             dcc.Store(id="pin-a"),
             dcc.Store(id="pin-b"),
@@ -338,6 +339,7 @@ def create_app(
     @app.callback(
         Output("solved", "data", allow_duplicate=True), Output("kpis", "children", allow_duplicate=True),
         Output("status", "children", allow_duplicate=True), Output("sankey", "figure", allow_duplicate=True),
+        Output("bg-solved", "data"),
         Input("long-spec", "data"),
         background=True, progress=[Output("progress-text", "children")], interval=250,
         running=[(Output("progress-box", "style"), {"display": "flex"}, {"display": "none"})],
@@ -345,31 +347,39 @@ def create_app(
     )  # fmt: skip
     def solve_background(set_progress, spec):
         if not spec:
-            return (no_update,) * 4
+            return (no_update,) * 5
         try:
             s = build_scenario(spec, allowed_now())
             what = f"Max-Q on {len(s.model().racks):,} racks"
             res = _with_progress(set_progress, what, lambda: cache.get_or_run(s))
-            return solved_outputs(s, res, spec, note=" (solved in the background)")
+            out = solved_outputs(s, res, spec, note=" (solved in the background)")
+            return (*out, out[0])
         except Exception as exc:  # noqa: BLE001
-            return None, no_update, "\n".join(problem_lines(exc)), no_update
+            return None, no_update, "\n".join(problem_lines(exc)), no_update, no_update
 
     @app.callback(
         Output("facility", "figure"), Output("geom-key", "data"),
-        Input("solved", "data"), Input("metric", "value"), Input("view", "value"),
+        Input("spec", "data"), Input("bg-solved", "data"), Input("metric", "value"), Input("view", "value"),
         State("geom-key", "data"),
     )  # fmt: skip
-    def render_3d(solved, metric, view, geom_key):
-        if not solved:
+    def render_3d(spec, bg_solved, metric, view, geom_key):
+        """Runs next to ``solve`` (both on the what-if's spec; the cache solves a new scenario once), or after a
+        background solve (``bg-solved``)."""
+        if ctx.triggered_id == "bg-solved" and bg_solved:
+            spec = bg_solved["spec"]
+        if not spec:
             return no_update, no_update
         try:
-            s, res = result_of(solved["spec"])
+            s = build_scenario(spec, allowed_now())
+            if is_long(s):  # the background job solves it and brings it back through bg-solved
+                return no_update, no_update
+            res = cache.get_or_run(s)
         except Exception:  # noqa: BLE001 - the solve callback shows the problems
             return no_update, no_update
         model = s.model()
         mesh = view_mesh(model, view)
-        key = f"{solved['spec']['layout']}|{view}|{solved['spec'].get('architecture')}|{solved['spec'].get('optics')}"
-        if geom_key == key and ctx.triggered_id in ("metric", "solved"):
+        key = f"{spec['layout']}|{view}|{spec.get('architecture')}|{spec.get('optics')}"
+        if geom_key == key and ctx.triggered_id in ("metric", "spec", "bg-solved"):
             col = F.view_colours(model, res, metric, mesh)
             p = Patch()
             rt, ht = p["data"][F.RACK_TRACE], p["data"][F.HOVER_TRACE]
@@ -382,7 +392,7 @@ def create_app(
             ht["marker"]["colorscale"] = col["colorscale"]
             ht["customdata"] = values
             ht["hovertemplate"] = "%{text}<br>" + col["title"] + ": %{customdata:.4g}<extra></extra>"
-            if ctx.triggered_id == "solved":  # marks and unit colours follow the what-if
+            if ctx.triggered_id != "metric":  # marks and unit colours follow the what-if
                 fig = F.facility_figure(model, res, metric, view, failures=s.failures)
                 for t in (F.MARK_TRACE, F.CDU_TRACE, F.HR_TRACE, F.SWITCH_TRACE):
                     p["data"][t] = fig.data[t]

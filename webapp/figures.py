@@ -503,7 +503,7 @@ def facility_figure(
     traces[HOVER_TRACE] = go.Scatter3d(
         x=mesh.centres[:, 0], y=mesh.centres[:, 1], z=mesh.centres[:, 2] + 0.05,
         mode="markers", name="rack", showlegend=False,
-        marker={"size": 2, "color": col["values"], "cmin": col["cmin"], "cmax": col["cmax"],
+        marker={"symbol": "square", "size": 2, "color": col["values"], "cmin": col["cmin"], "cmax": col["cmax"],
                 "colorscale": col["colorscale"], "showscale": False},
         text=list(rack_names), customdata=col["values"],
         hovertemplate="%{text}<br>" + col["title"] + ": %{customdata:.4g}<extra></extra>",
