@@ -36,6 +36,9 @@ def test_a_tier_no_rack_reaches_exits_2(tmp_path):
     )
     r = runner.invoke(app, ["economics", "--mix", "vr-nvl72:0.75,groq-lpx:0.25", "--tiers", str(f)])
     assert r.exit_code == 2 and "no rack of the facility reaches it" in r.output
+    f.write_text("tiers:\n  - {name: t, kind: training, price_usd_per_gpu_hour: 2}\n")
+    r = runner.invoke(app, ["economics", "--tiers", str(f)])
+    assert r.exit_code == 2 and "no inference tier with a price" in r.output
     f.write_text("tiers:\n  - {name: t, kind: inference, price_usd_per_mtok: -1}\n")
     r = runner.invoke(app, ["economics", "--tiers", str(f)])
     assert r.exit_code == 2 and "price_usd_per_mtok" in r.output

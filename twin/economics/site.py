@@ -28,6 +28,7 @@ TEMPLATE_DIR = Path(__file__).with_name("templates")
 #: template layouts for rack types that no reference layout uses (sizing needs one)
 TEMPLATES = {
     "hgx-h100": TEMPLATE_DIR / "hall_hgx_h100.yaml",
+    "hgx-h100-lc": TEMPLATE_DIR / "hall_hgx_h100_lc.yaml",
     "gb300-nvl72": TEMPLATE_DIR / "hall_gb300.yaml",
 }
 
@@ -203,6 +204,9 @@ def economics(
         ``strict`` and a priced tier no rack type of the mix can reach.
     """
     catalog = load_catalog()
+    tt = tier_table(tiers)
+    if not np.any(tt.inference & tt.priced):
+        raise InputError("no inference tier with a price (price_usd_per_mtok) to serve")
     bad = unreachable(list(mix), tiers, catalog)
     if bad and strict:
         raise InputError("; ".join(bad))
