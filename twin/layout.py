@@ -306,7 +306,8 @@ class Tier(Strict):
         default=None,
         ge=0,
         le=1,
-        description="fraction of the inference demand (informative; demand_limit binds)",
+        description="most fraction of the priced inference tokens served in this tier (the market's mix); "
+        "None: no limit",
     )
     input_output_ratio: float = Field(
         default=8.0,

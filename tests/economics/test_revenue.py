@@ -145,3 +145,22 @@ def test_training_hall_priced_per_gpu_hour_is_not_starved():
     on = rev.maxq.res_racks["on"].to_numpy()
     assert on[train].all()
     assert rev.tiers.set_index("tier").loc["training", "revenue_usd_per_h"] > 0
+
+
+def test_share_caps_the_tier_fraction_and_matches_cvxpy():
+    """share: the tier takes at most that fraction of the priced inference tokens (the market's mix)."""
+    pytest.importorskip("cvxpy")
+    from twin.economics.reference import solve_revenue_cvxpy
+
+    t = [x.model_copy(update={"share": 0.2}) if x.name == "t45" else x for x in tiers()]
+    rows = [dict(rack_type="vr-nvl72", racks=36, gpus=36 * 72, gpus_per_rack=72, site_mw=10.0)]
+    sized = pd.DataFrame(rows).assign(facility_w_per_rack_maxq=224e3, facility_w_per_rack_maxp=264e3)
+    pl, lin = site_pools(sized, t)
+    sol = solve_linearised(pl, lin)
+    sp = sol["split"]
+    assert sp.tokens_per_s[3] == pytest.approx(
+        0.2 * sp.tokens_per_s.sum(), rel=1e-6
+    )  # binds: $45 is the best
+    ref = solve_revenue_cvxpy(pl, lin)
+    gap = (ref["revenue_usd_per_s"] - sol["revenue_usd_per_s"]) / ref["revenue_usd_per_s"]
+    assert -1e-6 <= gap <= 1e-3

@@ -72,8 +72,9 @@ class TierTable:
     """The workload tiers as arrays (one entry per tier, in layout order).
 
     price_usd_per_tok: USD per output token (0 when unpriced); interactivity_tok_s_per_user; demand_limit_tok_s
-    (inf: unlimited); input_output_ratio (prefill tokens per output token); price_usd_per_gpu_s: training value
-    of one GPU-second at full throughput (0 when unpriced); inference: bool per tier; priced: bool per tier.
+    (inf: unlimited); share (NaN: none): most fraction of the inference tokens served in the tier;
+    input_output_ratio (prefill tokens per output token); price_usd_per_gpu_s: training value of one GPU-second
+    at full throughput (0 when unpriced); inference: bool per tier; priced: bool per tier.
     """
 
     names: tuple[str, ...]
@@ -82,6 +83,7 @@ class TierTable:
     price_usd_per_tok: np.ndarray
     interactivity_tok_s_per_user: np.ndarray
     demand_limit_tok_s: np.ndarray
+    share: np.ndarray
     input_output_ratio: np.ndarray
     price_usd_per_gpu_s: np.ndarray
 
@@ -110,6 +112,7 @@ def tier_table(tiers) -> TierTable:
         dtype=float,
     )
     ratio = np.array([getattr(t, "input_output_ratio", 8.0) for t in tiers], dtype=float)
+    share = np.array([np.nan if getattr(t, "share", None) is None else t.share for t in tiers], dtype=float)
     priced = np.where(inf, ~np.isnan(mtok), gpuh > 0)
     return TierTable(
         names=tuple(t.name for t in tiers),
@@ -118,6 +121,7 @@ def tier_table(tiers) -> TierTable:
         price_usd_per_tok=np.where(inf & priced, np.nan_to_num(mtok) / 1e6, 0.0),
         interactivity_tok_s_per_user=inter,
         demand_limit_tok_s=np.where(inf, dem, np.inf),
+        share=np.where(inf & priced, share, np.nan),
         input_output_ratio=ratio,
         price_usd_per_gpu_s=np.where(~inf, gpuh / 3600.0, 0.0),
     )

@@ -14,6 +14,11 @@ from twin.economics.revenue import LinearFacility, Pools
 from twin.errors import InputError
 
 
+def unit_tok(rate: np.ndarray, s: float) -> float:
+    """Scale of the token rows: tokens/s of every GPU at the highest rate."""
+    return max(float(rate.max()), 1e-30) * s
+
+
 def solve_revenue_cvxpy(pl: Pools, lin: LinearFacility, n_tangents: int = 400) -> dict:
     """Optimum of the linearised revenue problem by a generic LP solver.
 
@@ -62,6 +67,11 @@ def solve_revenue_cvxpy(pl: Pools, lin: LinearFacility, n_tangents: int = 400) -
     for t in range(nT):
         if np.isfinite(tt.demand_limit_tok_s[t]):
             cons.append((rate[:, t] * S / tt.demand_limit_tok_s[t]) @ y[:, t] <= 1.0)
+    price_mask = (tt.inference & tt.priced).astype(float)
+    total = cp.sum(cp.multiply(y, rate * price_mask[None, :] * S / unit_tok(rate, S)))
+    for t in range(nT):
+        if np.isfinite(tt.share[t]):
+            cons.append((rate[:, t] * S / unit_tok(rate, S)) @ y[:, t] <= tt.share[t] * total)
     if dec.any():
         k = float(pre.max())
         need = cp.sum(cp.multiply(y, (rate * tt.input_output_ratio[None, :]) * dec[:, None] / k))

@@ -10,23 +10,27 @@ price per GPU-second ``c_g``:
     maximise    sum_{g,t} price_t T_gt x_gt + sum_{g training} c_g C_g
     subject to  sum_t x_gt + z_g <= C_g(p)                                         every inference pool g
                 sum_g T_gt x_gt <= D_t                                             every tier with a demand limit
+                sum_g T_gt x_gt <= s_t sum_{g,u} T_gu x_gu                         every tier with a share s_t
                 sum_{g decode-only} r_t T_gt x_gt <= sum_g P_g z_g                  prefill of disaggregated tiers
                 every limit of Max-Q on the GPU powers p (grid budget, busways, blocks, CDU loops, junctions)
 
-(r_t: the tier's input tokens per output token). With y_gt = x_gt substituted the problem is convex (C_g is
-concave in p). Relaxing the demand and prefill rows with multipliers nu_t >= 0 and rho >= 0 (Everett, Oper. Res.
-11(3), 1963) separates it by pool: a GPU-equivalent of pool g is worth
+(r_t: the tier's input tokens per output token; s_t: the most share of the inference tokens the tier's market
+takes). The problem is convex (C_g is concave in p, every other row linear). Relaxing the demand, share and
+prefill rows with multipliers nu_t, sigma_t, rho >= 0 (Everett, Oper. Res. 11(3), 1963) separates it by pool:
+with the net price of a token of tier t, q_t = price_t - nu_t - sigma_t + sum_u sigma_u s_u, a GPU-equivalent
+of pool g is worth
 
-    V_g(nu, rho) = max(0, max_t (price_t - nu_t) T_gt, rho P_g)                       (aggregated pools)
-    V_g(nu, rho) = max(0, max_t (price_t - nu_t - rho r_t) T_gt)                       (decode-only pools)
+    V_g = max(0, max_t q_t T_gt, rho P_g)                                               (aggregated pools)
+    V_g = max(0, max_t (q_t - rho r_t) T_gt)                                            (decode-only pools)
 
 per second, and the caps maximise sum_g V_g C_g(p): the tokens Max-Q with a value per rack token
 (``twin.maxq.optimize_maxq(rack_value=...)``). Without demand limits and decode-only racks no multiplier is
 needed: every pool serves the tier with the highest price x throughput at its interactivity.
 
-Outer loop. The dual function h(nu, rho) = sum_t nu_t D_t + max_p sum_g V_g C_g(p) is convex; it is minimised
-by Kelley's cutting-plane method (J. SIAM 8(4), 1960: each evaluation gives a subgradient, D_t - served_t for
-nu_t and prefill supply - need for rho; a small LP picks the next multipliers) on the facility power linearised
+Outer loop. The dual function h(nu, sigma, rho) = sum_t nu_t D_t + max_p sum_g V_g C_g(p) is convex; it is
+minimised by Kelley's cutting-plane method (J. SIAM 8(4), 1960: each evaluation gives a subgradient, D_t -
+served_t for nu_t, s_t total - served_t for sigma_t and prefill supply - need for rho; a small LP picks the next
+multipliers) on the facility power linearised
 around two coupled solves (every GPU at its minimum and at its maximum power: F ~ F_0 + a (G - G_0)), where
 the inner problem is one water-filling over the pools with the budget multiplier found by bisection. At the
 dual optimum the caps are computed on the full facility by ``optimize_maxq`` with those values, and the split
@@ -162,8 +166,11 @@ def pools(model, tiers=None, perf: PerfModel | None = None) -> Pools:
     )
 
 
-def pool_values(pl: Pools, nu: np.ndarray, rho: float) -> tuple[np.ndarray, np.ndarray]:
-    """Value of a GPU-equivalent of each pool at multipliers ``nu`` (n_tiers,) and ``rho``, $/s, and its choice.
+def pool_values(
+    pl: Pools, nu: np.ndarray, rho: float, sigma: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Value of a GPU-equivalent of each pool at multipliers ``nu`` (demand, n_tiers), ``rho`` (prefill) and
+    ``sigma`` (share, n_tiers; None: 0), $/s, and its choice.
 
     Returns
     -------
@@ -174,6 +181,9 @@ def pool_values(pl: Pools, nu: np.ndarray, rho: float) -> tuple[np.ndarray, np.n
     tt = pl.tiers
     rate = pl.rate()
     net = tt.price_usd_per_tok - nu
+    if sigma is not None:
+        has = np.isfinite(tt.share)
+        net = net - sigma + float(np.dot(sigma[has], tt.share[has]))
     dec = pl.decode_only()
     per_tier = rate * net[None, :] - np.where(dec[:, None], rho * tt.input_output_ratio[None, :] * rate, 0.0)
     per_tier = np.where(rate > 0, per_tier, -np.inf)
@@ -316,6 +326,15 @@ def split_capacity(pl: Pools, capacity: np.ndarray) -> Split:
             A.append(row)
             b.append(float(tt.demand_limit_tok_s[t]))
             rows_kind.append(("demand", t))
+    for t in range(nT):  # share rows: tokens of t <= share_t x tokens of every priced inference tier
+        if not np.isfinite(tt.share[t]):
+            continue
+        row = np.zeros(n)
+        for i, (g, u) in enumerate(var):
+            row[i] = rate[g, u] * ((1.0 if u == t else 0.0) - tt.share[t])
+        A.append(row)
+        b.append(0.0)
+        rows_kind.append(("share", t))
     if need_prefill:
         row = np.zeros(n)
         for i, (g, t) in enumerate(var):
@@ -381,6 +400,7 @@ class DualState:
     budget_multiplier: float
     iterations: int
     gap: float
+    sigma: np.ndarray  # share multipliers (n_tiers,)
 
 
 def dual_values(pl: Pools, lin: LinearFacility, tol: float = 1e-5, max_iter: int = 60) -> DualState:
@@ -391,20 +411,31 @@ def dual_values(pl: Pools, lin: LinearFacility, tol: float = 1e-5, max_iter: int
     tt = pl.tiers
     finite = np.isfinite(tt.demand_limit_tok_s) & tt.inference & tt.priced
     dem_idx = np.flatnonzero(finite)
+    sh_idx = np.flatnonzero(np.isfinite(tt.share))
+    nd, ns = len(dem_idx), len(sh_idx)
     coupled = bool(np.any(pl.decode_only()))
-    k = len(dem_idx) + int(coupled)
+    k = nd + ns + int(coupled)
+
+    def unpack(mu: np.ndarray):
+        nu, sigma = np.zeros(tt.n), np.zeros(tt.n)
+        nu[dem_idx] = mu[:nd]
+        sigma[sh_idx] = mu[nd : nd + ns]
+        return nu, sigma, (float(mu[-1]) if coupled else 0.0)
 
     def evaluate(mu: np.ndarray):
-        nu = np.zeros(tt.n)
-        nu[dem_idx] = mu[: len(dem_idx)]
-        rho = float(mu[-1]) if coupled else 0.0
-        v, choice = pool_values(pl, nu, rho)
+        nu, sigma, rho = unpack(mu)
+        v, choice = pool_values(pl, nu, rho, sigma)
         x, lam = _water_fill(pl, v, lin)
         cap = _capacity(pl, x)
         h = float(np.dot(v, cap) + np.dot(nu[dem_idx], tt.demand_limit_tok_s[dem_idx]))
         served, pre_net = _served(pl, choice, cap)
+        total = float(served[tt.inference & tt.priced].sum())
         grad = np.concatenate(
-            [tt.demand_limit_tok_s[dem_idx] - served[dem_idx], [pre_net] if coupled else []]
+            [
+                tt.demand_limit_tok_s[dem_idx] - served[dem_idx],
+                tt.share[sh_idx] * total - served[sh_idx],
+                [pre_net] if coupled else [],
+            ]
         )
         return h, grad, x, lam
 
@@ -412,9 +443,9 @@ def dual_values(pl: Pools, lin: LinearFacility, tol: float = 1e-5, max_iter: int
     h, grad, x, lam = evaluate(mu)
     best = (h, mu.copy(), x, lam)
     if k == 0:
-        return DualState(np.zeros(tt.n), 0.0, h, x, lam, 0, 0.0)
+        return DualState(np.zeros(tt.n), 0.0, h, x, lam, 0, 0.0, np.zeros(tt.n))
     pmax = float(np.max(tt.price_usd_per_tok)) if tt.n else 1.0
-    ub = np.concatenate([tt.price_usd_per_tok[dem_idx], [pmax] if coupled else []])
+    ub = np.concatenate([tt.price_usd_per_tok[dem_idx], np.full(ns, pmax), [pmax] if coupled else []])
     ub = np.maximum(ub, 1e-12)
     scale = ub.copy()  # work in mu / ub (well-scaled master LP)
     cuts_g, cuts_c = [], []
@@ -445,9 +476,8 @@ def dual_values(pl: Pools, lin: LinearFacility, tol: float = 1e-5, max_iter: int
         if h < best[0]:
             best = (h, mu.copy(), x, lam)
     h, mu, x, lam = best
-    nu = np.zeros(tt.n)
-    nu[dem_idx] = mu[: len(dem_idx)]
-    return DualState(nu, float(mu[-1]) if coupled else 0.0, h, x, lam, it, float(gap))
+    nu, sigma, rho = unpack(mu)
+    return DualState(nu, rho, h, x, lam, it, float(gap), sigma)
 
 
 def solve_linearised(pl: Pools, lin: LinearFacility, tol: float = 1e-5) -> dict:
@@ -629,16 +659,18 @@ def revenue_maxq(
         )
     unreachable = check_reachable(pl)
     cond = dict(ambient_c=ambient_c, supply_c=supply_c, wet_bulb_c=wet_bulb_c, failed=failed)
-    need_dual = bool(
-        np.any(np.isfinite(pl.tiers.demand_limit_tok_s) & pl.tiers.inference & pl.tiers.priced)
-    ) or bool(np.any(pl.decode_only()))
+    need_dual = (
+        bool(np.any(np.isfinite(pl.tiers.demand_limit_tok_s) & pl.tiers.inference & pl.tiers.priced))
+        or bool(np.any(np.isfinite(pl.tiers.share)))
+        or bool(np.any(pl.decode_only()))
+    )
     if need_dual:
         lin = linearise(model, perf, budget_mw, **cond)
         d = dual_values(pl, lin, tol=tol)
-        nu, rho, iters = d.nu, d.rho, d.iterations
+        nu, rho, sigma, iters = d.nu, d.rho, d.sigma, d.iterations
     else:
-        nu, rho, iters = np.zeros(pl.tiers.n), 0.0, 0
-    value, _ = pool_values(pl, nu, rho)
+        nu, rho, sigma, iters = np.zeros(pl.tiers.n), 0.0, None, 0
+    value, _ = pool_values(pl, nu, rho, sigma)
     per_tok = value[pl.rack_pool] / np.maximum(
         perf.tokens_full_per_gpu, 1e-12
     )  # $ per base token of the rack
