@@ -338,7 +338,15 @@ def parallel_map(site: Site, tasks: list[tuple], progress: Callable[[int], None]
     shared = site
     if pool.scheduler is not None:  # remote workers: the layout by absolute path
         shared = replace(site, layout=str(Path(site.layout).resolve()))
-    return map_tasks(solve_task, tasks, shared=shared, client=pool.client(site), progress=progress)
+    try:
+        return map_tasks(solve_task, tasks, shared=shared, client=pool.client(site), progress=progress)
+    except RuntimeError as exc:
+        if pool.scheduler is not None and "deserializ" in str(exc):
+            raise InputError(
+                f"the Dask cluster at {pool.scheduler} cannot load the twin's tasks: install this package "
+                "(pip install -e .) where its scheduler and workers run"
+            ) from None
+        raise
 
 
 _WARM: set = set()
