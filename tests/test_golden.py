@@ -20,8 +20,9 @@ History of the record, each change deliberate and explained in its commit:
    the campus's fractional-port warnings go, and its Max-Q balance error and cooling move by watts (optics
    power per hall shifts with 511 / 512 ports per core instead of 511.74).
 4. Max-Q made faster (issue 15): the coupled fixed point warm-starts each thermal pass's coolant-property fixed
-   point from the previous pass (and, in the optimisers, from the previous iterate, accepting a pass whose in-hall
-   losses match the electrical solve's within tol / 2 of the grid power). Figures move by round-off (~1e-14
+   point from the previous pass (and, in the optimisers, from the previous iterate, with one property pass in its
+   first coupled pass, accepting a pass whose in-hall losses match the electrical solve's within tol / 2 of the
+   grid power and whose properties have settled). Figures move by round-off (~1e-14
    relative in ``twin solve`` / ``twin electrical``, balance errors by 1e-7 W) and, in Max-Q, within the
    optimiser's tolerance (campus tokens/s by 1e-10, the coupled ``iterations`` KPI 3 -> 2, ties of equal shadow
    price listed in another order).

@@ -278,6 +278,9 @@ def _iterate(
             failed=f_th,
             extra_air_heat_w_by_hall=net_hall + loss_hall,
             t_start=t_start,
+            # warm-started optimiser solves: the first pass takes one property pass (the next pass starts
+            # from it); a pass is accepted only with its properties settled (residual_k below)
+            max_passes=1 if stop_consistent and it == 1 else None,
         )
         t_start = th.property_temps_c  # the next pass starts from this one's coolant property temperatures
         # a rack whose loop lost every CDU has no cooling: its GPUs' thermal protection shuts it down, so it is
@@ -313,7 +316,11 @@ def _iterate(
         # differ from those its electrical solve found by at most tol / 2 of the grid power in total; the
         # cooling power per W of air heat is below 1 W/W (COP > 1), so the grid power of the consistent state
         # is then within tol of this one (the next pass would only confirm it)
-        consistent = stop_consistent and float(np.sum(np.abs(loss_hall - loss_used))) <= 0.5 * tol * abs(grid)
+        consistent = (
+            stop_consistent
+            and th.residual_k <= _PROPERTY_TOL_K
+            and float(np.sum(np.abs(loss_hall - loss_used))) <= 0.5 * tol * abs(grid)
+        )
         if not p_changed and (dg <= tol or consistent):
             converged = True
             break
@@ -326,6 +333,9 @@ def _iterate(
         "iterations": it,
         "history": hist,
     }
+
+
+_PROPERTY_TOL_K = 1e-4  # K: coolant property temperatures settled (twin.thermal.solve._PROPERTY_TOL_K)
 
 
 def _warm_start(model, warm: CoupledResult, cap, on, other, gpus, n_halls):

@@ -101,3 +101,16 @@ def test_out_of_range_and_unknown_coolant_raise():
         coolant_properties("water", np.array([20.0, math.nan]))
     with pytest.raises(InputError, match="unknown coolant"):
         coolant_properties("brine", 20.0)
+
+
+def test_property_memo_refills_when_full(monkeypatch):
+    """A lookup that overflows the memo clears it and evaluates every temperature of the call (a temperature
+    memoised before the clear is not lost)."""
+    import twin.thermal.properties as P
+
+    monkeypatch.setattr(P, "_MEMO_MAX", 4)
+    P._MEMO["water"].clear()
+    P.coolant_properties("water", np.array([30.0, 31.0, 32.0]))
+    out = P.coolant_properties("water", np.array([30.0, 40.0, 41.0]))  # 30 memoised, 2 new: overflow
+    ref = P.coolant_properties("water", np.array([30.0]))
+    assert out["rho_kg_m3"][0] == ref["rho_kg_m3"][0]

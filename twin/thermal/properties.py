@@ -73,7 +73,8 @@ def _lookup(fluid: str, temp_c) -> dict[str, np.ndarray]:
     missing = np.array([u for u in uniq.tolist() if u not in memo])  # distinct temperatures only (a few)
     if missing.size:
         if len(memo) + missing.size > _MEMO_MAX:
-            memo.clear()
+            memo.clear()  # full: start again, with every temperature of this call (not only the new ones)
+            missing = np.asarray(uniq, dtype=float)
         vals = _evaluate(fluid, missing)
         memo.update(zip(missing.tolist(), map(tuple, vals), strict=True))
     table = np.array([memo[u] for u in uniq.tolist()], dtype=float).reshape(len(uniq), -1)

@@ -1555,8 +1555,13 @@ def solve_thermal_state(
     extra_air_heat_w_by_hall=None,
     wet_bulb_c=None,
     t_start=None,
+    max_passes: int | None = None,
 ) -> ThermalState:
-    """``solve_thermal`` without building its tables (same arguments): the solved ``ThermalState``."""
+    """``solve_thermal`` without building its tables (same arguments): the solved ``ThermalState``.
+
+    ``max_passes`` (with ``t_start`` only) caps the passes of the coolant-property fixed point: a caller that
+    solves again from this state (the coupled fixed point) may take a first pass before the properties have
+    settled; ``ThermalState.residual_k`` tells how far they were from it."""
     cond = _conditions(
         model, rack_power_w, ambient_c, supply_c, it_load, failed, extra_air_heat_w_by_hall, wet_bulb_c
     )
@@ -1574,7 +1579,10 @@ def solve_thermal_state(
     net = build_network(
         model.racks["loop"].to_numpy(), len(model.loops), model.loops["manifold_length_m"].to_numpy()
     )
-    for k in range(_PROPERTY_PASSES_MAX):
+    n_max = _PROPERTY_PASSES_MAX
+    if max_passes is not None and min_passes == 1:
+        n_max = max(1, min(int(max_passes), _PROPERTY_PASSES_MAX))
+    for k in range(n_max):
         ch = _cooling_chain(model, cond, p_liq, units, air, t_loop, t_fw, net)
         t_loop_new, t_fw_new = _stream_mean_temperatures(ch, t_loop, t_fw)
         residual_k = float(
