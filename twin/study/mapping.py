@@ -42,11 +42,13 @@ def cluster(workers: int | None = None, scheduler: str | None = None, fork: bool
     fork : bool
         Start the local workers by forking this process instead of spawning fresh interpreters, so they
         inherit what it has imported and compiled (seconds saved per worker: CoolProp, scipy, the compiled
-        model). Only for a local cluster; call it before this process starts threads of its own.
+        model). Only for a local cluster, where the platform can fork (else the workers are spawned).
     """
+    import multiprocessing
+
     from twin.study.engine import dask_client
 
-    if fork and scheduler is None:
+    if fork and scheduler is None and "fork" in multiprocessing.get_all_start_methods():  # not on Windows
         import dask
 
         with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}):
