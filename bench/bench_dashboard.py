@@ -126,27 +126,7 @@ def bench_layout(browser, layout: Path, shots: bool) -> dict:
             resolve.append(t1 - t0)
         out["whatif_resolve_ms"] = statistics.median(resolve)
         if shots:
-            img = REPO / "docs" / "img"
-            img.mkdir(parents=True, exist_ok=True)
-            stem = "dashboard-" + layout.stem.replace("_", "-")
-            pg.fill("#ambient", "")
-            pg.press("#ambient", "Enter")
-            pg.wait_for_timeout(1500)
-            pg.screenshot(path=str(img / f"{stem}.png"), full_page=True)
-            if layout.stem == "pod_small":
-                from twin import Scenario as S
-
-                cdus = list(S(layout=str(layout)).model().cdus["name"][:2])
-                for c in cdus:
-                    pg.click("#failures")
-                    pg.keyboard.type(c.split("/")[-1])
-                    pg.get_by_role("listbox").get_by_role("option", name=c, exact=True).click()
-                    pg.keyboard.press("Escape")
-                pg.wait_for_timeout(2500)
-                pg.screenshot(path=str(img / f"{stem}-cdu-failure.png"), full_page=True)
-            pg.click("text=Power flow")
-            pg.wait_for_timeout(1500)
-            pg.screenshot(path=str(img / f"{stem}-sankey.png"), full_page=True)
+            screenshots(pg, layout)
         ctx.close()
         # server memory with 5 scenarios cached (in this process)
         base = rss_mb()
@@ -157,6 +137,82 @@ def bench_layout(browser, layout: Path, shots: bool) -> dict:
     finally:
         srv.shutdown()
     return out
+
+
+def screenshots(pg, layout: Path) -> None:
+    """docs/img/dashboard-<layout>[-view].png: each view of the dashboard."""
+    from twin import Scenario
+
+    img = REPO / "docs" / "img"
+    img.mkdir(parents=True, exist_ok=True)
+    stem = "dashboard-" + layout.stem.replace("_", "-")
+    model = Scenario(layout=str(layout)).model()
+
+    def shot(name: str, wait_ms: int = 1500):
+        pg.wait_for_load_state("networkidle")
+        pg.wait_for_timeout(wait_ms)
+        pg.screenshot(path=str(img / f"{stem}{name}.png"), full_page=True)
+
+    def what_if(field: str, value: str):
+        old = pg.inner_text("#status").split(":")[0]
+        pg.fill(field, value)
+        pg.press(field, "Enter")
+        pg.wait_for_function(
+            "(old) => { const s = document.getElementById('status').innerText;"
+            " return s.startsWith('scenario ') && !s.startsWith(old) && !s.includes('in the background ...'); }",
+            arg=old,
+        )
+
+    pg.fill("#ambient", "")
+    pg.press("#ambient", "Enter")
+    shot("")
+    pg.click("#pin-a-btn")
+    if len(model.racks) > 1000:  # the campus: a hall (boxes, switches) and a background Max-Q solve
+        from webapp.figures import view_options
+
+        labels = [o["label"] for o in view_options(model)]
+        for label, name in ((labels[1], "-hall"), (labels[0], None)):
+            pg.click("#view")
+            pg.get_by_role("option", name=label, exact=True).click()
+            pg.keyboard.press("Escape")
+            if name:
+                pg.wait_for_function(  # the hall's racks as boxes: per-vertex colours
+                    "() => document.querySelector('#facility .js-plotly-plot')._fullData[0].intensitymode"
+                    " === 'vertex'"
+                )
+                shot(name)
+        pg.fill("#budget", "850")
+        pg.press("#budget", "Enter")
+        pg.wait_for_selector("#progress-box", state="visible")
+        pg.screenshot(path=str(img / f"{stem}-background-solve.png"))
+        pg.wait_for_function(
+            "() => document.getElementById('status').innerText.includes('solved in the background')"
+        )
+        pg.wait_for_timeout(1500)
+    else:
+        for c in list(model.cdus["name"][:2]):
+            pg.click("#failures")
+            pg.keyboard.type(c.split("/")[-1])
+            pg.get_by_role("listbox").get_by_role("option", name=c, exact=True).click()
+            pg.keyboard.press("Escape")
+        shot("-cdu-failure", 2500)
+        what_if("#budget", "3.5")
+    pg.click("#pin-b-btn")
+    pg.click("#tab-compare")
+    pg.wait_for_function(
+        "() => { const g = document.querySelector('#compare-3d .js-plotly-plot'); return g && g._fullData"
+        " && g._fullData.length > 0; }"
+    )
+    shot("-compare", 2500)
+    pg.click("text=Power flow")
+    shot("-sankey")
+    pg.click("#tab-transient")
+    pg.click("#tr-run")
+    pg.wait_for_function(
+        "() => { const g = document.querySelector('#tr-graph .js-plotly-plot'); return g && g._fullData"
+        " && g._fullData.length >= 5; }"
+    )
+    shot("-transient")
 
 
 def main() -> None:

@@ -75,6 +75,22 @@ def build_scenario(spec: dict, allowed: set[str]):
     )
 
 
+def base_spec(layout: str) -> dict:
+    """The control state of a freshly opened page (no what-if), as the page's spec callback writes it."""
+    return {"layout": layout, "ambient_c": None, "wet_bulb_c": None, "supply_c": None, "budget_mw": None,
+            "policy": "maxq", "failures": [], "optics": "", "architecture": ""}  # fmt: skip
+
+
+def geom_key_of(spec: dict, view: str) -> str:
+    """What the 3D geometry depends on: a change of anything else is sent as a colour patch."""
+    return f"{spec['layout']}|{view}|{spec.get('architecture')}|{spec.get('optics')}"
+
+
+def drawn_of(spec: dict, metric: str, view: str) -> dict:
+    """What the 3D view shows; a callback asked for exactly that again sends nothing."""
+    return {"spec": spec, "metric": metric, "view": view}
+
+
 def problem_lines(exc: Exception, errors_only: bool = False) -> list[str]:
     """What the CLI prints for a failure, one line each (no traceback); ``errors_only`` leaves out a layout's
     warnings and notes."""
@@ -128,10 +144,15 @@ def create_app(
     import diskcache
 
     first = Path(layout or os.environ.get("TWIN_DASHBOARD_LAYOUT") or DEFAULT_LAYOUT).resolve()
-    root = Path(
-        cache_dir or os.environ.get("TWIN_DASHBOARD_CACHE") or tempfile.mkdtemp(prefix="twin-dashboard-")
-    )
-    cache = ResultCache(cache_size, disk_dir=root / "results")
+    root = cache_dir or os.environ.get("TWIN_DASHBOARD_CACHE")
+    if not root:  # a folder of our own: removed when the server process ends
+        import atexit
+        import shutil
+
+        root = tempfile.mkdtemp(prefix="twin-dashboard-")
+        atexit.register(shutil.rmtree, root, ignore_errors=True)
+    root = Path(root)
+    cache = ResultCache(cache_size, disk_dir=root / "results", disk_bytes=2**30)
     uploads = Path(upload_dir or tempfile.mkdtemp(prefix="twin-dashboard-uploads-"))
     uploads.mkdir(parents=True, exist_ok=True)
     choices = _layout_choices(first)
@@ -183,131 +204,156 @@ def create_app(
         return toggle_memo[key]
 
     metric_opts = [{"label": _metric_label(k), "value": k} for k in F.COLOUR_METRICS]
-    app.layout = html.Div(
-        [
-            dcc.Store(id="spec"),
-            dcc.Store(id="solved"),
-            dcc.Store(id="long-spec"),
-            dcc.Store(id="bg-solved"),
-            dcc.Store(id="geom-key"),
-            dcc.Store(id="pin-a"),
-            dcc.Store(id="pin-b"),
-            html.Div(
-                [
-                    html.H2("AI-factory twin"),
-                    dcc.Dropdown(id="layout", options=choices, value=str(first), clearable=False,
-                                 style={"width": "260px"}),
-                    dcc.Upload(id="upload", children=html.Button("Upload layout YAML"), max_size=MAX_UPLOAD_BYTES,
-                               accept=".yaml,.yml"),
-                    dcc.Loading(html.Div(id="busy", style={"width": "40px"}), type="circle"),
-                    html.Div(
-                        [html.Progress(id="progress"), html.Span(id="progress-text", **{"data-testid": "progress"})],
-                        id="progress-box", className="progress", style={"display": "none"},
-                    ),
-                ],
-                className="header",
-            ),
-            html.Pre(id="status", className="status", **{"data-testid": "status"}),
-            html.Div(id="kpis", className="kpis"),
-            html.Div(
-                [
-                    html.Div(
-                        [
-                            html.H4("What-if"),
-                            _control("Ambient dry bulb [C]", dcc.Input(id="ambient", type="number", debounce=True,
-                                                                       placeholder="site design")),
-                            _control("Wet bulb [C]", dcc.Input(id="wet-bulb", type="number", debounce=True,
-                                                               placeholder="site design")),
-                            _control("Facility water supply [C]", dcc.Input(id="supply", type="number", debounce=True,
-                                                                            placeholder="layout setpoint")),
-                            _control("Grid budget [MW]", dcc.Input(id="budget", type="number", debounce=True, min=0,
-                                                                   placeholder="none: Max-P")),
-                            _control("Policy", dcc.Dropdown(id="policy", clearable=False, value="maxq", options=[
-                                {"label": "Max-Q", "value": "maxq"}, {"label": "uniform", "value": "uniform"},
-                                {"label": "Max-P", "value": "maxp"}])),
-                            _control("Failures", dcc.Dropdown(id="failures", multi=True, options=[],
-                                                              placeholder="search a unit ...")),
-                            _control("Click in 3D", dcc.RadioItems(id="click-mode", value="detail", inline=True,
-                                options=[{"label": "rack detail", "value": "detail"},
-                                         {"label": "fail its CDU", "value": "fail"}]),
-                                hint="clicking a rack shows its detail, or fails one working CDU of its loop; "
-                                     "clicking a CDU fails it"),
-                            _control("Optics", dcc.RadioItems(id="optics", value="", inline=True,
-                                                              options=_toggle_options("optics", {}))),
-                            _control("Electrical", dcc.RadioItems(id="architecture", value="", inline=True,
-                                                                  options=_toggle_options("architecture", {}))),
-                            html.Div(id="toggle-notes", className="toggle-notes", **{"data-testid": "toggle-notes"}),
-                            html.Div([html.Button("Pin as A", id="pin-a-btn"), html.Button("Pin as B", id="pin-b-btn")]),
-                            html.Div(id="pins", className="pins"),
-                        ],
-                        className="controls",
-                    ),
-                    dcc.Tabs(
-                        id="tabs",
-                        value="3d",
-                        children=[
-                            dcc.Tab(label="3D facility", value="3d", children=[
-                                html.Div([
-                                    _control("Colour", dcc.Dropdown(id="metric", options=metric_opts, value="junction_c",
-                                                                    clearable=False, style={"width": "420px"})),
-                                    _control("View", dcc.Dropdown(id="view", options=[], value="site", clearable=False,
-                                                                  style={"width": "300px"})),
-                                ], className="row"),
-                                dcc.Graph(id="facility", config=GRAPH_CONFIG, style={"height": "600px"}),
-                                html.Div(id="detail", className="detail"),
-                            ]),
-                            dcc.Tab(label="Power flow", value="sankey",
-                                    children=[dcc.Graph(id="sankey", config=GRAPH_CONFIG)]),
-                            dcc.Tab(label="Tables", value="tables", children=[
-                                dcc.Dropdown(id="table-name", options=list(TABLES), value="racks", clearable=False,
-                                             style={"width": "260px"}),
-                                dash_table.DataTable(id="table", page_size=20, sort_action="native",
-                                                     filter_action="native", export_format="csv",
-                                                     style_table={"overflowX": "auto"}),
-                            ]),
-                            dcc.Tab(label="Compare A/B", value="compare", id="tab-compare", children=[
-                                html.Div(id="compare-table"),
-                                dcc.Graph(id="compare-bars", config=GRAPH_CONFIG),
-                                html.H4("Per-rack difference B - A (colour metric of the 3D tab, view of the 3D tab)"),
-                                html.Div(id="compare-3d-note", className="status"),
-                                dcc.Graph(id="compare-3d", config=GRAPH_CONFIG, style={"height": "520px"}),
-                            ]),
-                            dcc.Tab(label="Transient", value="transient", id="tab-transient", children=[
-                                html.Div([
-                                    _control("Event", dcc.Dropdown(id="tr-kind", value="pump-trip", clearable=False,
-                                                                   options=list(TRANSIENT_KINDS),
-                                                                   style={"width": "160px"})),
-                                    _control("Hall", dcc.Dropdown(id="tr-hall", options=[], clearable=False,
-                                                                  style={"width": "200px"})),
-                                    _control("Loop / CDU (pump-trip, cdu-loss)", dcc.Dropdown(
-                                        id="tr-target", options=[], placeholder="the hall's first",
-                                        style={"width": "260px"})),
-                                    _control("Duration [s]", dcc.Input(id="tr-duration", type="number", value=600,
-                                                                       min=10, max=7 * 86400)),
-                                    html.Button("Run transient", id="tr-run"),
-                                ], className="row"),
-                                html.Pre(id="tr-summary", className="status", **{"data-testid": "tr-summary"}),
-                                dcc.Graph(id="tr-graph", config=GRAPH_CONFIG),
-                            ]),
-                        ],
-                    ),
-                ],
-                className="main",
-            ),
-        ]
-    )  # fmt: skip
+
+    def page():
+        """The page, with the layout's base scenario already drawn (3D view, KPIs, power flow) when it is solved:
+        the first paint needs no callback round trip. Built per request, from the cache; no user state."""
+        init = _initial_view(str(first))
+
+        return html.Div(
+            [
+                dcc.Store(id="spec"),
+                dcc.Store(id="solved", data=init.get("solved")),
+                dcc.Store(id="long-spec"),
+                dcc.Store(id="bg-solved"),
+                dcc.Store(id="geom-key", data=init.get("geom_key")),
+                dcc.Store(id="drawn", data=init.get("drawn")),
+                dcc.Store(id="pin-a"),
+                dcc.Store(id="pin-b"),
+                html.Div(
+                    [
+                        html.H2("AI-factory twin"),
+                        dcc.Dropdown(id="layout", options=choices, value=str(first), clearable=False,
+                                     style={"width": "260px"}),
+                        dcc.Upload(id="upload", children=html.Button("Upload layout YAML"), max_size=MAX_UPLOAD_BYTES,
+                                   accept=".yaml,.yml"),
+                        dcc.Loading(html.Div(id="busy", style={"width": "40px"}), type="circle"),
+                        html.Div(
+                            [html.Progress(id="progress"), html.Span(id="progress-text", **{"data-testid": "progress"})],
+                            id="progress-box", className="progress", style={"display": "none"},
+                        ),
+                    ],
+                    className="header",
+                ),
+                html.Pre(init.get("status"), id="status", className="status", **{"data-testid": "status"}),
+                html.Div(init.get("kpis"), id="kpis", className="kpis"),
+                html.Div(
+                    [
+                        html.Div(
+                            [
+                                html.H4("What-if"),
+                                _control("Ambient dry bulb [C]", dcc.Input(id="ambient", type="number", debounce=True,
+                                                                           placeholder="site design")),
+                                _control("Wet bulb [C]", dcc.Input(id="wet-bulb", type="number", debounce=True,
+                                                                   placeholder="site design")),
+                                _control("Facility water supply [C]", dcc.Input(id="supply", type="number", debounce=True,
+                                                                                placeholder="layout setpoint")),
+                                _control("Grid budget [MW]", dcc.Input(id="budget", type="number", debounce=True, min=0,
+                                                                       placeholder="none: Max-P")),
+                                _control("Policy", dcc.Dropdown(id="policy", clearable=False, value="maxq", options=[
+                                    {"label": "Max-Q", "value": "maxq"}, {"label": "uniform", "value": "uniform"},
+                                    {"label": "Max-P", "value": "maxp"}])),
+                                _control("Failures", dcc.Dropdown(id="failures", multi=True, options=[],
+                                                                  placeholder="search a unit ...")),
+                                _control("Click in 3D", dcc.RadioItems(id="click-mode", value="detail", inline=True,
+                                    options=[{"label": "rack detail", "value": "detail"},
+                                             {"label": "fail its CDU", "value": "fail"}]),
+                                    hint="clicking a rack shows its detail, or fails one working CDU of its loop; "
+                                         "clicking a CDU fails it"),
+                                _control("Optics", dcc.RadioItems(id="optics", value="", inline=True,
+                                                                  options=_toggle_options("optics", {}))),
+                                _control("Electrical", dcc.RadioItems(id="architecture", value="", inline=True,
+                                                                      options=_toggle_options("architecture", {}))),
+                                html.Div(id="toggle-notes", className="toggle-notes", **{"data-testid": "toggle-notes"}),
+                                html.Div([html.Button("Pin as A", id="pin-a-btn"), html.Button("Pin as B", id="pin-b-btn")]),
+                                html.Div(id="pins", className="pins"),
+                            ],
+                            className="controls",
+                        ),
+                        dcc.Tabs(
+                            id="tabs",
+                            value="3d",
+                            children=[
+                                dcc.Tab(label="3D facility", value="3d", children=[
+                                    html.Div([
+                                        _control("Colour", dcc.Dropdown(id="metric", options=metric_opts, value="junction_c",
+                                                                        clearable=False, style={"width": "420px"})),
+                                        _control("View", dcc.Dropdown(id="view", options=[], value="site", clearable=False,
+                                                                      style={"width": "300px"})),
+                                    ], className="row"),
+                                    dcc.Graph(id="facility", figure=init.get("facility", {}), config=GRAPH_CONFIG, style={"height": "600px"}),
+                                    html.Div(id="detail", className="detail"),
+                                ]),
+                                dcc.Tab(label="Power flow", value="sankey",
+                                        children=[dcc.Graph(id="sankey", figure=init.get("sankey", {}), config=GRAPH_CONFIG, style={"height": "440px"})]),
+                                dcc.Tab(label="Tables", value="tables", children=[
+                                    dcc.Dropdown(id="table-name", options=list(TABLES), value="racks", clearable=False,
+                                                 style={"width": "260px"}),
+                                    dash_table.DataTable(id="table", page_size=20, sort_action="native",
+                                                         filter_action="native", export_format="csv",
+                                                         style_table={"overflowX": "auto"}),
+                                ]),
+                                dcc.Tab(label="Compare A/B", value="compare", id="tab-compare", children=[
+                                    html.Div(id="compare-table"),
+                                    dcc.Graph(id="compare-bars", config=GRAPH_CONFIG, style={"height": "380px"}),
+                                    html.H4("Per-rack difference B - A (colour metric of the 3D tab, view of the 3D tab)"),
+                                    html.Div(id="compare-3d-note", className="status"),
+                                    dcc.Graph(id="compare-3d", config=GRAPH_CONFIG, style={"height": "520px"}),
+                                ]),
+                                dcc.Tab(label="Transient", value="transient", id="tab-transient", children=[
+                                    html.Div([
+                                        _control("Event", dcc.Dropdown(id="tr-kind", value="pump-trip", clearable=False,
+                                                                       options=list(TRANSIENT_KINDS),
+                                                                       style={"width": "160px"})),
+                                        _control("Hall", dcc.Dropdown(id="tr-hall", options=[], clearable=False,
+                                                                      style={"width": "200px"})),
+                                        _control("Loop / CDU (pump-trip, cdu-loss)", dcc.Dropdown(
+                                            id="tr-target", options=[], placeholder="the hall's first",
+                                            style={"width": "260px"})),
+                                        _control("Duration [s]", dcc.Input(id="tr-duration", type="number", value=600,
+                                                                           min=10, max=7 * 86400)),
+                                        html.Button("Run transient", id="tr-run"),
+                                    ], className="row"),
+                                    html.Pre(id="tr-summary", className="status", **{"data-testid": "tr-summary"}),
+                                    dcc.Graph(id="tr-graph", config=GRAPH_CONFIG, style={"height": "660px"}),
+                                ]),
+                            ],
+                        ),
+                    ],
+                    className="main",
+                ),
+            ]
+        )  # fmt: skip
+
+    app.layout = page
 
     app.clientside_callback(
         """function(layout, ambient, wet_bulb, supply, budget, policy, failures, optics, architecture) {
-            return {layout: layout, ambient_c: ambient, wet_bulb_c: wet_bulb, supply_c: supply,
-                    budget_mw: budget, policy: policy, failures: (failures || []).slice().sort(),
+            const v = (x) => (x === undefined || x === "" ? null : x);
+            return {layout: layout, ambient_c: v(ambient), wet_bulb_c: v(wet_bulb), supply_c: v(supply),
+                    budget_mw: v(budget), policy: policy || "maxq", failures: (failures || []).slice().sort(),
                     optics: optics || "", architecture: architecture || ""};
-        }""",
+        }""",  # the same dict as base_spec() for untouched controls
         Output("spec", "data"),
         Input("layout", "value"), Input("ambient", "value"), Input("wet-bulb", "value"), Input("supply", "value"),
         Input("budget", "value"), Input("policy", "value"), Input("failures", "value"), Input("optics", "value"),
         Input("architecture", "value"),
     )  # fmt: skip
+
+    def _initial_view(layout_: str) -> dict:
+        spec = base_spec(layout_)
+        try:
+            s = build_scenario(spec, allowed_now())
+            res = cache.get_or_run(s)
+            model = s.model()
+            fig = model.derived(
+                f"webapp.figure.{s.id}", lambda: F.facility_figure(model, res, "junction_c", "site")
+            )
+        except Exception:  # noqa: BLE001 - the callbacks show the problems
+            return {}
+        solved, kpis, status, sankey = solved_outputs(s, res, spec)
+        return {"solved": solved, "kpis": kpis, "status": status, "sankey": sankey, "facility": fig,
+                "geom_key": geom_key_of(spec, "site"), "drawn": drawn_of(spec, "junction_c", "site")}  # fmt: skip
 
     def solved_outputs(s, res, spec, note: str = ""):
         model = s.model()
@@ -319,10 +365,10 @@ def create_app(
     @app.callback(
         Output("solved", "data"), Output("kpis", "children"), Output("status", "children"),
         Output("sankey", "figure"), Output("busy", "children"), Output("long-spec", "data"),
-        Input("spec", "data"),
+        Input("spec", "data"), State("solved", "data"),
     )  # fmt: skip
-    def solve(spec):
-        if not spec:
+    def solve(spec, shown):
+        if not spec or (shown and shown.get("spec") == spec):  # e.g. the page's first scenario
             return (no_update,) * 6
         try:
             s = build_scenario(spec, allowed_now())
@@ -358,27 +404,28 @@ def create_app(
             return None, no_update, "\n".join(problem_lines(exc)), no_update, no_update
 
     @app.callback(
-        Output("facility", "figure"), Output("geom-key", "data"),
+        Output("facility", "figure"), Output("geom-key", "data"), Output("drawn", "data"),
         Input("spec", "data"), Input("bg-solved", "data"), Input("metric", "value"), Input("view", "value"),
-        State("geom-key", "data"),
+        State("geom-key", "data"), State("drawn", "data"),
     )  # fmt: skip
-    def render_3d(spec, bg_solved, metric, view, geom_key):
+    def render_3d(spec, bg_solved, metric, view, geom_key, drawn):
         """Runs next to ``solve`` (both on the what-if's spec; the cache solves a new scenario once), or after a
         background solve (``bg-solved``)."""
         if ctx.triggered_id == "bg-solved" and bg_solved:
             spec = bg_solved["spec"]
-        if not spec:
-            return no_update, no_update
+        if not spec or drawn == drawn_of(spec, metric, view):  # e.g. the page's first figure
+            return no_update, no_update, no_update
         try:
             s = build_scenario(spec, allowed_now())
             if is_long(s):  # the background job solves it and brings it back through bg-solved
-                return no_update, no_update
+                return no_update, no_update, no_update
             res = cache.get_or_run(s)
         except Exception:  # noqa: BLE001 - the solve callback shows the problems
-            return no_update, no_update
+            return no_update, no_update, no_update
         model = s.model()
         mesh = view_mesh(model, view)
-        key = f"{spec['layout']}|{view}|{spec.get('architecture')}|{spec.get('optics')}"
+        key = geom_key_of(spec, view)
+        now = drawn_of(spec, metric, view)
         if geom_key == key and ctx.triggered_id in ("metric", "spec", "bg-solved"):
             col = F.view_colours(model, res, metric, mesh)
             p = Patch()
@@ -396,8 +443,8 @@ def create_app(
                 fig = F.facility_figure(model, res, metric, view, failures=s.failures)
                 for t in (F.MARK_TRACE, F.CDU_TRACE, F.HR_TRACE, F.SWITCH_TRACE):
                     p["data"][t] = fig.data[t]
-            return p, no_update
-        return F.facility_figure(model, res, metric, view, failures=s.failures), key
+            return p, no_update, now
+        return F.facility_figure(model, res, metric, view, failures=s.failures), key, now
 
     @app.callback(
         Output("view", "options"), Output("view", "value"), Output("tr-hall", "options"), Output("tr-hall", "value"),

@@ -911,13 +911,14 @@ def transient_figure(result, loop: str | None = None) -> go.Figure:
                                          legendgroup=panel), row=row, col=1)  # fmt: skip
         unit = resultschema.column("series", cols[0][1]).get("unit", "")
         fig.update_yaxes(title_text=f"[{unit}]", row=row, col=1)
-    for label, x in transient_marks(result.kpis):
+    for n, (label, x) in enumerate(transient_marks(result.kpis)):  # labels stacked: the marks are often close
         fig.add_vline(x=x, line={"color": _MARK_COLOURS[label], "dash": "dash", "width": 1.5})
-        fig.add_annotation(x=x, y=1.0, yref="paper", text=f"{label} {x:.1f} s", showarrow=False,
-                           xanchor="left", yanchor="bottom", font={"color": _MARK_COLOURS[label], "size": 11})  # fmt: skip
+        fig.add_annotation(x=x, y=1.0, yref="paper", yshift=4 + 14 * n, text=f"{label} {x:.1f} s",
+                           showarrow=False, xanchor="left", yanchor="bottom",
+                           font={"color": _MARK_COLOURS[label], "size": 11})  # fmt: skip
     fig.update_xaxes(title_text="time [s]", row=3, col=1)
     fig.update_layout(
-        height=640, margin={"l": 60, "r": 10, "t": 40, "b": 40}, legend={"orientation": "h", "y": -0.12}
+        height=660, margin={"l": 60, "r": 10, "t": 80, "b": 40}, legend={"orientation": "h", "y": -0.12}
     )
     return fig
 
@@ -960,11 +961,10 @@ def transient_summary(result) -> str:
         except Exception:  # noqa: BLE001 - not in the schema: the key alone
             meta = {}
         text = "never" if v is None else (_fmt(v) if not isinstance(v, str) else v)
-        unit = meta.get("unit", "") if v is not None else ""
-        lines.append(
-            f"{key}: {text} {unit}".rstrip()
-            + (f"  ({meta['description']})" if meta.get("description") else "")
-        )
+        unit = meta.get("unit", "") if v is not None and not isinstance(v, str) else ""
+        unit = "" if unit == "-" else unit
+        why = f"  ({meta['description']})" if key in ("ride_through_s", "time_to_shutdown_s") else ""
+        lines.append(f"{key}: {text} {unit}".rstrip() + why)
     if result.status != "ok":
         lines.insert(0, f"status: {result.status} ({result.reason})")
     return "\n".join(lines)
