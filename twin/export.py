@@ -412,7 +412,10 @@ def usd_layer_text(model, result, color: str | None = "junction_c", meta: dict |
     order = np.argsort(hall, kind="stable")
     bounds = np.searchsorted(hall[order], np.arange(len(hall_prims) + 1))
     units = _units("racks", cols)
-    info = {"colour_metric": metric or "none", **{k: str(v) for k, v in (meta or {}).items()}}
+    info = {
+        "colour_metric": metric or "none",
+        **{_IDENT.sub("_", str(k)): str(v) for k, v in (meta or {}).items()},
+    }
     head = [
         "#usda 1.0\n(\n",
         '    defaultPrim = "Site"\n    metersPerUnit = 1\n    upAxis = "Z"\n',
