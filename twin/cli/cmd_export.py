@@ -10,7 +10,6 @@ from twin.cli.common import (
     AmbOpt,
     CatalogOpt,
     FailOpt,
-    ForceOpt,
     JsonOpt,
     SupOpt,
     WbOpt,
@@ -64,7 +63,9 @@ def export(
         "junction_c", "--color", help="usd: rack metric for primvars:displayColor (e.g. junction_c, margin_k)"
     ),
     catalog: list[Path] = CatalogOpt,
-    force: bool = ForceOpt,
+    force: bool = typer.Option(
+        False, "--force", help="overwrite an existing --out file (and a .vtm's block directory)"
+    ),
     json_out: bool = JsonOpt,
 ) -> None:
     """Solve the scenario and export the geometry with every rack result: VTK multiblock or OpenUSD stage."""
