@@ -898,7 +898,7 @@ def _site_plan(site, surfs, db, wb, b0, strategies) -> pd.DataFrame:
     caps = None
     if surf is not None:
         lv = min(surf.levels, key=lambda v: abs(v.z - b0))
-        mdep = mdb - mwb
+        mdep = float(np.median(db - wb))
         if lv.caps:
             i, j = min(lv.caps, key=lambda ij: (lv.db[ij[0]] - mdb) ** 2 + (lv.dep[ij[1]] - mdep) ** 2)
             caps, pdb, pwb = lv.caps[(i, j)], float(lv.db[i]), float(lv.db[i] - lv.dep[j])
