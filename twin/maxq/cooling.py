@@ -368,7 +368,7 @@ def optimize_cooling(
         kept = False
         for step in (1.0, 0.5):  # the hall searches' linear model can overshoot: one halving
             s_try = s_best + step * (s_new - s_best)
-            r = optimize_maxq(model, supply_c=s_try, **kw)
+            r = optimize_maxq(model, supply_c=s_try, start=best, **kw)
             history.append({"round": rounds, "setpoints_c": s_try.tolist(), "objective_per_s": objective(r)})
             if objective(r) > objective(best) * (1 + 1e-12):
                 best, s_best, kept = r, s_try, True

@@ -340,7 +340,8 @@ class _Facility:
         """The objective at a coupled state: tokens/s, or with ``rack_value`` sum over racks of tokens/s x value."""
         if self.rack_value is None:
             return float(cp.kpis["tokens_per_s"])
-        return float(np.dot(cp.res_racks["tokens_per_s"].to_numpy(dtype=float), self.rack_value))
+        # summed as the coupled solve sums tokens/s (pandas), so that all-ones values give tokens/s to the bit
+        return float((cp.res_racks["tokens_per_s"] * self.rack_value).sum())
 
     def gpu_power_total(self, cp: CoupledResult) -> float:
         rr = cp.res_racks
@@ -370,6 +371,7 @@ def optimize_maxq(
     racks_on=None,
     shed: bool = True,
     rack_value: np.ndarray | None = None,
+    start: MaxQResult | None = None,
 ) -> MaxQResult:
     """GPU caps under ``policy`` that keep the facility power within ``budget_mw``; see the module docstring.
 
@@ -409,6 +411,10 @@ def optimize_maxq(
         becomes sum over racks of tokens/s x value: the cap problem's weights are the tokens/s of a GPU at
         P_max times its rack's value, and every comparison of candidates (outer loop, rack shedding) uses it.
         None: 1 for every rack (plain tokens/s). Max-P keeps the most valuable racks on first.
+    start : MaxQResult, optional
+        Max-Q policy: a feasible answer nearby (e.g. at other cooling setpoints, ``twin.maxq.cooling``) to start
+        from: its caps are the first iterate instead of the catalog's Max-Q power, and its coupled state
+        warm-starts the coupled solves. The answer agrees with a cold start within ``tol``.
 
     Returns
     -------
@@ -450,8 +456,14 @@ def optimize_maxq(
         avail = avail.astype(bool)
         if not avail.any():
             raise InputError("racks_on: no rack is on")
+    warm0 = start.coupled if (start is not None and start.feasible and policy == "maxq") else None
     floor = solve_coupled(
-        model, gpu_cap_w=perf.gpu_power_min_w, racks_on=avail, stop_when_consistent=policy == "maxq", **kw
+        model,
+        gpu_cap_w=perf.gpu_power_min_w,
+        racks_on=avail,
+        stop_when_consistent=policy == "maxq",
+        warm=warm0,
+        **kw,
     )
     floor_mw = floor.kpis["facility_power_mw"]
     # every W at the meter passes the HV/MV substation: its firm kVA rating is a limit of the same form, as
@@ -506,6 +518,7 @@ def optimize_maxq(
         avail,
         shed,
         rack_value=rack_value,
+        start=start if warm0 is not None else None,
     )
     if isinstance(res, str):  # below the all-on floor and no count of racks on fits either
         return _infeasible_result(policy, budget_mw, floor, f"{reason}; {res}")
@@ -515,9 +528,9 @@ def optimize_maxq(
 def _with_objective(res: MaxQResult, rack_value: np.ndarray | None) -> MaxQResult:
     """Adds the KPI ``objective_per_s`` (tokens/s x rack value summed over racks; tokens/s without values)."""
     if res.feasible and res.coupled is not None:
-        tok = res.coupled.res_racks["tokens_per_s"].to_numpy(dtype=float)
+        tok = res.coupled.res_racks["tokens_per_s"]
         res.kpis["objective_per_s"] = (
-            float(res.kpis["tokens_per_s"]) if rack_value is None else float(np.dot(tok, rack_value))
+            float(res.kpis["tokens_per_s"]) if rack_value is None else float((tok * rack_value).sum())
         )
     return res
 
@@ -1053,6 +1066,7 @@ def _maxq(
     avail,
     shed,
     rack_value=None,
+    start=None,
 ) -> MaxQResult:
     fac = _Facility(model, perf, variation, kw["failed"], rack_value=rack_value)
     fac.meter_limits = meter
@@ -1079,7 +1093,9 @@ def _maxq(
         found = gs.search(base)
         best, a, conv, history, tokens_all_on = found.best, found.best[4], found.converged, gs.history, None
     else:
-        best, history, a, conv = _maxq_all_on(model, perf, stages, fac, floor, kw, tol, max_outer, avail)
+        best, history, a, conv = _maxq_all_on(
+            model, perf, stages, fac, floor, kw, tol, max_outer, avail, start=start
+        )
         tokens_all_on = fac.objective(best[1])
         if shed:
             best, a, conv, history = _shed_local(
@@ -1157,12 +1173,16 @@ def _maxq(
     return out
 
 
-def _maxq_all_on(model, perf, stages, fac, floor, kw, tol, max_outer, avail):
+def _maxq_all_on(model, perf, stages, fac, floor, kw, tol, max_outer, avail, start=None):
     """The Max-Q outer loop with every available rack on: (best verified iterate, history, secant a, converged)."""
-    # start from the catalog's Max-Q operating point (a good guess of the answer)
-    pq = model.gpu_types["power_maxq_w"].to_numpy(dtype=float)[model.racks["gpu_type"].to_numpy()]
-    start_caps = np.clip(pq, perf.gpu_power_min_w, perf.gpu_power_max_w)
-    cp = solve_coupled(model, gpu_cap_w=start_caps, racks_on=avail, warm=floor, **kw)
+    if start is not None and start.gpu_cap_w is not None:
+        # a nearby answer (other cooling setpoints): its caps, its state as the warm start
+        start_caps, warm = np.asarray(start.gpu_cap_w, dtype=float), start.coupled
+    else:
+        # the catalog's Max-Q operating point (a good guess of the answer)
+        pq = model.gpu_types["power_maxq_w"].to_numpy(dtype=float)[model.racks["gpu_type"].to_numpy()]
+        start_caps, warm = np.clip(pq, perf.gpu_power_min_w, perf.gpu_power_max_w), floor
+    cp = solve_coupled(model, gpu_cap_w=start_caps, racks_on=avail, warm=warm, **kw)
     best, history, a, conv = _outer(model, stages, floor, cp, 1.0, tol, max_outer, kw, on=avail)
     if best is None:
         limit_w, limit_name = fac.facility_limit(floor)
