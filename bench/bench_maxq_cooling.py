@@ -20,10 +20,21 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.timing import median_time  # noqa: E402
 from twin.maxq.cooling import optimize_cooling, setpoint_bounds  # noqa: E402
 from twin.maxq.optimize import optimize_maxq  # noqa: E402
 from twin.model import load_model  # noqa: E402
+
+
+def median_wall_cpu(fn, repeat: int) -> tuple[float, float, object]:
+    """(median wall s, median CPU s of this process, last result): on a shared machine the CPU time shows what
+    the wall time would be without the other load."""
+    walls, cpus, out = [], [], None
+    for _ in range(max(1, repeat)):
+        t, c = time.perf_counter(), time.process_time()
+        out = fn()
+        walls.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - c)
+    return float(np.median(walls)), float(np.median(cpus)), out
 
 
 def brute_force(model, budget_mw, ambient_c, supply_c, step_k):
@@ -47,26 +58,28 @@ def main() -> None:
     print(f"campus: {campus.n_racks:,} racks, {campus.n_gpus:,} GPUs, budget 1,000 MW")
 
     optimize_maxq(campus, budget_mw=1000.0)  # warm-up
-    t_q, r = median_time(lambda: optimize_maxq(campus, budget_mw=1000.0), args.runs)
-    t_q0, _ = median_time(lambda: optimize_maxq(campus, budget_mw=1000.0, shed=False), args.runs)
+    t_q, c_q, r = median_wall_cpu(lambda: optimize_maxq(campus, budget_mw=1000.0), args.runs)
+    t_q0, c_q0, _ = median_wall_cpu(lambda: optimize_maxq(campus, budget_mw=1000.0, shed=False), args.runs)
     print(
-        f"Max-Q, coupled-verified: median {t_q:.3f} s (goal <= 0.3 s) [{r.kpis['tokens_per_s'] / 1e6:.2f} M "
-        f"tokens/s, {r.kpis['racks_shed']} racks shed]; shed=False {t_q0:.3f} s"
+        f"Max-Q, coupled-verified: median {t_q:.3f} s wall, {c_q:.3f} s CPU (goal <= 0.3 s) "
+        f"[{r.kpis['tokens_per_s'] / 1e6:.2f} M tokens/s, {r.kpis['racks_shed']} racks shed]; shed=False "
+        f"{t_q0:.3f} s wall, {c_q0:.3f} s CPU"
     )
     optimize_cooling(campus, budget_mw=1000.0)  # warm-up
     n_c = max(3, args.runs // 2)
-    t_c, c = median_time(lambda: optimize_cooling(campus, budget_mw=1000.0), n_c)
+    t_c, c_c, c = median_wall_cpu(lambda: optimize_cooling(campus, budget_mw=1000.0), n_c)
     print(
-        f"Max-Q + co-optimised cooling, design ambient, layout setpoints: median {t_c:.3f} s (goal <= 3 s) "
+        f"Max-Q + co-optimised cooling, design ambient, layout setpoints: median {t_c:.3f} s wall, {c_c:.3f} s "
+        "CPU (goal <= 3 s) "
         f"[{c.kpis['cooling_rounds']} rounds, {c.kpis['cooling_evaluations']} thermal solves, gain "
         f"{c.kpis['tokens_gain_pct']:+.3f} %]"
     )
     optimize_cooling(campus, budget_mw=1000.0, ambient_c=44.0, supply_c=36.0)  # warm-up (hot property tables)
-    t_h, h = median_time(
+    t_h, c_h, h = median_wall_cpu(
         lambda: optimize_cooling(campus, budget_mw=1000.0, ambient_c=44.0, supply_c=36.0), n_c
     )
     print(
-        f"  hot (44 C) from fixed 36 C: median {t_h:.3f} s [{h.kpis['cooling_rounds']} rounds, chillers "
+        f"  hot (44 C) from fixed 36 C: median {t_h:.3f} s wall, {c_h:.3f} s CPU [{h.kpis['cooling_rounds']} rounds, chillers "
         f"{h.kpis['chiller_power_saved_mw']:.1f} MW saved, GPUs {h.kpis['gpu_power_gained_mw']:+.1f} MW, tokens/s "
         f"{h.kpis['tokens_gain_pct']:+.2f} %]"
     )
@@ -74,7 +87,7 @@ def main() -> None:
     hall = load_model(ROOT / "layouts" / "hall_100mw_ac.yaml")
     for budget, amb, sup in ((100.0, None, None), (90.0, 44.0, 32.0)):
         optimize_cooling(hall, budget_mw=budget, ambient_c=amb, supply_c=sup)  # warm-up
-        t_o, o = median_time(
+        t_o, _, o = median_wall_cpu(
             lambda b=budget, a=amb, s=sup: optimize_cooling(hall, budget_mw=b, ambient_c=a, supply_c=s), 3
         )
         t0 = time.perf_counter()
