@@ -365,22 +365,23 @@ def create_app(
     @app.callback(
         Output("solved", "data"), Output("kpis", "children"), Output("status", "children"),
         Output("sankey", "figure"), Output("busy", "children"), Output("long-spec", "data"),
+        Output("progress-text", "children", allow_duplicate=True),
         Input("spec", "data"), State("solved", "data"),
+        prevent_initial_call="initial_duplicate",
     )  # fmt: skip
     def solve(spec, shown):
         if not spec or (shown and shown.get("spec") == spec):  # e.g. the page's first scenario
-            return (no_update,) * 6
+            return (no_update,) * 7
         try:
             s = build_scenario(spec, allowed_now())
             if is_long(s):
-                msg = (
-                    f"scenario {s.id}: solving Max-Q on {len(s.model().racks):,} racks in the background ..."
-                )
-                return no_update, no_update, msg, no_update, "", spec
+                what = f"Max-Q on {len(s.model().racks):,} racks"
+                msg = f"scenario {s.id}: solving {what} in the background ..."
+                return no_update, no_update, msg, no_update, "", spec, f"{what}: starting ..."
             res = cache.get_or_run(s)
-            return (*solved_outputs(s, res, spec), "", no_update)
+            return (*solved_outputs(s, res, spec), "", no_update, no_update)
         except Exception as exc:  # noqa: BLE001 - shown as the CLI's lines, never a traceback
-            return None, no_update, "\n".join(problem_lines(exc)), no_update, "", no_update
+            return None, no_update, "\n".join(problem_lines(exc)), no_update, "", no_update, no_update
 
     @app.callback(
         Output("solved", "data", allow_duplicate=True), Output("kpis", "children", allow_duplicate=True),
@@ -417,8 +418,11 @@ def create_app(
             return no_update, no_update, no_update
         try:
             s = build_scenario(spec, allowed_now())
-            if is_long(s):  # the background job solves it and brings it back through bg-solved
-                return no_update, no_update, no_update
+            if is_long(s):  # the background job brings it back through bg-solved; meanwhile a new view or
+                if not drawn or (drawn["metric"], drawn["view"]) == (metric, view):  # colour shows the last
+                    return no_update, no_update, no_update  # result (this call may replace one asked for it)
+                spec = drawn["spec"]
+                s = build_scenario(spec, allowed_now())
             res = cache.get_or_run(s)
         except Exception:  # noqa: BLE001 - the solve callback shows the problems
             return no_update, no_update, no_update
@@ -609,6 +613,15 @@ def create_app(
         changed = int(np.count_nonzero(np.abs(np.nan_to_num(diff)) > 0))
         note = f"{label}: {changed:,} of {len(diff):,} racks differ; range {col['cmin']:.4g} .. {col['cmax']:.4g}"
         return tbl, F.compare_figure(rows), pins, fig3d, note
+
+    app.clientside_callback(
+        "function(n, kind, hall) { return kind + ' transient of ' + hall + ': starting ...'; }",
+        Output("progress-text", "children", allow_duplicate=True),
+        Input("tr-run", "n_clicks"),
+        State("tr-kind", "value"),
+        State("tr-hall", "value"),
+        prevent_initial_call=True,
+    )
 
     @app.callback(
         Output("tr-graph", "figure"), Output("tr-summary", "children"),
