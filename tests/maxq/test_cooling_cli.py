@@ -70,3 +70,19 @@ def test_attribution_steps_table_and_waterfall(layouts_dir, tmp_path):
     assert "Waterfall" in html or "waterfall" in html
     assert '<script src="http' not in html and len(html) > 1_000_000  # self-contained: plotly.js inlined
     assert (out_dir / "attribution.csv").exists()
+
+
+def test_energy_mode_json(layouts_dir):
+    code, out = invoke(
+        "maxq", str(layouts_dir / "pod_small.yaml"), "--energy-tokens-per-s", "1500000", "--json",
+    )  # fmt: skip
+    assert code == 0, out
+    d = json.loads(out)
+    assert d["tokens_per_s"] >= 1_500_000 * (1 - 1e-4)
+    assert d["facility_power_mw"] <= d["budget_mw"] * (1 + 1e-12) < 3.5
+
+
+def test_energy_mode_unreachable_is_bad_input(layouts_dir):
+    code, out = invoke("maxq", str(layouts_dir / "pod_small.yaml"), "--energy-tokens-per-s", "1e12", "--json")
+    assert code == 2
+    assert "not reachable" in out

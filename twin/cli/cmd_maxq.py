@@ -56,6 +56,12 @@ def maxq(
         "--optimize-cooling",
         help="co-optimise each hall's facility-water supply setpoint with the caps (vs the fixed setpoints)",
     ),
+    energy_tokens_per_s: float = typer.Option(
+        None,
+        "--energy-tokens-per-s",
+        help="energy mode: the least facility power that still serves this many tokens/s (no --budget-mw; "
+        "with --optimize-cooling the setpoints are co-optimised)",
+    ),
     attribution: bool = typer.Option(
         False,
         "--attribution",
@@ -92,6 +98,19 @@ def maxq(
         return
     if layout is None:
         raise InputError("a LAYOUT file is needed (or use --size)")
+    if energy_tokens_per_s is not None:
+        _energy(
+            layout,
+            catalog,
+            energy_tokens_per_s,
+            optimize_cooling,
+            ambient_c,
+            wet_bulb_c,
+            supply_c,
+            fail,
+            json_out,
+        )
+        return
     if budget_mw is None:
         raise InputError("--budget-mw is required")
     if policy not in ("maxq", "uniform", "maxp", "all"):
@@ -249,6 +268,57 @@ def _render_cooling(r) -> None:
         f"against the fixed setpoints at the same budget: cooling {k['cooling_power_saved_mw']:,.3f} MW saved "
         f"(chillers {k['chiller_power_saved_mw']:,.3f} MW), GPUs {k['gpu_power_gained_mw']:+,.3f} MW, "
         f"tokens/s {k['tokens_per_s_gained']:+,.0f} ({k['tokens_gain_pct']:+.2f} %)",
+        markup=False,
+        highlight=False,
+    )
+
+
+def _energy(layout, catalog, tokens, optimize_cooling, ambient_c, wet_bulb_c, supply_c, fail, json_out):
+    """``--energy-tokens-per-s``: ``twin.maxq.cooling.least_power_for_tokens`` and its answer."""
+    from twin import Scenario
+    from twin.failures import FailureSet
+    from twin.maxq.cooling import least_power_for_tokens
+
+    model = Scenario(layout=layout, catalogs=catalogs(catalog)).model()
+    fails = FailureSet.parse(model, tuple(fail or ()))
+    with working("energy mode (Max-Q at trial budgets)", quiet=json_out):
+        budget, res = least_power_for_tokens(
+            model,
+            tokens_per_s=tokens,
+            optimize_setpoints=optimize_cooling,
+            ambient_c=ambient_c,
+            wet_bulb_c=wet_bulb_c,
+            supply_c=supply_c,
+            failed=fails.thermal + fails.electrical,
+        )
+    mq = res.maxq if optimize_cooling else res
+    k = mq.kpis
+    out_d = {
+        "ok": True,
+        "tokens_per_s_required": tokens,
+        "budget_mw": budget,
+        "facility_power_mw": k["facility_power_mw"],
+        "tokens_per_s": k["tokens_per_s"],
+        "tokens_per_joule": k["tokens_per_joule"],
+        "cooling_power_mw": k["cooling_power_mw"],
+        "optimize_cooling": bool(optimize_cooling),
+    }
+    if optimize_cooling:
+        out_d["cooling_setpoints"] = res.kpis["cooling_setpoints"]
+    if json_out:
+        print_json(out_d)
+        return
+    out.print(
+        f"least facility power for {tokens:,.0f} tokens/s: {k['facility_power_mw']:,.3f} MW "
+        f"({k['tokens_per_s']:,.0f} tokens/s, {k['tokens_per_joule']:.4f} tokens/J, cooling "
+        f"{k['cooling_power_mw']:,.3f} MW"
+        + (
+            ", supply "
+            + ", ".join(f"{d['hall']} {d['supply_c']:.1f} C" for d in res.kpis["cooling_setpoints"])
+            if optimize_cooling
+            else ""
+        )
+        + ")",
         markup=False,
         highlight=False,
     )
