@@ -16,7 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["DEFAULT_SIZE", "RenderError", "rack_mesh", "render_png", "render_values_png", "short_label"]
+__all__ = [
+    "DEFAULT_SIZE",
+    "RenderError",
+    "preload",
+    "rack_mesh",
+    "render_png",
+    "render_values_png",
+    "short_label",
+]
 
 DEFAULT_SIZE = (1600, 1000)
 _REVERSED = {"margin_k"}  # low is bad: red at the low end
@@ -24,6 +32,33 @@ _REVERSED = {"margin_k"}  # low is bad: red at the low end
 
 class RenderError(RuntimeError):
     """pyvista / VTK could not render off-screen (no EGL / OSMesa / X display, or a VTK error)."""
+
+
+_PRELOAD: list = []
+
+
+def _import_plotting() -> None:
+    try:
+        import matplotlib.colors  # noqa: F401
+        import pyvista.plotting  # noqa: F401
+        from PIL import Image  # noqa: F401
+    except Exception:  # noqa: BLE001 (the render itself reports what is missing)
+        pass
+
+
+def preload() -> None:
+    """Import pyvista's plotting, VTK and matplotlib (about 1.5 s) in a background thread, once per process.
+
+    For a caller that will render later and is waiting on other processes now (the grid year while its
+    workers solve). Call it only after this process has forked the workers it needs: a fork while the
+    thread holds an import lock would leave the child stuck on it."""
+    if _PRELOAD:
+        return
+    import threading
+
+    t = threading.Thread(target=_import_plotting, name="twin-render-preload", daemon=True)
+    _PRELOAD.append(t)
+    t.start()
 
 
 def short_label(table: str, column: str) -> str:
@@ -141,11 +176,13 @@ def render_values_png(
         if hi - lo < 1e-4 * max(1.0, abs(hi)):  # a flat field: one colour, not amplified noise
             lo, hi = lo - 0.5, hi + 0.5
         clim = (lo, hi)
+    for t in _PRELOAD:
+        t.join()  # a background import still running (see preload)
     try:
         import pyvista as pv
-        import vtk
+        from vtkmodules.vtkCommonCore import vtkLogger
 
-        vtk.vtkLogger.SetStderrVerbosity(vtk.vtkLogger.VERBOSITY_ERROR)  # X probe warnings before EGL/OSMesa
+        vtkLogger.SetStderrVerbosity(vtkLogger.VERBOSITY_ERROR)  # X probe warnings before EGL/OSMesa
         mesh = rack_mesh(model, values, "value")
         pl = pv.Plotter(off_screen=True, window_size=(w, h))
         try:

@@ -279,6 +279,11 @@ class SolverPool:
             return "1 process (in-process loop)"
         return f"Dask LocalCluster of the study engine, {self.workers} processes"
 
+    @property
+    def started(self) -> bool:
+        """True once the cluster is up (its local workers forked)."""
+        return self._client is not None
+
     def local(self, n_tasks: int) -> bool:
         """Solve here: one process, or a single task before any cluster is up."""
         return self.scheduler is None and (self.workers == 1 or (self._client is None and n_tasks <= 1))

@@ -517,6 +517,10 @@ def _simulate(
     timings: dict = {}
     # 2. the uncurtailed year at the grid connection
     base_fac, s0, base_pts, plan0 = _base_year(inp, main, kind0, exact, prog, timings)
+    if pool.started:  # the workers are forked: the report's renderer is imported while they solve
+        from twin.render import preload
+
+        preload()
     # 3. events -> hourly caps
     bud = _hourly_budget(inp, base_fac, curtailment_pct, curtailment_depth_pct)
     # 4. surfaces for the event budgets and the strategies
