@@ -437,12 +437,16 @@ def create_app(
             rt["intensity"] = F.typed_array(col["intensity"])
             rt["cmin"], rt["cmax"], rt["colorscale"] = col["cmin"], col["cmax"], col["colorscale"]
             rt["colorbar"]["title"]["text"] = col["title"]
-            values = F.typed_array(col["values"])
-            ht["marker"]["color"] = values
-            ht["marker"]["cmin"], ht["marker"]["cmax"] = col["cmin"], col["cmax"]
-            ht["marker"]["colorscale"] = col["colorscale"]
-            ht["customdata"] = values
-            ht["hovertemplate"] = "%{text}<br>" + col["title"] + ": %{customdata:.4g}<extra></extra>"
+            if mesh.mode == "rows":  # the strips carry their own hover values
+                rt["customdata"] = F.typed_array(col["vertex_values"])
+                rt["hovertemplate"] = F.hover_template(col["title"])
+            else:
+                values = F.typed_array(col["values"])
+                ht["marker"]["color"] = values
+                ht["marker"]["cmin"], ht["marker"]["cmax"] = col["cmin"], col["cmax"]
+                ht["marker"]["colorscale"] = col["colorscale"]
+                ht["customdata"] = values
+                ht["hovertemplate"] = F.hover_template(col["title"])
             if ctx.triggered_id != "metric":  # marks and unit colours follow the what-if
                 fig = F.facility_figure(model, res, metric, view, failures=s.failures)
                 for t in (F.MARK_TRACE, F.CDU_TRACE, F.HR_TRACE, F.SWITCH_TRACE):

@@ -173,9 +173,10 @@ class ViewMesh:
 
 
 def row_strips(model, racks: np.ndarray | None = None) -> ViewMesh:
-    """The racks as one strip per row: a row's racks stand side by side, so its boxes merge into one prism
-    whose top and long sides are cut at each rack boundary (6 triangles a rack, 4 for the row's end caps, and
-    4 vertices a boundary shared by neighbours) instead of 10 triangles and 8 vertices a rack. Colour is per
+    """The racks as one strip per row: a row's racks stand side by side, so its boxes merge into one prism whose
+    top and long sides are cut at each rack boundary: 6 triangles a rack (top, front, back) and 4 for the row's
+    end caps, instead of 10 triangles a rack. Each rack has its own 4 top vertices (a hover or click on a top
+    face names its rack); the bottom edge's vertices (2 a boundary) are shared by neighbours. Colour is per
     triangle (``intensitymode="cell"``), so each rack keeps its own colour."""
     idx = np.arange(len(model.racks)) if racks is None else np.asarray(racks, dtype=np.int64)
     fp = rack_footprints(model, idx)
@@ -193,55 +194,59 @@ def row_strips(model, racks: np.ndarray | None = None) -> ViewMesh:
     pos = np.where(along == 0, fp[:, 0], fp[:, 1])
     order = np.lexsort((pos, inv))  # by row, then along the row
     fp, inv, along, pos = fp[order], inv[order], along[order], pos[order]
+    n = len(idx)
     n_row = np.bincount(inv, minlength=len(rows))
     first = np.cumsum(n_row) - n_row  # first rack (in order) of each row
-    k = np.arange(len(idx)) - first[inv]  # rack's place in its row
-    vbase = 4 * (first + np.arange(len(rows)))  # first vertex of each row: (n + 1) boundaries x 4
-    length = np.where(along == 0, fp[:, 3], fp[:, 4])
-    cross0 = np.where(along == 0, fp[:, 1], fp[:, 0])
-    depth = np.where(along == 0, fp[:, 4], fp[:, 3])
-    top = np.zeros(len(rows))
-    np.maximum.at(top, inv, fp[:, 2] + fp[:, 5])
-    # boundary b of a row: the start of rack b, or the end of the last rack
     last = first + n_row - 1
-    b_pos = np.concatenate([pos, pos[last] + length[last]])
+    k = np.arange(n) - first[inv]  # rack's place in its row
+    length = np.where(along == 0, fp[:, 3], fp[:, 4])
+    c0 = np.where(along == 0, fp[:, 1], fp[:, 0])  # front (low) side across the row
+    c1 = c0 + np.where(along == 0, fp[:, 4], fp[:, 3])
+    h = fp[:, 2] + fp[:, 5]
+
+    def xyz(a, c, z, ax):  # (along, across, up) -> (x, y, z)
+        return np.where((ax == 0)[:, None], np.stack([a, c, z], 1), np.stack([c, a, z], 1))
+
+    # vertices: 4 own top corners a rack (front-left, front-right, back-right, back-left), then 2 bottom
+    # corners (front, back) a boundary; boundary b of a row is the start of its rack b, or the end of the last
+    top_v = np.stack(
+        [xyz(pos, c0, h, along), xyz(pos + length, c0, h, along),
+         xyz(pos + length, c1, h, along), xyz(pos, c1, h, along)], axis=1
+    ).reshape(-1, 3)  # fmt: skip
+    b_src = np.concatenate([np.arange(n), last])  # the rack a boundary's cross-section is taken from
+    b_at = np.concatenate([pos, pos[last] + length[last]])
     b_row = np.concatenate([inv, np.arange(len(rows))])
     b_k = np.concatenate([k, n_row])
-    b_src = np.concatenate([np.arange(len(idx)), last])  # the rack a boundary's cross-section is taken from
     b_order = np.lexsort((b_k, b_row))
-    b_pos, b_row, b_src = b_pos[b_order], b_row[b_order], b_src[b_order]
-    c0, c1, h = cross0[b_src], cross0[b_src] + depth[b_src], top[b_row]
-    ax = along[b_src]
-    zero = np.zeros_like(b_pos)
-    quad = np.stack(  # (boundaries, 4, along/cross/z): bottom-front, top-front, top-back, bottom-back
-        [np.stack([b_pos, c0, zero], 1), np.stack([b_pos, c0, h], 1),
-         np.stack([b_pos, c1, h], 1), np.stack([b_pos, c1, zero], 1)], axis=1
-    )  # fmt: skip
-    xyz = np.where(ax[:, None, None] == 0, quad, quad[:, :, [1, 0, 2]])
-    points = xyz.reshape(-1, 3).astype(np.float32)
-    a = (vbase[inv] + 4 * k)[:, None]
-    b = a + 4
+    b_src, b_at = b_src[b_order], b_at[b_order]
+    zero = np.zeros(len(b_src))
+    bot_v = np.stack(
+        [xyz(b_at, c0[b_src], zero, along[b_src]), xyz(b_at, c1[b_src], zero, along[b_src])], axis=1
+    ).reshape(-1, 3)
+    points = np.vstack([top_v, bot_v]).astype(np.float32)
+    t = (4 * np.arange(n))[:, None]  # the rack's top corners: t, t+1, t+2, t+3
+    bb = 4 * n + 2 * (first[inv] + inv + k)[:, None]  # its left boundary's bottom front / back: bb, bb + 1
+    nb = bb + 2  # its right boundary's
     tri = np.stack(
-        [np.hstack([a + 1, b + 1, b + 2]), np.hstack([a + 1, b + 2, a + 2]),  # top
-         np.hstack([a + 0, b + 0, b + 1]), np.hstack([a + 0, b + 1, a + 1]),  # front
-         np.hstack([a + 3, a + 2, b + 2]), np.hstack([a + 3, b + 2, b + 3])], axis=1
+        [np.hstack([t, t + 1, t + 2]), np.hstack([t, t + 2, t + 3]),  # top
+         np.hstack([bb, nb, t + 1]), np.hstack([bb, t + 1, t]),  # front
+         np.hstack([bb + 1, t + 3, t + 2]), np.hstack([bb + 1, t + 2, nb + 1])], axis=1  # back
     ).reshape(-1, 3)  # fmt: skip
-    cap = np.concatenate([vbase, vbase + 4 * n_row])[:, None]
-    caps = np.stack([np.hstack([cap, cap + 1, cap + 2]), np.hstack([cap, cap + 2, cap + 3])], 1).reshape(
-        -1, 3
-    )
+    lt, lb = (4 * first)[:, None], (4 * n + 2 * (first + np.arange(len(rows))))[:, None]  # row start
+    rt, rb = (4 * last)[:, None], lb + 2 * n_row[:, None]  # row end
+    caps = np.stack(
+        [np.hstack([lb, lt, lt + 3]), np.hstack([lb, lt + 3, lb + 1]),
+         np.hstack([rb, rt + 1, rt + 2]), np.hstack([rb, rt + 2, rb + 1])], axis=1
+    ).reshape(-1, 3)  # fmt: skip
     faces = np.vstack([tri, caps]).astype(np.uint16 if len(points) < 2**16 else np.int32)
     pos_in_racks = order  # rack (in order) -> its position in ``idx``
     face_rack = np.concatenate(
-        [
-            np.repeat(pos_in_racks, ROW_FACES_PER_RACK),
-            np.repeat(pos_in_racks[np.concatenate([first, last])], 2),
-        ]
+        [np.repeat(pos_in_racks, ROW_FACES_PER_RACK), np.repeat(pos_in_racks[np.stack([first, last], 1)], 2)]
     )
-    nb = n_row + 1  # boundaries of each row, in vertex order
-    j = np.arange(nb.sum()) - np.repeat(np.cumsum(nb) - nb, nb)  # boundary's place in its row
-    at = np.repeat(first, nb) + np.minimum(j, np.repeat(n_row - 1, nb))  # the rack (in order) at the boundary
-    vert_rack = np.repeat(pos_in_racks[at], 4)
+    nbd = n_row + 1  # boundaries of each row, in vertex order
+    j = np.arange(nbd.sum()) - np.repeat(np.cumsum(nbd) - nbd, nbd)  # boundary's place in its row
+    at = np.repeat(first, nbd) + np.minimum(j, np.repeat(n_row - 1, nbd))  # the rack (in order) right of it
+    vert_rack = np.concatenate([np.repeat(pos_in_racks, 4), np.repeat(pos_in_racks[at], 2)])
     fpo = rack_footprints(model, idx)
     centres = np.column_stack([fpo[:, 0] + fpo[:, 3] / 2, fpo[:, 1] + fpo[:, 4] / 2, fpo[:, 2] + fpo[:, 5]])
     return ViewMesh("rows", points, faces, idx, centres, face_rack, vert_rack)
@@ -276,8 +281,14 @@ def view_colours(model, result, metric: str, mesh: ViewMesh, values: np.ndarray 
     if mesh.mode == "rows":
         per_rack = col["intensity"][::VERTS_PER_RACK]
         col["intensity"] = per_rack[mesh.face_rack]
+        col["vertex_values"] = col["values"][mesh.vert_rack]  # for the strips' own hover
     col["intensitymode"] = "cell" if mesh.mode == "rows" else "vertex"
     return col
+
+
+def hover_template(title: str) -> str:
+    """A rack's hover label: its name (``text``) and its value of the colour metric (``customdata``)."""
+    return "%{text}<br>" + title + ": %{customdata:.4g}<extra></extra>"
 
 
 def rack_difference(model, a, b, metric: str) -> tuple[np.ndarray, str]:
@@ -500,14 +511,19 @@ def facility_figure(
         flatshading=True, lighting={"ambient": 0.7, "diffuse": 0.5, "specular": 0.05},
         hoverinfo="skip", name="racks", showlegend=False,
     )  # fmt: skip
-    traces[HOVER_TRACE] = go.Scatter3d(
-        x=mesh.centres[:, 0], y=mesh.centres[:, 1], z=mesh.centres[:, 2] + 0.05,
-        mode="markers", name="rack", showlegend=False,
-        marker={"symbol": "square", "size": 2, "color": col["values"], "cmin": col["cmin"], "cmax": col["cmax"],
-                "colorscale": col["colorscale"], "showscale": False},
-        text=list(rack_names), customdata=col["values"],
-        hovertemplate="%{text}<br>" + col["title"] + ": %{customdata:.4g}<extra></extra>",
-    )  # fmt: skip
+    hover = hover_template(col["title"])
+    if mesh.mode == "rows":  # the strips carry the hover themselves: one marker a rack costs a redraw ~2x
+        traces[RACK_TRACE].update(text=rack_names[mesh.vert_rack], customdata=col["vertex_values"],
+                                  hovertemplate=hover, hoverinfo=None)  # fmt: skip
+        traces[HOVER_TRACE] = go.Scatter3d(x=[], y=[], z=[], mode="markers", name="rack", showlegend=False)
+    else:
+        traces[HOVER_TRACE] = go.Scatter3d(
+            x=mesh.centres[:, 0], y=mesh.centres[:, 1], z=mesh.centres[:, 2] + 0.05,
+            mode="markers", name="rack", showlegend=False,
+            marker={"symbol": "square", "size": 2, "color": col["values"], "cmin": col["cmin"],
+                    "cmax": col["cmax"], "colorscale": col["colorscale"], "showscale": False},
+            text=list(rack_names), customdata=col["values"], hovertemplate=hover,
+        )  # fmt: skip
     marked, why = rack_marks(model, result, failures)
     inview = np.isin(marked, racks)
     marked, why = marked[inview], [w for w, keep in zip(why, inview, strict=True) if keep]

@@ -214,7 +214,14 @@ def test_campus_page_loads(chromium, tmp_path):
         )
         assert rack == [len(strips.faces), "cell"]  # level of detail: one strip a row, a colour a rack face
         assert len(strips.faces) < 5204 * 10  # fewer triangles than one box a rack
-        assert pg.evaluate(f"() => ({FULL})(1).x.length") == 5204  # every rack still has its hover point
+        # the strips carry each rack's hover (its name on its own top corners), no marker a rack
+        names = pg.evaluate(f"() => Array.from(({FULL})(0).text)")
+        assert len(names) == len(strips.points) and pg.evaluate(f"() => ({FULL})(1).x.length") == 0
+        rk = Scenario(layout=str(DEFAULT_LAYOUT))
+        from twin import run
+
+        expect = run(rk).tables["racks"]["name"].to_numpy()[strips.racks[strips.vert_rack]]
+        assert names == list(expect)
         pg.context.close()
     finally:
         srv.shutdown()

@@ -96,7 +96,9 @@ def test_row_strips_keep_each_rack_and_its_colour(campus_model):
     strips = F.row_strips(model)
     assert strips.mode == "rows"
     assert len(strips.faces) == F.ROW_FACES_PER_RACK * n + 4 * rows  # 6 a rack + two end caps a row
-    assert len(strips.points) == 4 * (n + rows)  # 4 a boundary, n + 1 boundaries a row
+    assert len(strips.points) == 4 * n + 2 * (
+        n + rows
+    )  # 4 own top corners a rack, 2 a boundary (n + 1 a row)
     assert strips.faces.max() == len(strips.points) - 1 and strips.faces.dtype == np.uint16
     # every triangle lies within the footprint of the rack it is coloured as
     fp = F.rack_footprints(model)
@@ -119,6 +121,11 @@ def test_row_strips_keep_each_rack_and_its_colour(campus_model):
     assert len(vr) == len(strips.points)
     row = model.racks["row"].to_numpy()
     assert np.array_equal(row[vr[strips.faces[:, 0].astype(int)]], row[strips.racks[strips.face_rack]])
+    # a top face's corners are its rack's own: a hover or click on a top names the rack
+    tops = np.concatenate([np.arange(0, 6 * n, 6), np.arange(1, 6 * n, 6)])
+    own = strips.vert_rack[strips.faces[tops].astype(int)]
+    assert np.all(own == strips.face_rack[tops][:, None])
+    assert np.allclose(tri[tops, :, 2], (fp[:, 2] + fp[:, 5])[strips.racks[strips.face_rack[tops]]][:, None])
 
 
 def test_view_colours_are_per_face_for_strips(pod, campus_model):
@@ -140,6 +147,9 @@ def test_view_colours_are_per_face_for_strips(pod, campus_model):
     s = Scenario(layout="layouts/campus_1gw.yaml")
     fig = F.facility_figure(campus_model, run(s), "junction_c", "site")
     assert len(fig.data[F.SWITCH_TRACE].x) == 0 and fig.data[F.RACK_TRACE].intensitymode == "cell"
+    rt = fig.data[F.RACK_TRACE]  # the strips carry the racks' hover: name and value per vertex
+    assert len(fig.data[F.HOVER_TRACE].x) == 0 and rt.hoverinfo != "skip"
+    assert len(rt.text) == len(rt.x) == len(rt.customdata) and "%{text}" in rt.hovertemplate
     hall = F.facility_figure(campus_model, run(s), "junction_c", "hall:0")
     assert hall.data[F.RACK_TRACE].intensitymode == "vertex" and len(hall.data[F.SWITCH_TRACE].x) > 0
 
