@@ -239,6 +239,8 @@ def test_cli_refuses_to_overwrite_without_force(runner, tmp_path):
     assert len([q for q in stage.Traverse() if q.GetTypeName() == "Cube"]) == 16
     r = runner.invoke(app, ["export", "no/such.yaml", "--format", "usd", "--out", str(tmp_path / "n.usd")])
     assert r.exit_code == 2 and "no such layout file" in r.output
+    r = runner.invoke(app, ["export", POD, "--format", "vtk", "--out", str(p / "x.vtm")])  # under a file
+    assert r.exit_code == 2 and "is not a writable directory" in r.output and "Traceback" not in r.output
 
 
 # --- twin.render ----------------------------------------------------------------------------------------------------

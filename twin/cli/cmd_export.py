@@ -35,6 +35,11 @@ def _check_out(fmt: str, path: Path, force: bool) -> None:
         raise InputError(f"--out {path}: a {fmt} export is a {' / '.join(sfx)} file (e.g. site{sfx[0]})")
     if path.is_dir():
         raise InputError(f"--out {path}: is a directory, give a file name (e.g. {path / ('site' + sfx[0])})")
+    import os
+
+    parent = next((p for p in path.absolute().parents if p.exists()), None)
+    if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(f"--out {path}: cannot write there ({parent} is not a writable directory)")
     taken = [
         p for p in (path, path.with_suffix("") if fmt == "vtk" else None) if p is not None and p.exists()
     ]
@@ -85,20 +90,21 @@ def export(
                  budget_mw=budget_mw, policy=policy, failures=tuple(fail or ()), catalogs=catalogs(catalog))  # fmt: skip
     res = run(s)
     if "racks" not in res.tables:
-        raise InputError(
-            f"{layout}: the {s.analysis} result has no per-rack table to export ({res.status}: {res.reason})"
-        )
+        raise InputError(f"{layout}: the {s.analysis} result has no per-rack table to export: {res.reason}")
     model = s.model()
     t0 = time.perf_counter()
-    if fmt == "vtk":
-        from twin.export import write_vtm
+    try:
+        if fmt == "vtk":
+            from twin.export import write_vtm
 
-        files = write_vtm(model, res, out_path)
-    else:
-        from twin.export import write_usd
+            files = write_vtm(model, res, out_path)
+        else:
+            from twin.export import write_usd
 
-        meta = {"layout": str(layout), "scenario_id": s.id, "analysis": s.analysis, "status": res.status}
-        files = [write_usd(model, res, out_path, color=color, meta=meta)]
+            meta = {"layout": str(layout), "scenario_id": s.id, "analysis": s.analysis, "status": res.status}
+            files = [write_usd(model, res, out_path, color=color, meta=meta)]
+    except OSError as exc:
+        raise InputError(f"--out {out_path}: cannot write it ({exc})") from None
     took = time.perf_counter() - t0
     n = len(res.tables["racks"])
     if json_out:
