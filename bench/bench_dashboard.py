@@ -195,11 +195,12 @@ def screenshots(pg, layout: Path) -> None:
             pg.click("#view")
             pg.get_by_role("option", name=label, exact=True).click()
             pg.keyboard.press("Escape")
+            mode = "vertex" if name else "cell"  # a hall's racks as boxes, the site's rows as strips
+            pg.wait_for_function(
+                "(m) => document.querySelector('#facility .js-plotly-plot')._fullData[0].intensitymode === m",
+                arg=mode,
+            )
             if name:
-                pg.wait_for_function(  # the hall's racks as boxes: per-vertex colours
-                    "() => document.querySelector('#facility .js-plotly-plot')._fullData[0].intensitymode"
-                    " === 'vertex'"
-                )
                 shot(name)
         pg.fill("#budget", "850")
         pg.press("#budget", "Enter")

@@ -172,6 +172,14 @@ def create_app(
         background_callback_manager=manager,
     )
     app.server.config["MAX_CONTENT_LENGTH"] = 4 * MAX_UPLOAD_BYTES
+    # the page's layout (with the first 3D view) is fetched while the scripts are parsed, not after
+    prefix = app.config.requests_pathname_prefix or "/"
+    app.index_string = app.index_string.replace(
+        "{%css%}",
+        f'<link rel="preload" href="{prefix}_dash-layout" as="fetch" crossorigin="anonymous">\n'
+        f'        <link rel="preload" href="{prefix}_dash-dependencies" as="fetch" crossorigin="anonymous">\n'
+        "        {%css%}",
+    )
     app._twin_cache = cache  # for tests and the benchmark
 
     def result_of(spec: dict):
