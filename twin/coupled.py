@@ -121,6 +121,7 @@ def solve_coupled(
     max_iter: int = 40,
     warm: CoupledResult | None = None,
     stop_when_consistent: bool | None = None,
+    tcs_flow_scale=None,
 ) -> CoupledResult:
     """Coupled thermal-electrical-network steady state of the facility at the given GPU caps.
 
@@ -151,6 +152,8 @@ def solve_coupled(
         in-hall losses (scaled per hall by the rack power ratio), its GPU powers where its racks throttled, and
         its coolant property temperatures. The fixed point and its stopping test are unchanged, so the answer
         agrees with a cold start within ``tol``; it takes fewer passes.
+    tcs_flow_scale : float or array-like of shape (n_halls,), optional
+        TCS flow per kW setpoint over the design value, one or one per hall (``twin.thermal.solve_thermal``).
     stop_when_consistent : bool, optional
         Accept a pass whose in-hall losses match the electrical solve's within ``tol / 2`` of the grid power
         (module docstring) instead of waiting for a pass that changes nothing; None: only when ``warm`` is
@@ -198,6 +201,7 @@ def solve_coupled(
         max_iter,
         warm,
         warm is not None if stop_when_consistent is None else bool(stop_when_consistent),
+        tcs_flow_scale,
     )
     th, el, rack_power = it["thermal"], it["electrical"], it["rack_power"]
     res = _rack_table(model, perf, cap, per_gpu, on_user, rack_power, th, el, variation)
@@ -243,6 +247,7 @@ def _iterate(
     max_iter,
     warm=None,
     stop_consistent=False,
+    tcs_flow_scale=None,
 ):
     """The fixed point: thermal -> throttling -> electrical -> in-hall losses, until powers stop changing."""
     from twin.electrical import solve_electrical
@@ -281,6 +286,7 @@ def _iterate(
             # warm-started optimiser solves: the first pass takes one property pass (the next pass starts
             # from it); a pass is accepted only with its properties settled (residual_k below)
             max_passes=1 if stop_consistent and it == 1 else None,
+            tcs_flow_scale=tcs_flow_scale,
         )
         t_start = th.property_temps_c  # the next pass starts from this one's coolant property temperatures
         # a rack whose loop lost every CDU has no cooling: its GPUs' thermal protection shuts it down, so it is

@@ -245,23 +245,26 @@ def _render_cooling(r) -> None:
         "hall",
         "supply C\nfixed",
         "supply C\nchosen",
+        "TCS L/min\nper kW",
         "stage\nchosen",
         "cooling\nMW saved",
         "chiller\nMW saved",
         "GPU MW\ngained",
         "binds",
     ):
-        t.add_column(c, justify="left" if c in ("hall", "binds") or c.startswith("stage") else "right")
+        left = c in ("hall", "binds") or c.startswith("stage")
+        t.add_column(c, justify="left" if left else "right", overflow="fold")
     for row in df.itertuples():
         t.add_row(
             str(row.hall),
             f"{row.fixed_c:.2f}",
             f"{row.chosen_c:.2f}",
+            f"{row.tcs_flow_lpm_per_kw_chosen:.3f}",
             str(row.stage_chosen),
             f"{row.cooling_power_fixed_mw - row.cooling_power_chosen_mw:,.3f}",
             f"{row.chiller_power_fixed_mw - row.chiller_power_chosen_mw:,.3f}",
             f"{row.gpu_power_chosen_mw - row.gpu_power_fixed_mw:,.3f}",
-            str(row.binds),
+            _short_bind(str(row.binds)),
         )
     out.print(t)
     out.print(
@@ -271,6 +274,15 @@ def _render_cooling(r) -> None:
         markup=False,
         highlight=False,
     )
+
+
+def _short_bind(b: str) -> str:
+    """The setpoint table's ``binds`` in a word or two (the full text is in the table / JSON)."""
+    if b.startswith("upper"):
+        return "W-class limit"
+    if b.startswith("lower"):
+        return "dew point"
+    return "junction" if "junction" in b else "stage boundary"
 
 
 def _energy(layout, catalog, tokens, optimize_cooling, ambient_c, wet_bulb_c, supply_c, fail, json_out):

@@ -7,8 +7,11 @@ W+: the model's 70 C; ASHRAE TC9.9, Liquid Cooling Guidelines), lower is 2 K abo
 water below the dew point condenses on pipes and cold plates; a 2-3 K margin is the usual guidance, see
 docs facts: TCS supply >= 2-3 K above dew point) and never below the model's 5 C. The heat-rejection mode (dry
 coolers, adiabatic pre-cooling, trim chillers) follows from the setpoint, the load and the weather in the thermal
-solve (``twin.thermal.heat_rejection``). The TCS flow per kW is held by each rack's flow-control valve at its
-catalog design value (the model has no per-hall flow setpoint), so it is not a decision variable here.
+solve (``twin.thermal.heat_rejection``). Second, per hall, the TCS flow per kW that every rack's flow-control
+valve holds, as a factor f_h on the racks' design flow per kW, within the OCP guideline's 1.25-2.0 L/min/kW
+(OCP OAI liquid-cooling guidelines v1.0 s3.2; the CDU pumps keep the differential setpoint commissioned at the
+design flow, and a flow the valves or pumps cannot deliver is not allowed): less flow saves TCS pump power but
+warms the coolant and the cold plates (R(V) grows as the flow falls) and so the junctions.
 
 Coupling and decomposition. The thermal solve is separable by hall (each hall has its own facility water and
 heat rejection); the halls share only the grid budget (and the substation). With the budget's shadow price
@@ -17,15 +20,16 @@ lambda (objective per W at the meter, the Max-Q dual multiplier) the problem dec
 
     V_h(s_h) = sum_{r in h} v_r t_r(p_r(s_h)) - lambda e (sum_{r in h} P_r(p_r(s_h)) + C_h(s_h, P))
 
-over its setpoint (t_r tokens/s of rack r, v_r its value, P_r rack IT power, C_h the hall's cooling power from
+over its setpoints (t_r tokens/s of rack r, v_r its value, P_r rack IT power, C_h the hall's cooling power from
 the thermal solve, e the meter W per W of load, i.e. 1 + electrical losses). A warmer supply lowers the cooling
 power (fans slow down, adiabatic assist and trim chillers stage off) but raises every junction by about as much:
 a rack held at its throttle temperature loses power, p_r(s) = min(p_resp,r, p_r + (T_throttle - T_j(s)) / R_r)
 (one Newton step on T_j = T_coolant + R p, as the coupled solve throttles), where p_resp,r is the GPU power the
-rack's price asks for (Max-Q's multipliers). The search over each s_h is a bounded golden-section search (Kiefer,
-Proc. AMS 4(3), 1953), vectorised over the halls: one thermal solve evaluates every hall at its own trial
-setpoint; the bounds and the current setpoint are evaluated too, so a monotone V_h (the usual case: warmer is
-cheaper until junctions bind) ends at its bound. Then Max-Q is re-solved at the chosen setpoints (its outer
+rack's price asks for (Max-Q's multipliers). The search over (s_h, f_h) is a coordinate search (Bertsekas,
+Nonlinear Programming, 2nd ed., s2.7): a bounded golden-section search (Kiefer, Proc. AMS 4(3), 1953) over s_h at
+the current f_h, then over f_h at the new s_h, each vectorised over the halls: one thermal solve evaluates every
+hall at its own trial point; the bounds and the current point are evaluated too, so a monotone V_h (the usual
+case: warmer is cheaper until junctions bind) ends at its bound. Then Max-Q is re-solved at the chosen setpoints (its outer
 loop updates lambda and the caps, every answer coupled-verified) and the hall searches repeat at the new
 lambda; a round is kept only if the verified objective rises, so the result is never below the fixed setpoints.
 
@@ -51,6 +55,8 @@ from twin.perf import tokens_per_s as rack_tokens_per_s
 W_CLASS_MAX_C = {"W17": 17.0, "W27": 27.0, "W32": 32.0, "W40": 40.0, "W45": 45.0, "W+": 70.0}
 #: margin of the facility-water supply over the dew point, K
 DEW_POINT_MARGIN_K = 2.0
+#: OCP OAI liquid-cooling guidelines v1.0 s3.2: TCS flow 1.25-2.0 L/min per kW (1.5 nominal)
+OCP_FLOW_LPM_PER_KW = (1.25, 2.0)
 _GOLDEN = (math.sqrt(5.0) - 1.0) / 2.0
 
 
@@ -86,10 +92,12 @@ def setpoint_bounds(model, ambient_c: float | None = None, wet_bulb_c: float | N
     -------
     pandas.DataFrame
         One row per hall: hall, w_class, layout_supply_c, lower_c (dew point + 2 K, at least 5 C, at most
-        upper), upper_c (W-class limit), dew_point_c.
+        upper), upper_c (W-class limit), dew_point_c, flow_scale_lower / flow_scale_upper (TCS flow per kW over
+        the design value keeping every rack of the hall within 1.25-2.0 L/min/kW; 1 always allowed),
+        design_flow_lpm_per_kw (hall mean).
     """
     from twin.thermal.properties import dew_point_c
-    from twin.thermal.solve import _weather
+    from twin.thermal.solve import FLOW_SCALE_RANGE, _weather
 
     t_amb, p_air, t_wb, _ = _weather(model.layout.site, ambient_c, wet_bulb_c)
     t_dew = dew_point_c(t_amb, t_wb, p_air) if t_wb < t_amb else t_amb
@@ -97,6 +105,25 @@ def setpoint_bounds(model, ambient_c: float | None = None, wet_bulb_c: float | N
     upper = np.array([W_CLASS_MAX_C[str(w)] for w in fws["w_class"]], dtype=float)
     upper = np.minimum(upper, 70.0)
     lower = np.minimum(np.maximum(5.0, t_dew + DEW_POINT_MARGIN_K), upper)
+    # TCS flow per kW factor: every rack of the hall within the OCP range (the racks' design flow per kW)
+    r = model.racks
+    hall = r["hall"].to_numpy()
+    n_h = len(fws)
+    lpm = (
+        r["design_flow_m3_s"].to_numpy(dtype=float)
+        * 60_000.0
+        / (r["power_maxp_w"].to_numpy(dtype=float) / 1e3)
+    )
+    f_lo = np.full(n_h, FLOW_SCALE_RANGE[0])
+    f_hi = np.full(n_h, FLOW_SCALE_RANGE[1])
+    np.maximum.at(f_lo, hall, OCP_FLOW_LPM_PER_KW[0] / lpm)
+    np.minimum.at(f_hi, hall, OCP_FLOW_LPM_PER_KW[1] / lpm)
+    f_hi = np.maximum(f_hi, np.minimum(f_lo, 1.0))
+    f_lo = np.minimum(f_lo, 1.0)  # the design flow is always allowed
+    f_hi = np.maximum(f_hi, 1.0)
+    design_lpm = np.bincount(hall, weights=lpm, minlength=n_h) / np.maximum(
+        np.bincount(hall, minlength=n_h), 1
+    )
     return pd.DataFrame(
         {
             "hall": model.halls["name"].to_numpy(),
@@ -105,6 +132,9 @@ def setpoint_bounds(model, ambient_c: float | None = None, wet_bulb_c: float | N
             "lower_c": lower,
             "upper_c": upper,
             "dew_point_c": np.full(len(fws), t_dew),
+            "flow_scale_lower": f_lo,
+            "flow_scale_upper": f_hi,
+            "design_flow_lpm_per_kw": design_lpm,
         }
     )
 
@@ -125,10 +155,12 @@ def _fixed_setpoints(model, supply_c) -> np.ndarray:
 class _HallSearch:
     """The hall Lagrangians V_h(s) at one Max-Q answer (module docstring), evaluated for all halls at once."""
 
-    def __init__(self, model, res: MaxQResult, s0: np.ndarray, kw: dict, rack_value, variation):
+    def __init__(
+        self, model, res: MaxQResult, s0: np.ndarray, f0: np.ndarray, kw: dict, rack_value, variation
+    ):
         from twin.coupled import _fabric_heat, _in_hall_losses
 
-        self.model, self.kw, self.s0 = model, kw, s0
+        self.model, self.kw, self.s0, self.f0 = model, kw, s0, f0
         perf = perf_model(model)
         self.perf = perf
         cp = res.coupled
@@ -185,8 +217,9 @@ class _HallSearch:
             p = self._p_pred + (self.t_thr - np.asarray(thermal.junction_c, dtype=float)) / self.r
         return np.where(self.on, np.clip(np.minimum(self.p_resp, p), self.pmin, self.pmax), 0.0)
 
-    def evaluate(self, s: np.ndarray):
-        """(V per hall, the thermal state, GPU power per rack) at setpoints ``s`` (n_halls,)."""
+    def evaluate(self, s: np.ndarray, f: np.ndarray | None = None):
+        """(V per hall, the thermal state, GPU power per rack) at supply setpoints ``s`` (n_halls,) and TCS flow
+        factors ``f`` (n_halls,; None: the current ones)."""
         from twin.thermal.solve import solve_thermal_state
 
         self._p_pred = self.gpu_power(s)
@@ -200,6 +233,7 @@ class _HallSearch:
             failed=self.f_th,
             extra_air_heat_w_by_hall=self.extra_air,
             t_start=self.t_start,
+            tcs_flow_scale=self.f0 if f is None else f,
         )
         self.evaluations += 1
         p = self.gpu_power(s, th)
@@ -216,54 +250,57 @@ class _HallSearch:
             minlength=self.n_h,
         )
         cooled_lost = np.bincount(self.hall, weights=self.on & ~np.asarray(th.cooled), minlength=self.n_h)
-        v = np.where((hot > 0) | (cooled_lost > 0), -np.inf, v)
+        # a flow the valves or the CDU pumps cannot deliver is not an allowed setpoint
+        hyd = th.ch.pumping.hyd
+        short = np.bincount(self.hall, weights=self.on & np.asarray(hyd.valve_saturated), minlength=self.n_h)
+        short += np.bincount(
+            self.model.loops["hall"].to_numpy(), weights=np.asarray(hyd.pump_limited), minlength=self.n_h
+        )
+        v = np.where((hot > 0) | (cooled_lost > 0) | (short > 0), -np.inf, v)
         return v, th, p
 
-    def search(
-        self, lower: np.ndarray, upper: np.ndarray, xtol_k: float, bounds=None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """Best setpoint per hall by a vectorised golden-section search on [lower, upper], with the current
-        setpoint and the bounds (``bounds``, default lower and upper) evaluated too. Returns (setpoints, V)."""
+    def search(self, fn, x0, lower, upper, xtol, bounds=None) -> tuple[np.ndarray, np.ndarray]:
+        """Best value per hall of one variable by a vectorised golden-section search of ``fn`` (x (n_halls,)
+        -> V (n_halls,)) on [lower, upper], with the current ``x0`` and the bounds (``bounds``, default lower
+        and upper) evaluated too. Returns (x, V)."""
         a, b = lower.copy(), upper.copy()
-        free = b - a > xtol_k
+        free = b - a > xtol
         lo_all, hi_all = (lower, upper) if bounds is None else bounds
-        cands = [np.clip(self.s0, lo_all, hi_all), lo_all.copy(), hi_all.copy()]
-        vals = [self.evaluate(c)[0] for c in cands]
+        cands = [np.clip(x0, lo_all, hi_all), lo_all.copy(), hi_all.copy()]
+        vals = [fn(c) for c in cands]
         if free.any():
             c = b - _GOLDEN * (b - a)
             d = a + _GOLDEN * (b - a)
-            fc = self.evaluate(np.where(free, c, self.s0))[0]
-            fd = self.evaluate(np.where(free, d, self.s0))[0]
-            n = int(math.ceil(math.log(xtol_k / float(np.max(b - a))) / math.log(_GOLDEN)))
+            fc = fn(np.where(free, c, cands[0]))
+            fd = fn(np.where(free, d, cands[0]))
+            n = int(math.ceil(math.log(xtol / float(np.max(b - a))) / math.log(_GOLDEN)))
             for _ in range(max(n, 0)):
                 left = fc >= fd  # the maximum is in [a, d]
                 b = np.where(left, d, b)
                 a = np.where(left, a, c)
                 # the kept interior point becomes d (left) or c (right); one new point per hall
                 new = np.where(left, b - _GOLDEN * (b - a), a + _GOLDEN * (b - a))
-                fnew = self.evaluate(np.where(free, new, self.s0))[0]
+                fnew = fn(np.where(free, new, cands[0]))
                 c, d, fc, fd = (
                     np.where(left, new, d),
                     np.where(left, c, new),
                     np.where(left, fnew, fd),
                     np.where(left, fc, fnew),
                 )
-                # keep c < d
-                swap = c > d
+                swap = c > d  # keep c < d
                 c, d = np.where(swap, d, c), np.where(swap, c, d)
                 fc, fd = np.where(swap, fd, fc), np.where(swap, fc, fd)
             mid = np.where(fc >= fd, c, d)
-            cands.append(np.where(free, mid, self.s0))
-            vals.append(np.maximum(fc, fd))
+            cands.append(np.where(free, mid, cands[0]))
+            vals.append(np.where(free, np.maximum(fc, fd), vals[0]))
         V = np.vstack(vals)
-        S = np.vstack(cands)
+        X = np.vstack(cands)
         best = np.argmax(V, axis=0)
-        # a hall whose Lagrangian is flat (e.g. every rack off) keeps its setpoint: a move must gain more than
-        # 1e-9 of the objective per hall
+        # a hall whose Lagrangian is flat (e.g. every rack off) keeps its point: a move must gain more than
+        # 1e-9 of the objective
         gain = V[best, np.arange(self.n_h)] - V[0]
         best = np.where(gain > self.flat_tol, best, 0)
-        s = S[best, np.arange(self.n_h)]
-        return s, V[best, np.arange(self.n_h)]
+        return X[best, np.arange(self.n_h)], V[best, np.arange(self.n_h)]
 
 
 def optimize_cooling(
@@ -281,8 +318,11 @@ def optimize_cooling(
     max_outer: int = 15,
     max_rounds: int = 4,
     xtol_k: float = 0.02,
+    tcs_flow_scale=None,
+    optimize_flow: bool = True,
+    xtol_flow: float = 0.002,
 ) -> CoolingResult:
-    """Max-Q caps and facility-water supply setpoints per hall, together (module docstring).
+    """Max-Q caps, facility-water supply setpoints and TCS flow per kW per hall, together (module docstring).
 
     Parameters
     ----------
@@ -304,6 +344,12 @@ def optimize_cooling(
         Most rounds of (hall searches at the current shadow price, Max-Q re-solve).
     xtol_k : float, default 0.02
         Setpoint resolution of the hall searches, K.
+    tcs_flow_scale : float, array of shape (n_halls,) or None
+        The fixed TCS flow per kW over the design value compared against (and the start); None: 1 (design).
+    optimize_flow : bool, default True
+        Choose the TCS flow per kW too (False: held at ``tcs_flow_scale``).
+    xtol_flow : float, default 0.002
+        Resolution of the flow factor searches.
 
     Returns
     -------
@@ -321,6 +367,12 @@ def optimize_cooling(
     bounds = setpoint_bounds(model, ambient_c, wet_bulb_c)
     lower, upper = bounds["lower_c"].to_numpy(), bounds["upper_c"].to_numpy()
     s_fixed = _fixed_setpoints(model, supply_c)
+    f_lo, f_hi = bounds["flow_scale_lower"].to_numpy(), bounds["flow_scale_upper"].to_numpy()
+    n_h = len(s_fixed)
+    if tcs_flow_scale is None:
+        f_fixed = np.ones(n_h)
+    else:
+        f_fixed = np.broadcast_to(np.asarray(tcs_flow_scale, dtype=float), (n_h,)).copy()
     kw = dict(
         budget_mw=budget_mw,
         ambient_c=ambient_c,
@@ -332,7 +384,7 @@ def optimize_cooling(
         shed=shed,
         max_outer=max_outer,
     )
-    fixed = optimize_maxq(model, supply_c=s_fixed, **kw)
+    fixed = optimize_maxq(model, supply_c=s_fixed, tcs_flow_scale=tcs_flow_scale, **kw)
     variation = gpu_variation(model.n_gpus, variation_sigma, seed) if variation_sigma > 0 else None
 
     def objective(r: MaxQResult) -> float:
@@ -340,44 +392,71 @@ def optimize_cooling(
             float(r.kpis.get("objective_per_s", r.kpis.get("tokens_per_s", 0.0))) if r.feasible else -np.inf
         )
 
-    best, s_best = fixed, s_fixed.copy()
+    best, s_best, f_best = fixed, s_fixed.copy(), f_fixed.copy()
     history = [
-        {"round": 0, "setpoints_c": s_fixed.tolist(), "objective_per_s": objective(fixed), "kept": True}
+        {
+            "round": 0,
+            "setpoints_c": s_fixed.tolist(),
+            "flow_scale": f_fixed.tolist(),
+            "objective_per_s": objective(fixed),
+            "kept": True,
+        }
     ]
     evaluations, converged, rounds = 0, False, 0
     if not fixed.feasible:
         # no caps at the fixed setpoints: try the warmest allowed (the least cooling power) once
-        trial = optimize_maxq(model, supply_c=upper, **kw)
+        trial = optimize_maxq(model, supply_c=upper, tcs_flow_scale=f_fixed, **kw)
         history.append({"round": 1, "setpoints_c": upper.tolist(), "objective_per_s": objective(trial)})
         if trial.feasible:
             best, s_best = trial, upper.copy()
     for rounds in range(1, max_rounds + 1):  # noqa: B007 (reported)
         if not best.feasible:
             break
-        hs = _HallSearch(model, best, s_best, kw, rack_value, variation)
-        if rounds == 1:
-            s_new, _ = hs.search(lower, upper, xtol_k)
-        else:  # later rounds refine near the last setpoints (the bounds are still candidates)
-            lo_r = np.maximum(lower, s_best - 2.0)
-            hi_r = np.minimum(upper, s_best + 2.0)
-            s_new, _ = hs.search(lo_r, hi_r, xtol_k, bounds=(lower, upper))
+        hs = _HallSearch(model, best, s_best, f_best, kw, rack_value, variation)
+        # coordinate search: the supply setpoint at the current flow, then the flow at the new setpoint; later
+        # rounds refine near the last point (the bounds are still candidates)
+        near = rounds > 1
+        lo_s, hi_s = (
+            (np.maximum(lower, s_best - 2.0), np.minimum(upper, s_best + 2.0)) if near else (lower, upper)
+        )
+        s_new, _ = hs.search(
+            lambda x, hs=hs, f=f_best: hs.evaluate(x, f)[0], s_best, lo_s, hi_s, xtol_k, (lower, upper)
+        )
+        f_new = f_best
+        if optimize_flow:
+            lo_f, hi_f = (
+                (np.maximum(f_lo, f_best - 0.1), np.minimum(f_hi, f_best + 0.1)) if near else (f_lo, f_hi)
+            )
+            f_new, _ = hs.search(
+                lambda x, hs=hs, s=s_new: hs.evaluate(s, x)[0], f_best, lo_f, hi_f, xtol_flow, (f_lo, f_hi)
+            )
         evaluations += hs.evaluations
-        if float(np.max(np.abs(s_new - s_best), initial=0.0)) <= xtol_k:
+        ds = float(np.max(np.abs(s_new - s_best), initial=0.0))
+        df = float(np.max(np.abs(f_new - f_best), initial=0.0))
+        if ds <= xtol_k and df <= xtol_flow:
             converged = True
             break
         kept = False
         for step in (1.0, 0.5):  # the hall searches' linear model can overshoot: one halving
             s_try = s_best + step * (s_new - s_best)
-            r = optimize_maxq(model, supply_c=s_try, start=best, **kw)
-            history.append({"round": rounds, "setpoints_c": s_try.tolist(), "objective_per_s": objective(r)})
+            f_try = f_best + step * (f_new - f_best)
+            r = optimize_maxq(model, supply_c=s_try, tcs_flow_scale=f_try, start=best, **kw)
+            history.append(
+                {
+                    "round": rounds,
+                    "setpoints_c": s_try.tolist(),
+                    "flow_scale": f_try.tolist(),
+                    "objective_per_s": objective(r),
+                }
+            )
             if objective(r) > objective(best) * (1 + 1e-12):
-                best, s_best, kept = r, s_try, True
+                best, s_best, f_best, kept = r, s_try, f_try, True
                 history[-1]["kept"] = True
                 break
         if not kept:
             converged = True  # no verified improvement from the hall optimum at this price
             break
-    table = _setpoint_table(model, bounds, s_fixed, s_best, fixed, best, xtol_k)
+    table = _setpoint_table(model, bounds, s_fixed, s_best, f_fixed, f_best, fixed, best, xtol_k)
     kpis = _gain_kpis(table, fixed, best, objective)
     kpis.update(
         {
@@ -385,8 +464,10 @@ def optimize_cooling(
             "cooling_evaluations": evaluations,
             "cooling_converged": bool(converged),
             "cooling_setpoints": [
-                {"hall": h, "supply_c": float(s)}
-                for h, s in zip(table["hall"], table["chosen_c"], strict=True)
+                {"hall": h, "supply_c": float(s), "tcs_flow_lpm_per_kw": float(q)}
+                for h, s, q in zip(
+                    table["hall"], table["chosen_c"], table["tcs_flow_lpm_per_kw_chosen"], strict=True
+                )
             ],
         }
     )
@@ -397,7 +478,9 @@ def _hall_sums(model, r: MaxQResult) -> dict[str, np.ndarray]:
     n_h = len(model.halls)
     if not r.feasible or r.coupled is None:
         nan = np.full(n_h, np.nan)
-        return {k: nan for k in ("cooling", "chiller", "gpu", "tokens", "stage", "tj", "junction_racks")}
+        return {
+            k: nan for k in ("cooling", "chiller", "tcs", "gpu", "tokens", "stage", "tj", "junction_racks")
+        }
     cp = r.coupled
     rr = cp.res_racks
     hall = model.racks["hall"].to_numpy()
@@ -407,6 +490,7 @@ def _hall_sums(model, r: MaxQResult) -> dict[str, np.ndarray]:
     return {
         "cooling": np.asarray(cp.thermal.mech_power_w_by_hall, dtype=float) / 1e6,
         "chiller": th["chiller_power_w"].to_numpy(dtype=float) / 1e6,
+        "tcs": th["tcs_pump_power_w"].to_numpy(dtype=float) / 1e6,
         "gpu": np.bincount(hall, weights=gpu_w, minlength=n_h) / 1e6,
         "tokens": np.bincount(hall, weights=rr["tokens_per_s"].to_numpy(dtype=float), minlength=n_h),
         "stage": th["stage"].to_numpy(),
@@ -420,7 +504,7 @@ def _hall_sums(model, r: MaxQResult) -> dict[str, np.ndarray]:
     }
 
 
-def _setpoint_table(model, bounds, s_fixed, s_best, fixed, best, xtol_k) -> pd.DataFrame:
+def _setpoint_table(model, bounds, s_fixed, s_best, f_fixed, f_best, fixed, best, xtol_k) -> pd.DataFrame:
     a, b = _hall_sums(model, fixed), _hall_sums(model, best)
     lo, hi = bounds["lower_c"].to_numpy(), bounds["upper_c"].to_numpy()
     at = np.where(
@@ -445,6 +529,10 @@ def _setpoint_table(model, bounds, s_fixed, s_best, fixed, best, xtol_k) -> pd.D
             "fixed_c": s_fixed,
             "chosen_c": s_best,
             "binds": at,
+            "tcs_flow_lpm_per_kw_fixed": f_fixed * bounds["design_flow_lpm_per_kw"].to_numpy(),
+            "tcs_flow_lpm_per_kw_chosen": f_best * bounds["design_flow_lpm_per_kw"].to_numpy(),
+            "tcs_pump_power_fixed_mw": a["tcs"],
+            "tcs_pump_power_chosen_mw": b["tcs"],
             "stage_fixed": a["stage"],
             "stage_chosen": b["stage"],
             "cooling_power_fixed_mw": a["cooling"],

@@ -372,6 +372,7 @@ def optimize_maxq(
     shed: bool = True,
     rack_value: np.ndarray | None = None,
     start: MaxQResult | None = None,
+    tcs_flow_scale=None,
 ) -> MaxQResult:
     """GPU caps under ``policy`` that keep the facility power within ``budget_mw``; see the module docstring.
 
@@ -388,8 +389,10 @@ def optimize_maxq(
         Optimal per-GPU caps, one cap fraction for every GPU, or Max-P racks switched off until the rest fit.
     ambient_c, wet_bulb_c : float or None, default None
         Outdoor dry and wet bulb, C; None: the site's design values.
-    supply_c : float or None, default None
-        Facility-water supply setpoint for every hall, C; None: the layout's.
+    supply_c : float, array of shape (n_halls,) or None, default None
+        Facility-water supply setpoint, one for every hall or one per hall, C; None: the layout's.
+    tcs_flow_scale : float, array of shape (n_halls,) or None, default None
+        TCS flow per kW setpoint of the racks' valves over the design value, one or one per hall; None: 1.
     failed : sequence of str, default ()
         Units out of service (CDUs, pumps, heat-rejection units, electrical nodes' units, switches).
     variation_sigma : float, default 0.0
@@ -443,6 +446,8 @@ def optimize_maxq(
         perf=perf,
         variation=variation,
     )
+    if tcs_flow_scale is not None:
+        kw["tcs_flow_scale"] = tcs_flow_scale
     budget_w = budget_mw * 1e6
     grid_w = float(model.layout.site.grid_limit_mw) * 1e6
     meter = {"grid budget": budget_w, "grid connection": grid_w}

@@ -213,6 +213,7 @@ class _Conditions:
     p_rack: np.ndarray  # (n_racks,) rack IT power, W
     extra_air: np.ndarray  # (n_halls,) other heat on the air side, W
     fail: dict[str, np.ndarray]  # failed units (``_parse_failures``)
+    flow_scale: np.ndarray | None = None  # (n_racks,) TCS flow per kW over the design value (None: 1)
 
 
 def _weather(site: Site, ambient_c, wet_bulb_c) -> tuple[float, float, float, str]:
@@ -281,6 +282,7 @@ def _conditions(
     failed,
     extra_air_heat_w_by_hall,
     wet_bulb_c,
+    tcs_flow_scale=None,
 ) -> _Conditions:
     """Validate the arguments of ``solve_thermal`` (in this order) into boundary conditions."""
     it_load = _check_scalar("it_load", it_load, 0.0, 10.0)
@@ -289,7 +291,28 @@ def _conditions(
     p_rack = _rack_power(model, rack_power_w, it_load)
     extra_air = _extra_air_heat(len(model.halls), extra_air_heat_w_by_hall)
     fail = _parse_failures(model, failed)
-    return _Conditions(t_amb, p_air, t_wb, wb_source, t_set, p_rack, extra_air, fail)
+    scale = _flow_scale(model, tcs_flow_scale)
+    return _Conditions(t_amb, p_air, t_wb, wb_source, t_set, p_rack, extra_air, fail, scale)
+
+
+#: TCS flow per kW setpoint over the design value: the range the thermal solve accepts
+FLOW_SCALE_RANGE = (0.5, 2.0)
+
+
+def _flow_scale(model: FacilityModel, tcs_flow_scale) -> np.ndarray | None:
+    """(n_racks,) TCS flow per kW over each rack's design value, from one value or one per hall; None: design."""
+    if tcs_flow_scale is None:
+        return None
+    lo, hi = FLOW_SCALE_RANGE
+    n_h = len(model.halls)
+    v = np.asarray(tcs_flow_scale, dtype=float)
+    if v.ndim == 0:
+        v = np.full(n_h, float(v))
+    if v.shape != (n_h,):
+        raise InputError(f"tcs_flow_scale must be one value or one per hall ({n_h}), got shape {v.shape}")
+    if not np.all(np.isfinite(v) & (v >= lo) & (v <= hi)):
+        raise InputError(f"tcs_flow_scale must be within {lo:g} and {hi:g} for every hall, got {v.tolist()}")
+    return v[model.racks["hall"].to_numpy()]
 
 
 # ------------------------------------------------------------------------------------------- loops: static
@@ -357,7 +380,10 @@ def _first_mean_temperatures(model: FacilityModel, cond: _Conditions) -> tuple[n
     liq = np.bincount(r_loop, weights=racks["liquid_fraction"].to_numpy() * cond.p_rack, minlength=n_l)
     q = np.bincount(
         r_loop,
-        weights=racks["design_flow_m3_s"].to_numpy() * cond.p_rack / racks["power_maxp_w"].to_numpy(),
+        weights=racks["design_flow_m3_s"].to_numpy()
+        * (1.0 if cond.flow_scale is None else cond.flow_scale)
+        * cond.p_rack
+        / racks["power_maxp_w"].to_numpy(),
         minlength=n_l,
     )
     rho_cp = np.ones(n_l)
@@ -395,10 +421,17 @@ class _Pumping:
 
 
 def _hydraulics(
-    model: FacilityModel, p_rack: np.ndarray, units: _Units, fluid: _Coolant, net: LoopNetwork
+    model: FacilityModel,
+    p_rack: np.ndarray,
+    units: _Units,
+    fluid: _Coolant,
+    net: LoopNetwork,
+    flow_scale: np.ndarray | None = None,
 ) -> _Pumping:
     """Rack valves at their flow per kW, pumps holding the index differential, then all loops at once; the
-    pumps are staged for the least power (``hydraulics.stage_pumps``)."""
+    pumps are staged for the least power (``hydraulics.stage_pumps``). ``flow_scale`` (n_racks,): the valves'
+    flow per kW setpoint over the design value (the pumps' differential setpoint stays commissioned at the
+    design flow)."""
     racks, loops = model.racks, model.loops
     n_l = len(loops)
     cat = units.cat
@@ -410,7 +443,7 @@ def _hydraulics(
     maxp = racks["power_maxp_w"].to_numpy()
     phi = cat["rack_min_flow_fraction"][r_loop]
     k_open = valve_open_k(qd, dpd, cat["valve_authority"][r_loop])
-    q_valve = valve_setpoint_flow_m3_s(p_rack, maxp, qd, phi)
+    q_valve = valve_setpoint_flow_m3_s(p_rack, maxp, qd if flow_scale is None else qd * flow_scale, phi)
     q_full = valve_setpoint_flow_m3_s(maxp, maxp, qd, phi)
     dp_set = np.where(
         np.isnan(cat["dp_setpoint_pa"]),
@@ -1387,7 +1420,7 @@ def _cooling_chain(
     """Hydraulics, facility water, heat rejection and CDUs with coolant properties at ``t_loop`` (per loop) and
     water properties at ``t_fw`` (per hall)."""
     fluid = _coolant_properties(model, t_loop)
-    pumping = _hydraulics(model, cond.p_rack, units, fluid, net)
+    pumping = _hydraulics(model, cond.p_rack, units, fluid, net, cond.flow_scale)
     fw = _facility_water(model, t_fw, cond.fail, units, fluid)
     loop = _loop_heat(model, p_liq, units, pumping, fw.c_cold_loop)
     plant = _plant(model, cond, fw)
@@ -1421,6 +1454,7 @@ def solve_thermal(
     extra_air_heat_w_by_hall=None,
     wet_bulb_c=None,
     t_start=None,
+    tcs_flow_scale=None,
 ) -> ThermalResult:
     """Steady-state thermal-hydraulic solution of the facility (see module docstring).
 
@@ -1450,6 +1484,9 @@ def solve_thermal(
         (``ThermalResult.property_temps_c`` of a nearby solve). The passes then stop as soon as the stream
         means move by at most ``_PROPERTY_TOL_K`` (properties consistent to ~1e-7) instead of always making
         ``_PROPERTY_PASSES``; without it the result is a smooth function of the inputs.
+    tcs_flow_scale : float or array-like of shape (n_halls,), optional
+        TCS flow per kW setpoint of every rack's flow-control valve over its design value (one, or one per
+        hall; 0.5..2). Default 1 (the design flow per kW).
 
     Returns
     -------
@@ -1472,6 +1509,7 @@ def solve_thermal(
         extra_air_heat_w_by_hall=extra_air_heat_w_by_hall,
         wet_bulb_c=wet_bulb_c,
         t_start=t_start,
+        tcs_flow_scale=tcs_flow_scale,
     ).result()
 
 
@@ -1556,6 +1594,7 @@ def solve_thermal_state(
     wet_bulb_c=None,
     t_start=None,
     max_passes: int | None = None,
+    tcs_flow_scale=None,
 ) -> ThermalState:
     """``solve_thermal`` without building its tables (same arguments): the solved ``ThermalState``.
 
@@ -1563,7 +1602,15 @@ def solve_thermal_state(
     solves again from this state (the coupled fixed point) may take a first pass before the properties have
     settled; ``ThermalState.residual_k`` tells how far they were from it."""
     cond = _conditions(
-        model, rack_power_w, ambient_c, supply_c, it_load, failed, extra_air_heat_w_by_hall, wet_bulb_c
+        model,
+        rack_power_w,
+        ambient_c,
+        supply_c,
+        it_load,
+        failed,
+        extra_air_heat_w_by_hall,
+        wet_bulb_c,
+        tcs_flow_scale,
     )
     p_liq = model.racks["liquid_fraction"].to_numpy() * cond.p_rack
     units = _running_units(model, cond.fail)
