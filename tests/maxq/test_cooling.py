@@ -147,7 +147,12 @@ def brute_force_gap(model, budget_mw, ambient_c, step_k, n_flow, supply_c=None):
     best = 0.0
     for s in grid:
         for f in np.append(flows, 1.0):
-            q = optimize_maxq(model, budget_mw=budget_mw, ambient_c=ambient_c, supply_c=s, tcs_flow_scale=f)
+            try:
+                q = optimize_maxq(
+                    model, budget_mw=budget_mw, ambient_c=ambient_c, supply_c=s, tcs_flow_scale=f
+                )
+            except InputError:  # no verified caps at this point: not a candidate
+                continue
             if q.feasible and q.coupled.thermal.kpis["racks_valve_saturated"] == 0:
                 best = max(best, q.kpis["objective_per_s"])
     ours = res.maxq.kpis["objective_per_s"]

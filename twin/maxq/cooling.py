@@ -1,11 +1,11 @@
-"""Max-Q with the cooling setpoints co-optimised: the facility-water supply setpoint of every hall chosen with
-the GPU caps, under the same grid budget and limits.
+"""Max-Q with the cooling setpoints co-optimised: the facility-water supply setpoint and the TCS flow per kW of
+every hall chosen with the GPU caps, under the same grid budget and limits.
 
 Decision variables. Per hall h, the facility-water supply setpoint s_h within [lower_h, upper_h]: upper is the
 ASHRAE liquid-cooling class limit of the hall's water (W17 ... W45: the number is the highest facility supply, C;
 W+: the model's 70 C; ASHRAE TC9.9, Liquid Cooling Guidelines), lower is 2 K above the outdoor dew point (facility
-water below the dew point condenses on pipes and cold plates; a 2-3 K margin is the usual guidance, see
-docs facts: TCS supply >= 2-3 K above dew point) and never below the model's 5 C. The heat-rejection mode (dry
+water below the dew point condenses on pipes and cold plates; CDU commissioning checklists ask for a supply
+2-3 K above the dew point) and never below the model's 5 C. The heat-rejection mode (dry
 coolers, adiabatic pre-cooling, trim chillers) follows from the setpoint, the load and the weather in the thermal
 solve (``twin.thermal.heat_rejection``). Second, per hall, the TCS flow per kW that every rack's flow-control
 valve holds, as a factor f_h on the racks' design flow per kW, within the OCP guideline's 1.25-2.0 L/min/kW
@@ -440,15 +440,22 @@ def optimize_cooling(
         for step in (1.0, 0.5):  # the hall searches' linear model can overshoot: one halving
             s_try = s_best + step * (s_new - s_best)
             f_try = f_best + step * (f_new - f_best)
-            r = optimize_maxq(model, supply_c=s_try, tcs_flow_scale=f_try, start=best, **kw)
+            try:
+                r = optimize_maxq(model, supply_c=s_try, tcs_flow_scale=f_try, start=best, **kw)
+                why = ""
+            except InputError as exc:  # no verified caps there (e.g. the outer loop did not settle)
+                r, why = None, str(exc)
             history.append(
                 {
                     "round": rounds,
                     "setpoints_c": s_try.tolist(),
                     "flow_scale": f_try.tolist(),
-                    "objective_per_s": objective(r),
+                    "objective_per_s": objective(r) if r is not None else -np.inf,
+                    **({"reason": why} if why else {}),
                 }
             )
+            if r is None:
+                continue
             if objective(r) > objective(best) * (1 + 1e-12):
                 best, s_best, f_best, kept = r, s_try, f_try, True
                 history[-1]["kept"] = True
