@@ -508,7 +508,7 @@ def create_app(
 
     @app.callback(
         Output("failures", "options"),
-        Input("failures", "search_value"), Input("layout", "value"), Input("failures", "value"),
+        Input("failures", "search_value"), Input("layout", "value"), State("failures", "value"),
     )  # fmt: skip
     def failure_options(search, layout_, value):
         from twin import Scenario
@@ -526,35 +526,41 @@ def create_app(
 
     @app.callback(
         Output("detail", "children"), Output("failures", "value"),
+        Output("failures", "options", allow_duplicate=True),
         Input("facility", "clickData"),
         State("solved", "data"), State("view", "value"), State("click-mode", "value"), State("failures", "value"),
+        State("failures", "options"),
         prevent_initial_call=True,
     )  # fmt: skip
-    def click(click_data, solved, view, mode, failures):
+    def click(click_data, solved, view, mode, failures, options):
+        nothing = no_update, no_update, no_update
         if not click_data or not solved:
-            return no_update, no_update
+            return nothing
         pt = click_data["points"][0]
         curve = pt.get("curveNumber")
         try:
             s, res = result_of(solved["spec"])
         except Exception:  # noqa: BLE001
-            return no_update, no_update
+            return nothing
         model = s.model()
+
+        def fail(cdu: str, note: str):  # the CDU joins the failures (and the options, so the menu shows it)
+            opts = [o for o in (options or []) if o.get("value") != cdu] + [{"label": cdu, "value": cdu}]
+            return html.P(note), sorted({*(failures or []), cdu}), opts
+
         if curve == F.CDU_TRACE:
             cdu = pt.get("customdata")
-            if mode == "fail" and cdu:
-                return html.P(f"failed {cdu}"), sorted({*(failures or []), cdu})
-            return no_update, no_update
+            return fail(cdu, f"failed {cdu}") if mode == "fail" and cdu else nothing
         rack = F.clicked_rack(model, view_mesh(model, view), curve, pt)
         if rack is None:
-            return no_update, no_update
+            return nothing
         if mode == "fail":
             cdu = F.cdu_to_fail(model, rack, failures or [])
             if cdu is None:
-                return html.P("every CDU of this rack's loop has failed already"), no_update
-            return html.P(f"failed {cdu} (cools {F.rack_name(res, rack)})"), sorted({*(failures or []), cdu})
+                return html.P("every CDU of this rack's loop has failed already"), no_update, no_update
+            return fail(cdu, f"failed {cdu} (cools {F.rack_name(res, rack)})")
         rows = F.rack_detail(model, res, rack)
-        return html.Table([html.Tr([html.Th(k), html.Td(v)]) for k, v in rows]), no_update
+        return html.Table([html.Tr([html.Th(k), html.Td(v)]) for k, v in rows]), no_update, no_update
 
     @app.callback(
         Output("table", "data"), Output("table", "columns"),
