@@ -12,6 +12,7 @@ reads it back by id.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -29,13 +30,30 @@ class ResultCache:
         self._key_locks: dict[str, threading.Lock] = {}
         self.hits = 0
         self.misses = 0
-        self._disk = None
+        self._disk_args = None
+        self._disk_obj = None
+        self._pid = os.getpid()
         if disk_dir is not None:
-            import diskcache
+            self._disk_args = (str(disk_dir), int(disk_bytes))
+            self._disk_obj = self._open_disk()
 
-            self._disk = diskcache.Cache(
-                str(disk_dir), size_limit=int(disk_bytes), eviction_policy="least-recently-used"
-            )
+    def _open_disk(self):
+        import diskcache
+
+        path, size = self._disk_args
+        return diskcache.Cache(path, size_limit=size, eviction_policy="least-recently-used")
+
+    @property
+    def _disk(self):
+        """The disk level, reopened in a forked worker (a background callback's job): an SQLite connection and a
+        lock held by another thread at the fork must not be used across it."""
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            self._lock = threading.Lock()
+            self._key_locks = {}
+            if self._disk_args is not None:
+                self._disk_obj = self._open_disk()
+        return self._disk_obj
 
     def __len__(self) -> int:
         return len(self._data)
@@ -44,12 +62,13 @@ class ResultCache:
         return key in self._data or (self._disk is not None and key in self._disk)
 
     def get(self, key: str):
+        disk = self._disk  # (reopens in a forked worker before the locks are used)
         with self._lock:
             if key in self._data:
                 self._data.move_to_end(key)
                 return self._data[key]
-        if self._disk is not None:
-            hit = self._disk.get(key)
+        if disk is not None:
+            hit = disk.get(key)
             if hit is not None:
                 self._remember(key, hit)
                 return hit
@@ -63,14 +82,15 @@ class ResultCache:
                 self._data.popitem(last=False)
 
     def put(self, key: str, value) -> None:
+        disk = self._disk
         self._remember(key, value)
-        if self._disk is not None:
-            self._disk.set(key, value)
+        if disk is not None:
+            disk.set(key, value)
 
     def get_or_run(self, scenario, runner: Callable | None = None):
         """The scenario's result, solved with ``runner`` (default ``twin.run``) on a miss."""
         key = scenario.id
-        hit = self.get(key)
+        hit = self.get(key)  # (resets the locks in a forked worker)
         if hit is not None:
             self.hits += 1
             return hit
