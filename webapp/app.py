@@ -628,8 +628,7 @@ def create_app(
         mesh = view_mesh(mb, view)
         col = F.view_colours(mb, rb, metric, mesh, values=diff, label=label, diverging=True)
         fig3d = F.facility_figure(mb, rb, metric, view, failures=sb.failures, height=520, colours=col)
-        changed = int(np.count_nonzero(np.abs(np.nan_to_num(diff)) > 0))
-        note = f"{label}: {changed:,} of {len(diff):,} racks differ; range {col['cmin']:.4g} .. {col['cmax']:.4g}"
+        note = F.difference_note(diff, label)
         return tbl, F.compare_figure(rows), pins, fig3d, note
 
     app.clientside_callback(

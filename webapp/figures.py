@@ -298,6 +298,17 @@ def rack_difference(model, a, b, metric: str) -> tuple[np.ndarray, str]:
     return vb - va, f"B - A: {label}"
 
 
+def difference_note(diff: np.ndarray, label: str) -> str:
+    """One line on a per-rack difference: how many racks differ, and the lowest and highest difference."""
+    finite = diff[np.isfinite(diff)]
+    changed = int(np.count_nonzero(finite != 0))
+    if not len(finite):
+        return f"{label}: no rack has a value in both"
+    return (
+        f"{label}: {changed:,} of {len(diff):,} racks differ; from {finite.min():.4g} to {finite.max():.4g}"
+    )
+
+
 def _diverging_scale() -> list:
     from plotly.colors import get_colorscale
 

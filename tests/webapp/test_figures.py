@@ -171,6 +171,8 @@ def test_rack_difference_on_a_diverging_scale(pod):
     assert col["cmin"] == -col["cmax"] and col["cmax"] >= np.abs(diff).max()
     np.testing.assert_allclose(col["intensity"][:: F.VERTS_PER_RACK], diff, rtol=1e-6)
     assert col["colorscale"][0][1] != col["colorscale"][-1][1]
+    note = F.difference_note(diff, label)
+    assert f"{np.count_nonzero(diff):,} of {len(diff):,} racks differ" in note
 
 
 def test_clicks_map_to_racks_and_cdus(pod):
