@@ -764,10 +764,17 @@ _default: Dash | None = None
 
 
 def __getattr__(name: str):
-    """``app`` / ``server``: the default app, built on first access (so importing ``create_app`` is cheap)."""
+    """``app`` / ``server``: the default app, built on first access (so importing ``create_app`` is cheap).
+
+    Under a multi-process server (``gunicorn -w 4 webapp.app:server``) the workers of one master share a cache
+    folder (``TWIN_DASHBOARD_CACHE``, else one named after the master's process id), so a background job started
+    through one worker is found by the others."""
     global _default
     if name in ("app", "server"):
         if _default is None:
-            _default = create_app()
+            shared = os.environ.get("TWIN_DASHBOARD_CACHE") or os.path.join(
+                tempfile.gettempdir(), f"twin-dashboard-{os.getuid()}-{os.getppid()}"
+            )
+            _default = create_app(cache_dir=shared)
         return _default if name == "app" else _default.server
     raise AttributeError(name)
