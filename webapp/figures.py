@@ -567,7 +567,7 @@ def facility_figure(
     )
     traces[CDU_TRACE] = go.Scatter3d(
         x=cx, y=cy, z=np.full(len(cx), 1.0), mode="markers", name="CDUs",
-        marker={"symbol": "square", "size": 4,
+        marker={"symbol": "square", "size": 2 if mesh.mode == "rows" else 4,
                 "color": ["#d00000" if n in failed else "#7040b0" for n in cdu_names]},
         text=[f"{n}{' (failed)' if n in failed else ''}<br>load {lf:.0%}" for n, lf in zip(cdu_names, load, strict=True)],
         customdata=cdu_names,
