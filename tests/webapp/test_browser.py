@@ -220,8 +220,19 @@ def test_campus_page_loads(chromium, tmp_path):
         rk = Scenario(layout=str(DEFAULT_LAYOUT))
         from twin import run
 
-        expect = run(rk).tables["racks"]["name"].to_numpy()[strips.racks[strips.vert_rack]]
+        res = run(rk)
+        expect = res.tables["racks"]["name"].to_numpy()[strips.racks[strips.vert_rack]]
         assert names == list(expect)
+        # recolouring the strips sends per-face colours and per-vertex hover values, never geometry
+        with pg.expect_response(lambda r: "_dash-update-component" in r.url and "facility" in r.text()) as ri:
+            choose(pg, "metric", "gpu_power_w [W]")
+        ops = json.loads(ri.value.text())["response"]["facility"]["figure"]["operations"]
+        touched = {tuple(op["location"])[2] for op in ops if len(op["location"]) > 2}
+        assert {"intensity", "customdata"} <= touched and not touched & {"x", "y", "z", "i", "j", "k", "text"}
+        pg.wait_for_function(f"() => ({FULL})(0).colorbar.title.text.includes('[W]')")
+        got = np.array(pg.evaluate(f"() => Array.from(({FULL})(0).intensity)"), dtype=float)
+        col = F.view_colours(model, res, "gpu_power_w", strips)
+        np.testing.assert_allclose(got, col["intensity"], rtol=1e-6)
         pg.context.close()
     finally:
         srv.shutdown()
