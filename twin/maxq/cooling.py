@@ -536,6 +536,15 @@ def _setpoint_table(model, bounds, s_fixed, s_best, f_fixed, f_best, fixed, best
             "fixed_c": s_fixed,
             "chosen_c": s_best,
             "binds": at,
+            "flow_binds": np.where(
+                f_best <= bounds["flow_scale_lower"].to_numpy() + 1e-6,
+                "lower (OCP 1.25 L/min/kW)",
+                np.where(
+                    f_best >= bounds["flow_scale_upper"].to_numpy() - 1e-6,
+                    "upper (OCP 2.0 L/min/kW)",
+                    "interior (pump power vs junction)",
+                ),
+            ),
             "tcs_flow_lpm_per_kw_fixed": f_fixed * bounds["design_flow_lpm_per_kw"].to_numpy(),
             "tcs_flow_lpm_per_kw_chosen": f_best * bounds["design_flow_lpm_per_kw"].to_numpy(),
             "tcs_pump_power_fixed_mw": a["tcs"],
