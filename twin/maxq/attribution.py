@@ -10,7 +10,7 @@ previous step taken:
   3. co-packaged optics (the layout's network with ``optics: cpo``; a scale-out switch that takes only the
      other kind is replaced by the catalog's switch for the kind at the same port speed, nearest radix);
   4. Max-Q caps (``twin.maxq.optimize``, every rack on);
-  5. co-optimised cooling setpoints (``twin.maxq.cooling``);
+  5. co-optimised cooling setpoints: facility-water supply and TCS flow per kW per hall (``twin.maxq.cooling``);
   6. rack shedding (Max-Q may switch racks off where fewer racks at higher caps make more tokens/s).
 
 Max-P switches whole racks off until the facility fits the grid power (``optimize_maxq(policy="maxp")``), so
@@ -190,7 +190,13 @@ def attribute(
         c = optimize_cooling(current, budget_mw=budget_mw, supply_c=supply_c, shed=False, **kw)
         if c.maxq.feasible:
             sp = ", ".join(
-                f"{h} {s:.1f} C" for h, s in zip(c.setpoints["hall"], c.setpoints["chosen_c"], strict=True)
+                f"{h} {t:.1f} C / {q:.2f} L/min/kW"
+                for h, t, q in zip(
+                    c.setpoints["hall"],
+                    c.setpoints["chosen_c"],
+                    c.setpoints["tcs_flow_lpm_per_kw_chosen"],
+                    strict=True,
+                )
             )
             record("cooling", STEPS[4][1], "ok", f"supply {sp}"[:300], c.maxq)
             details["cooling"] = c
