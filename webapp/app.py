@@ -153,7 +153,13 @@ def create_app(
         atexit.register(shutil.rmtree, root, ignore_errors=True)
     root = Path(root)
     cache = ResultCache(cache_size, disk_dir=root / "results", disk_bytes=2**30)
-    uploads = Path(upload_dir or tempfile.mkdtemp(prefix="twin-dashboard-uploads-"))
+    if upload_dir is None:  # a folder of our own: removed when the server process ends
+        import atexit
+        import shutil
+
+        upload_dir = tempfile.mkdtemp(prefix="twin-dashboard-uploads-")
+        atexit.register(shutil.rmtree, upload_dir, ignore_errors=True)
+    uploads = Path(upload_dir)
     uploads.mkdir(parents=True, exist_ok=True)
     choices = _layout_choices(first)
     allowed = {c["value"] for c in choices}
