@@ -68,8 +68,6 @@ def bench_layout(browser, layout: Path, shots: bool) -> dict:
             def count(req, nb=nbytes):
                 sz = req.sizes()
                 nb[0] += sz["responseBodySize"] + sz["responseHeadersSize"]
-                resp = req.response()
-                nb[1] += len(resp.body() or b"") if resp else 0
 
             pg.on("requestfinished", count)
             pg.goto(url)
@@ -80,6 +78,10 @@ def bench_layout(browser, layout: Path, shots: bool) -> dict:
             )
             firsts.append(t / 1000)
             pg.wait_for_timeout(500)
+            nbytes[1] = pg.evaluate(  # decoded: the browser's own count (a preloaded body is not re-readable)
+                "() => [performance.getEntriesByType('navigation')[0], ...performance.getEntriesByType('resource')]"
+                ".reduce((s, e) => s + (e.decodedBodySize || 0), 0)"
+            )
             sent.append(tuple(nbytes))
             ctx.close()
         out["first_paint_s"] = statistics.median(firsts)
