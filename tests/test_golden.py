@@ -27,8 +27,8 @@ History of the record, each change deliberate and explained in its commit:
    optimiser's tolerance (campus tokens/s by 1e-10, the coupled ``iterations`` KPI 3 -> 2, ties of equal shadow
    price listed in another order).
 5. The dry coolers' fan speed found by Illinois false position (to 1e-14 of full speed) instead of 60 halvings:
-   figures move by round-off (balance errors by hundredths of a W on the 1 GW campus); KPIs of the cooling
-   co-optimisation and ``objective_per_s`` appear in the Max-Q records.
+   figures move by round-off (balance errors by hundredths of a W on the 1 GW campus); ``objective_per_s`` and
+   ``shadow_price_objective_per_s_per_mw`` (the rack-value hook) appear in the Max-Q records.
 """
 
 from __future__ import annotations
