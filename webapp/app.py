@@ -72,13 +72,14 @@ def build_scenario(spec: dict, allowed: set[str]):
         budget_mw=_num(spec.get("budget_mw")),
         policy=spec.get("policy") or "maxq",
         failures=tuple(spec.get("failures") or ()),
+        maxq={"objective": spec.get("objective") or "tokens"},
     )
 
 
 def base_spec(layout: str) -> dict:
     """The control state of a freshly opened page (no what-if), as the page's spec callback writes it."""
     return {"layout": layout, "ambient_c": None, "wet_bulb_c": None, "supply_c": None, "budget_mw": None,
-            "policy": "maxq", "failures": [], "optics": "", "architecture": ""}  # fmt: skip
+            "policy": "maxq", "objective": "tokens", "failures": [], "optics": "", "architecture": ""}  # fmt: skip
 
 
 def geom_key_of(spec: dict, view: str) -> str:
@@ -130,6 +131,28 @@ def _kpi_strip(items: list[dict]) -> list:
             **{"data-value": "" if it["value"] is None else repr(it["value"])},
         )  # fmt: skip
         for it in items
+    ]
+
+
+def _tier_view(res) -> list:
+    """The revenue per tier of a run (its ``tiers`` table, :func:`webapp.figures.tier_rows`): a table with a bar
+    of each tier's $/h; a note when the run has no tiers table."""
+    rows = F.tier_rows(res)
+    if not rows:
+        return [html.Div(F.TIER_NOTE, className="tier-note", **{"data-testid": "tier-note"})]
+    head = html.Tr([html.Th(h) for _, h in F.TIER_COLUMNS] + [html.Th("")])
+    body = [
+        html.Tr(
+            [html.Td(r["text"][c], className="num" if c not in ("tier", "kind") else None) for c, _ in F.TIER_COLUMNS]
+            + [html.Td(html.Div(className="tier-bar", style={"width": f"{r['bar_pct']:.1f}%"}), className="bar")],
+            id=f"tier-{r['tier']}",
+            **{"data-tokens-per-s": repr(r["tokens_per_s"]), "data-revenue": repr(r["revenue_usd_per_h"])},
+        )
+        for r in rows
+    ]  # fmt: skip
+    return [
+        html.Div(F.tier_caption(res), className="tier-caption", **{"data-testid": "tier-caption"}),
+        html.Table([html.Thead(head), html.Tbody(body)], className="tier-table", id="tier-table"),
     ]
 
 
@@ -251,6 +274,7 @@ def create_app(
                 ),
                 html.Pre(init.get("status"), id="status", className="status", **{"data-testid": "status"}),
                 html.Div(init.get("kpis"), id="kpis", className="kpis"),
+                html.Div(init.get("tiers"), id="tiers", className="tiers"),
                 html.Div(
                     [
                         html.Div(
@@ -267,6 +291,10 @@ def create_app(
                                 _control("Policy", dcc.Dropdown(id="policy", clearable=False, value="maxq", options=[
                                     {"label": "Max-Q", "value": "maxq"}, {"label": "uniform", "value": "uniform"},
                                     {"label": "Max-P", "value": "maxp"}])),
+                                _control("Objective", dcc.Dropdown(id="objective", clearable=False, value="tokens", options=[
+                                    {"label": "tokens/s", "value": "tokens"}, {"label": "revenue $/h", "value": "revenue"}]),
+                                    hint="Max-Q under a grid budget maximises tokens/s, or revenue at the layout's tier prices "
+                                         "(maxq.objective); the other policies price their caps afterwards"),
                                 _control("Failures", dcc.Dropdown(id="failures", multi=True, options=[],
                                                                   placeholder="search a unit ...")),
                                 _control("Click in 3D", dcc.RadioItems(id="click-mode", value="detail", inline=True,
@@ -342,17 +370,29 @@ def create_app(
     app.layout = page
 
     app.clientside_callback(
-        """function(layout, ambient, wet_bulb, supply, budget, policy, failures, optics, architecture) {
+        """function(layout, ambient, wet_bulb, supply, budget, policy, objective, failures, optics, architecture) {
             const v = (x) => (x === undefined || x === "" ? null : x);
+            policy = policy || "maxq";
             return {layout: layout, ambient_c: v(ambient), wet_bulb_c: v(wet_bulb), supply_c: v(supply),
-                    budget_mw: v(budget), policy: policy || "maxq", failures: (failures || []).slice().sort(),
+                    budget_mw: v(budget), policy: policy,
+                    objective: policy === "maxq" ? (objective || "tokens") : "tokens",
+                    failures: (failures || []).slice().sort(),
                     optics: optics || "", architecture: architecture || ""};
-        }""",  # the same dict as base_spec() for untouched controls
+        }""",  # the same dict as base_spec() for untouched controls; objective revenue is Max-Q's only
         Output("spec", "data"),
         Input("layout", "value"), Input("ambient", "value"), Input("wet-bulb", "value"), Input("supply", "value"),
-        Input("budget", "value"), Input("policy", "value"), Input("failures", "value"), Input("optics", "value"),
-        Input("architecture", "value"),
+        Input("budget", "value"), Input("policy", "value"), Input("objective", "value"), Input("failures", "value"),
+        Input("optics", "value"), Input("architecture", "value"),
     )  # fmt: skip
+    app.clientside_callback(  # the run API: objective revenue needs policy maxq; the others solve for tokens
+        """function(policy) {
+            const off = (policy || "maxq") !== "maxq";
+            return [off, off ? "tokens" : window.dash_clientside.no_update];
+        }""",
+        Output("objective", "disabled"),
+        Output("objective", "value"),
+        Input("policy", "value"),
+    )
 
     def _initial_view(layout_: str) -> dict:
         spec = base_spec(layout_)
@@ -365,8 +405,8 @@ def create_app(
             )
         except Exception:  # noqa: BLE001 - the callbacks show the problems
             return {}
-        solved, kpis, status, sankey = solved_outputs(s, res, spec)
-        return {"solved": solved, "kpis": kpis, "status": status, "sankey": sankey, "facility": fig,
+        solved, kpis, tiers, status, sankey = solved_outputs(s, res, spec)
+        return {"solved": solved, "kpis": kpis, "tiers": tiers, "status": status, "sankey": sankey, "facility": fig,
                 "geom_key": geom_key_of(spec, "site"), "drawn": drawn_of(spec, "junction_c", "site")}  # fmt: skip
 
     def solved_outputs(s, res, spec, note: str = ""):
@@ -374,32 +414,42 @@ def create_app(
         lines = [f"scenario {s.id}: {res.status}" + (f" ({res.reason})" if res.reason else "") + note]
         lines += [str(w).replace(f"{REPO}{os.sep}", "") for w in (res.warnings or [])][:5]
         solved = {"id": s.id, "spec": spec}
-        return solved, _kpi_strip(F.kpi_items(model, res)), "\n".join(lines), F.sankey_figure(model, res)
+        kpis = _kpi_strip(F.kpi_items(model, res))
+        return solved, kpis, _tier_view(res), "\n".join(lines), F.sankey_figure(model, res)
 
     @app.callback(
-        Output("solved", "data"), Output("kpis", "children"), Output("status", "children"),
-        Output("sankey", "figure"), Output("busy", "children"), Output("long-spec", "data"),
-        Output("progress-text", "children", allow_duplicate=True),
+        Output("solved", "data"), Output("kpis", "children"), Output("tiers", "children"),
+        Output("status", "children"), Output("sankey", "figure"), Output("busy", "children"),
+        Output("long-spec", "data"), Output("progress-text", "children", allow_duplicate=True),
         Input("spec", "data"), State("solved", "data"),
         prevent_initial_call="initial_duplicate",
     )  # fmt: skip
     def solve(spec, shown):
         if not spec or (shown and shown.get("spec") == spec):  # e.g. the page's first scenario
-            return (no_update,) * 7
+            return (no_update,) * 8
         try:
             s = build_scenario(spec, allowed_now())
             if is_long(s):
-                what = f"Max-Q on {len(s.model().racks):,} racks"
+                what = _long_what(s)
                 msg = f"scenario {s.id}: solving {what} in the background ..."
-                return no_update, no_update, msg, no_update, "", spec, f"{what}: starting ..."
+                return no_update, no_update, no_update, msg, no_update, "", spec, f"{what}: starting ..."
             res = cache.get_or_run(s)
             return (*solved_outputs(s, res, spec), "", no_update, no_update)
         except Exception as exc:  # noqa: BLE001 - shown as the CLI's lines, never a traceback
-            return None, no_update, "\n".join(problem_lines(exc)), no_update, "", no_update, no_update
+            return (
+                None,
+                no_update,
+                no_update,
+                "\n".join(problem_lines(exc)),
+                no_update,
+                "",
+                no_update,
+                no_update,
+            )
 
     @app.callback(
         Output("solved", "data", allow_duplicate=True), Output("kpis", "children", allow_duplicate=True),
-        Output("status", "children", allow_duplicate=True), Output("sankey", "figure", allow_duplicate=True),
+        Output("tiers", "children", allow_duplicate=True), Output("status", "children", allow_duplicate=True), Output("sankey", "figure", allow_duplicate=True),
         Output("bg-solved", "data"),
         Input("long-spec", "data"),
         background=True, progress=[Output("progress-text", "children")], interval=250,
@@ -408,15 +458,15 @@ def create_app(
     )  # fmt: skip
     def solve_background(set_progress, spec):
         if not spec:
-            return (no_update,) * 5
+            return (no_update,) * 6
         try:
             s = build_scenario(spec, allowed_now())
-            what = f"Max-Q on {len(s.model().racks):,} racks"
+            what = _long_what(s)
             res = _with_progress(set_progress, what, lambda: cache.get_or_run(s))
             out = solved_outputs(s, res, spec, note=" (solved in the background)")
             return (*out, out[0])
         except Exception as exc:  # noqa: BLE001
-            return None, no_update, "\n".join(problem_lines(exc)), no_update, no_update
+            return None, no_update, no_update, "\n".join(problem_lines(exc)), no_update, no_update
 
     @app.callback(
         Output("facility", "figure"), Output("geom-key", "data"), Output("drawn", "data"),
@@ -703,6 +753,12 @@ def create_app(
         return opts, str(path), f"{filename}: loaded"
 
     return app
+
+
+def _long_what(s) -> str:
+    """What a background solve is, for its progress line."""
+    objective = " for revenue" if s.maxq.objective == "revenue" else ""
+    return f"Max-Q{objective} on {len(s.model().racks):,} racks"
 
 
 def _with_progress(set_progress, what: str, solve):

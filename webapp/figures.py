@@ -46,7 +46,9 @@ __all__ = [
     "sankey_figure",
     "kpi_items",
     "most_loaded",
-    "revenue_usd_per_h",
+    "tier_rows",
+    "tier_caption",
+    "TIER_NOTE",
     "view_racks",
     "view_options",
     "compare_rows",
@@ -750,14 +752,6 @@ def sankey_figure(model, result) -> go.Figure:
     return fig
 
 
-def revenue_usd_per_h(model, result) -> float:
-    """Token revenue at the layout's tier prices: sum over racks of tokens/s x price of the rack's tier
-    ($ per million tokens) x 3600 s/h."""
-    price = model.tiers["price_usd_per_mtok"].to_numpy(float)[model.racks["tier"].to_numpy()]
-    tps = result.tables["racks"]["tokens_per_s"].to_numpy(float)
-    return float(np.nansum(tps * price) * 3600 / 1e6)
-
-
 def most_loaded(result) -> tuple[str, float]:
     """The most loaded electrical node or CDU: (name, loading in %)."""
     best = ("-", float("nan"))
@@ -807,10 +801,7 @@ def kpi_items(model, result) -> list[dict]:
     k = result.kpis
     out = []
     for key, label, unit in KPI_STRIP:
-        if key == "revenue_usd_per_h":
-            raw = revenue_usd_per_h(model, result)
-            text, desc = f"{raw:,.0f}", "token revenue at the layout's tier prices"
-        elif key == "most_loaded":
+        if key == "most_loaded":
             name, pct = most_loaded(result)
             raw, text, desc = pct, f"{name} {_fmt(pct)}", "most loaded electrical node or CDU"
         elif key == "binding":
@@ -828,10 +819,71 @@ def kpi_items(model, result) -> list[dict]:
                 desc = resultschema.kpi(key).get("description", "")
             except Exception:  # noqa: BLE001 - a KPI the schema does not list just has no tooltip
                 desc = ""
+            if raw is None and key in KPI_ABSENT:
+                desc = f"{desc} ({KPI_ABSENT[key]})" if desc else KPI_ABSENT[key]
         out.append(
             {"key": key, "label": label, "text": text, "value": raw, "unit": unit, "description": desc}
         )
     return out
+
+
+#: why a KPI tile shows "-" when the run does not report it
+KPI_ABSENT = {
+    "revenue_usd_per_h": "not reported by this run: the run API prices capping runs (a grid budget) on layouts "
+    "with priced tiers",
+}
+
+#: shown instead of the tier table when the run has none
+TIER_NOTE = (
+    "Revenue per tier: reported by capping runs on layouts with priced tiers; set a grid budget "
+    "(Max-P, uniform or Max-Q) to see it."
+)
+
+# (column of the result's ``tiers`` table, heading) of the tier view, in order
+TIER_COLUMNS = (
+    ("tier", "tier"),
+    ("kind", "kind"),
+    ("interactivity_tok_s_per_user", "tokens/s per user"),
+    ("price_usd_per_mtok", "$/Mtok"),
+    ("tokens_per_s", "tokens/s"),
+    ("revenue_usd_per_h", "$/h"),
+)
+
+
+def tier_rows(result) -> list[dict]:
+    """The run's ``tiers`` table as the tier view shows it: one dict per tier with its values (``tier``, ``kind``,
+    ``interactivity_tok_s_per_user``, ``price_usd_per_mtok``, ``tokens_per_s``, ``revenue_usd_per_h``, as the
+    run reports them), their text (``text``: column -> str) and ``bar_pct``, the tier's $/h as a width in % of
+    the largest tier's (0 for all when no tier earns). Empty when the run has no tiers table."""
+    t = result.tables.get("tiers")
+    if t is None or t.empty:
+        return []
+    rev = t["revenue_usd_per_h"].to_numpy(float)
+    top = np.nanmax(rev) if np.isfinite(rev).any() else 0.0
+    rows = []
+    for i, r in enumerate(t.to_dict("records")):
+        row = {c: r.get(c) for c, _ in TIER_COLUMNS}
+        row["text"] = {
+            c: str(v) if isinstance(v, str) else _fmt(None if v is None else float(v)) for c, v in row.items()
+        }
+        row["bar_pct"] = float(rev[i] / top * 100) if top > 0 and np.isfinite(rev[i]) else 0.0
+        rows.append(row)
+    return rows
+
+
+def tier_caption(result) -> str:
+    """One line over the tier view: the run's objective, revenue, $ per MWh and the grid's shadow price (KPIs as
+    the run reports them)."""
+    k = result.kpis
+    s = result.scenario
+    objective = s.maxq.objective if getattr(s, "analysis", "") == "maxq" else "-"
+    parts = [f"objective {objective}", f"revenue {_fmt(k.get('revenue_usd_per_h'))} $/h"]
+    if k.get("revenue_usd_per_mwh") is not None:
+        parts.append(f"{_fmt(k['revenue_usd_per_mwh'])} $/MWh of grid energy")
+    sp = k.get("shadow_price_grid_usd_per_mwh")
+    if sp is not None and np.isfinite(sp):
+        parts.append(f"grid budget worth {_fmt(sp)} $/h per MW more")
+    return "; ".join(parts)
 
 
 COMPARE_KPIS = (

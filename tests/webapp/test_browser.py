@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.webapp.conftest import POD_SMALL, serve, wait_ready
+from tests.webapp.conftest import POD_SMALL, REPO, serve, wait_ready
 from webapp import figures as F
 
 FULL = "(i) => document.querySelector('#facility .js-plotly-plot')._fullData[i]"
@@ -331,3 +331,121 @@ def test_background_solve_shows_progress_and_run_kpis(dash_page, monkeypatch):
     _, r = solved(budget_mw=3.7)
     assert kpi(page, "facility_power_mw") == pytest.approx(r.kpis["facility_power_mw"], rel=1e-9)
     assert page.locator("#progress-text").text_content().startswith("Max-Q on 16 racks: done in")
+
+
+def priced_pod(path):
+    """pod_small with two priced tiers: inference at $6 per Mtok, and row-b training at $400 per GPU-hour (a
+    revenue Max-Q under a budget moves power between them, a tokens Max-Q does not care)."""
+    import yaml
+
+    d = yaml.safe_load(POD_SMALL.read_text())
+    d["workload"] = {
+        "default_tier": "inference",
+        "tiers": [
+            {"name": "inference", "kind": "inference", "price_usd_per_mtok": 6.0},
+            {"name": "training", "kind": "training", "price_usd_per_gpu_hour": 400.0},
+        ],
+    }
+    d["halls"][0]["pods"][0]["rows"][1]["workload"] = "training"
+    path.write_text(yaml.safe_dump(d, sort_keys=False))
+    return path
+
+
+def tier_values(page) -> dict:
+    return page.evaluate(
+        "() => Object.fromEntries(Array.from(document.querySelectorAll('#tier-table tbody tr')).map("
+        "r => [r.id.slice(5), [parseFloat(r.dataset.tokensPerS), parseFloat(r.dataset.revenue)]]))"
+    )
+
+
+def test_objective_revenue_changes_the_revenue_kpi_to_run(chromium, tmp_path):
+    from webapp.app import create_app
+
+    layout = priced_pod(tmp_path / "pod_priced.yaml")
+    srv, url = serve(create_app(layout, upload_dir=tmp_path / "uploads"))
+    try:
+        page = chromium.new_context(viewport={"width": 1400, "height": 900}).new_page()
+        page.set_default_timeout(60_000)
+        page.goto(url)
+        wait_ready(page)
+        # Max-P (a coupled run) reports no revenue: the tile shows "-", the tier view says why
+        assert page.get_attribute("#kpi-revenue_usd_per_h", "data-value") == ""
+        assert page.inner_text("#kpi-revenue_usd_per_h").split("\n")[1] == "-"
+        assert "grid budget" in page.inner_text("[data-testid=tier-note]")
+        page.fill("#budget", "3")
+        page.press("#budget", "Enter")
+        page.wait_for_function("() => document.getElementById('kpi-revenue_usd_per_h').dataset.value !== ''")
+        _, tok = solved(layout, budget_mw=3.0)
+        assert kpi(page, "revenue_usd_per_h") == pytest.approx(tok.kpis["revenue_usd_per_h"], rel=1e-9)
+        choose(page, "objective", "revenue $/h")
+        wait_kpi_change(page, "revenue_usd_per_h", tok.kpis["revenue_usd_per_h"])
+        _, rev = solved(layout, budget_mw=3.0, maxq={"objective": "revenue"})
+        assert kpi(page, "revenue_usd_per_h") == pytest.approx(rev.kpis["revenue_usd_per_h"], rel=1e-9)
+        assert rev.kpis["revenue_usd_per_h"] > tok.kpis["revenue_usd_per_h"]  # the objective's point
+        # the tier view is the run's tiers table, with the grid's shadow price of the revenue objective
+        page.wait_for_function("() => document.getElementById('tier-table') !== null")
+        got = tier_values(page)
+        t = rev.tables["tiers"]
+        assert list(got) == list(t["tier"])
+        for _, r in t.iterrows():
+            assert got[r["tier"]] == pytest.approx([r["tokens_per_s"], r["revenue_usd_per_h"]], rel=1e-12)
+        assert "objective revenue" in page.inner_text("[data-testid=tier-caption]")
+        assert "per MW more" in page.inner_text("[data-testid=tier-caption]")
+        # revenue is Max-Q's objective only: another policy disables the selector and solves for tokens
+        choose(page, "policy", "uniform")
+        page.wait_for_function("() => document.getElementById('objective').disabled")
+        assert page.inner_text("#objective") == "tokens/s"
+        _, uni = solved(layout, budget_mw=3.0, policy="uniform")
+        wait_kpi_change(page, "revenue_usd_per_h", rev.kpis["revenue_usd_per_h"])
+        assert kpi(page, "revenue_usd_per_h") == pytest.approx(uni.kpis["revenue_usd_per_h"], rel=1e-9)
+        assert "error" not in page.inner_text("#status")
+        page.context.close()
+    finally:
+        srv.shutdown()
+
+
+def test_mixed_campus_shows_its_tiers(chromium, tmp_path):
+    """campus_mixed.yaml (Vera Rubin + Groq LPX) is in the layout picker; under its 1,000 MW budget with the
+    revenue objective the tier view shows the run's five tiers. TWIN_DASHBOARD_SCREENSHOTS=1 saves
+    docs/img/dashboard-tiers.png."""
+    import os
+
+    from twin import Scenario, run
+    from webapp.app import LAYOUTS_DIR, create_app
+
+    mixed = LAYOUTS_DIR / "campus_mixed.yaml"
+    srv, url = serve(create_app(POD_SMALL, upload_dir=tmp_path / "uploads"))
+    try:
+        page = chromium.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        page.set_default_timeout(120_000)
+        page.goto(url)
+        wait_ready(page)
+        choose(page, "layout", "campus_mixed.yaml")
+        page.wait_for_function(
+            "() => document.getElementById('status').innerText.includes('scenario ')"
+            " && document.getElementById('kpi-facility_power_mw').dataset.value > 1000"
+        )
+        page.fill("#budget", "1000")
+        page.press("#budget", "Enter")
+        choose(page, "objective", "revenue $/h")
+        page.wait_for_function(
+            "() => document.querySelector('[data-testid=tier-caption]')?.innerText.includes('objective revenue')"
+        )
+        res = run(Scenario(layout=str(mixed), budget_mw=1000, maxq={"objective": "revenue"}))
+        got = tier_values(page)
+        t = res.tables["tiers"]
+        assert list(got) == ["free", "t3", "t6", "t45", "t150"] == list(t["tier"])
+        for _, r in t.iterrows():
+            assert got[r["tier"]] == pytest.approx([r["tokens_per_s"], r["revenue_usd_per_h"]], rel=1e-12)
+        assert kpi(page, "revenue_usd_per_h") == pytest.approx(res.kpis["revenue_usd_per_h"], rel=1e-9)
+        page.wait_for_function(
+            "() => { const g = document.querySelector('#facility .js-plotly-plot');"
+            " return g && g._fullData[0].intensity && g._fullData[0].intensity.length > 20000; }"
+        )
+        page.wait_for_timeout(1500)  # the 3D scene's pixels after its afterplot
+        page.screenshot(path=str(tmp_path / "dashboard-tiers.png"), full_page=True)
+        if os.environ.get("TWIN_DASHBOARD_SCREENSHOTS"):
+            page.screenshot(path=str(REPO / "docs" / "img" / "dashboard-tiers.png"), full_page=True)
+        page.context.close()
+    finally:
+        srv.shutdown()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from webapp import figures as F
@@ -73,7 +74,77 @@ def test_facility_figure_traces_and_views(pod):
     assert [o["value"] for o in F.view_options(model)][:2] == ["site", "hall:0"]
     items = {it["key"]: it for it in F.kpi_items(model, res)}
     assert items["pue"]["value"] == res.kpis["pue"]
-    assert items["revenue_usd_per_h"]["value"] > 0
+    # a coupled (Max-P) run reports no revenue: the tile shows "-" and says why, it computes nothing itself
+    assert "revenue_usd_per_h" not in res.kpis
+    assert items["revenue_usd_per_h"]["value"] is None and items["revenue_usd_per_h"]["text"] == "-"
+    assert "capping runs" in items["revenue_usd_per_h"]["description"]
+    assert F.tier_rows(res) == []
+
+
+@pytest.fixture(scope="module")
+def pod_priced():
+    """pod_small under a grid budget: a capping run, so it reports revenue and a tiers table."""
+    from twin import Scenario, run
+
+    s = Scenario(layout=POD, budget_mw=3.5, maxq={"objective": "revenue"})
+    return s.model(), run(s)
+
+
+def test_revenue_tile_is_the_runs_kpi(pod_priced):
+    model, res = pod_priced
+    items = {it["key"]: it for it in F.kpi_items(model, res)}
+    assert items["revenue_usd_per_h"]["value"] == res.kpis["revenue_usd_per_h"] > 0
+    assert items["revenue_usd_per_h"]["text"] == f"{res.kpis['revenue_usd_per_h']:,.1f}"
+
+
+def test_tier_rows_are_the_runs_tiers_table():
+    from twin import RunResult, Scenario
+
+    tiers = pd.DataFrame({
+        "tier": ["free", "t6", "train"], "kind": ["inference", "inference", "training"],
+        "interactivity_tok_s_per_user": [10.0, 50.0, np.nan], "price_usd_per_mtok": [0.0, 6.0, np.nan],
+        "tokens_per_s": [2e6, 1e6, 0.0], "revenue_usd_per_h": [0.0, 21_600.0, 5_400.0],
+    })  # fmt: skip
+    s = Scenario(layout=POD, budget_mw=3.0, maxq={"objective": "revenue"})
+    kpis = {
+        "revenue_usd_per_h": 27_000.0,
+        "revenue_usd_per_mwh": 9_000.0,
+        "shadow_price_grid_usd_per_mwh": 1234.5,
+    }
+    res = RunResult(s, "ok", "", {"tiers": tiers}, kpis, [])
+    rows = F.tier_rows(res)
+    assert [r["tier"] for r in rows] == ["free", "t6", "train"]
+    assert [r["tokens_per_s"] for r in rows] == [2e6, 1e6, 0.0]
+    assert [r["revenue_usd_per_h"] for r in rows] == [0.0, 21_600.0, 5_400.0]
+    assert [r["bar_pct"] for r in rows] == pytest.approx([0.0, 100.0, 25.0])
+    assert (
+        rows[1]["text"]["revenue_usd_per_h"] == "21,600.0" and rows[1]["text"]["tokens_per_s"] == "1,000,000"
+    )
+    assert rows[2]["text"]["price_usd_per_mtok"] == "-"  # NaN: training is priced per GPU-hour
+    cap = F.tier_caption(res)
+    assert "objective revenue" in cap and "27,000.0 $/h" in cap and "1,234.5 $/h per MW more" in cap
+    # objective tokens: the grid's shadow price is NaN and not shown
+    res_t = RunResult(Scenario(layout=POD, budget_mw=3.0), "ok", "", {"tiers": tiers},
+                      {**kpis, "shadow_price_grid_usd_per_mwh": float("nan")}, [])  # fmt: skip
+    assert "objective tokens" in F.tier_caption(res_t) and "per MW more" not in F.tier_caption(res_t)
+    # no revenue anywhere: bars of width 0, no division by zero
+    zero = RunResult(s, "ok", "", {"tiers": tiers.assign(revenue_usd_per_h=0.0)}, kpis, [])
+    assert [r["bar_pct"] for r in F.tier_rows(zero)] == [0.0, 0.0, 0.0]
+
+
+def test_tier_rows_of_the_mixed_campus_under_a_budget():
+    """campus_mixed.yaml (Vera Rubin + Groq LPX): every keynote tier is a row, in the run's order and values."""
+    from twin import Scenario, run
+
+    res = run(Scenario(layout="layouts/campus_mixed.yaml", budget_mw=1000, maxq={"objective": "revenue"}))
+    rows = F.tier_rows(res)
+    assert (
+        [r["tier"] for r in rows] == list(res.tables["tiers"]["tier"]) == ["free", "t3", "t6", "t45", "t150"]
+    )
+    np.testing.assert_array_equal(
+        [r["revenue_usd_per_h"] for r in rows], res.tables["tiers"]["revenue_usd_per_h"]
+    )
+    assert max(r["bar_pct"] for r in rows) == 100.0
 
 
 def test_compare_rows(pod):
