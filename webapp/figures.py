@@ -845,8 +845,8 @@ TIER_COLUMNS = (
     ("kind", "kind"),
     ("interactivity_tok_s_per_user", "tokens/s per user"),
     ("price_usd_per_mtok", "$/Mtok"),
-    ("tokens_per_s", "tokens/s"),
-    ("revenue_usd_per_h", "$/h"),
+    ("tokens_per_s", "output tokens/s"),
+    ("revenue_usd_per_h", "revenue $/h"),
 )
 
 
@@ -863,12 +863,23 @@ def tier_rows(result) -> list[dict]:
     rows = []
     for i, r in enumerate(t.to_dict("records")):
         row = {c: r.get(c) for c, _ in TIER_COLUMNS}
-        row["text"] = {
-            c: str(v) if isinstance(v, str) else _fmt(None if v is None else float(v)) for c, v in row.items()
-        }
+        row["text"] = {c: str(v) if isinstance(v, str) else _tier_fmt(v) for c, v in row.items()}
         row["bar_pct"] = float(rev[i] / top * 100) if top > 0 and np.isfinite(rev[i]) else 0.0
         rows.append(row)
     return rows
+
+
+def _tier_fmt(v) -> str:
+    """A tier value as text: whole numbers and values >= 100 with thousands separators and no decimals, others
+    to 3 significant figures; "-" for none / NaN."""
+    if v is None:
+        return "-"
+    v = float(v)
+    if not np.isfinite(v):
+        return "-"
+    if v == round(v) or abs(v) >= 100:
+        return f"{v:,.0f}"
+    return f"{v:.3g}"
 
 
 def tier_caption(result) -> str:

@@ -117,8 +117,10 @@ def test_tier_rows_are_the_runs_tiers_table():
     assert [r["tokens_per_s"] for r in rows] == [2e6, 1e6, 0.0]
     assert [r["revenue_usd_per_h"] for r in rows] == [0.0, 21_600.0, 5_400.0]
     assert [r["bar_pct"] for r in rows] == pytest.approx([0.0, 100.0, 25.0])
+    assert rows[1]["text"]["revenue_usd_per_h"] == "21,600" and rows[1]["text"]["tokens_per_s"] == "1,000,000"
     assert (
-        rows[1]["text"]["revenue_usd_per_h"] == "21,600.0" and rows[1]["text"]["tokens_per_s"] == "1,000,000"
+        rows[0]["text"]["price_usd_per_mtok"] == "0"
+        and rows[0]["text"]["interactivity_tok_s_per_user"] == "10"
     )
     assert rows[2]["text"]["price_usd_per_mtok"] == "-"  # NaN: training is priced per GPU-hour
     cap = F.tier_caption(res)
