@@ -162,12 +162,14 @@ def create_app(
     """A dashboard app opening ``layout`` (default: the 1 GW campus).
 
     ``cache_dir`` (default ``TWIN_DASHBOARD_CACHE``, else a new temporary folder) holds the solved scenarios on
-    disk and the background callbacks' jobs: give every worker of a multi-process server (``gunicorn -w 4``) the
-    same folder."""
+    disk (``results/``, at most 1 GiB), the background callbacks' jobs (``jobs/``) and, unless ``upload_dir`` is
+    given, the uploaded layouts (``uploads/``): give every worker of a multi-process server (``gunicorn -w 4``)
+    the same folder."""
     import diskcache
 
     first = Path(layout or os.environ.get("TWIN_DASHBOARD_LAYOUT") or DEFAULT_LAYOUT).resolve()
     root = cache_dir or os.environ.get("TWIN_DASHBOARD_CACHE")
+    shared = bool(root)
     if not root:  # a folder of our own: removed when the server process ends
         import atexit
         import shutil
@@ -176,6 +178,8 @@ def create_app(
         atexit.register(shutil.rmtree, root, ignore_errors=True)
     root = Path(root)
     cache = ResultCache(cache_size, disk_dir=root / "results", disk_bytes=2**30)
+    if upload_dir is None and shared:  # the workers sharing a cache folder share the uploaded layouts too
+        upload_dir = root / "uploads"
     if upload_dir is None:  # a folder of our own: removed when the server process ends
         import atexit
         import shutil
@@ -210,6 +214,7 @@ def create_app(
         "        {%css%}",
     )
     app._twin_cache = cache  # for tests and the benchmark
+    app._twin_uploads = uploads
 
     def result_of(spec: dict):
         s = build_scenario(spec, allowed_now())

@@ -49,3 +49,16 @@ def test_a_forked_worker_hands_its_result_through_the_disk(tmp_path):
     assert ResultCache(4, disk_dir=tmp_path / "results").get("seen") == {
         "id": "seen"
     }  # another process's view
+
+
+def test_workers_sharing_a_cache_folder_share_uploads(tmp_path):
+    """Two apps on one cache folder (two gunicorn workers): a layout uploaded through one is served by the other."""
+    from webapp.app import create_app
+
+    a = create_app("layouts/pod_small.yaml", cache_dir=tmp_path)
+    b = create_app("layouts/pod_small.yaml", cache_dir=tmp_path)
+    assert (
+        (tmp_path / "uploads").is_dir() and (tmp_path / "results").is_dir() and (tmp_path / "jobs").is_dir()
+    )
+    assert a._twin_cache._disk_args == (str(tmp_path / "results"), 2**30)  # 1 GiB of solved scenarios on disk
+    assert a._twin_uploads == b._twin_uploads == tmp_path / "uploads"  # allowed_now() globs this folder
