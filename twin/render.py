@@ -21,6 +21,7 @@ __all__ = [
     "RenderError",
     "preload",
     "rack_mesh",
+    "rendered",
     "render_png",
     "render_values_png",
     "short_label",
@@ -35,6 +36,14 @@ class RenderError(RuntimeError):
 
 
 _PRELOAD: list = []
+_RENDERED: list = []  # set once this process has opened an off-screen OpenGL context (see rendered())
+
+
+def rendered() -> bool:
+    """True once this process has rendered: the OpenGL driver (e.g. Mesa llvmpipe) then runs threads of its own,
+    and a child forked from this process inherits their locks but not the threads; fork-started workers should
+    be spawned instead (:func:`twin.study.mapping.cluster` does)."""
+    return bool(_RENDERED)
 
 
 def _import_plotting() -> None:
@@ -184,6 +193,7 @@ def render_values_png(
 
         vtkLogger.SetStderrVerbosity(vtkLogger.VERBOSITY_ERROR)  # X probe warnings before EGL/OSMesa
         mesh = rack_mesh(model, values, "value")
+        _RENDERED.append(True)
         pl = pv.Plotter(off_screen=True, window_size=(w, h))
         try:
             pl.set_background("white")

@@ -42,13 +42,19 @@ def cluster(workers: int | None = None, scheduler: str | None = None, fork: bool
     fork : bool
         Start the local workers by forking this process instead of spawning fresh interpreters, so they
         inherit what it has imported and compiled (seconds saved per worker: CoolProp, scipy, the compiled
-        model). Only for a local cluster, where the platform can fork (else the workers are spawned).
+        model). Only for a local cluster, where the platform can fork, and not once this process has rendered
+        with OpenGL (:func:`twin.render.rendered`): the workers are spawned then.
     """
     import multiprocessing
+    import sys
 
     from twin.study.engine import dask_client
 
-    if fork and scheduler is None and "fork" in multiprocessing.get_all_start_methods():  # not on Windows
+    render = sys.modules.get("twin.render")
+    gl_threads = (
+        render is not None and render.rendered()
+    )  # a forked child would inherit the GL driver's locks
+    if fork and scheduler is None and not gl_threads and "fork" in multiprocessing.get_all_start_methods():
         import dask
 
         with dask.config.set({"distributed.worker.multiprocessing-method": "fork"}):
