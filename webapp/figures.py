@@ -899,7 +899,7 @@ def tier_caption(result) -> str:
 
 COMPARE_KPIS = (
     "facility_power_mw", "it_power_mw", "cooling_power_mw", "network_power_mw", "electrical_loss_mw", "pue",
-    "tokens_per_s", "tokens_per_joule", "min_margin_k", "max_junction_c", "throttled_racks",
+    "tokens_per_s", "tokens_per_joule", "revenue_usd_per_h", "min_margin_k", "max_junction_c", "throttled_racks",
 )  # fmt: skip
 
 

@@ -427,10 +427,12 @@ def test_mixed_campus_shows_its_tiers(chromium, tmp_path):
         )
         page.fill("#budget", "1000")
         page.press("#budget", "Enter")
+        caption = "document.querySelector('[data-testid=tier-caption]')?.innerText.includes('objective {}')"
+        page.wait_for_function(f"() => {caption.format('tokens')}")  # one background job at a time
+        tok = run(Scenario(layout=str(mixed), budget_mw=1000))
+        assert kpi(page, "revenue_usd_per_h") == pytest.approx(tok.kpis["revenue_usd_per_h"], rel=1e-9)
         choose(page, "objective", "revenue $/h")
-        page.wait_for_function(
-            "() => document.querySelector('[data-testid=tier-caption]')?.innerText.includes('objective revenue')"
-        )
+        page.wait_for_function(f"() => {caption.format('revenue')}")
         res = run(Scenario(layout=str(mixed), budget_mw=1000, maxq={"objective": "revenue"}))
         got = tier_values(page)
         t = res.tables["tiers"]

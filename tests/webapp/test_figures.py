@@ -95,6 +95,7 @@ def test_revenue_tile_is_the_runs_kpi(pod_priced):
     items = {it["key"]: it for it in F.kpi_items(model, res)}
     assert items["revenue_usd_per_h"]["value"] == res.kpis["revenue_usd_per_h"] > 0
     assert items["revenue_usd_per_h"]["text"] == f"{res.kpis['revenue_usd_per_h']:,.1f}"
+    assert "revenue_usd_per_h" in {r["kpi"] for r in F.compare_rows(res, res)}  # compare A/B shows it too
 
 
 def test_tier_rows_are_the_runs_tiers_table():
