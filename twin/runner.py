@@ -244,6 +244,9 @@ def _run_coupled(s: Scenario) -> RunResult:
         "elec_nodes": c.electrical.res_nodes,
     }
     tables["violations"] = _violations_table(c.electrical.violations)
+    from twin.economics import run as econ
+
+    econ.add_to_run(econ.priced_state(model, c.res_racks, k["facility_power_mw"]), k, tables)
     status, reason = _status(k["converged"], "coupled fixed point")
     return RunResult(s, status, reason, tables, k, _coupled_warnings(model, c, k))
 

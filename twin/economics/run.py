@@ -8,6 +8,7 @@ those caps over the tiers), with ``objective="revenue"`` they come from the reve
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from twin.economics.revenue import RevenueResult, price_caps
 
@@ -44,14 +45,19 @@ def has_prices(model) -> bool:
 
 def priced_afterwards(model, res) -> RevenueResult | None:
     """Revenue of a feasible MaxQResult's caps (objective tokens, or any policy), or None without prices."""
-    if not has_prices(model) or not res.feasible or res.coupled is None:
+    if not res.feasible or res.coupled is None:
         return None
-    rr = res.res_racks
-    caps = rr["gpu_power_w"].to_numpy(dtype=float)
-    on = rr["on"].to_numpy(dtype=bool) if "on" in rr.columns else None
-    out = price_caps(
-        model, gpu_cap_w=np.maximum(caps, 1e-9), racks_on=on, facility_mw=res.kpis["facility_power_mw"]
-    )
+    return priced_state(model, res.res_racks, res.kpis["facility_power_mw"])
+
+
+def priced_state(model, res_racks: pd.DataFrame, facility_mw: float) -> RevenueResult | None:
+    """Revenue of a solved operating point (a coupled solve's racks: ``gpu_power_w``, ``on``), or None without
+    prices: the best split of the racks' capacity at their GPU powers over the layout's tiers."""
+    if not has_prices(model):
+        return None
+    caps = res_racks["gpu_power_w"].to_numpy(dtype=float)
+    on = res_racks["on"].to_numpy(dtype=bool) if "on" in res_racks.columns else None
+    out = price_caps(model, gpu_cap_w=np.maximum(caps, 1e-9), racks_on=on, facility_mw=facility_mw)
     out.kpis["shadow_price_grid_usd_per_mwh"] = float("nan")  # only the revenue objective prices the budget
     return out
 
