@@ -25,7 +25,7 @@ def write_series(
 @pytest.fixture(scope="session")
 def pod_year(tmp_path_factory):
     """pod_small over the TMY3 year with a -25 % 3 h event (the Emerald AI Phoenix preset) on a hot afternoon
-    and a MW-capped event, every strategy; from the response surface, validated at random and event hours."""
+    and a MW-capped event, every strategy (maxq-cooling included); from the response surface, validated at random and event hours."""
     from twin.grid.year import simulate_year
 
     d = tmp_path_factory.mktemp("grid")
@@ -36,5 +36,5 @@ def pod_year(tmp_path_factory):
         "  - {name: winter-cap, start: 2018-01-10T17:30, duration_h: 2, cap_mw: 3.0, ramp_min: 30, notice_min: 120}\n"
     )
     return simulate_year(
-        POD, events_file=str(ev), strategies=("fixed", "maxq", "shed"), validate_event_hours=4
+        POD, events_file=str(ev), strategies=("fixed", "maxq", "maxq-cooling", "shed"), validate_event_hours=4
     )

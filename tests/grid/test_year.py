@@ -13,10 +13,13 @@ TOL = 1e-6  # solver tolerance on the budget (Max-Q aims inside it by 0.5 x 1e-5
 
 def test_every_strategy_has_the_whole_year(pod_year):
     h = pod_year.hourly
-    assert set(h["strategy"]) == {"fixed", "maxq", "shed"}
-    for _, d in h.groupby("strategy"):
+    assert set(h["strategy"]) == {"fixed", "maxq", "maxq-cooling", "shed"}
+    cooling = ["supply_setpoint_mean_c", "tcs_flow_mean_lpm_per_kw", "cooling_saved_vs_maxq_mw"]
+    for s, d in h.groupby("strategy"):
         assert len(d) == HOURS and (d["hour"].to_numpy() == np.arange(HOURS)).all()
-        assert np.isfinite(d.select_dtypes("number").drop(columns=["carbon_marginal_g_per_kwh"])).all().all()
+        num = d.select_dtypes("number").drop(columns=["carbon_marginal_g_per_kwh", *cooling])
+        assert np.isfinite(num).all().all()
+        assert d[cooling].isna().all().all() if s != "maxq-cooling" else np.isfinite(d[cooling]).all().all()
 
 
 def test_energy_balance_closes_every_hour(pod_year):
@@ -72,8 +75,10 @@ def test_kpis_are_consistent(pod_year):
     for s, k in pod_year.kpis.items():
         d = pod_year.hourly[pod_year.hourly["strategy"] == s]
         assert k["annual_energy_mwh"] == pytest.approx(d["facility_power_mw"].sum())
-        assert k["tokens"] == pytest.approx(sum(k["tokens_by_tier"].values()))
         assert k["revenue_usd"] == pytest.approx(sum(k["revenue_usd_by_tier"].values()))
+        for t in pod_year.site.tiers:
+            assert k["revenue_usd_by_tier"][t] == pytest.approx(d[f"revenue_usd_{t}"].sum())
+            assert k["tokens_by_tier"][t] == pytest.approx(d[f"tokens_per_s_{t}"].sum() * 3600)
         assert k["curtailment_events"] == 2 and k["limit_exceeded_hours"] == 0
         assert k["max_balance_error_mw"] < 1e-9
         assert 1.0 < k["pue_annual"] <= k["pue_worst_month"] < 1.5
@@ -192,3 +197,54 @@ def test_study_engine_map_gives_what_run_gives():
     for a, b in zip(par, loop, strict=True):
         assert a["feasible"] == b["feasible"] and a["facility_power_mw"] == b["facility_power_mw"]
         assert a["tokens_per_s"] == b["tokens_per_s"]
+
+
+def test_tier_tokens_and_revenue_are_the_run_apis(pod_year):
+    """An exact node's tokens/s and revenue per tier are the run API's tiers table (twin.economics), and the
+    year's hours at the connection reproduce it (the surface interpolates those figures, no local pricing)."""
+    from twin import Scenario, run
+    from twin.grid.surrogate import solve_point
+
+    site = pod_year.site
+    r = run(
+        Scenario(
+            layout=POD, ambient_c=30.0, wet_bulb_c=20.0, budget_mw=3.3, policy="maxq", maxq={"shed": False}
+        )
+    )
+    tiers = r.tables["tiers"].set_index("tier")
+    mine = solve_point(site, "maxq", 30.0, 20.0, 3.3)
+    for t in site.tiers:
+        assert mine[f"tokens_per_s:{t}"] == pytest.approx(tiers.loc[t, "tokens_per_s"], rel=1e-9)
+        assert mine[f"revenue_usd_per_h:{t}"] == pytest.approx(tiers.loc[t, "revenue_usd_per_h"], rel=1e-9)
+    assert sum(mine[k] for k in site.revenue_keys) == pytest.approx(r.kpis["revenue_usd_per_h"], rel=1e-9)
+    # Max-P with racks off (the fixed strategy) is priced by the same economics
+    fx = solve_point(site, "subset", 30.0, 20.0, site.n_racks - 4)
+    assert 0 < sum(fx[k] for k in site.revenue_keys) < sum(mine[k] for k in site.revenue_keys) * 1.2
+
+
+def test_maxq_cooling_never_below_maxq_and_reports_its_setpoints(pod_year):
+    """maxq-cooling: tokens/s never below maxq's in any hour (beyond the surrogate's error), the chosen supply
+    setpoint within 5 C and the W45 limit, the TCS flow within OCP's 1.25-2.0 L/min/kW, cooling saved >= 0;
+    its row in the summary and in the strategy comparison."""
+    h = pod_year.hourly
+    mq = h[h["strategy"] == "maxq"].reset_index(drop=True)
+    mc = h[h["strategy"] == "maxq-cooling"].reset_index(drop=True)
+    assert (mc["tokens_per_s"] >= mq["tokens_per_s"] * (1 - 5e-3)).all()
+    assert (mc["facility_power_mw"] <= mc["limit_mw"] * (1 + TOL)).all()
+    assert mc["supply_setpoint_mean_c"].between(5.0, 45.0 + 1e-9).all()
+    assert mc["tcs_flow_mean_lpm_per_kw"].between(1.25 - 1e-6, 2.0 + 1e-6).all()
+    assert (mc["cooling_saved_vs_maxq_mw"] >= -1e-9).all()
+    k = pod_year.kpis["maxq-cooling"]
+    assert k["cooling_saved_vs_maxq_mwh"] == pytest.approx(mc["cooling_saved_vs_maxq_mw"].sum())
+    assert pod_year.kpis["maxq"]["cooling_saved_vs_maxq_mwh"] is None
+    assert k["revenue_usd"] >= pod_year.kpis["maxq"]["revenue_usd"] * (1 - 5e-3)
+
+
+def test_report_compares_every_strategy_with_revenue_per_tier(pod_year, tmp_path):
+    from twin.grid.report import write_report
+
+    page = open(write_report(pod_year, tmp_path / "report.html"), encoding="utf-8").read()
+    assert "Max-Q caps + cooling setpoints" in page and "Cooling energy saved vs Max-Q" in page
+    assert "Monthly tokens and revenue per tier" in page and "revenue per tier [M USD]" in page
+    for t in pod_year.site.tiers:
+        assert f"{t}: revenue [M USD]" in page

@@ -10,7 +10,10 @@ import typer
 from twin.cli.common import ForceOpt, JsonOpt, app, err, guarded, out, prepare_out, print_json, warn
 from twin.errors import InputError
 
-STRATEGY_HELP = "fixed (Max-P, racks off), maxq (Max-Q caps), shed (Max-Q + rack shedding) or all"
+STRATEGY_HELP = (
+    "fixed (Max-P, racks off), maxq (Max-Q caps), maxq-cooling (Max-Q caps + each hall's cooling setpoints), "
+    "shed (Max-Q + rack shedding) or all"
+)
 
 
 @app.command()
@@ -79,7 +82,7 @@ def grid(
 
     strategies = STRATEGIES if strategy == "all" else (strategy,)
     if strategy != "all" and strategy not in STRATEGIES:
-        raise InputError(f"unknown strategy {strategy!r} (fixed, maxq, shed or all)")
+        raise InputError(f"unknown strategy {strategy!r} (fixed, maxq, maxq-cooling, shed or all)")
     if validate_hours < 24 and not exact:
         raise InputError(f"--validate-hours {validate_hours}: at least 24 random hours are checked")
     if not layout.is_file():
@@ -224,9 +227,24 @@ def _render(res, out_dir: Path) -> None:
         ("emissions, kt", lambda k: f"{k['emissions_t'] / 1e3:,.1f}"),
         ("tokens, T", lambda k: f"{k['tokens'] / 1e12:,.1f}"),
         ("revenue, M USD", lambda k: f"{k['revenue_usd'] / 1e6:,.1f}"),
+        *[
+            (f"  {t}, M USD", lambda k, t=t: f"{k['revenue_usd_by_tier'][t] / 1e6:,.1f}")
+            for t in res.site.tiers
+        ],
         ("curtailed, MWh", lambda k: f"{k['curtailed_mwh']:,.1f}"),
         ("tokens lost, T", lambda k: f"{k['tokens_lost'] / 1e12:,.3f}"),
     ]
+    if "maxq-cooling" in res.kpis:
+        rows.append(
+            (
+                "cooling saved vs maxq, MWh",
+                lambda k: (
+                    "-"
+                    if k["cooling_saved_vs_maxq_mwh"] is None
+                    else f"{k['cooling_saved_vs_maxq_mwh']:,.1f}"
+                ),
+            )
+        )
     for lab, f in rows:
         t.add_row(lab, *[f(k) for k in res.kpis.values()])
     out.print(t)

@@ -18,8 +18,14 @@ import pandas as pd
 
 __all__ = ["write_report"]
 
-COLORS = {"fixed": "#d62728", "maxq": "#1f77b4", "shed": "#2ca02c"}
-NAMES = {"fixed": "fixed (Max-P, racks off)", "maxq": "Max-Q caps", "shed": "Max-Q + shedding"}
+COLORS = {"fixed": "#d62728", "maxq": "#1f77b4", "maxq-cooling": "#9467bd", "shed": "#2ca02c"}
+NAMES = {
+    "fixed": "fixed (Max-P, racks off)",
+    "maxq": "Max-Q caps",
+    "maxq-cooling": "Max-Q caps + cooling setpoints",
+    "shed": "Max-Q + shedding",
+}
+TIER_COLORS = ("#17becf", "#bcbd22", "#8c564b", "#e377c2", "#7f7f7f")
 MAX_EVENTS_SHOWN = 6
 
 
@@ -79,14 +85,22 @@ def _summary_rows(res) -> list[tuple[str, list[str]]]:
     add("Energy cost (USD)", "energy_cost_usd", 2, "USD")
     add("Emissions, average intensity", "emissions_t", 0, "t CO2eq")
     add("Emissions, marginal intensity", "emissions_marginal_t", 0, "t CO2eq")
-    add("Tokens", "tokens", 2)
+    add("Tokens (the racks' tokens/s, the Max-Q objective)", "tokens", 2)
     for t in res.site.tiers:
-        rows.append((f"  tokens, {t}", [_fmt(res.kpis[s]["tokens_by_tier"][t], 2) for s in res.kpis]))
-    add("Revenue", "revenue_usd", 2, "USD")
+        rows.append(
+            (
+                f"  tokens served, {t} (twin.economics)",
+                [_fmt(res.kpis[s]["tokens_by_tier"][t], 2) for s in res.kpis],
+            )
+        )
+    add("Revenue (twin.economics, per tier below)", "revenue_usd", 2, "USD")
     for t, p in zip(res.site.tiers, res.site.tier_price_usd_per_mtok, strict=True):
         lab = f"  revenue, {t} ({p:g} USD/Mtok)" if p else f"  revenue, {t} (no price)"
         rows.append((lab, [_fmt(res.kpis[s]["revenue_usd_by_tier"][t], 2, "USD") for s in res.kpis]))
     add("Revenue minus energy cost", "margin_usd", 2, "USD")
+    if "maxq-cooling" in res.kpis:
+        add("Facility-water supply setpoint, mean over halls and hours", "supply_setpoint_mean_c", 2, "C")
+        add("Cooling energy saved vs Max-Q at fixed setpoints", "cooling_saved_vs_maxq_mwh", 1, "MWh")
     add("Curtailment events", "curtailment_events", 0)
     add("Curtailment hours", "curtailment_hours", 1, "h")
     add("Curtailed energy", "curtailed_mwh", 1, "MWh")
@@ -195,8 +209,8 @@ def _heat_map_figs(res, hm, main, cur) -> list:
     return figs
 
 
-def _monthly_figs(hourly, strategies, cur) -> list:
-    """Monthly totals per strategy: energy, energy cost, emissions, tokens, revenue."""
+def _monthly_figs(hourly, strategies, cur, tiers) -> list:
+    """Monthly totals per strategy: energy, energy cost, emissions, tokens, revenue; and per tier."""
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
@@ -237,7 +251,48 @@ def _monthly_figs(hourly, strategies, cur) -> list:
             )
     fig.update_layout(title="Monthly totals", height=330, barmode="group")
     figs.append(("Monthly totals", fig))
+    figs.append(("Monthly totals per tier", _monthly_tier_fig(hourly, strategies, tiers)))
     return figs
+
+
+def _monthly_tier_fig(hourly, strategies, tiers):
+    """Monthly tokens and revenue per workload tier (the run API's tiers table, twin.economics), per strategy."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    n = max(len(tiers), 1)
+    fig = make_subplots(
+        rows=2,
+        cols=n,
+        subplot_titles=[f"{t}: tokens served [T]" for t in tiers] + [f"{t}: revenue [M USD]" for t in tiers],
+        vertical_spacing=0.18,
+    )
+    for s in strategies:
+        d = hourly[hourly["strategy"] == s]
+        m = d.groupby(d["time"].dt.month)
+        for j, t in enumerate(tiers):
+            for row, v in (
+                (1, m[f"tokens_per_s_{t}"].sum() * 3600 / 1e12),
+                (2, m[f"revenue_usd_{t}"].sum() / 1e6),
+            ):
+                fig.add_trace(
+                    go.Bar(
+                        x=v.index,
+                        y=v.to_numpy(),
+                        name=NAMES.get(s, s),
+                        marker_color=COLORS.get(s),
+                        showlegend=row == 1 and j == 0,
+                        legendgroup=s,
+                    ),
+                    row=row,
+                    col=j + 1,
+                )
+    fig.update_layout(
+        title="Monthly tokens and revenue per tier (run API: twin.economics tiers table)",
+        height=520,
+        barmode="group",
+    )
+    return fig
 
 
 def _event_figs(res, hourly, strategies, hm) -> list:
@@ -316,12 +371,26 @@ def _comparison_figs(res, strategies) -> list:
     if len(strategies) > 1:
         fig = make_subplots(
             rows=1,
-            cols=2,
+            cols=3,
             subplot_titles=(
                 "revenue minus energy cost [M USD]",
                 "tokens lost per MWh curtailed [M tokens/MWh]",
+                "revenue per tier [M USD]",
             ),
         )
+        for j, t in enumerate(res.site.tiers):
+            fig.add_trace(
+                go.Bar(
+                    x=[NAMES.get(s, s) for s in strategies],
+                    y=[res.kpis[s]["revenue_usd_by_tier"][t] / 1e6 for s in strategies],
+                    name=t,
+                    marker_color=TIER_COLORS[j % len(TIER_COLORS)],
+                    showlegend=True,
+                    legendgroup="tier",
+                ),
+                row=1,
+                col=3,
+            )
         for s in strategies:
             k = res.kpis[s]
             fig.add_trace(
@@ -340,7 +409,7 @@ def _comparison_figs(res, strategies) -> list:
                 row=1,
                 col=2,
             )
-        fig.update_layout(title="Strategy comparison", height=330)
+        fig.update_layout(title="Strategy comparison", height=360, barmode="stack")
         figs.append(("Strategy comparison", fig))
     return figs
 
@@ -438,7 +507,7 @@ def _body_html(res, strategies, parts: list[str], command: str, site_html: str, 
 <p class=sub>{html.escape(m["layout"])} &middot; grid connection {m["grid_limit_mw"]:,.1f} MW &middot; strategies: {", ".join(NAMES.get(s, s) for s in strategies)}
  &middot; {"exact solve of every hour" if m["exact"] else "response surface of exact solves"} &middot; computed in {m["wall_time_s"]:.1f} s ({html.escape(m.get("engine") or f"{m['workers']} process(es)")})</p>
 <h2>Summary</h2>{summary}
-<p class=note>Energy cost in the price's currency ({html.escape(cur)}){f"; converted to USD at {m['eur_usd']:.4f} USD/EUR (ECB reference rate, 2018 average)" if m.get("eur_usd") else ""}. Revenue at the tiers' prices (USD per million tokens). Tokens lost are counted against the same hour uncurtailed. Flexibility: MW below the uncurtailed draw the site can hold for an hour, summed over the year.</p>
+<p class=note>Energy cost in the price's currency ({html.escape(cur)}){f"; converted to USD at {m['eur_usd']:.4f} USD/EUR (ECB reference rate, 2018 average)" if m.get("eur_usd") else ""}. Tokens served and revenue per tier are the run API's (<code>twin.economics</code>: each exact solve's caps priced with the best split of the racks over the tiers at their interactivity, prices and demand limits), interpolated like the power; tokens served at a tier's interactivity are a different figure from the racks' tokens/s (the catalog's base rate, which Max-Q maximises). Tokens lost are counted against the same hour uncurtailed. Flexibility: MW below the uncurtailed draw the site can hold for an hour, summed over the year.</p>
 <h2>Surrogate error</h2>{_validation_html(res)}
 <h2>Curtailment</h2>{ev_note}
 {"".join(f"<div class=fig>{h}</div>" for h in parts)}
@@ -477,7 +546,7 @@ def write_report(res, path: Path, command: str = "") -> str:
     figs = [
         *_load_duration_figs(res, hourly, strategies),
         *_heat_map_figs(res, hm, main, cur),
-        *_monthly_figs(hourly, strategies, cur),
+        *_monthly_figs(hourly, strategies, cur, res.site.tiers),
         *_event_figs(res, hourly, strategies, hm),
         *_comparison_figs(res, strategies),
     ]

@@ -5,11 +5,20 @@ Three kinds of operating point, each solved exactly by the twin's coupled therma
 - ``shed``: Max-Q within a grid budget as the run API does it,
   ``twin.run(Scenario(..., budget_mw=B, policy="maxq"))``: caps, and racks switched off where fewer racks at
   higher caps make more tokens (the optimizer's rack shedding); verified by the coupled solve.
-- ``maxq``: Max-Q caps with every rack kept on: ``twin.maxq.optimize.optimize_maxq(..., shed=False)`` (the
-  Scenario has no option for it); infeasible below the all-on floor.
+- ``maxq``: Max-Q caps with every rack kept on: ``twin.run(Scenario(..., maxq={"shed": False}))``; infeasible
+  below the all-on floor.
+- ``maxqc``: Max-Q caps with every rack kept on and each hall's cooling setpoints (facility-water supply, TCS
+  flow per kW) co-optimised with them: ``twin.run(Scenario(..., maxq={"shed": False, "optimize_cooling": True}))``
+  (``twin.maxq.cooling``); its nodes also carry the chosen setpoints (mean over halls) and the cooling MW saved
+  against Max-Q at the fixed setpoints (the run's ``cooling_power_saved_mw``).
 - ``subset``: the first ``n`` racks in layout order on at Max-P, the others off
   (``twin.coupled.solve_coupled(..., racks_on=...)``): the ``fixed`` strategy, racks switched off in layout
   order as the optimizer's ``maxp`` policy does (a test checks they agree).
+
+Tokens/s and revenue per workload tier come from the run API's economics (``twin.economics``: the run's
+``tiers`` table, the caps priced with the best split of the racks over the tiers; for ``subset`` the same
+``twin.economics.revenue.price_caps`` at Max-P with the racks on), not from arithmetic here. A layout without
+tier prices has no ``tiers`` table: its tier tokens/s are then the racks' own tokens/s by their tier, revenue 0.
 
 A :class:`Surface` holds the solved quantities on a grid: per level of the third coordinate (budget MW, or
 racks on) a tensor grid over dry bulb and wet-bulb depression (dry bulb minus wet bulb, so that every node is
@@ -31,6 +40,7 @@ import numpy as np
 from twin.errors import InputError
 
 __all__ = [
+    "COOLING_QUANTITIES",
     "QUANTITIES",
     "Site",
     "SolverPool",
@@ -54,6 +64,8 @@ QUANTITIES = (
     "racks_on",
     "tokens_per_s",
 )
+#: the co-optimised cooling's choice per node (kind ``maxqc``), interpolated like the QUANTITIES
+COOLING_QUANTITIES = ("supply_setpoint_mean_c", "tcs_flow_mean_lpm_per_kw", "cooling_saved_vs_maxq_mw")
 
 
 @dataclass
@@ -97,13 +109,59 @@ class Site:
     def tier_keys(self) -> list[str]:
         return [f"tokens_per_s:{t}" for t in self.tiers]
 
+    @property
+    def revenue_keys(self) -> list[str]:
+        return [f"revenue_usd_per_h:{t}" for t in self.tiers]
+
+    def names(self, kind: str) -> list[str]:
+        """The quantities a node of ``kind`` carries (and a surface of it interpolates)."""
+        extra = list(COOLING_QUANTITIES) if kind == "maxqc" else []
+        return list(QUANTITIES) + self.tier_keys + self.revenue_keys + extra
+
 
 # --- exact solves --------------------------------------------------------------------------------------------------
 
 
-def _tier_tokens(site: Site, tokens_per_rack: np.ndarray) -> dict[str, float]:
-    tt = np.bincount(site.rack_tier, weights=tokens_per_rack, minlength=len(site.tiers))
-    return {k: float(v) for k, v in zip(site.tier_keys, tt, strict=True)}
+def _tier_economics(site: Site, tiers, tokens_per_rack: np.ndarray) -> dict[str, float]:
+    """Tokens/s and revenue USD/h per tier from the run API's ``tiers`` table (``twin.economics``); without one
+    (no tier has a price) the racks' tokens/s by their tier and no revenue."""
+    if tiers is not None and len(tiers):
+        t = tiers.set_index("tier")
+        tok = [float(t["tokens_per_s"].get(n, 0.0)) for n in site.tiers]
+        rev = [float(t["revenue_usd_per_h"].get(n, 0.0)) for n in site.tiers]
+    else:
+        tok = list(np.bincount(site.rack_tier, weights=tokens_per_rack, minlength=len(site.tiers)))
+        rev = [0.0] * len(site.tiers)
+    out = {k: float(v) for k, v in zip(site.tier_keys, tok, strict=True)}
+    out.update({k: float(v) for k, v in zip(site.revenue_keys, rev, strict=True)})
+    return out
+
+
+def _physical_wet_bulb_c(db: float, wb: float, altitude_m: float) -> float:
+    """A wet bulb near ``wb`` whose dew point CoolProp can give (the cooling co-optimiser bounds the supply
+    setpoint by it).
+
+    CoolProp's ``HAPropsSI("D", ..., "B", ...)`` has no answer for air drier than dry air (a surface node at a
+    cold dry bulb with the year's largest wet-bulb depression) and none for a wet bulb just above 0 C over a
+    dry bulb whose driest wet bulb is below 0 C (its ice / water branch: e.g. 5.0 C / 0.2 C, an hour of the
+    Greensboro TMY3 year). Such air is cold and dry: its dew point lies far below the setpoint bounds (5 C at
+    least) and below ~24 C the wet bulb does not act on the heat rejection (no adiabatic assist), so a wet bulb
+    within 1.5 K that CoolProp can take (the driest air's, if ``wb`` is below it) gives the same answer."""
+    from twin.thermal.properties import air_pressure_pa, dew_point_c, wet_bulb_at_humidity_ratio_c
+
+    p = air_pressure_pa(altitude_m)
+    driest, _ = wet_bulb_at_humidity_ratio_c(db, 1e-5, p)
+    wb = max(float(wb), float(driest) + 0.01)
+    if wb >= db:
+        return wb
+    for step in (0.0, -0.5, 0.5, -1.0, 1.0, -1.5, 1.5):
+        w = min(max(wb + step, float(driest) + 0.01), db)
+        try:
+            dew_point_c(db, w, p)
+        except ValueError:
+            continue
+        return w
+    return float(db)  # saturated: the dew point is the dry bulb
 
 
 def _binding_label(kpis: dict) -> str:
@@ -120,22 +178,38 @@ def _binding_label(kpis: dict) -> str:
 def solve_point(site: Site, kind: str, db: float, wb: float, z: float, x: float | None = None) -> dict:
     """One exact operating point.
 
-    kind ``shed`` / ``maxq``: ``z`` is the budget, MW (with / without rack shedding). kind ``subset``: ``z``
-    racks on (layout order) at Max-P. Returns the QUANTITIES, tokens per tier, ``feasible``, ``binding``,
-    ``floor_mw`` and (Max-Q) the GPU cap per rack.
+    kind ``shed`` / ``maxq`` / ``maxqc``: ``z`` is the budget, MW (with / without rack shedding; ``maxqc``
+    without shedding, cooling setpoints co-optimised). kind ``subset``: ``z`` racks on (layout order) at
+    Max-P. Returns ``site.names(kind)`` (the QUANTITIES, tokens/s and revenue USD/h per tier, for ``maxqc`` the
+    COOLING_QUANTITIES), ``feasible``, ``binding``, ``floor_mw`` and (Max-Q) the GPU cap per rack.
     """
     from twin import Scenario, run
     from twin.coupled import solve_coupled
 
     model = Scenario(layout=site.layout).model()
-    if kind == "shed":
-        r = run(Scenario(layout=site.layout, ambient_c=db, wet_bulb_c=wb, budget_mw=float(z), policy="maxq"))
+    if kind in ("shed", "maxq", "maxqc"):
+        opts = {"shed": kind == "shed", "optimize_cooling": kind == "maxqc"}
+        if kind == "maxqc":
+            wb = _physical_wet_bulb_c(db, wb, model.layout.site.altitude_m)
+        try:
+            r = run(
+                Scenario(
+                    layout=site.layout,
+                    ambient_c=db,
+                    wet_bulb_c=wb,
+                    budget_mw=float(z),
+                    policy="maxq",
+                    maxq=opts,
+                )
+            )
+        except InputError as exc:
+            return {"feasible": False, "floor_mw": np.nan, "reason": str(exc)}
         k = r.kpis
         if r.status != "ok":
             return {"feasible": False, "floor_mw": float(k.get("floor_mw") or np.nan), "reason": r.reason}
         racks = r.tables["racks"]
         caps = racks["gpu_cap_w"].to_numpy(dtype=float)
-        on = racks["on"].to_numpy(dtype=bool)
+        on = racks["on"].to_numpy(dtype=bool) if "on" in racks.columns else np.ones(len(racks), bool)
         water = k.get("water_use_m3_h")
         if water is None:
             # the Max-Q KPIs carry no thermal KPIs: the verifying coupled solve again, for the water use
@@ -144,22 +218,16 @@ def solve_point(site: Site, kind: str, db: float, wb: float, z: float, x: float 
             )
             water = c.thermal.kpis.get("water_use_m3_h", 0.0)
         tokens = racks["tokens_per_s"].to_numpy(dtype=float)
-    elif kind == "maxq":
-        from twin.maxq.optimize import optimize_maxq
-
-        try:
-            res = optimize_maxq(model, budget_mw=float(z), ambient_c=db, wet_bulb_c=wb, shed=False)
-        except InputError as exc:
-            return {"feasible": False, "floor_mw": np.nan, "reason": str(exc)}
-        k = res.kpis
-        if not res.feasible:
-            return {"feasible": False, "floor_mw": float(k.get("floor_mw") or np.nan), "reason": res.reason}
-        caps = np.asarray(res.gpu_cap_w, dtype=float)
-        if caps.shape != (site.n_racks,):
-            caps = res.coupled.res_racks["gpu_cap_w"].to_numpy(dtype=float)
-        water = res.coupled.thermal.kpis.get("water_use_m3_h", 0.0)
-        tokens = res.coupled.res_racks["tokens_per_s"].to_numpy(dtype=float)
+        econ = _tier_economics(site, r.tables.get("tiers"), tokens)
+        if kind == "maxqc":
+            sp = r.tables["cooling_setpoints"]
+            econ["supply_setpoint_mean_c"] = float(sp["chosen_c"].mean())
+            econ["tcs_flow_mean_lpm_per_kw"] = float(sp["tcs_flow_lpm_per_kw_chosen"].mean())
+            econ["cooling_saved_vs_maxq_mw"] = float(k.get("cooling_power_saved_mw") or 0.0)
     else:
+        from twin.economics.revenue import price_caps
+        from twin.economics.run import has_prices
+
         n = int(round(z))
         on = np.zeros(site.n_racks, bool)
         on[:n] = True
@@ -168,7 +236,10 @@ def solve_point(site: Site, kind: str, db: float, wb: float, z: float, x: float 
         out = {q: float(k[q]) for q in QUANTITIES if q in k and q != "water_use_m3_h"}
         out["water_use_m3_h"] = float(c.thermal.kpis.get("water_use_m3_h", 0.0))
         out["racks_on"] = float(k.get("racks_on", n))
-        out.update(_tier_tokens(site, c.res_racks["tokens_per_s"].to_numpy(dtype=float)))
+        tiers = None
+        if has_prices(model):  # the run API's economics at Max-P with these racks on
+            tiers = price_caps(model, racks_on=on, facility_mw=out["facility_power_mw"]).tiers
+        out.update(_tier_economics(site, tiers, c.res_racks["tokens_per_s"].to_numpy(dtype=float)))
         out.update(
             feasible=True,
             floor_mw=np.nan,
@@ -179,7 +250,7 @@ def solve_point(site: Site, kind: str, db: float, wb: float, z: float, x: float 
     out = {q: float(k[q]) for q in QUANTITIES if q in k and q != "water_use_m3_h"}
     out["water_use_m3_h"] = float(water or 0.0)
     out["racks_on"] = float(k.get("racks_on", site.n_racks))
-    out.update(_tier_tokens(site, tokens))
+    out.update(econ)
     out["gpu_cap_w"] = caps.astype(np.float32)
     binding = _binding_label(k)
     if int(k.get("racks_shed", 0) or 0) > 0:
@@ -362,7 +433,9 @@ def _warm(site: Site) -> None:
     if site.layout in _WARM:
         return
     import twin.coupled  # noqa: F401
+    import twin.economics.revenue  # noqa: F401
     import twin.electrical  # noqa: F401
+    import twin.maxq.cooling  # noqa: F401
     import twin.maxq.optimize  # noqa: F401
     import twin.runner  # noqa: F401
     import twin.thermal  # noqa: F401
@@ -512,7 +585,11 @@ def build_surface(
             and a.get("feasible") == b.get("feasible")
             and (
                 not a.get("feasible")
-                or all(abs(a[q] - b[q]) <= 1e-9 * max(1.0, abs(a[q])) for q in QUANTITIES)
+                or all(
+                    abs(a[q] - b[q]) <= 1e-9 * max(1.0, abs(a[q]))
+                    for q in QUANTITIES + COOLING_QUANTITIES
+                    if q in a
+                )
             )
         )
         if same:
@@ -531,7 +608,7 @@ def build_surface(
         got.update(zip(redo, extra, strict=True))
     where = list(got)
     res = [got[k] for k in where]
-    names = list(QUANTITIES) + site.tier_keys
+    names = site.names(kind)
     levels = []
     for z, dbs, deps in plan:
         vals = {n: np.full((len(dbs), len(deps)), np.nan) for n in names}

@@ -7,8 +7,15 @@ Strategies (how the site meets the hour's grid limit: the connection, or an even
 - ``maxq``: Max-Q caps under the hour's limit; racks stay on (the optimizer with ``shed=False``). A cap below
   what the site draws with every GPU at its minimum power (the all-on floor) cannot be met with caps alone:
   those hours switch racks off as ``shed`` does, and are counted (``racks_switched_off_hours``).
+- ``maxq-cooling``: ``maxq`` with each hall's cooling setpoints (facility-water supply, TCS flow per kW)
+  co-optimised with the caps (``twin.maxq.cooling``, the run API's ``maxq={"optimize_cooling": True}``); racks
+  stay on (below the all-on floor as ``maxq``: racks switched off as ``shed`` does, at fixed setpoints). Per hour
+  the chosen setpoints (mean over halls) and the cooling MW saved against Max-Q at the fixed setpoints.
 - ``shed``: Max-Q as ``twin.run`` does it: caps, plus rack shedding where fewer racks at higher caps make
   more tokens (deep events).
+
+Tokens/s and revenue per workload tier are the run API's (``twin.economics``: the ``tiers`` table of each
+exact solve, interpolated like the other quantities), not computed here.
 
 Each hour's operating point comes from a response surface of exact solves (``twin.grid.surrogate``), or with
 ``exact=True`` from an exact solve of its own. A partly curtailed hour (an event that starts or ends inside it,
@@ -27,15 +34,25 @@ import pandas as pd
 from twin.errors import InputError
 from twin.grid.data import HOURS, Series, Weather, load_carbon, load_price, load_series_csv, load_weather
 from twin.grid.events import Event, hourly_profile, load_events, place_curtailment, resolve_caps
-from twin.grid.surrogate import QUANTITIES, Site, SolverPool, Surface, build_surface, parallel_map
+from twin.grid.surrogate import (
+    COOLING_QUANTITIES,
+    Site,
+    SolverPool,
+    Surface,
+    build_surface,
+    parallel_map,
+)
 
 __all__ = ["STRATEGIES", "YearResult", "simulate_year"]
 
-STRATEGIES = ("fixed", "maxq", "shed")
+STRATEGIES = ("fixed", "maxq", "maxq-cooling", "shed")
+#: the kind of exact solve behind each Max-Q strategy's response surface (twin.grid.surrogate)
+KIND = {"maxq": "maxq", "maxq-cooling": "maxqc", "shed": "shed"}
 EUR_USD_2018 = 1.1810  # ECB euro foreign exchange reference rate, USD per EUR, 2018 annual average
 NO_LOSS, SOME_LOSS = 0.001, 0.05
 NAMES = {
     "maxq": "Max-Q caps",
+    "maxq-cooling": "Max-Q caps + cooling setpoints",
     "shed": "Max-Q + shedding",
     "fixed": "Max-P racks on",
 }  # token loss that counts as "none" (0.1 %) and "some" (5 %) for flexibility
@@ -129,7 +146,7 @@ def _predict_strategy(
     if strategy == "shed":
         q = surfs["shed"](db, wb, budget)
         return q, q["_ok"], q["racks_on"] < site.n_racks - 1e-6
-    q = surfs["maxq"](db, wb, budget)
+    q = surfs[strategy](db, wb, budget)
     feas = q["_ok"]
     off = np.zeros(np.shape(db), bool)
     if "shed" in surfs and (~feas).any():
@@ -138,6 +155,9 @@ def _predict_strategy(
         if use.any():
             for k in names:
                 q[k] = np.where(use, s[k], q[k])
+            for k in COOLING_QUANTITIES:  # at the fixed setpoints there
+                if k in q:
+                    q[k] = np.where(use, np.nan if k != "cooling_saved_vs_maxq_mw" else 0.0, q[k])
             q["_binding"] = np.where(use, "racks shed (below the all-on floor)", q["_binding"])
             feas, off = feas | use, use
     return q, feas, off
@@ -199,7 +219,7 @@ class _Progress:
 def _check_args(strategies, events_file, curtailment_pct, eur_usd) -> None:
     for s in strategies:
         if s not in STRATEGIES:
-            raise InputError(f"unknown strategy {s!r} (fixed, maxq, shed or all)")
+            raise InputError(f"unknown strategy {s!r} (fixed, maxq, maxq-cooling, shed or all)")
     if events_file and curtailment_pct is not None:
         raise InputError("give --events or --curtailment-pct, not both")
     if not 0 < eur_usd < 100:
@@ -264,7 +284,7 @@ def _base_year(inp: _Inputs, main: str, kind0: str, exact: bool, prog: _Progress
     else:
         prog.stage(f"response surface: {NAMES[kind0]} at the grid connection", len(dbn) * len(depn))
         t = time.perf_counter()
-        s0 = build_surface(inp.site, kind0, plan0, progress=lambda k: prog.tick(k))
+        s0 = build_surface(inp.site, KIND[kind0], plan0, progress=lambda k: prog.tick(k))
         timings["surface_base_s"] = time.perf_counter() - t
         base_fac = s0(db, wb, np.full(HOURS, b0))["facility_power_mw"]
     return base_fac, s0, base_pts, plan0
@@ -311,7 +331,7 @@ def _build_surfaces(
 ) -> tuple[dict, int]:
     """Step 4: response surfaces for the event budgets and the strategies. Returns (surfaces, exact nodes)."""
     site, db, wb, dep, b0, ev_h = inp.site, inp.db, inp.wb, inp.dep, inp.b0, bud.ev_h
-    surfs: dict = {"names": list(QUANTITIES) + site.tier_keys}
+    surfs: dict = {"names": site.names("maxq")}
     n_nodes = 0
     surfs[kind0] = s0
     n_nodes += s0.nodes
@@ -327,13 +347,21 @@ def _build_surfaces(
             f"response surface: {NAMES[kind0]} at the event caps",
             sum(len(a) * len(b) for _, a, b in extra),
         )
-        s1 = build_surface(site, kind0, extra, progress=lambda k: prog.tick(k))
+        s1 = build_surface(site, KIND[kind0], extra, progress=lambda k: prog.tick(k))
         n_nodes += s1.nodes
-        surfs[kind0] = Surface(kind0, s1.levels + s0.levels, s0.names, None, s0.nodes + s1.nodes)
-    # shed: its own surface when asked for; for maxq, at the event caps where caps alone cannot meet them
-    other = "shed" if kind0 == "maxq" else None
-    if other and (
-        "shed" in strategies or (extra and not all(lv.feasible.all() for lv in surfs["maxq"].levels))
+        surfs[kind0] = Surface(KIND[kind0], s1.levels + s0.levels, s0.names, None, s0.nodes + s1.nodes)
+    # the other caps-only strategy (maxq-cooling next to maxq): its own surface at the connection and the caps
+    for strat in ("maxq", "maxq-cooling"):
+        if strat in strategies and strat not in surfs:
+            plan = plan0 + extra
+            prog.stage(f"response surface: {NAMES[strat]}", sum(len(a) * len(b) for _, a, b in plan))
+            surfs[strat] = build_surface(site, KIND[strat], plan, progress=lambda k: prog.tick(k))
+            n_nodes += surfs[strat].nodes
+    # shed: its own surface when asked for; for the caps-only strategies, at the event caps where caps alone
+    # cannot meet them
+    caps_only = [surfs[x] for x in ("maxq", "maxq-cooling") if x in surfs]
+    if caps_only and (
+        "shed" in strategies or (extra and not all(lv.feasible.all() for sf in caps_only for lv in sf.levels))
     ):
         plan = (plan0 if "shed" in strategies else []) + extra
         if plan:
@@ -361,7 +389,7 @@ def _strategy_hours(
     """Step 5: one strategy's hours: the uncurtailed operating point, mixed in event hours with the point at
     the event's budget (by the fraction of the hour at it); as the hourly table of that strategy."""
     site, db, wb, b0 = inp.site, inp.db, inp.wb, inp.b0
-    ev_h, names = bud.ev_h, surfs["names"]
+    ev_h, names = bud.ev_h, site.names(KIND.get(strat, "subset"))
     if exact:
         st0 = (
             base_pts
@@ -512,8 +540,9 @@ def _simulate(
     inp = _load_inputs(layout, weather, prices, carbon, carbon_marginal, system_load, events_file, eur_usd)
     site, db, wb, b0 = inp.site, inp.db, inp.wb, inp.b0
     prog = _Progress(progress)
-    main = "maxq" if "maxq" in strategies else "shed"
-    kind0 = "maxq" if main == "maxq" else "shed"
+    # the strategy whose uncurtailed year places the events (they are relative to its draw)
+    main = next((x for x in ("maxq", "maxq-cooling", "shed") if x in strategies), "shed")
+    kind0 = main
     timings: dict = {}
     # 2. the uncurtailed year at the grid connection
     base_fac, s0, base_pts, plan0 = _base_year(inp, main, kind0, exact, prog, timings)
@@ -525,7 +554,7 @@ def _simulate(
     bud = _hourly_budget(inp, base_fac, curtailment_pct, curtailment_depth_pct)
     # 4. surfaces for the event budgets and the strategies
     if exact:
-        surfs, n_nodes = {"names": list(QUANTITIES) + site.tier_keys}, 0
+        surfs, n_nodes = {"names": site.names("maxq")}, 0
     else:
         surfs, n_nodes = _build_surfaces(inp, strategies, kind0, s0, plan0, bud, prog, timings, t0)
     # 5. the hours, per strategy; their KPIs
@@ -620,18 +649,18 @@ def _exact_states(strat, site, db, wb, budget, stage, tick) -> dict:
     key = np.round(np.stack([db, wb, budget], 1), 9)
     uniq, inv = np.unique(key, axis=0, return_inverse=True)
     inv = inv.reshape(-1)
-    kind = {"fixed": "fit", "maxq": "maxq", "shed": "shed"}[strat]
+    kind = {"fixed": "fit", **KIND}[strat]
     tasks = [(kind, d, b, bud, 1.0 if kind == "fit" else None) for d, b, bud in uniq]
     stage(f"exact solves ({strat})", len(tasks))
     res = parallel_map(site, tasks, progress=lambda k: tick(k))
-    if strat == "maxq":  # below the all-on floor: racks switched off as shed does
+    if strat in ("maxq", "maxq-cooling"):  # below the all-on floor: racks switched off as shed does
         redo = [i for i, r in enumerate(res) if not r.get("feasible")]
         if redo:
             extra = parallel_map(site, [("shed", *uniq[i], None) for i in redo], progress=lambda k: tick(k))
             for i, r in zip(redo, extra, strict=True):
                 if r.get("feasible"):
                     res[i] = {**r, "binding": "racks shed (below the all-on floor)", "_off": True}
-    names = list(QUANTITIES) + site.tier_keys
+    names = site.names(kind)
     out = {
         n: np.array([res[i].get(n, np.nan) if res[i].get("feasible") else np.nan for i in inv]) for n in names
     }
@@ -641,7 +670,8 @@ def _exact_states(strat, site, db, wb, budget, stage, tick) -> dict:
         [bool(res[i].get("_off", res[i].get("racks_on", site.n_racks) < site.n_racks)) for i in inv]
     )
     for n in names:
-        out[n] = np.nan_to_num(out[n])
+        if n not in COOLING_QUANTITIES[:2]:  # a setpoint not chosen (racks shed below the floor) stays NaN
+            out[n] = np.nan_to_num(out[n])
     return out
 
 
@@ -677,14 +707,14 @@ def _hourly_frame(strat, site, w, price, avg, marg, b0, cap, frac, which, events
     df["water_m3"] = q["water_use_m3_h"]  # one hour at m3/h
     df["racks_on"] = q["racks_on"]
     df["tokens_per_s"] = tok
+    # tokens/s and revenue per tier: the run API's (twin.economics tiers table), one hour at USD/h
     rev = np.zeros(HOURS)
     rev_lost = np.zeros(HOURS)
-    for t, key, p in zip(site.tiers, site.tier_keys, site.tier_price_usd_per_mtok, strict=True):
+    for t, key, rkey in zip(site.tiers, site.tier_keys, site.revenue_keys, strict=True):
         df[f"tokens_per_s_{t}"] = q[key]
-        r = q[key] * 3600 / 1e6 * (p or 0.0)
-        df[f"revenue_usd_{t}"] = r
-        rev += r
-        rev_lost += (q_base[key] - q[key]) * 3600 / 1e6 * (p or 0.0)
+        df[f"revenue_usd_{t}"] = q[rkey]
+        rev += q[rkey]
+        rev_lost += q_base[rkey] - q[rkey]
     df["revenue_usd"] = rev
     df["energy_cost"] = fac * price.values  # price currency
     df["energy_cost_usd"] = df["energy_cost"] * fx
@@ -693,6 +723,10 @@ def _hourly_frame(strat, site, w, price, avg, marg, b0, cap, frac, which, events
     df["curtailed_mw"] = np.maximum(q_base["facility_power_mw"] - fac, 0.0) * (frac > 0)
     df["tokens_lost"] = np.maximum(q_base["tokens_per_s"] - tok, 0.0) * 3600 * (frac > 0)
     df["revenue_lost_usd"] = np.maximum(rev_lost, 0.0) * (frac > 0)
+    if "supply_setpoint_mean_c" in q:  # maxq-cooling: the setpoints chosen, the cooling saved vs Max-Q
+        df["supply_setpoint_mean_c"] = q["supply_setpoint_mean_c"]
+        df["tcs_flow_mean_lpm_per_kw"] = q["tcs_flow_mean_lpm_per_kw"]
+        df["cooling_saved_vs_maxq_mw"] = q["cooling_saved_vs_maxq_mw"]
     df["binding"] = binding.astype(str)
     df["balance_error_mw"] = fac - (
         q["it_power_mw"] + q["network_power_mw"] + q["cooling_power_mw"] + q["electrical_loss_mw"]
@@ -759,6 +793,13 @@ def _kpis(df: pd.DataFrame, site: Site, events: list[Event], b0: float, currency
         if "racks_switched_off" in df
         else 0,
         "max_balance_error_mw": float(np.abs(df["balance_error_mw"]).max()),
+        # maxq-cooling only (None for the other strategies)
+        "supply_setpoint_mean_c": float(np.nanmean(df["supply_setpoint_mean_c"]))
+        if "supply_setpoint_mean_c" in df and df["supply_setpoint_mean_c"].notna().any()
+        else None,
+        "cooling_saved_vs_maxq_mwh": float(df["cooling_saved_vs_maxq_mw"].sum())
+        if "cooling_saved_vs_maxq_mw" in df
+        else None,
     }
     return k
 
@@ -774,8 +815,10 @@ def _flex(site, surfs, db, wb, hourly, kpis, strategies, stage, tick) -> pd.Data
     top = min(draw, b0)
     budgets = np.round(top * np.array([0.97, 0.9]), 6)
     stage("flexibility curve (Max-Q at median weather)", len(budgets))
-    kind = "maxq" if "maxq" in surfs else "shed"
-    res = parallel_map(site, [(kind, mdb, mwb, float(b), None) for b in budgets], progress=lambda k: tick(k))
+    kind = next(x for x in ("maxq", "maxq-cooling", "shed") if x in surfs)
+    res = parallel_map(
+        site, [(KIND[kind], mdb, mwb, float(b), None) for b in budgets], progress=lambda k: tick(k)
+    )
     rows = [
         (b, r["facility_power_mw"], r["tokens_per_s"])
         for b, r in zip(budgets, res, strict=True)
@@ -840,7 +883,7 @@ def _validate(site, strategies, surfs, db, wb, b0, ev_h, budget_ev, n_rand, n_ev
             elif s == "shed" or off[i]:
                 tasks.append(("shed", float(db[h]), float(wb[h]), b, None))
             else:
-                tasks.append(("maxq", float(db[h]), float(wb[h]), b, None))
+                tasks.append((KIND[s], float(db[h]), float(wb[h]), b, None))
             index.append((s, i))
     # identical tasks (maxq and shed at the same hour) are solved once
     keyed = {}
@@ -897,7 +940,7 @@ def _site_plan(site, surfs, db, wb, b0, strategies) -> pd.DataFrame:
     """Racks on the floor (x_m, y_m) with their GPU cap under Max-Q at the connection limit at the year's median
     weather: the response surface's node nearest it (an exact solve), or (``exact``, or no Max-Q surface) an
     exact solve at the median weather itself."""
-    surf = surfs.get("maxq") or surfs.get("shed")
+    surf = surfs.get("maxq") or surfs.get("maxq-cooling") or surfs.get("shed")
     mdb, mwb = float(np.median(db)), float(np.median(wb))
     caps = None
     if surf is not None:
