@@ -829,14 +829,14 @@ def kpi_items(model, result) -> list[dict]:
 
 #: why a KPI tile shows "-" when the run does not report it
 KPI_ABSENT = {
-    "revenue_usd_per_h": "not reported by this run: the run API prices capping runs (a grid budget) on layouts "
-    "with priced tiers",
+    "revenue_usd_per_h": "not reported by this run: the run API prices coupled and capping runs on layouts "
+    "whose workload tiers have prices (this layout's have none)",
 }
 
 #: shown instead of the tier table when the run has none
 TIER_NOTE = (
-    "Revenue per tier: reported by capping runs on layouts with priced tiers; set a grid budget "
-    "(Max-P, uniform or Max-Q) to see it."
+    "Revenue per tier: reported for layouts whose workload tiers have prices (price_usd_per_mtok or "
+    "price_usd_per_gpu_hour in the layout's workload.tiers)."
 )
 
 # (column of the result's ``tiers`` table, heading) of the tier view, in order

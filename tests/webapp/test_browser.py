@@ -368,13 +368,12 @@ def test_objective_revenue_changes_the_revenue_kpi_to_run(chromium, tmp_path):
         page.set_default_timeout(60_000)
         page.goto(url)
         wait_ready(page)
-        # Max-P (a coupled run) reports no revenue: the tile shows "-", the tier view says why
-        assert page.get_attribute("#kpi-revenue_usd_per_h", "data-value") == ""
-        assert page.inner_text("#kpi-revenue_usd_per_h").split("\n")[1] == "-"
-        assert "grid budget" in page.inner_text("[data-testid=tier-note]")
+        # Max-P (a coupled run): its GPU powers priced by the run API
+        _, maxp = solved(layout)
+        assert kpi(page, "revenue_usd_per_h") == pytest.approx(maxp.kpis["revenue_usd_per_h"], rel=1e-9)
         page.fill("#budget", "3")
         page.press("#budget", "Enter")
-        page.wait_for_function("() => document.getElementById('kpi-revenue_usd_per_h').dataset.value !== ''")
+        wait_kpi_change(page, "revenue_usd_per_h", maxp.kpis["revenue_usd_per_h"])
         _, tok = solved(layout, budget_mw=3.0)
         assert kpi(page, "revenue_usd_per_h") == pytest.approx(tok.kpis["revenue_usd_per_h"], rel=1e-9)
         choose(page, "objective", "revenue $/h")

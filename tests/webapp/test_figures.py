@@ -74,11 +74,20 @@ def test_facility_figure_traces_and_views(pod):
     assert [o["value"] for o in F.view_options(model)][:2] == ["site", "hall:0"]
     items = {it["key"]: it for it in F.kpi_items(model, res)}
     assert items["pue"]["value"] == res.kpis["pue"]
-    # a coupled (Max-P) run reports no revenue: the tile shows "-" and says why, it computes nothing itself
-    assert "revenue_usd_per_h" not in res.kpis
+    # a coupled (Max-P) run on priced tiers reports its revenue: the tile is the run's KPI, computed nowhere else
+    assert items["revenue_usd_per_h"]["value"] == res.kpis["revenue_usd_per_h"] > 0
+    assert [r["tier"] for r in F.tier_rows(res)] == list(res.tables["tiers"]["tier"])
+
+
+def test_revenue_tile_without_prices_says_why(pod):
+    """A layout whose tiers have no prices: no revenue KPI, the tile shows "-" and says why."""
+    model, res = pod
+    kpis = {k: v for k, v in res.kpis.items() if k != "revenue_usd_per_h"}
+    bare = type(res)(res.scenario, res.status, res.reason, {"racks": res.tables["racks"]}, kpis, [])
+    items = {it["key"]: it for it in F.kpi_items(model, bare)}
     assert items["revenue_usd_per_h"]["value"] is None and items["revenue_usd_per_h"]["text"] == "-"
-    assert "capping runs" in items["revenue_usd_per_h"]["description"]
-    assert F.tier_rows(res) == []
+    assert "have prices" in items["revenue_usd_per_h"]["description"]
+    assert F.tier_rows(bare) == []
 
 
 @pytest.fixture(scope="module")
