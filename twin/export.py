@@ -67,7 +67,7 @@ def _units(table: str, columns) -> dict[str, str]:
 
 def _footprints(model) -> np.ndarray:
     """(n, 6): x0, y0, z0, dx, dy, dz of each rack box [m] (the dashboard's geometry)."""
-    from webapp.figures import rack_footprints
+    from twin.geometry import rack_footprints
 
     return rack_footprints(model)
 
@@ -135,7 +135,7 @@ def _lines(a: np.ndarray, b: np.ndarray):
 
 def _cdu_block(model, result, fp):
     """CDUs at the start (x-min) of their loop's racks, 1 m apart along y (as the dashboard draws them)."""
-    from webapp.figures import _unit_positions
+    from twin.geometry import unit_positions as _unit_positions
 
     loops = model.racks["loop"].to_numpy()
     ldf = (
@@ -337,7 +337,7 @@ def _display_colour(model, result, metric: str | None) -> tuple[np.ndarray, str]
     n = len(model.racks)
     if not metric:
         return np.full((n, 3), 0.6), ""
-    from webapp.figures import rack_metric
+    from twin.geometry import rack_metric
 
     v, _ = rack_metric(model, result, metric)
     fin = np.isfinite(v)

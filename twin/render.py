@@ -3,7 +3,7 @@
 Pure functions of the compiled model and per-rack values (no solve here): :func:`render_png` colours by a rack
 metric of a :class:`~twin.result.RunResult` (names and units from ``twin/results_schema.yaml``), and
 :func:`render_values_png` by any array with one value per rack (e.g. the grid year's GPU caps at a
-representative hour). The geometry is the dashboard's (``webapp.figures.rack_boxes``: one numpy-built triangle
+representative hour). The geometry is the dashboard's (``twin.geometry.rack_boxes``: one numpy-built triangle
 mesh, 8 points and 10 triangles a rack, no per-rack objects), so the picture matches the 3D view. Rendering runs
 without an X server (VTK's EGL / OSMesa off-screen window); when VTK cannot open one, :class:`RenderError`
 says why, so that a caller can fall back to a 2D picture.
@@ -98,7 +98,7 @@ def rack_mesh(model, values: np.ndarray, name: str = "value"):
     pyvista.PolyData
         10 triangles a rack, rack ``k``'s cells at ``10 k .. 10 k + 9``; also ``rack_index`` cell data.
     """
-    from webapp.figures import rack_boxes
+    from twin.geometry import rack_boxes
 
     values = np.asarray(values, dtype=float)
     n = len(model.racks)
@@ -116,7 +116,7 @@ def _hall_outlines(model):
     """The rectangle around each hall's racks (3 m margin) as line cells, on the floor."""
     import pyvista as pv
 
-    from webapp.figures import rack_footprints
+    from twin.geometry import rack_footprints
 
     fp = rack_footprints(model)
     hall = model.racks["hall"].to_numpy()
@@ -254,7 +254,7 @@ def render_png(
     result : RunResult
         From :func:`twin.run`.
     metric : str
-        A colour metric of the dashboard (``webapp.figures.COLOUR_METRICS``: ``junction_c``, ``margin_k``,
+        A colour metric (``twin.geometry.COLOUR_METRICS``: ``junction_c``, ``margin_k``,
         ``gpu_cap_w``, ``rack_power_w``, ``busway_loading_pct``, ...).
     path, size
         As :func:`render_values_png`.
@@ -266,7 +266,7 @@ def render_png(
     RenderError
         VTK could not render off-screen.
     """
-    from webapp.figures import COLOUR_METRICS, rack_metric
+    from twin.geometry import COLOUR_METRICS, rack_metric
 
     values, _ = rack_metric(model, result, metric)
     table, column = COLOUR_METRICS[metric]

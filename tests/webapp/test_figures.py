@@ -19,21 +19,6 @@ def pod():
     return s.model(), run(s)
 
 
-def test_rack_boxes_are_one_vectorised_mesh(pod):
-    model, _ = pod
-    n = len(model.racks)
-    mesh = F.rack_boxes(model)
-    assert mesh.points.shape == (8 * n, 3) and mesh.faces.shape == (10 * n, 3)
-    assert mesh.faces.max() == 8 * n - 1
-    fp = F.rack_footprints(model)
-    rt = model.rack_types.iloc[0]
-    # pod_small's rows run along x: width along the row, depth across, height up
-    np.testing.assert_allclose(fp[:, 3:], np.tile([rt.width_m, rt.depth_m, rt.height_m], (n, 1)))
-    np.testing.assert_allclose(mesh.points[::8, :2], model.racks[["x_m", "y_m"]].to_numpy(), atol=1e-6)
-    poly = mesh.to_pyvista()
-    assert poly.n_cells == 10 * n and poly.n_points == 8 * n
-
-
 def test_colours_follow_the_result_column(pod):
     model, res = pod
     racks = np.arange(len(model.racks))

@@ -78,7 +78,7 @@ def export(
 
     from twin import Scenario, run
     from twin.errors import InputError
-    from webapp.figures import COLOUR_METRICS
+    from twin.geometry import COLOUR_METRICS
 
     fmt = fmt.lower()
     _check_out(fmt, out_path, force)

@@ -40,8 +40,8 @@ def render(
     """Solve the scenario and write an off-screen pyvista screenshot (no X server) coloured by a metric."""
     from twin import Scenario, run
     from twin.errors import InputError
+    from twin.geometry import COLOUR_METRICS
     from twin.render import RenderError, render_png
-    from webapp.figures import COLOUR_METRICS
 
     if color not in COLOUR_METRICS:
         raise InputError(f"unknown --color {color!r} (choose from {', '.join(COLOUR_METRICS)})")
