@@ -248,3 +248,23 @@ def test_report_compares_every_strategy_with_revenue_per_tier(pod_year, tmp_path
     assert "Monthly tokens and revenue per tier" in page and "revenue per tier [M USD]" in page
     for t in pod_year.site.tiers:
         assert f"{t}: revenue [M USD]" in page
+
+
+def test_revenue_objective_reaches_the_run_api_and_is_refused_with_cooling():
+    """--objective revenue: the Max-Q strategies' exact solves are the run API's revenue-optimal Max-Q (never
+    less revenue than tokens Max-Q priced afterwards); with maxq-cooling it is refused before any solve."""
+    from dataclasses import replace
+
+    from twin.errors import InputError
+    from twin.grid.surrogate import Site, solve_point
+    from twin.grid.year import simulate_year
+
+    site = Site.from_layout(POD)
+    tok = solve_point(site, "maxq", 30.0, 20.0, 3.3)
+    rev = solve_point(replace(site, objective="revenue"), "maxq", 30.0, 20.0, 3.3)
+    assert rev["facility_power_mw"] <= 3.3 * (1 + TOL)
+    assert sum(rev[k] for k in site.revenue_keys) >= sum(tok[k] for k in site.revenue_keys) * (1 - 1e-6)
+    with pytest.raises(InputError, match="maxq-cooling"):
+        simulate_year(POD, strategies=("maxq-cooling",), objective="revenue")
+    with pytest.raises(InputError, match="objective"):
+        simulate_year(POD, objective="dollars")

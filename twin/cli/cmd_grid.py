@@ -53,6 +53,11 @@ def grid(
         None, "--system-load", help="CSV of the system load (MW): rank curtailment hours by it, not by price"
     ),
     strategy: str = typer.Option("maxq", "--strategy", help=STRATEGY_HELP),
+    objective: str = typer.Option(
+        "tokens",
+        "--objective",
+        help="Max-Q's objective in the Max-Q strategies: tokens, or revenue (twin.economics; not with maxq-cooling)",
+    ),
     exact: bool = typer.Option(
         False, "--exact", help="solve every hour exactly (slow) instead of the response surface"
     ),
@@ -83,6 +88,13 @@ def grid(
     strategies = STRATEGIES if strategy == "all" else (strategy,)
     if strategy != "all" and strategy not in STRATEGIES:
         raise InputError(f"unknown strategy {strategy!r} (fixed, maxq, maxq-cooling, shed or all)")
+    if objective not in ("tokens", "revenue"):
+        raise InputError(f"unknown objective {objective!r} (tokens or revenue)")
+    if objective == "revenue" and "maxq-cooling" in strategies:
+        raise InputError(
+            "--objective revenue with the maxq-cooling strategy: the run API has no revenue objective with "
+            "co-optimised cooling yet (give --strategy maxq, shed or fixed)"
+        )
     if validate_hours < 24 and not exact:
         raise InputError(f"--validate-hours {validate_hours}: at least 24 random hours are checked")
     if not layout.is_file():
@@ -120,6 +132,7 @@ def grid(
             progress=cb,
             workers=workers,
             scheduler=scheduler,
+            objective=objective,
         )
     files = write_outputs(res, out_dir, command)
     doc = kpi_document(res)

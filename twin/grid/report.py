@@ -505,7 +505,7 @@ def _body_html(res, strategies, parts: list[str], command: str, site_html: str, 
     body = f"""
 <h1>Grid what-if: {html.escape(res.site.name)}</h1>
 <p class=sub>{html.escape(m["layout"])} &middot; grid connection {m["grid_limit_mw"]:,.1f} MW &middot; strategies: {", ".join(NAMES.get(s, s) for s in strategies)}
- &middot; {"exact solve of every hour" if m["exact"] else "response surface of exact solves"} &middot; computed in {m["wall_time_s"]:.1f} s ({html.escape(m.get("engine") or f"{m['workers']} process(es)")})</p>
+ &middot; Max-Q objective: {html.escape(m.get("objective", "tokens"))} &middot; {"exact solve of every hour" if m["exact"] else "response surface of exact solves"} &middot; computed in {m["wall_time_s"]:.1f} s ({html.escape(m.get("engine") or f"{m['workers']} process(es)")})</p>
 <h2>Summary</h2>{summary}
 <p class=note>Energy cost in the price's currency ({html.escape(cur)}){f"; converted to USD at {m['eur_usd']:.4f} USD/EUR (ECB reference rate, 2018 average)" if m.get("eur_usd") else ""}. Tokens served and revenue per tier are the run API's (<code>twin.economics</code>: each exact solve's caps priced with the best split of the racks over the tiers at their interactivity, prices and demand limits), interpolated like the power; tokens served at a tier's interactivity are a different figure from the racks' tokens/s (the catalog's base rate, which Max-Q maximises). Tokens lost are counted against the same hour uncurtailed. Flexibility: MW below the uncurtailed draw the site can hold for an hour, summed over the year.</p>
 <h2>Surrogate error</h2>{_validation_html(res)}

@@ -81,9 +81,12 @@ class Site:
     x_m: np.ndarray = field(default_factory=lambda: np.zeros(0))
     y_m: np.ndarray = field(default_factory=lambda: np.zeros(0))
     name: str = ""
+    objective: str = (
+        "tokens"  # Max-Q's objective (run API maxq.objective): tokens, or revenue (twin.economics)
+    )
 
     @classmethod
-    def from_layout(cls, layout: str) -> Site:
+    def from_layout(cls, layout: str, objective: str = "tokens") -> Site:
         from twin import Scenario
 
         model = Scenario(layout=layout).model()
@@ -103,6 +106,7 @@ class Site:
             x_m=r["x_m"].to_numpy(dtype=float),
             y_m=r["y_m"].to_numpy(dtype=float),
             name=model.layout.site.name,
+            objective=objective,
         )
 
     @property
@@ -189,6 +193,8 @@ def solve_point(site: Site, kind: str, db: float, wb: float, z: float, x: float 
     model = Scenario(layout=site.layout).model()
     if kind in ("shed", "maxq", "maxqc"):
         opts = {"shed": kind == "shed", "optimize_cooling": kind == "maxqc"}
+        if site.objective != "tokens":
+            opts["objective"] = site.objective
         if kind == "maxqc":
             wb = _physical_wet_bulb_c(db, wb, model.layout.site.altitude_m)
         try:

@@ -216,7 +216,14 @@ class _Progress:
             self.progress(name, 0, n)
 
 
-def _check_args(strategies, events_file, curtailment_pct, eur_usd) -> None:
+def _check_args(strategies, events_file, curtailment_pct, eur_usd, objective="tokens") -> None:
+    if objective not in ("tokens", "revenue"):
+        raise InputError(f"unknown objective {objective!r} (tokens or revenue)")
+    if objective == "revenue" and "maxq-cooling" in strategies:
+        raise InputError(
+            "--objective revenue with the maxq-cooling strategy: the run API has no revenue objective with "
+            "co-optimised cooling yet (maxq.optimize_cooling needs objective tokens)"
+        )
     for s in strategies:
         if s not in STRATEGIES:
             raise InputError(f"unknown strategy {s!r} (fixed, maxq, maxq-cooling, shed or all)")
@@ -227,10 +234,10 @@ def _check_args(strategies, events_file, curtailment_pct, eur_usd) -> None:
 
 
 def _load_inputs(
-    layout, weather, prices, carbon, carbon_marginal, system_load, events_file, eur_usd
+    layout, weather, prices, carbon, carbon_marginal, system_load, events_file, eur_usd, objective="tokens"
 ) -> _Inputs:
     """Step 1: the site, weather, prices, carbon and system load, and the events file (read before any solve)."""
-    site = Site.from_layout(layout)
+    site = Site.from_layout(layout, objective)
     from twin import Scenario
 
     lay = Scenario(layout=layout).model().layout
@@ -454,6 +461,7 @@ def _meta(layout, inp: _Inputs, strategies, exact, eur_usd, n_nodes, timings, t0
         "carbon": avg.source,
         "carbon_marginal": marg.source if marg is not None else None,
         "grid_limit_mw": inp.b0,
+        "objective": inp.site.objective,
         "clock": f"hour 0 = 1 January 00:00 on each series' own clock; site: {w.start}",
         "surface_nodes": n_nodes,
         "timings_s": timings,
@@ -483,15 +491,20 @@ def simulate_year(
     progress: Callable[[str, int, int], None] | None = None,
     workers: int | None = None,
     scheduler: str | None = None,
+    objective: str = "tokens",
 ) -> YearResult:
     """Simulate one year, hour by hour, for each strategy. See the module docstring.
+
+    ``objective`` is Max-Q's (the run API's ``maxq.objective``) in the Max-Q strategies: ``tokens``, or
+    ``revenue`` (caps and tier split for the most $/h; not with ``maxq-cooling``, which the run API does not
+    offer yet).
 
     ``progress(stage, done, total)`` is called as exact solves finish. The exact solves (the response
     surfaces' nodes, the validation hours, or every hour with ``exact``) run on the study engine's Dask
     cluster: ``workers`` local processes (default: ``TWIN_GRID_WORKERS`` or the CPU count; 1 solves in this
     process), or an existing cluster at ``scheduler`` (see :class:`twin.grid.surrogate.SolverPool`).
     """
-    _check_args(strategies, events_file, curtailment_pct, eur_usd)
+    _check_args(strategies, events_file, curtailment_pct, eur_usd, objective)
     with SolverPool(workers, scheduler) as pool:
         return _simulate(
             layout,
@@ -511,6 +524,7 @@ def simulate_year(
             seed=seed,
             eur_usd=eur_usd,
             progress=progress,
+            objective=objective,
         )
 
 
@@ -533,11 +547,14 @@ def _simulate(
     seed,
     eur_usd,
     progress,
+    objective="tokens",
 ) -> YearResult:
     """The steps of :func:`simulate_year`, its exact solves on ``pool``."""
     t0 = time.perf_counter()
     # 1. inputs
-    inp = _load_inputs(layout, weather, prices, carbon, carbon_marginal, system_load, events_file, eur_usd)
+    inp = _load_inputs(
+        layout, weather, prices, carbon, carbon_marginal, system_load, events_file, eur_usd, objective
+    )
     site, db, wb, b0 = inp.site, inp.db, inp.wb, inp.b0
     prog = _Progress(progress)
     # the strategy whose uncurtailed year places the events (they are relative to its draw)
