@@ -264,8 +264,9 @@ def _monthly_tier_fig(hourly, strategies, tiers):
     fig = make_subplots(
         rows=2,
         cols=n,
-        subplot_titles=[f"{t}: tokens served [T]" for t in tiers] + [f"{t}: revenue [M USD]" for t in tiers],
-        vertical_spacing=0.18,
+        subplot_titles=[f"{t}: tokens [T]" for t in tiers] + [f"{t}: revenue [M USD]" for t in tiers],
+        vertical_spacing=0.2,
+        horizontal_spacing=0.07,
     )
     for s in strategies:
         d = hourly[hourly["strategy"] == s]
@@ -292,6 +293,7 @@ def _monthly_tier_fig(hourly, strategies, tiers):
         height=520,
         barmode="group",
     )
+    fig.update_annotations(font_size=12)
     return fig
 
 
@@ -373,10 +375,11 @@ def _comparison_figs(res, strategies) -> list:
             rows=1,
             cols=3,
             subplot_titles=(
-                "revenue minus energy cost [M USD]",
-                "tokens lost per MWh curtailed [M tokens/MWh]",
+                "revenue - energy cost [M USD]",
+                "tokens lost / MWh curtailed [M]",
                 "revenue per tier [M USD]",
             ),
+            horizontal_spacing=0.08,
         )
         for j, t in enumerate(res.site.tiers):
             fig.add_trace(
@@ -410,6 +413,7 @@ def _comparison_figs(res, strategies) -> list:
                 col=2,
             )
         fig.update_layout(title="Strategy comparison", height=360, barmode="stack")
+        fig.update_annotations(font_size=12)
         figs.append(("Strategy comparison", fig))
     return figs
 
