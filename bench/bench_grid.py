@@ -6,6 +6,10 @@ also prints the CPU time of the tree and the load average (other work on the mac
 CPU seconds / cores with the wall time).
 
     python bench/bench_grid.py [--layout layouts/campus_1gw.yaml] [--strategy maxq] [--repeat 3] [-- extra args]
+
+The target is the default year's (``--strategy maxq``). Measured on the shared 2-core machine (load 2.5-4):
+maxq 14.7 s (20 s CPU); maxq-cooling 36 s (61-66 s CPU: 20 nodes and 28 validation hours of co-optimised
+Max-Q, 1-2.3 s each); all 64-70 s (113-132 s CPU, 96 nodes; 37 s before maxq-cooling joined it); 0.64-0.68 GiB.
 """
 
 from __future__ import annotations
