@@ -114,3 +114,41 @@ def test_property_memo_refills_when_full(monkeypatch):
     out = P.coolant_properties("water", np.array([30.0, 40.0, 41.0]))  # 30 memoised, 2 new: overflow
     ref = P.coolant_properties("water", np.array([30.0]))
     assert out["rho_kg_m3"][0] == ref["rho_kg_m3"][0]
+
+
+def test_dew_point_of_cold_dry_air_and_impossible_wet_bulbs():
+    """CoolProp's own wet-bulb inversion fails for some cold, dry air (5 C / 0.2 C, an hour of the Greensboro
+    TMY3 year): its wet bulb jumps where the bulb's film switches from ice to water near 0 C, so no humidity ratio
+    gives 0.2 C exactly. Our bracketed inversion returns the humidity at the jump (its wet bulb within 0.2 K);
+    elsewhere the dew point round-trips exactly; impossible air is refused."""
+    import CoolProp.CoolProp as CP
+
+    from twin.errors import InputError
+    from twin.thermal.properties import dew_point_c
+
+    for db, wb, tol in [(5.0, 0.2, 0.2), (0.0, -3.0, 1e-6), (35.0, 24.0, 1e-6)]:
+        td = dew_point_c(db, wb)
+        w = CP.HAPropsSI("W", "T", db + 273.15, "D", td + 273.15, "P", 101325.0)
+        assert CP.HAPropsSI("B", "T", db + 273.15, "W", w, "P", 101325.0) - 273.15 == pytest.approx(
+            wb, abs=tol
+        )
+        assert td < wb < db
+    assert dew_point_c(5.0, 0.2) < dew_point_c(5.0, 1.0)  # more moisture, higher dew point
+    with pytest.raises(InputError, match="impossible"):
+        dew_point_c(5.0, -5.0)  # drier than bone-dry air
+
+
+def test_cooling_co_optimisation_on_a_cold_dry_hour():
+    """A run that needs the dew point of cold, dry air (the cooling setpoint bound) solves instead of crashing."""
+    from twin import Scenario, run
+
+    r = run(
+        Scenario(
+            layout="layouts/pod_small.yaml", ambient_c=5.0, wet_bulb_c=0.2, budget_mw=4.0, policy="maxq",
+            maxq={"optimize_cooling": True},
+        )
+    )  # fmt: skip
+    assert r.status == "ok"
+    sp = r.tables["cooling_setpoints"]
+    assert (sp["chosen_c"] >= sp["lower_c"]).all() and (sp["chosen_c"] <= sp["upper_c"]).all()
+    assert r.kpis["tokens_per_s"] >= sp["tokens_per_s_fixed"].sum() * (1 - 1e-9)

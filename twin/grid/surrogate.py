@@ -142,30 +142,15 @@ def _tier_economics(site: Site, tiers, tokens_per_rack: np.ndarray) -> dict[str,
 
 
 def _physical_wet_bulb_c(db: float, wb: float, altitude_m: float) -> float:
-    """A wet bulb near ``wb`` whose dew point CoolProp can give (the cooling co-optimiser bounds the supply
-    setpoint by it).
+    """``wb`` kept within the wet bulbs moist air can have at dry bulb ``db`` (the cooling co-optimiser bounds
+    the supply setpoint by the dew point, which impossible air has not): a surface node at a cold dry bulb with
+    the year's largest wet-bulb depression can be drier than bone-dry air. Such air is cold and dry: its dew
+    point lies far below the setpoint bounds (5 C at least) and below ~24 C the wet bulb does not act on the
+    heat rejection (no adiabatic assist), so the driest air's wet bulb gives the same answer."""
+    from twin.thermal.properties import air_pressure_pa, wet_bulb_at_humidity_ratio_c
 
-    CoolProp's ``HAPropsSI("D", ..., "B", ...)`` has no answer for air drier than dry air (a surface node at a
-    cold dry bulb with the year's largest wet-bulb depression) and none for a wet bulb just above 0 C over a
-    dry bulb whose driest wet bulb is below 0 C (its ice / water branch: e.g. 5.0 C / 0.2 C, an hour of the
-    Greensboro TMY3 year). Such air is cold and dry: its dew point lies far below the setpoint bounds (5 C at
-    least) and below ~24 C the wet bulb does not act on the heat rejection (no adiabatic assist), so a wet bulb
-    within 1.5 K that CoolProp can take (the driest air's, if ``wb`` is below it) gives the same answer."""
-    from twin.thermal.properties import air_pressure_pa, dew_point_c, wet_bulb_at_humidity_ratio_c
-
-    p = air_pressure_pa(altitude_m)
-    driest, _ = wet_bulb_at_humidity_ratio_c(db, 1e-5, p)
-    wb = max(float(wb), float(driest) + 0.01)
-    if wb >= db:
-        return wb
-    for step in (0.0, -0.5, 0.5, -1.0, 1.0, -1.5, 1.5):
-        w = min(max(wb + step, float(driest) + 0.01), db)
-        try:
-            dew_point_c(db, w, p)
-        except ValueError:
-            continue
-        return w
-    return float(db)  # saturated: the dew point is the dry bulb
+    driest, _ = wet_bulb_at_humidity_ratio_c(db, 1e-5, air_pressure_pa(altitude_m))
+    return float(min(max(float(wb), float(driest) + 0.01), db))
 
 
 def _binding_label(kpis: dict) -> str:

@@ -196,8 +196,28 @@ def dew_point_c(dry_bulb_c: float, wet_bulb_c: float, pressure_pa: float = ATM_P
         Dew point, C.
     """
     cp_mod = _coolprop()
-    t = cp_mod.HAPropsSI("D", "T", dry_bulb_c + 273.15, "B", wet_bulb_c + 273.15, "P", pressure_pa)
-    return float(t) - 273.15
+    t_k, wb_k = dry_bulb_c + 273.15, wet_bulb_c + 273.15
+    try:
+        return float(cp_mod.HAPropsSI("D", "T", t_k, "B", wb_k, "P", pressure_pa)) - 273.15
+    except ValueError:
+        # CoolProp's own inversion of the wet bulb brackets the humidity ratio badly for some cold, dry air
+        # (e.g. 5 C dry bulb, 0.2 C wet bulb): invert B(T, W) = wet bulb ourselves. B rises monotonically with
+        # W from the bone-dry wet bulb (W = 0) to the dry bulb (saturation), so a bracketed root is unique.
+        from scipy.optimize import brentq
+
+        def b_k(w: float) -> float:
+            return float(cp_mod.HAPropsSI("B", "T", t_k, "W", w, "P", pressure_pa))
+
+        w_lo = 1e-9
+        w_hi = float(cp_mod.HAPropsSI("W", "T", t_k, "R", 1.0, "P", pressure_pa))
+        lo, hi = b_k(w_lo), b_k(w_hi)
+        if not lo <= wb_k <= hi:
+            raise InputError(
+                f"wet bulb {wet_bulb_c:.2f} C is impossible at {dry_bulb_c:.2f} C dry bulb "
+                f"(between {lo - 273.15:.2f} C for bone-dry air and {hi - 273.15:.2f} C saturated)"
+            ) from None
+        w = brentq(lambda x: b_k(x) - wb_k, w_lo, w_hi, xtol=1e-12)
+        return float(cp_mod.HAPropsSI("D", "T", t_k, "W", w, "P", pressure_pa)) - 273.15
 
 
 def wet_bulb_at_humidity_ratio_c(
