@@ -388,10 +388,9 @@ def _run_maxq(s: Scenario) -> RunResult:
 
         if s.policy != "maxq":
             raise InputError(f"objective 'revenue' needs policy 'maxq' (got '{s.policy}')")
-        if s.maxq.optimize_cooling:
-            raise InputError("maxq.optimize_cooling is not available with objective 'revenue' yet")
-        rev = revenue_maxq(model, **opt)
+        rev = revenue_maxq(model, optimize_cooling=bool(s.maxq.optimize_cooling), **opt)
         res = rev.maxq
+        cool = rev.cooling
     elif s.maxq.optimize_cooling:  # twin.maxq.cooling: supply setpoints per hall with the caps
         from twin.maxq.cooling import optimize_cooling
 
@@ -429,7 +428,7 @@ def _run_maxq(s: Scenario) -> RunResult:
     if caps is not None and len(caps) != model.n_racks:
         tables["gpus"] = pd.DataFrame({"gpu_cap_w": caps})
     cooling_warnings = []
-    if s.maxq.optimize_cooling and s.maxq.objective != "revenue":
+    if s.maxq.optimize_cooling:
         tables["cooling_setpoints"] = cool.setpoints
         k.update(cool.kpis)
         if not cool.kpis["cooling_converged"]:

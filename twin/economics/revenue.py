@@ -531,6 +531,7 @@ class RevenueResult:
     split: Split | None = None
     rack_value: np.ndarray | None = None
     warnings: list[str] = field(default_factory=list)
+    cooling: object | None = None  # twin.maxq.cooling.CoolingResult with optimize_cooling
 
 
 def _tier_frame(pl: Pools, sp: Split) -> pd.DataFrame:
@@ -568,6 +569,15 @@ def _rack_capacity(pl: Pools, perf: PerfModel, caps_w: np.ndarray, on: np.ndarra
     g = perf.gpus * rel * (1.0 if on is None else np.asarray(on, dtype=float))
     # the pool's curve is the rack's (same accelerator and kind): relative throughput from perf's curve
     return np.bincount(pl.rack_pool, weights=g, minlength=pl.n)
+
+
+def _maxq_capacity(pl: Pools, perf: PerfModel, res, n_racks: int) -> np.ndarray:
+    """GPU-equivalents per pool at a feasible Max-Q answer's caps and racks on."""
+    caps = res.gpu_cap_w if len(res.gpu_cap_w) == n_racks else None
+    if caps is None:  # per-GPU caps (variation): the rack's mean cap
+        caps = res.res_racks["gpu_power_w"].to_numpy(dtype=float)
+    on = res.racks_on if res.racks_on is not None else res.res_racks["on"].to_numpy(dtype=bool)
+    return _rack_capacity(pl, perf, caps, on)
 
 
 def price_caps(
@@ -618,6 +628,8 @@ def revenue_maxq(
     supply_c: float | None = None,
     wet_bulb_c: float | None = None,
     failed=(),
+    optimize_cooling: bool = False,
+    cooling_options: dict | None = None,
     **maxq_kw,
 ) -> RevenueResult:
     """Revenue-optimal Max-Q (module docstring): caps by ``optimize_maxq(rack_value=...)`` at the dual optimum
@@ -635,13 +647,23 @@ def revenue_maxq(
         Relative gap of the outer (dual) loop.
     ambient_c, supply_c, wet_bulb_c, failed, **maxq_kw
         Passed to :func:`twin.maxq.optimize_maxq`.
+    optimize_cooling : bool
+        Co-optimise the cooling setpoints per hall (``twin.maxq.cooling.optimize_cooling``) with the caps for
+        revenue: the inner Max-Q values a rack token at the dual optimum's $ per token (so the hall searches
+        price the budget in $/s per MW), and a round of setpoints is kept only if the tier split's revenue at
+        the verified caps rises; the fixed setpoints (``supply_c``) are the start, so the revenue is never
+        below theirs. ``supply_c`` may then be one value per hall.
+    cooling_options : dict or None
+        Further arguments of ``optimize_cooling`` (max_rounds, xtol_k, tcs_flow_scale, optimize_flow, ...).
 
     Returns
     -------
     RevenueResult
         ``kpis``: revenue_usd_per_h, revenue_usd_per_mwh ($ per MWh of grid energy), shadow_price_grid_usd_per_mwh
         ($/h gained per MW more budget), tier_tokens_per_s, prefill_tokens_per_s, facility_power_mw,
-        outer_iterations, seconds; ``tiers``: tokens/s and revenue per tier; ``maxq``: the MaxQResult.
+        outer_iterations, seconds; ``tiers``: tokens/s and revenue per tier; ``maxq``: the MaxQResult;
+        ``cooling``: the CoolingResult (setpoints table, gains against the fixed setpoints) with
+        ``optimize_cooling``.
 
     Raises
     ------
@@ -676,20 +698,48 @@ def revenue_maxq(
     )  # $ per base token of the rack
     floor = max(float(per_tok.max()), 1e-12) * 1e-9
     rack_value = np.maximum(per_tok, floor)
-    res = optimize_maxq(model, budget_mw=budget_mw, rack_value=rack_value, **cond, **maxq_kw)
+    cool = None
+    if optimize_cooling:
+        from twin.maxq.cooling import optimize_cooling as _optimize_cooling
+
+        def revenue_of(r) -> float:
+            """The tier split's $/s at a verified Max-Q answer's caps."""
+            c = _maxq_capacity(pl, perf, r, model.n_racks)
+            return split_capacity(pl, c).total_usd_per_s
+
+        cool = _optimize_cooling(
+            model,
+            budget_mw=budget_mw,
+            rack_value=rack_value,
+            objective=revenue_of,
+            **cond,
+            **maxq_kw,
+            **(cooling_options or {}),
+        )
+        res = cool.maxq
+        f = cool.fixed
+        r_fix = revenue_of(f) * 3600.0 if f.feasible and f.gpu_cap_w is not None else float("nan")
+        cool.kpis["revenue_usd_per_h_fixed"] = r_fix
+        cool.kpis["revenue_usd_per_h_gained"] = (
+            revenue_of(res) * 3600.0 - r_fix if res.feasible and res.gpu_cap_w is not None else float("nan")
+        )
+    else:
+        res = optimize_maxq(model, budget_mw=budget_mw, rack_value=rack_value, **cond, **maxq_kw)
     if not res.feasible or res.gpu_cap_w is None:
         kp = {"revenue_usd_per_h": 0.0, "feasible": False, "reason": res.reason}
         return RevenueResult(kpis=kp, tiers=pd.DataFrame(), maxq=res, warnings=unreachable)
-    caps = res.gpu_cap_w if len(res.gpu_cap_w) == model.n_racks else None
-    if caps is None:  # per-GPU caps (variation): the rack's mean cap
-        caps = res.res_racks["gpu_power_w"].to_numpy(dtype=float)
-    on = res.racks_on if res.racks_on is not None else res.res_racks["on"].to_numpy(dtype=bool)
-    cap = _rack_capacity(pl, perf, caps, on)
+    cap = _maxq_capacity(pl, perf, res, model.n_racks)
     sp = split_capacity(pl, cap)
     fac_mw = float(res.kpis["facility_power_mw"])
     shadow = float(res.kpis.get("shadow_price_objective_per_s_per_mw", np.nan)) * 3600.0
     k = _kpis(pl, sp, fac_mw, shadow)
     k.update(facility_power_mw=fac_mw, outer_iterations=iters, seconds=time.perf_counter() - t0)
     return RevenueResult(
-        kpis=k, tiers=_tier_frame(pl, sp), maxq=res, split=sp, rack_value=rack_value, warnings=unreachable
+        kpis=k,
+        tiers=_tier_frame(pl, sp),
+        maxq=res,
+        split=sp,
+        rack_value=rack_value,
+        warnings=unreachable,
+        cooling=cool,
     )

@@ -321,6 +321,7 @@ def optimize_cooling(
     tcs_flow_scale=None,
     optimize_flow: bool = True,
     xtol_flow: float = 0.002,
+    objective=None,
 ) -> CoolingResult:
     """Max-Q caps, facility-water supply setpoints and TCS flow per kW per hall, together (module docstring).
 
@@ -350,6 +351,12 @@ def optimize_cooling(
         Choose the TCS flow per kW too (False: held at ``tcs_flow_scale``).
     xtol_flow : float, default 0.002
         Resolution of the flow factor searches.
+    objective : callable or None
+        The verified objective of a Max-Q answer (``MaxQResult -> float``, -inf when infeasible) that decides
+        whether a round is kept and which the gains are reported in; None: Max-Q's own (``objective_per_s``:
+        tokens/s, or value-weighted with ``rack_value``). The revenue objective
+        (``twin.economics.revenue.revenue_maxq(optimize_cooling=True)``) passes the tier split's $/s at the caps
+        with ``rack_value`` in $ per token, so the hall searches price the budget in $/s per MW.
 
     Returns
     -------
@@ -387,10 +394,18 @@ def optimize_cooling(
     fixed = optimize_maxq(model, supply_c=s_fixed, tcs_flow_scale=tcs_flow_scale, **kw)
     variation = gpu_variation(model.n_gpus, variation_sigma, seed) if variation_sigma > 0 else None
 
-    def objective(r: MaxQResult) -> float:
+    def _maxq_objective(r: MaxQResult) -> float:
         return (
             float(r.kpis.get("objective_per_s", r.kpis.get("tokens_per_s", 0.0))) if r.feasible else -np.inf
         )
+
+    if objective is None:
+        objective = _maxq_objective
+    else:
+        user_objective = objective
+
+        def objective(r: MaxQResult | None) -> float:
+            return float(user_objective(r)) if r is not None and r.feasible else -np.inf
 
     best, s_best, f_best = fixed, s_fixed.copy(), f_fixed.copy()
     history = [
