@@ -95,3 +95,24 @@ def test_revenue_gain_kpis(both):
         cool.kpis["revenue_usd_per_h"] - fixed.kpis["revenue_usd_per_h"], rel=1e-6, abs=1e-6
     )
     assert k["revenue_usd_per_h_gained"] >= 0.0
+
+
+def test_cli_objective_revenue_with_optimize_cooling(priced_path, both):
+    import json
+
+    from typer.testing import CliRunner
+
+    from twin.cli import app
+
+    _, cool = both
+    args = ["maxq", str(priced_path), "--budget-mw", "3.5", "--ambient-c", "44", "--supply-c", "30"]
+    args += ["--objective", "revenue", "--optimize-cooling"]
+    r = CliRunner().invoke(app, [*args, "--json"], catch_exceptions=False)
+    assert r.exit_code == 0, r.stdout
+    k = json.loads(r.stdout)
+    assert k["cooling_setpoints"][0]["hall"] == "hall-1"
+    assert k["revenue_usd_per_h"] == pytest.approx(cool.kpis["revenue_usd_per_h"], rel=1e-9)
+    assert k["revenue_usd_per_h_gained"] >= 0.0
+    r = CliRunner().invoke(app, args, catch_exceptions=False)
+    assert r.exit_code == 0, r.stdout
+    assert "Cooling setpoints co-optimised" in r.stdout and "at the fixed setpoints" in r.stdout

@@ -274,6 +274,15 @@ def _render_cooling(r) -> None:
         markup=False,
         highlight=False,
     )
+    gained = float(k.get("revenue_usd_per_h_gained", float("nan")))
+    if gained == gained:  # objective revenue (not NaN)
+        out.print(
+            f"revenue ${k['revenue_usd_per_h_fixed'] + k['revenue_usd_per_h_gained']:,.0f}/h against "
+            f"${k['revenue_usd_per_h_fixed']:,.0f}/h at the fixed setpoints "
+            f"({k['revenue_usd_per_h_gained']:+,.0f} $/h)",
+            markup=False,
+            highlight=False,
+        )
 
 
 def _short_bind(b: str) -> str:
