@@ -167,8 +167,9 @@ def test_bad_events_file_is_exit_2(runner, tmp_path):
         (["--weather", "tmy3:000000"], "no such TMY3 file"),
         (["--curtailment-pct", "0.5", "--events", "x.yaml"], "not both"),
         (["--objective", "dollars"], "unknown objective"),
-        (["--strategy", "maxq-cooling", "--objective", "revenue"], "no revenue objective with"),
-        (["--strategy", "all", "--objective", "revenue"], "maxq-cooling"),
+        # revenue with maxq-cooling is accepted: the next check speaks (no solve)
+        (["--strategy", "maxq-cooling", "--objective", "revenue", "--validate-hours", "5"], "at least 24"),
+        (["--strategy", "all", "--objective", "revenue", "--validate-hours", "5"], "at least 24"),
     ],
 )
 def test_bad_options(runner, tmp_path, args, needle):

@@ -56,7 +56,7 @@ def grid(
     objective: str = typer.Option(
         "tokens",
         "--objective",
-        help="Max-Q's objective in the Max-Q strategies: tokens, or revenue (twin.economics; not with maxq-cooling)",
+        help="Max-Q's objective in the Max-Q strategies: tokens, or revenue (twin.economics; maxq-cooling too)",
     ),
     exact: bool = typer.Option(
         False, "--exact", help="solve every hour exactly (slow) instead of the response surface"
@@ -90,11 +90,6 @@ def grid(
         raise InputError(f"unknown strategy {strategy!r} (fixed, maxq, maxq-cooling, shed or all)")
     if objective not in ("tokens", "revenue"):
         raise InputError(f"unknown objective {objective!r} (tokens or revenue)")
-    if objective == "revenue" and "maxq-cooling" in strategies:
-        raise InputError(
-            "--objective revenue with the maxq-cooling strategy: the run API has no revenue objective with "
-            "co-optimised cooling yet (give --strategy maxq, shed or fixed)"
-        )
     if validate_hours < 24 and not exact:
         raise InputError(f"--validate-hours {validate_hours}: at least 24 random hours are checked")
     if not layout.is_file():

@@ -219,11 +219,6 @@ class _Progress:
 def _check_args(strategies, events_file, curtailment_pct, eur_usd, objective="tokens") -> None:
     if objective not in ("tokens", "revenue"):
         raise InputError(f"unknown objective {objective!r} (tokens or revenue)")
-    if objective == "revenue" and "maxq-cooling" in strategies:
-        raise InputError(
-            "--objective revenue with the maxq-cooling strategy: the run API has no revenue objective with "
-            "co-optimised cooling yet (maxq.optimize_cooling needs objective tokens)"
-        )
     for s in strategies:
         if s not in STRATEGIES:
             raise InputError(f"unknown strategy {s!r} (fixed, maxq, maxq-cooling, shed or all)")
@@ -496,8 +491,8 @@ def simulate_year(
     """Simulate one year, hour by hour, for each strategy. See the module docstring.
 
     ``objective`` is Max-Q's (the run API's ``maxq.objective``) in the Max-Q strategies: ``tokens``, or
-    ``revenue`` (caps and tier split for the most $/h; not with ``maxq-cooling``, which the run API does not
-    offer yet).
+    ``revenue`` (caps and tier split for the most $/h; with ``maxq-cooling`` the cooling setpoints are
+    co-optimised for the revenue too).
 
     ``progress(stage, done, total)`` is called as exact solves finish. The exact solves (the response
     surfaces' nodes, the validation hours, or every hour with ``exact``) run on the study engine's Dask
