@@ -53,17 +53,15 @@ __all__ = [
 ]
 
 # interpolated per hour; the energy balance: facility = it + network + cooling + electrical_loss
-QUANTITIES = (
+POWER_QUANTITIES = (
     "facility_power_mw",
     "it_power_mw",
     "network_power_mw",
     "cooling_power_mw",
     "electrical_loss_mw",
     "it_input_power_mw",
-    "water_use_m3_h",
-    "racks_on",
-    "tokens_per_s",
 )
+QUANTITIES = (*POWER_QUANTITIES, "water_use_m3_h", "racks_on", "tokens_per_s")
 #: the co-optimised cooling's choice per node (kind ``maxqc``), interpolated like the QUANTITIES
 COOLING_QUANTITIES = ("supply_setpoint_mean_c", "tcs_flow_mean_lpm_per_kw", "cooling_saved_vs_maxq_mw")
 

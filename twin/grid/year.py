@@ -36,6 +36,7 @@ from twin.grid.data import HOURS, Series, Weather, load_carbon, load_price, load
 from twin.grid.events import Event, hourly_profile, load_events, place_curtailment, resolve_caps
 from twin.grid.surrogate import (
     COOLING_QUANTITIES,
+    POWER_QUANTITIES,
     Site,
     SolverPool,
     Surface,
@@ -706,14 +707,7 @@ def _hourly_frame(strat, site, w, price, avg, marg, b0, cap, frac, which, events
             "event_fraction": frac,
         }
     )
-    for n in (
-        "facility_power_mw",
-        "it_power_mw",
-        "network_power_mw",
-        "cooling_power_mw",
-        "electrical_loss_mw",
-        "it_input_power_mw",
-    ):
+    for n in POWER_QUANTITIES:
         df[n] = q[n]
     df["pue"] = fac / np.maximum(q["it_input_power_mw"], 1e-12)
     df["water_m3"] = q["water_use_m3_h"]  # one hour at m3/h

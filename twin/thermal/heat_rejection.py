@@ -598,7 +598,7 @@ def solve_heat_rejection(
 
     Notes
     -----
-    The fan speed is found by bisection (60 halvings, vectorised over halls) to ~1e-18 of full speed.
+    The fan speed is found by Illinois false position (vectorised over halls) to 1e-14 of full speed.
     """
     halls = _halls(
         heat_w,
