@@ -27,8 +27,13 @@ def render_tiers(res) -> None:
         title += f", ${k['revenue_usd_per_mwh']:,.0f} per MWh of grid"
     if math.isfinite(k.get("shadow_price_grid_usd_per_mwh", float("nan"))):
         title += f"; 1 MW more budget = ${k['shadow_price_grid_usd_per_mwh']:,.0f}/h"
-    tab = Table(title=title, title_justify="left")
-    for c in ("tier", "tok/s/user", "$/Mtok", "tokens/s (M)", "revenue $M/h"):
+    # two token scales meet here: say which one this table is (the policy table's is the catalog's base rate)
+    caption = (
+        "output tokens/s of the catalog frontier's reference model at each tier's tokens/s per user "
+        "(twin.economics); the tokens/s above are the racks' base rate that Max-Q maximises"
+    )
+    tab = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+    for c in ("tier", "tok/s/user", "$/Mtok", "output tokens/s (M)", "revenue $M/h"):
         tab.add_column(c, justify="left" if c == "tier" else "right")
     for r in t.itertuples():
         tab.add_row(
