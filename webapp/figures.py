@@ -298,9 +298,8 @@ def rack_marks(model, result, failures=()) -> tuple[np.ndarray, list[str]]:
     """Racks to mark in 3D and why: on a failed unit, throttled, over temperature, off, unpowered or uncooled."""
     rk = result.tables["racks"]
     n = len(model.racks)
-    reasons: list[list[str]] = [[] for _ in range(n)]
-    for k, unit in failed_racks(model, failures).items():
-        reasons[k].append(f"on failed {unit}")
+    on_failed = failed_racks(model, failures)
+    names, flags = [], []
     for col, why, bad in (
         ("throttled", "throttled", True),
         ("over_temperature", "over temperature", True),
@@ -310,10 +309,21 @@ def rack_marks(model, result, failures=()) -> tuple[np.ndarray, list[str]]:
     ):
         if col in rk:
             flag = rk[col].to_numpy(bool)
-            for k in np.flatnonzero(flag if bad else ~flag):
-                reasons[k].append(why)
-    idx = np.array([k for k in range(n) if reasons[k]], dtype=np.int64)
-    return idx, ["; ".join(reasons[k]) for k in idx]
+            names.append(why)
+            flags.append(flag if bad else ~flag)
+    flag = np.column_stack(flags) if flags else np.zeros((n, 0), bool)
+    hit = flag.any(axis=1)
+    hit[list(on_failed)] = True
+    idx = np.flatnonzero(hit).astype(np.int64)
+    # strings only for the marked racks (vectorised selection; a campus has thousands of unmarked racks)
+    why = [
+        "; ".join(
+            ([f"on failed {on_failed[k]}"] if k in on_failed else [])
+            + [w for w, f in zip(names, flag[k], strict=True) if f]
+        )
+        for k in idx
+    ]
+    return idx, why
 
 
 def view_options(model) -> list[dict]:
@@ -422,7 +432,8 @@ def facility_figure(
     traces[MARK_TRACE] = go.Scatter3d(
         x=full_fp[:, 0] + full_fp[:, 3] / 2, y=full_fp[:, 1] + full_fp[:, 4] / 2,
         z=full_fp[:, 2] + full_fp[:, 5] + 1.0, mode="markers", name="marked racks",
-        marker={"symbol": "diamond", "size": 4, "color": "#d00000"},
+        # black crosses: a colour of no colour scale the racks are drawn with (red is hot, or B > A)
+        marker={"symbol": "x", "size": 3, "color": "#000000"},
         text=[f"{rn[k]}: {w}" for k, w in zip(marked, why, strict=True)], customdata=marked,
         hovertemplate="%{text}<extra></extra>",
     )  # fmt: skip
