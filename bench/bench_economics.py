@@ -15,19 +15,12 @@ import time
 from pathlib import Path
 
 from twin.economics.revenue import linearise, pools, revenue_maxq, solve_linearised
-from twin.layout import Tier
+from twin.layout import keynote_tiers
 from twin.maxq.optimize import optimize_maxq
 from twin.model import load_model
 from twin.perf import perf_model
 
 ROOT = Path(__file__).resolve().parents[1]
-SPEC = [
-    ("free", 0.0, 10.0),
-    ("t3", 3.0, 25.0),
-    ("t6", 6.0, 50.0),
-    ("t45", 45.0, 150.0),
-    ("t150", 150.0, 500.0),
-]
 DEMAND = (None, 2e9, 1e9, 5e8, 3e8)  # tokens/s the market takes per tier (a coding-heavy 1 GW market)
 
 
@@ -46,14 +39,7 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=5)
     args = ap.parse_args()
     demand = [
-        Tier(
-            name=n,
-            kind="inference",
-            price_usd_per_mtok=p,
-            interactivity_tok_s_per_user=i,
-            demand_limit_tok_s=d,
-        )
-        for (n, p, i), d in zip(SPEC, DEMAND, strict=True)
+        t.model_copy(update={"demand_limit_tok_s": d}) for t, d in zip(keynote_tiers(), DEMAND, strict=True)
     ]
     campus = load_model(ROOT / "layouts" / "campus_1gw.yaml")
     mixed = load_model(ROOT / "layouts" / "campus_mixed.yaml")

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from twin.economics.site import compare, economics
-from twin.layout import Tier, keynote_tiers
+from twin.layout import keynote_tiers
 
 pytestmark = pytest.mark.slow
 
@@ -57,22 +57,9 @@ def test_highest_value_tier_vs_hopper_per_mw(gen):
 
 
 def _tiers(demand):
-    spec = [
-        ("free", 0.0, 10.0),
-        ("t3", 3.0, 25.0),
-        ("t6", 6.0, 50.0),
-        ("t45", 45.0, 150.0),
-        ("t150", 150.0, 500.0),
-    ]
+    """The keynote's tiers with a demand limit each (tokens/s; None: unlimited)."""
     return [
-        Tier(
-            name=n,
-            kind="inference",
-            price_usd_per_mtok=p,
-            interactivity_tok_s_per_user=i,
-            demand_limit_tok_s=d,
-        )
-        for (n, p, i), d in zip(spec, demand, strict=True)
+        t.model_copy(update={"demand_limit_tok_s": d}) for t, d in zip(keynote_tiers(), demand, strict=True)
     ]
 
 

@@ -9,30 +9,16 @@ import pytest
 
 from twin.economics.revenue import price_caps, revenue_maxq, solve_linearised, split_capacity
 from twin.economics.site import site_pools
-from twin.layout import Tier
+from twin.layout import keynote_tiers
 from twin.maxq.optimize import optimize_maxq
 from twin.model import load_model
 
-SPEC = [
-    ("free", 0.0, 10.0),
-    ("t3", 3.0, 25.0),
-    ("t6", 6.0, 50.0),
-    ("t45", 45.0, 150.0),
-    ("t150", 150.0, 500.0),
-]
-
 
 def tiers(demand=(None,) * 5, ratio=8.0):
+    """The keynote's tiers with a demand limit each (tokens/s; None: unlimited) and one input/output ratio."""
     return [
-        Tier(
-            name=n,
-            kind="inference",
-            price_usd_per_mtok=p,
-            interactivity_tok_s_per_user=i,
-            demand_limit_tok_s=d,
-            input_output_ratio=ratio,
-        )
-        for (n, p, i), d in zip(SPEC, demand, strict=True)
+        t.model_copy(update={"demand_limit_tok_s": d, "input_output_ratio": ratio})
+        for t, d in zip(keynote_tiers(), demand, strict=True)
     ]
 
 
